@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Makes this machine able to run an etcd-lab: a Docker engine that answers, compose v2,
+# and (with --images) the lab's local images. Idempotent: a second run only checks.
+#
+# On Debian as root with no engine it installs docker.io and debootstrap from the configured
+# Debian mirror, compose v2 from Debian trixie (bookworm ships only compose v1) and starts dockerd.
+# Anywhere else (macOS, a Linux that already has Docker) it installs nothing and says what is missing.
+set -euo pipefail
+
+want_images=0
+want_kind=0
+for arg in "$@"; do
+  case "$arg" in
+    --images) want_images=1 ;;
+    --kind) want_kind=1 ;;
+    -h|--help)
+      echo "usage: scripts/setup-host.sh [--images] [--kind]"
+      echo "  --images  also build the lab's local etcd and HAProxy images (etcd-lab images build)"
+      echo "  --kind    also install the kind binary (Debian trixie's package) where possible"
+      exit 0 ;;
+    *) echo "setup-host: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'setup-host: %s\n' "$*"; }
+die() { printf 'setup-host: %s\n' "$*" >&2; exit 1; }
+
+is_debian_root() { [ -r /etc/debian_version ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
+
+engine_up() { docker info >/dev/null 2>&1; }
+
+# The Debian mirror this machine already uses, so the trixie suite comes from the same place.
+debian_mirror() {
+  local uri=""
+  if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  printf '%s' "$uri"
+}
+
+apt_updated=0
+apt_update() {
+  if [ "$apt_updated" = 0 ]; then
+    say "apt-get update"
+    apt-get update -qq >/dev/null 2>&1 || apt-get update -qq || true
+    apt_updated=1
+  fi
+}
+
+# Trixie as an extra suite pinned to priority 1: apt takes a package from it only when asked by name.
+add_trixie_suite() {
+  [ -f /etc/apt/sources.list.d/etcd-lab-trixie.sources ] && return 0
+  local mirror
+  mirror=$(debian_mirror)
+  [ -n "$mirror" ] || die "cannot tell which Debian mirror this machine uses (no URIs in /etc/apt/sources.list*)"
+  cat > /etc/apt/sources.list.d/etcd-lab-trixie.sources <<SRC
+Types: deb
+URIs: $mirror
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  cat > /etc/apt/preferences.d/etcd-lab-trixie <<PIN
+Package: *
+Pin: release n=trixie
+Pin-Priority: 1
+PIN
+  apt_updated=0
+}
+
+# A trixie .deb whose only needs bookworm already meets (a static Go binary): download and dpkg -i.
+install_from_trixie() {
+  local pkg=$1 dir
+  add_trixie_suite
+  apt_update
+  dir=$(mktemp -d)
+  chmod 755 "$dir" # apt downloads as _apt
+  (cd "$dir" && apt-get download -qq "$pkg/trixie" >/dev/null)
+  dpkg -i "$dir"/*.deb >/dev/null
+  rm -rf "$dir"
+}
+
+compose_v2() { docker compose version >/dev/null 2>&1; }
+
+start_dockerd() {
+  say "starting dockerd (log: /var/log/etcd-lab-dockerd.log)"
+  nohup dockerd >/var/log/etcd-lab-dockerd.log 2>&1 &
+  for _ in $(seq 1 120); do
+    if [ -S /var/run/docker.sock ] && engine_up; then say "dockerd is up"; return 0; fi
+    sleep 0.5
+  done
+  tail -n 20 /var/log/etcd-lab-dockerd.log >&2 || true
+  die "dockerd did not answer within 60 s (see /var/log/etcd-lab-dockerd.log)"
+}
+
+if ! engine_up; then
+  if [ -n "${DOCKER_HOST:-}" ]; then
+    die "DOCKER_HOST=$DOCKER_HOST does not answer: start that engine, or unset DOCKER_HOST"
+  fi
+  if ! is_debian_root; then
+    die "no Docker engine answers: start Docker Desktop (macOS/Windows) or your Docker service, then run this again"
+  fi
+  if ! command -v dockerd >/dev/null; then
+    apt_update
+    say "installing docker.io from Debian"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  start_dockerd
+fi
+
+if ! compose_v2; then
+  if ! is_debian_root; then
+    die "docker compose v2 is missing: install the Docker Compose plugin (https://docs.docker.com/compose/install/)"
+  fi
+  say "installing compose v2 (docker-compose from Debian trixie)"
+  install_from_trixie docker-compose
+  compose_v2 || die "compose v2 still does not answer after installing trixie's docker-compose"
+fi
+say "$(docker compose version)"
+
+if [ "$want_kind" = 1 ] && ! command -v kind >/dev/null; then
+  if is_debian_root; then
+    say "installing kind (Debian trixie)"
+    install_from_trixie kind
+  else
+    say "kind is missing: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+  fi
+fi
+
+if [ "$want_images" = 1 ]; then
+  if is_debian_root && ! command -v debootstrap >/dev/null; then
+    apt_update
+    say "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  node "$here/bin/etcd-lab.js" images build
+fi

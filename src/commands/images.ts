@@ -1,0 +1,1 @@
+export { buildLocalImages } from '../runtime/images.js';

@@ -1,0 +1,116 @@
+// spec → docker-compose.yml. Built as a plain object, serialised with `yaml`, so the output
+// is valid YAML by construction and byte-for-byte stable.
+import { stringify } from 'yaml';
+import { formatSize } from '../spec/fields.js';
+import { ENV_VARS } from '../spec/local.js';
+import {
+  ETCD_CLIENT_PORT,
+  ETCD_DATA_DIR,
+  ETCD_PEER_PORT,
+  HAPROXY_CLIENT_PORT,
+  HAPROXY_CONFIG_PATH,
+  HAPROXY_STATS_PORT,
+  labLabels,
+  labTopology,
+  type MemberTopology,
+} from '../spec/topology.js';
+import type { LabSpec } from '../spec/types.js';
+import { generatedHeader } from './header.js';
+
+/** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
+function interpolate(variable: string, fallback: string | number): string {
+  return `\${${variable}:-${fallback}}`;
+}
+
+export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {
+  const { etcd } = spec;
+  return [
+    `--name=${member.name}`,
+    `--data-dir=${ETCD_DATA_DIR}`,
+    `--listen-client-urls=http://0.0.0.0:${ETCD_CLIENT_PORT}`,
+    `--advertise-client-urls=${member.clientUrl}`,
+    `--listen-peer-urls=http://0.0.0.0:${ETCD_PEER_PORT}`,
+    `--initial-advertise-peer-urls=${member.peerUrl}`,
+    `--initial-cluster=${initialCluster}`,
+    // Ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
+    '--initial-cluster-state=new',
+    `--initial-cluster-token=${spec.name}`,
+    `--heartbeat-interval=${etcd.heartbeatIntervalMs}`,
+    `--election-timeout=${etcd.electionTimeoutMs}`,
+    `--auto-compaction-mode=${etcd.autoCompaction.mode}`,
+    `--auto-compaction-retention=${etcd.autoCompaction.retention}`,
+    `--quota-backend-bytes=${etcd.quotaBackendBytes}`,
+    `--snapshot-count=${etcd.snapshotCount}`,
+    '--logger=zap',
+    '--log-outputs=stderr',
+  ];
+}
+
+export function renderCompose(spec: LabSpec): string {
+  const topo = labTopology(spec);
+  const bind = interpolate(ENV_VARS.bindAddress, spec.haproxy.bindAddress);
+  const services: Record<string, unknown> = {};
+
+  for (const member of topo.members) {
+    services[member.name] = {
+      image: interpolate(ENV_VARS.etcdImage, spec.etcd.image),
+      container_name: member.container,
+      hostname: member.name,
+      // Exec form with the binary named: the official image has no shell and the local one no CMD to inherit.
+      entrypoint: ['etcd'],
+      command: etcdCommand(spec, member, topo.initialCluster),
+      // Each member's client port on a host port Docker picks: etcd-lab finds it by label.
+      ports: [`${bind}::${ETCD_CLIENT_PORT}`],
+      volumes: [`${member.name}-data:${ETCD_DATA_DIR}`],
+      networks: { lab: { ipv4_address: member.address } },
+      healthcheck: {
+        test: ['CMD', 'etcdctl', `--endpoints=http://127.0.0.1:${ETCD_CLIENT_PORT}`, '--command-timeout=2s', 'endpoint', 'health'],
+        interval: '2s',
+        timeout: '3s',
+        retries: 3,
+        start_period: '10s',
+      },
+      labels: labLabels(spec, 'etcd', member.name),
+    };
+  }
+
+  services[topo.haproxy.service] = {
+    image: interpolate(ENV_VARS.haproxyImage, spec.haproxy.image),
+    container_name: topo.haproxy.container,
+    hostname: 'haproxy',
+    entrypoint: ['haproxy', '-W', '-db', '-f', HAPROXY_CONFIG_PATH],
+    ports: [
+      `${bind}:${interpolate(ENV_VARS.clientPort, spec.haproxy.clientPort)}:${HAPROXY_CLIENT_PORT}`,
+      `${bind}:${interpolate(ENV_VARS.statsPort, spec.haproxy.statsPort)}:${HAPROXY_STATS_PORT}`,
+    ],
+    volumes: [`./haproxy.cfg:${HAPROXY_CONFIG_PATH}:ro`],
+    // The stats page credentials come from the generated, gitignored .env, never from a committed file.
+    environment: {
+      [ENV_VARS.statsUser]: `\${${ENV_VARS.statsUser}:?run etcd-lab generate to create .env}`,
+      [ENV_VARS.statsPassword]: `\${${ENV_VARS.statsPassword}:?run etcd-lab generate to create .env}`,
+    },
+    networks: { lab: { ipv4_address: topo.haproxy.address } },
+    labels: labLabels(spec, 'haproxy'),
+  };
+
+  const volumes: Record<string, unknown> = {};
+  for (const member of topo.members) {
+    volumes[`${member.name}-data`] = { name: member.volume, labels: labLabels(spec, 'data', member.name) };
+  }
+
+  const compose = {
+    name: topo.project,
+    services,
+    networks: {
+      lab: {
+        name: topo.network,
+        driver: 'bridge',
+        ipam: { config: [{ subnet: spec.network.subnet, gateway: topo.gateway }] },
+        labels: labLabels(spec, 'network'),
+      },
+    },
+    volumes,
+  };
+  const summary = `# ${spec.members} etcd members (quota ${formatSize(spec.etcd.quotaBackendBytes)}) behind HAProxy on ${spec.network.subnet}.`;
+  return `${generatedHeader('#')}\n${summary}\n${stringify(compose, { lineWidth: 0 })}`;
+}

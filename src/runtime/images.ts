@@ -1,0 +1,109 @@
+// Local images for machines that cannot pull: a Debian trixie base (pulled if a registry answers,
+// else made with debootstrap + docker import), then etcd and HAProxy from Debian's packages.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import { TEMPLATES_DIR } from '../render/templates.js';
+import { DockerEngine, run } from './docker.js';
+
+export const UPSTREAM_BASE = 'debian:trixie-slim';
+export const LOCAL_BASE = { repo: 'etcd-lab/debian', tag: 'trixie-minbase' } as const;
+export const LOCAL_BASE_REF = `${LOCAL_BASE.repo}:${LOCAL_BASE.tag}`;
+export const LOCAL_IMAGES = {
+  etcd: 'etcd-lab/etcd:trixie',
+  haproxy: 'etcd-lab/haproxy:trixie',
+} as const;
+
+export interface ImagesResult {
+  base: string;
+  built: string[];
+  present: string[];
+  summary: string;
+}
+
+/** The Debian mirror this machine's apt uses, so debootstrap fetches from the same place. */
+export function aptMirror(): string | undefined {
+  for (const file of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, 'utf8');
+    const uri = /^URIs:\s*(\S+)/m.exec(text)?.[1] ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+/m.exec(text)?.[1];
+    if (uri && !uri.includes('security')) return uri;
+  }
+  return undefined;
+}
+
+async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => void): Promise<void> {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+    throw new UserError(`cannot make a base image: ${UPSTREAM_BASE} cannot be pulled and debootstrap needs root on Linux`, {
+      hint: `pull ${UPSTREAM_BASE} on a machine with registry access (docker save | docker load), or run this as root on Debian`,
+    });
+  }
+  try {
+    await run('debootstrap', ['--version']);
+  } catch {
+    throw new UserError('debootstrap is not installed', { hint: 'apt-get install -y debootstrap (or run scripts/setup-host.sh --images)' });
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'etcd-lab-rootfs-'));
+  try {
+    const mirror = aptMirror();
+    await run('debootstrap', ['--variant=minbase', 'trixie', dir, ...(mirror ? [mirror] : [])], { onLine });
+    const tar = spawn('tar', ['-C', dir, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await engine.importImage(tar.stdout, LOCAL_BASE.repo, LOCAL_BASE.tag);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Finds or makes a trixie base image: local first, then a pull, then debootstrap. */
+async function ensureBase(engine: DockerEngine, reporter: Reporter, force: boolean): Promise<string> {
+  return reporter.step('Debian trixie base image', async (step) => {
+    if (!force) {
+      for (const ref of [UPSTREAM_BASE, LOCAL_BASE_REF]) if (await engine.imageExists(ref)) return ref;
+    }
+    step.update(`pulling ${UPSTREAM_BASE}`);
+    const pulled = await engine.pullImage(UPSTREAM_BASE);
+    if (pulled.ok) return UPSTREAM_BASE;
+    step.update(`no registry (${pulled.reason.slice(0, 80)}); debootstrap --variant=minbase trixie`);
+    await debootstrapBase(engine, (line) => step.update(line.slice(0, 100)));
+    return LOCAL_BASE_REF;
+  });
+}
+
+export async function buildLocalImages(
+  opts: { force?: boolean; engine?: DockerEngine },
+  reporter: Reporter,
+): Promise<ImagesResult> {
+  const engine = opts.engine ?? new DockerEngine();
+  await engine.ping();
+  const present: string[] = [];
+  const wanted: [keyof typeof LOCAL_IMAGES, string][] = [];
+  for (const [name, ref] of Object.entries(LOCAL_IMAGES) as [keyof typeof LOCAL_IMAGES, string][]) {
+    if (!opts.force && (await engine.imageExists(ref))) present.push(ref);
+    else wanted.push([name, ref]);
+  }
+  let base = '';
+  if (wanted.length > 0) base = await ensureBase(engine, reporter, Boolean(opts.force));
+  for (const [name, ref] of wanted) {
+    await reporter.step(`build ${ref} from Debian packages`, async (step) => {
+      await engine.buildImage({
+        context: join(TEMPLATES_DIR, 'images', name),
+        tag: ref,
+        buildArgs: { BASE: base },
+        labels: { 'io.etcd-lab.image': name },
+        onLine: (line) => step.update(line.slice(0, 100)),
+      });
+    });
+  }
+  const built = wanted.map(([, ref]) => ref);
+  const summary = [
+    built.length > 0 ? `built ${built.join(', ')} (base ${base})` : `already present: ${present.join(', ')} (--force rebuilds)`,
+    `to use them, put these in the .env beside etcd-lab.yaml (\`etcd-lab up\` does this by itself when the official images cannot be pulled):`,
+    `  ETCD_LAB_ETCD_IMAGE=${LOCAL_IMAGES.etcd}`,
+    `  ETCD_LAB_HAPROXY_IMAGE=${LOCAL_IMAGES.haproxy}`,
+  ].join('\n');
+  return { base, built, present, summary };
+}

@@ -1,0 +1,34 @@
+import { API_VERSION, type LabSpec } from './types.js';
+
+/**
+ * Every default in one place. Production-like where it matters:
+ * etcd's own heartbeat/election defaults, compaction on (kube-apiserver also compacts, but a
+ * lab used without Kubernetes would otherwise grow until its quota alarm), the 2 GiB default quota.
+ */
+export const DEFAULTS: LabSpec = {
+  apiVersion: API_VERSION,
+  name: 'etcd-lab',
+  members: 3,
+  // Private (RFC 1918) and outside Docker's default address pools (172.17-31.x, 192.168.x).
+  network: { subnet: '10.79.0.0/24' },
+  etcd: {
+    // kubeadm refuses external etcd older than 3.5.24.
+    image: 'gcr.io/etcd-development/etcd:v3.5.33',
+    heartbeatIntervalMs: 100,
+    electionTimeoutMs: 1000,
+    autoCompaction: { mode: 'periodic', retention: '1h' },
+    quotaBackendBytes: 2 * 1024 ** 3,
+    snapshotCount: 10000,
+  },
+  haproxy: {
+    image: 'haproxy:3.0-alpine',
+    bindAddress: '127.0.0.1',
+    clientPort: 2379,
+    statsPort: 8404,
+    // etcd clients hold long-lived gRPC connections: spread them by count, not by turn.
+    balance: 'leastconn',
+    healthCheck: { intervalMs: 500, timeoutMs: 1000, rise: 2, fall: 2 },
+  },
+  kind: { name: 'etcd-lab', nodeImage: '', endpoint: 'auto', workers: 0 },
+  tls: { enabled: false },
+};

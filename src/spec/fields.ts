@@ -1,0 +1,107 @@
+// Small parsers for spec values. Each returns the parsed value or an Invalid carrying
+// the message and the fix, so the reader can collect every problem at once.
+
+export class Invalid {
+  constructor(
+    readonly message: string,
+    readonly fix?: string,
+  ) {}
+}
+
+export type Parsed<T> = T | Invalid;
+export type FieldParser<T> = (raw: unknown) => Parsed<T>;
+
+function describe(raw: unknown): string {
+  if (raw === null) return 'null';
+  if (Array.isArray(raw)) return 'a list';
+  if (typeof raw === 'object') return 'a mapping';
+  return typeof raw === 'string' ? JSON.stringify(raw) : String(raw);
+}
+
+export function integer(min: number, max: number, fix?: string): FieldParser<number> {
+  return (raw) => {
+    const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (typeof n !== 'number' || !Number.isInteger(n)) {
+      return new Invalid(`must be a whole number (got ${describe(raw)})`, fix);
+    }
+    if (n < min || n > max) return new Invalid(`must be between ${min} and ${max} (got ${n})`, fix);
+    return n;
+  };
+}
+
+export function oneOf<T extends string>(choices: readonly T[]): FieldParser<T> {
+  return (raw) =>
+    typeof raw === 'string' && (choices as readonly string[]).includes(raw)
+      ? (raw as T)
+      : new Invalid(`must be one of ${choices.join(', ')} (got ${describe(raw)})`);
+}
+
+export function text(pattern: RegExp, what: string, fix?: string): FieldParser<string> {
+  return (raw) =>
+    typeof raw === 'string' && pattern.test(raw) ? raw : new Invalid(`must be ${what} (got ${describe(raw)})`, fix);
+}
+
+export function boolean(raw: unknown): Parsed<boolean> {
+  return typeof raw === 'boolean' ? raw : new Invalid(`must be true or false (got ${describe(raw)})`);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "100ms", "1.5s", "2m" → milliseconds, within [minMs, maxMs]. */
+export function duration(minMs: number, maxMs: number): FieldParser<number> {
+  return (raw) => {
+    const m = typeof raw === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw.trim()) : null;
+    if (!m) return new Invalid(`must be a duration such as 500ms or 2s (got ${describe(raw)})`);
+    const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    if (!Number.isInteger(ms)) return new Invalid(`must be a whole number of milliseconds (got ${String(raw)})`);
+    if (ms < minMs || ms > maxMs) {
+      return new Invalid(`must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)} (got ${String(raw)})`);
+    }
+    return ms;
+  };
+}
+
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** 2147483648, "2GiB", "512MiB" → bytes, within [min, max]. */
+export function size(min: number, max: number): FieldParser<number> {
+  return (raw) => {
+    let bytes: number | undefined;
+    if (typeof raw === 'number' && Number.isInteger(raw)) bytes = raw;
+    const m = typeof raw === 'string' ? /^(\d+)\s*(KiB|MiB|GiB)?$/.exec(raw.trim()) : null;
+    if (m) bytes = Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
+    if (bytes === undefined) return new Invalid(`must be a size such as 2GiB or 512MiB (got ${describe(raw)})`);
+    if (bytes < min || bytes > max) {
+      return new Invalid(`must be between ${formatSize(min)} and ${formatSize(max)} (got ${formatSize(bytes)})`);
+    }
+    return bytes;
+  };
+}
+
+export function formatSize(bytes: number): string {
+  for (const unit of ['GiB', 'MiB', 'KiB'] as const) {
+    if (bytes >= SIZE_UNITS[unit]! && bytes % SIZE_UNITS[unit]! === 0) return `${bytes / SIZE_UNITS[unit]!}${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+/** Levenshtein distance, for "did you mean" on unknown keys. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

@@ -1,0 +1,88 @@
+// Disk side of the spec: finds and parses etcd-lab.yaml, the .env beside it and the last
+// generated .env, then hands everything to the pure readers. Throws one UserError with every problem.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { UserError, type Problem } from '../errors.js';
+import { resolveLocalSettings, type LocalOverrides, type LocalSettings } from './local.js';
+import { readSpec, type SpecOverride } from './read.js';
+import type { LabSpec } from './types.js';
+
+export const CONFIG_FILE = 'etcd-lab.yaml';
+export const DEFAULT_OUT_DIR = 'generated';
+
+export interface LoadOptions {
+  /** Path to etcd-lab.yaml; default ./etcd-lab.yaml. */
+  config?: string;
+  /** Where generated files go; default generated/ beside etcd-lab.yaml. */
+  out?: string;
+  overrides?: SpecOverride[];
+  local?: LocalOverrides;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+export interface LoadedLab {
+  spec: LabSpec;
+  local: LocalSettings;
+  warnings: Problem[];
+  /** Absolute path of etcd-lab.yaml, or undefined when none exists and defaults are used. */
+  configPath: string | undefined;
+  /** Directory holding etcd-lab.yaml (and the per-person .env). */
+  projectDir: string;
+  outDir: string;
+}
+
+function readIfExists(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}
+
+/** Parses YAML text strictly (duplicate keys are errors). Problems carry line numbers. */
+export function parseSpecYaml(text: string, file: string): { input: unknown; problems: Problem[] } {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    return {
+      input: undefined,
+      problems: doc.errors.map((e) => ({
+        path: `${file}:${e.linePos?.[0]?.line ?? '?'}`,
+        message: e.message.split('\n')[0]!,
+        fix: 'fix the YAML syntax',
+      })),
+    };
+  }
+  return { input: doc.toJS(), problems: [] };
+}
+
+export function loadLab(opts: LoadOptions = {}): LoadedLab {
+  const cwd = opts.cwd ?? process.cwd();
+  const explicit = opts.config !== undefined;
+  const configPath = resolve(cwd, opts.config ?? CONFIG_FILE);
+  const text = readIfExists(configPath);
+  if (text === undefined && explicit) {
+    throw new UserError(`${configPath} does not exist`, { hint: 'run `etcd-lab init` to write one, or point --config at yours' });
+  }
+  const projectDir = dirname(configPath);
+  const outDir = resolve(cwd, opts.out ?? join(projectDir, DEFAULT_OUT_DIR));
+
+  const parsed = text === undefined ? { input: undefined, problems: [] } : parseSpecYaml(text, CONFIG_FILE);
+  const { spec, problems, warnings } = readSpec(parsed.input, opts.overrides);
+  const localResult = resolveLocalSettings(spec, {
+    flags: opts.local,
+    env: opts.env ?? process.env,
+    dotenv: readIfExists(join(projectDir, '.env')),
+    previous: readIfExists(join(outDir, '.env')),
+  });
+  const all = [...parsed.problems, ...problems, ...localResult.problems];
+  if (all.length > 0) {
+    const where = text === undefined ? 'The default spec with your flags' : configPath;
+    throw new UserError(`${where}: ${all.length === 1 ? '1 problem' : `${all.length} problems`}`, {
+      problems: all,
+      hint: 'Fix them and run the command again. Every setting is described in README.md and in `etcd-lab init`\'s commented etcd-lab.yaml.',
+      exitCode: 2,
+    });
+  }
+  if (text === undefined) {
+    warnings.unshift({ path: CONFIG_FILE, message: `not found in ${projectDir}: using the defaults`, fix: 'run `etcd-lab init` to write one' });
+  }
+  return { spec, local: localResult.settings, warnings, configPath: text === undefined ? undefined : configPath, projectDir, outDir };
+}

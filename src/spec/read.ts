@@ -1,0 +1,235 @@
+// LabSpecInput (whatever etcd-lab.yaml holds, plus flag overrides) → LabSpec, collecting every
+// problem with its path. Unknown keys are problems too. Cross-field rules live in validate.ts.
+import type { Problem } from '../errors.js';
+import { DEFAULTS } from './defaults.js';
+import {
+  boolean,
+  duration,
+  editDistance,
+  integer,
+  Invalid,
+  oneOf,
+  size,
+  text,
+  type FieldParser,
+} from './fields.js';
+import {
+  API_VERSION,
+  BALANCE_ALGORITHMS,
+  COMPACTION_MODES,
+  KIND_ENDPOINT_MODES,
+  type LabSpec,
+} from './types.js';
+import { validateSpec } from './validate.js';
+
+/** A value set from outside the file (a CLI flag), applied on top of etcd-lab.yaml. */
+export interface SpecOverride {
+  /** Dotted spec path, e.g. "members" or "network.subnet". */
+  path: string;
+  value: unknown;
+  /** Where it came from, for messages: "--members". */
+  source: string;
+}
+
+export interface SpecResult {
+  spec: LabSpec;
+  problems: Problem[];
+  warnings: Problem[];
+}
+
+type Mapping = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Mapping {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** DNS-label-like names: they become compose project, container, network and volume names. */
+const NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+const NAME_RULE = 'lowercase letters, digits and dashes, at most 40 characters, starting and ending with a letter or digit';
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/;
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function members(raw: unknown) {
+  const n = integer(1, Number.MAX_SAFE_INTEGER)(raw);
+  if (n instanceof Invalid) return n;
+  if (n % 2 === 0) {
+    const tolerated = (n - 1 - ((n - 1) % 2)) / 2;
+    return new Invalid(
+      `must be odd (got ${n}): ${n} members tolerate ${tolerated} failure${tolerated === 1 ? '' : 's'}, ` +
+        `like ${n - 1}, and a ${n / 2}:${n / 2} split leaves neither side a quorum`,
+      `use ${n - 1} or ${n + 1}`,
+    );
+  }
+  if (n > 7) {
+    return new Invalid(`must be at most 7 (got ${n}): every write waits for a majority, so more members only slow it`, 'use 3, 5 or 7');
+  }
+  return n;
+}
+
+function bindAddress(raw: unknown) {
+  const m = typeof raw === 'string' ? IPV4.exec(raw) : null;
+  if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+    return new Invalid(`must be an IPv4 address such as 127.0.0.1 (got ${JSON.stringify(raw)})`);
+  }
+  return raw as string;
+}
+
+function tlsEnabled(raw: unknown) {
+  const b = boolean(raw);
+  if (b === true) {
+    return new Invalid('TLS is not available yet in this etcd-lab', 'set tls.enabled: false (or leave tls out)');
+  }
+  return b;
+}
+
+const port = (what: string) => integer(1, 65535, `choose a free ${what} port, or set it per person in .env`);
+
+class SpecReader {
+  readonly problems: Problem[] = [];
+  /** Paths whose value was refused: cross-field rules skip them rather than report twice. */
+  readonly refused = new Set<string>();
+  /** Every path the spec knows, leaves and the mappings above them. */
+  private readonly known = new Set<string>();
+
+  constructor(
+    private readonly input: Mapping,
+    private readonly sources: Map<string, string>,
+  ) {}
+
+  label(path: string): string {
+    const source = this.sources.get(path);
+    return source ? `${path} (from ${source})` : path;
+  }
+
+  field<T>(path: string, fallback: T, parse: FieldParser<T>): T {
+    const parts = path.split('.');
+    parts.forEach((_, i) => this.known.add(parts.slice(0, i + 1).join('.')));
+    let node: unknown = this.input;
+    for (const [i, part] of parts.entries()) {
+      if (node === undefined || node === null) return fallback;
+      if (!isMapping(node)) {
+        // Reported once, by unknownKeys' walk of the parent, so skip silently here.
+        return fallback;
+      }
+      node = node[part];
+      if (i < parts.length - 1 && node !== undefined && node !== null && !isMapping(node)) {
+        const parent = parts.slice(0, i + 1).join('.');
+        if (!this.problems.some((p) => p.path === parent)) {
+          this.problems.push({ path: parent, message: 'must be a mapping of settings' });
+        }
+        return fallback;
+      }
+    }
+    if (node === undefined) return fallback;
+    const parsed = parse(node);
+    if (parsed instanceof Invalid) {
+      this.refused.add(path);
+      this.problems.push({ path: this.label(path), message: parsed.message, fix: parsed.fix });
+      return fallback;
+    }
+    return parsed;
+  }
+
+  /** Reports keys the spec does not know, suggesting the nearest known sibling. */
+  unknownKeys(node: unknown = this.input, prefix = ''): void {
+    if (!isMapping(node)) return;
+    for (const [key, value] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      if (this.known.has(path)) {
+        this.unknownKeys(value, path);
+        continue;
+      }
+      const siblings = [...this.known].filter((k) => k.startsWith(prefix ? `${prefix}.` : '') && k.split('.').length === path.split('.').length).map((k) => k.split('.').pop()!);
+      const near = siblings.filter((s) => editDistance(s, key) <= Math.max(2, Math.floor(key.length / 3)));
+      this.problems.push({
+        path,
+        message: 'is not a setting etcd-lab knows',
+        fix: near.length > 0 ? `did you mean ${near.join(' or ')}?` : `settings here: ${siblings.join(', ')}`,
+      });
+    }
+  }
+}
+
+function setPath(target: Mapping, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    if (!isMapping(node[part])) node[part] = {};
+    node = node[part] as Mapping;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+/**
+ * Reads a spec from the parsed etcd-lab.yaml (undefined or null: no file, all defaults) and flag
+ * overrides. Never throws for bad input: everything wrong is in `problems`.
+ */
+export function readSpec(input: unknown, overrides: SpecOverride[] = []): SpecResult {
+  if (input !== undefined && input !== null && !isMapping(input)) {
+    return {
+      spec: structuredClone(DEFAULTS),
+      problems: [{ path: '(top level)', message: 'must be a mapping of settings', fix: 'run `etcd-lab init` for a commented example' }],
+      warnings: [],
+    };
+  }
+  const merged: Mapping = structuredClone(input ?? {}) as Mapping;
+  const sources = new Map<string, string>();
+  for (const o of overrides) {
+    setPath(merged, o.path, o.value);
+    sources.set(o.path, o.source);
+  }
+
+  const r = new SpecReader(merged, sources);
+  const d = DEFAULTS;
+  r.field('apiVersion', API_VERSION, (raw) =>
+    raw === API_VERSION
+      ? API_VERSION
+      : new Invalid(`must be ${API_VERSION} (got ${JSON.stringify(raw)})`, `this etcd-lab reads ${API_VERSION} only`),
+  );
+  const name = r.field('name', d.name, text(NAME, NAME_RULE));
+  const spec: LabSpec = {
+    apiVersion: API_VERSION,
+    name,
+    members: r.field('members', d.members, members),
+    network: {
+      subnet: r.field('network.subnet', d.network.subnet, text(/^\S+$/, 'an IPv4 CIDR such as 10.79.0.0/24')),
+    },
+    etcd: {
+      image: r.field('etcd.image', d.etcd.image, text(IMAGE, 'an image reference such as gcr.io/etcd-development/etcd:v3.5.33')),
+      heartbeatIntervalMs: r.field('etcd.heartbeatInterval', d.etcd.heartbeatIntervalMs, duration(10, 5000)),
+      electionTimeoutMs: r.field('etcd.electionTimeout', d.etcd.electionTimeoutMs, duration(50, 50_000)),
+      autoCompaction: {
+        mode: r.field('etcd.autoCompaction.mode', d.etcd.autoCompaction.mode, oneOf(COMPACTION_MODES)),
+        retention: r.field('etcd.autoCompaction.retention', d.etcd.autoCompaction.retention, (raw) =>
+          typeof raw === 'number' ? String(raw) : text(/^\S+$/, 'a duration such as 1h, or a revision count')(raw),
+        ),
+      },
+      // etcd warns above 8 GiB: beyond it, defragmentation and recovery get slow.
+      quotaBackendBytes: r.field('etcd.quotaBackendBytes', d.etcd.quotaBackendBytes, size(16 * 1024 ** 2, 8 * 1024 ** 3)),
+      snapshotCount: r.field('etcd.snapshotCount', d.etcd.snapshotCount, integer(100, 10_000_000)),
+    },
+    haproxy: {
+      image: r.field('haproxy.image', d.haproxy.image, text(IMAGE, 'an image reference such as haproxy:3.0-alpine')),
+      bindAddress: r.field('haproxy.bindAddress', d.haproxy.bindAddress, bindAddress),
+      clientPort: r.field('haproxy.clientPort', d.haproxy.clientPort, port('client')),
+      statsPort: r.field('haproxy.statsPort', d.haproxy.statsPort, port('stats')),
+      balance: r.field('haproxy.balance', d.haproxy.balance, oneOf(BALANCE_ALGORITHMS)),
+      healthCheck: {
+        intervalMs: r.field('haproxy.healthCheck.interval', d.haproxy.healthCheck.intervalMs, duration(100, 60_000)),
+        timeoutMs: r.field('haproxy.healthCheck.timeout', d.haproxy.healthCheck.timeoutMs, duration(100, 60_000)),
+        rise: r.field('haproxy.healthCheck.rise', d.haproxy.healthCheck.rise, integer(1, 10)),
+        fall: r.field('haproxy.healthCheck.fall', d.haproxy.healthCheck.fall, integer(1, 10)),
+      },
+    },
+    kind: {
+      name: r.field('kind.name', name, text(NAME, NAME_RULE)),
+      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, text(IMAGE, 'an image reference such as kindest/node:v1.32.2')),
+      endpoint: r.field('kind.endpoint', d.kind.endpoint, oneOf(KIND_ENDPOINT_MODES)),
+      workers: r.field('kind.workers', d.kind.workers, integer(0, 3)),
+    },
+    tls: { enabled: r.field('tls.enabled', false, tlsEnabled) as false },
+  };
+  r.unknownKeys();
+  const checked = validateSpec(spec, { label: (path) => r.label(path), refused: r.refused });
+  return { spec, problems: [...r.problems, ...checked.problems], warnings: checked.warnings };
+}

@@ -1,0 +1,95 @@
+// Every name, address and label of a lab, derived from its spec in one place (like kind's namer):
+// the renderers print these, and the runtime finds containers by the same labels.
+import { addressAt, parseSubnet, type Ipv4Subnet } from './network.js';
+import type { LabSpec } from './types.js';
+
+/** Ports inside the containers. Host ports are per person (see LocalSettings). */
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+export const HAPROXY_CLIENT_PORT = 2379;
+export const HAPROXY_STATS_PORT = 8404;
+export const ETCD_DATA_DIR = '/var/lib/etcd';
+export const HAPROXY_CONFIG_PATH = '/usr/local/etc/haproxy/haproxy.cfg';
+
+export const LABEL = {
+  lab: 'io.etcd-lab.lab',
+  role: 'io.etcd-lab.role',
+  member: 'io.etcd-lab.member',
+} as const;
+
+export type Role = 'etcd' | 'haproxy' | 'network' | 'data';
+
+/** Host offsets inside the subnet: .1 is Docker's gateway, HAProxy .2, members .11, .12, … */
+const GATEWAY_OFFSET = 1;
+const HAPROXY_OFFSET = 2;
+const FIRST_MEMBER_OFFSET = 11;
+
+/** Smallest subnet (a power of two) that holds every address of an n-member lab plus broadcast. */
+export function requiredSubnetSize(members: number): number {
+  const highest = FIRST_MEMBER_OFFSET + members - 1;
+  return 2 ** Math.ceil(Math.log2(highest + 2));
+}
+
+export interface MemberTopology {
+  /** etcd member name and compose service name: etcd1, etcd2, … */
+  name: string;
+  container: string;
+  volume: string;
+  address: string;
+  peerUrl: string;
+  clientUrl: string;
+}
+
+export interface LabTopology {
+  project: string;
+  network: string;
+  subnet: Ipv4Subnet;
+  gateway: string;
+  haproxy: { service: 'haproxy'; container: string; address: string };
+  members: MemberTopology[];
+  /** The static --initial-cluster every member starts with. */
+  initialCluster: string;
+}
+
+export function labTopology(spec: LabSpec): LabTopology {
+  const subnet = parseSubnet(spec.network.subnet);
+  if (typeof subnet === 'string') throw new Error(`labTopology needs a validated spec: network.subnet ${subnet}`);
+  const members = Array.from({ length: spec.members }, (_, i): MemberTopology => {
+    const name = `etcd${i + 1}`;
+    const address = addressAt(subnet, FIRST_MEMBER_OFFSET + i);
+    return {
+      name,
+      container: `${spec.name}-${name}`,
+      volume: `${spec.name}-${name}-data`,
+      address,
+      peerUrl: `http://${address}:${ETCD_PEER_PORT}`,
+      clientUrl: `http://${address}:${ETCD_CLIENT_PORT}`,
+    };
+  });
+  return {
+    project: spec.name,
+    network: spec.name,
+    subnet,
+    gateway: addressAt(subnet, GATEWAY_OFFSET),
+    haproxy: { service: 'haproxy', container: `${spec.name}-haproxy`, address: addressAt(subnet, HAPROXY_OFFSET) },
+    members,
+    initialCluster: members.map((m) => `${m.name}=${m.peerUrl}`).join(','),
+  };
+}
+
+export function labLabels(spec: LabSpec, role: Role, member?: string): Record<string, string> {
+  return {
+    [LABEL.lab]: spec.name,
+    [LABEL.role]: role,
+    ...(member ? { [LABEL.member]: member } : {}),
+  };
+}
+
+/** Quorum arithmetic: a majority must be alive to elect a leader and commit writes. */
+export function quorumOf(members: number): number {
+  return Math.floor(members / 2) + 1;
+}
+
+export function toleratedFailures(members: number): number {
+  return members - quorumOf(members);
+}

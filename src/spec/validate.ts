@@ -1,0 +1,101 @@
+// Rules that span fields, run on a filled LabSpec. Field-level checks are in read.ts.
+import type { Problem } from '../errors.js';
+import { formatDuration } from './fields.js';
+import { isPrivateSubnet, parseSubnet } from './network.js';
+import { requiredSubnetSize } from './topology.js';
+import type { LabSpec } from './types.js';
+
+/** kubeadm refuses an external etcd older than this. */
+export const KUBEADM_MIN_ETCD = [3, 5, 24] as const;
+
+export interface ValidateOptions {
+  /** How to name a path in messages (adds "(from --flag)" where a flag set it). */
+  label?: (path: string) => string;
+  /** Paths already reported as invalid; rules that read them are skipped. */
+  refused?: ReadonlySet<string>;
+}
+
+/** The version in an image tag such as "v3.5.33" or "3.5.16-0", if it has one. */
+export function imageVersion(image: string): [number, number, number] | undefined {
+  const tag = /:([^:/@]+)(@|$)/.exec(image)?.[1];
+  const m = tag ? /^v?(\d+)\.(\d+)\.(\d+)/.exec(tag) : null;
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+export function olderThan(version: readonly number[], min: readonly number[]): boolean {
+  for (let i = 0; i < min.length; i++) {
+    if ((version[i] ?? 0) !== min[i]) return (version[i] ?? 0) < min[i]!;
+  }
+  return false;
+}
+
+export function validateSpec(spec: LabSpec, opts: ValidateOptions = {}): { problems: Problem[]; warnings: Problem[] } {
+  const label = opts.label ?? ((p: string) => p);
+  const ok = (...paths: string[]) => paths.every((p) => !opts.refused?.has(p));
+  const problems: Problem[] = [];
+  const warnings: Problem[] = [];
+
+  if (ok('network.subnet')) {
+    const subnet = parseSubnet(spec.network.subnet);
+    if (typeof subnet === 'string') {
+      problems.push({ path: label('network.subnet'), message: `${subnet} (got ${spec.network.subnet})` });
+    } else if (!isPrivateSubnet(subnet)) {
+      problems.push({
+        path: label('network.subnet'),
+        message: `${spec.network.subnet} is not private address space: those addresses belong to someone on the internet, and traffic to them from this machine would go to the lab instead`,
+        fix: 'use a range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, such as 10.79.0.0/24',
+      });
+    } else if (ok('members') && subnet.size < requiredSubnetSize(spec.members)) {
+      const needed = requiredSubnetSize(spec.members);
+      problems.push({
+        path: label('network.subnet'),
+        message: `a /${subnet.prefix} has ${subnet.size} addresses; ${spec.members} members need ${needed} (gateway, HAProxy and members at .11 and up)`,
+        fix: `use a /${32 - Math.log2(needed)} or larger, such as /24`,
+      });
+    }
+  }
+
+  const { heartbeatIntervalMs: heartbeat, electionTimeoutMs: election } = spec.etcd;
+  if (ok('etcd.heartbeatInterval', 'etcd.electionTimeout') && election < 5 * heartbeat) {
+    problems.push({
+      path: label('etcd.electionTimeout'),
+      message: `must be at least 5 × etcd.heartbeatInterval (${formatDuration(5 * heartbeat)}); got ${formatDuration(election)}, so followers would call elections while the leader is healthy`,
+      fix: `raise it to ${formatDuration(10 * heartbeat)} or lower the heartbeat`,
+    });
+  }
+
+  const { mode, retention } = spec.etcd.autoCompaction;
+  if (ok('etcd.autoCompaction.mode', 'etcd.autoCompaction.retention')) {
+    if (mode === 'periodic' && !/^(\d+(\.\d+)?(ms|s|m|h))+$|^\d+$/.test(retention)) {
+      problems.push({
+        path: label('etcd.autoCompaction.retention'),
+        message: `must be a duration such as 1h or 30m in periodic mode (got ${retention})`,
+      });
+    }
+    if (mode === 'revision' && !/^\d+$/.test(retention)) {
+      problems.push({
+        path: label('etcd.autoCompaction.retention'),
+        message: `must be a number of revisions such as 10000 in revision mode (got ${retention})`,
+      });
+    }
+  }
+
+  if (ok('haproxy.clientPort', 'haproxy.statsPort') && spec.haproxy.clientPort === spec.haproxy.statsPort) {
+    problems.push({
+      path: label('haproxy.statsPort'),
+      message: `is the same as haproxy.clientPort (${spec.haproxy.clientPort})`,
+      fix: 'give the stats page its own port, such as 8404',
+    });
+  }
+
+  const version = imageVersion(spec.etcd.image);
+  if (version && olderThan(version, KUBEADM_MIN_ETCD)) {
+    warnings.push({
+      path: label('etcd.image'),
+      message: `etcd ${version.join('.')} is older than ${KUBEADM_MIN_ETCD.join('.')}, which recent kubeadm requires of an external etcd`,
+      fix: '`etcd-lab kind` may fail; use gcr.io/etcd-development/etcd:v3.5.33 or newer for KIND',
+    });
+  }
+
+  return { problems, warnings };
+}

@@ -223,7 +223,7 @@ export function readSpec(input: unknown, overrides: SpecOverride[] = []): SpecRe
     },
     kind: {
       name: r.field('kind.name', name, text(NAME, NAME_RULE)),
-      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, text(IMAGE, 'an image reference such as kindest/node:v1.32.2')),
+      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, text(/^$|^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, 'empty or an image reference such as kindest/node:v1.32.2')),
       endpoint: r.field('kind.endpoint', d.kind.endpoint, oneOf(KIND_ENDPOINT_MODES)),
       workers: r.field('kind.workers', d.kind.workers, integer(0, 3)),
     },

@@ -1,0 +1,51 @@
+# The newcomer's two commands: `make up` (run the lab) and `make test` (run the tests).
+# Both install what they need: npm packages, and on a bare Debian machine Docker and compose v2.
+SHELL := /bin/bash
+CLI := node bin/etcd-lab.js
+
+.PHONY: up down status generate images host test test-unit test-e2e bench build typecheck clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci
+
+build: node_modules/.package-lock.json ## compile src/ to dist/
+	npm run --silent build
+
+host: build ## make this machine able to run a lab (Docker engine, compose v2)
+	bash scripts/setup-host.sh
+
+images: build ## build the local etcd/HAProxy images (no registry needed)
+	bash scripts/setup-host.sh --images
+
+up: host ## run the lab from etcd-lab.yaml and wait until it is really ready
+	$(CLI) up
+
+down: build ## stop the lab (data volumes kept)
+	$(CLI) down
+
+status: build ## show members, leader and HAProxy state
+	$(CLI) status
+
+generate: build ## render generated/ from etcd-lab.yaml
+	$(CLI) generate
+
+test: images ## all tests: unit, golden files, end-to-end against real containers
+	npm test
+
+test-unit: build ## tests that need no Docker
+	npx vitest run --project unit
+
+test-e2e: images ## end-to-end tests only
+	npx vitest run --project e2e
+
+bench: images ## benchmarks (figures, not pass/fail)
+	node bench/up.mjs
+
+typecheck: node_modules/.package-lock.json
+	npm run --silent typecheck
+
+clean: ## remove build output and generated files (not the lab: see make down)
+	rm -rf dist generated/docker-compose.yml generated/haproxy.cfg generated/kind-config.yaml generated/.env

@@ -1,0 +1,83 @@
+// The CLI run for real, as a user would: a child process in a scratch directory.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
+let dir: string;
+
+function cli(...args: string[]) {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('ETCD_LAB_')) delete env[key];
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CI: 'true' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'etcd-lab-cli-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('etcd-lab CLI', () => {
+  it.each([[], ['init'], ['generate'], ['images'], ['images', 'build']])('--help works for %j', (...args) => {
+    const r = cli(...args, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: etcd-lab/);
+  });
+
+  it('generate --members 4 refuses with the reason and writes nothing', () => {
+    const r = cli('generate', '--members', '4');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/members \(from --members\): must be odd/);
+    expect(r.stderr).toMatch(/2:2 split leaves neither side a quorum/);
+    expect(existsSync(join(dir, 'generated'))).toBe(false);
+  });
+
+  it('init then generate --members 5 writes the files, the .env private', () => {
+    expect(cli('init').code).toBe(0);
+    expect(cli('init').code).toBe(1); // refuses to overwrite
+    const r = cli('generate', '--members', '5', '--client-port', '23790');
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['docker-compose.yml', 'haproxy.cfg', 'kind-config.yaml', '.env']) expect(existsSync(join(dir, 'generated', f))).toBe(true);
+    const compose = parse(readFileSync(join(dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
+    expect(Object.keys(compose.services)).toEqual(['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5', 'haproxy']);
+    expect(statSync(join(dir, 'generated/.env')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toContain('ETCD_LAB_CLIENT_PORT=23790');
+  });
+
+  it('all problems of a bad file are reported at once', () => {
+    writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 2\nnetwork:\n  subnet: 111.0.0.0/24\nhaproxy:\n  statsport: 1\n');
+    const r = cli('generate');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/3 problems/);
+    expect(r.stderr).toMatch(/did you mean statsPort/);
+  });
+
+  it('generate --json prints the result for scripts', () => {
+    const r = cli('generate', '--json', '--out', 'elsewhere');
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { files: string[]; outDir: string; spec: { members: number } };
+    expect(result.files).toContain('docker-compose.yml');
+    expect(result.outDir).toBe(join(dir, 'elsewhere'));
+    expect(result.spec.members).toBe(3);
+  });
+
+  it('the per-person .env beside the spec sets host ports, regeneration keeps the password', () => {
+    writeFileSync(join(dir, '.env'), 'ETCD_LAB_STATS_PORT=18404\n');
+    expect(cli('generate').code).toBe(0);
+    const first = readFileSync(join(dir, 'generated/.env'), 'utf8');
+    expect(first).toContain('ETCD_LAB_STATS_PORT=18404');
+    expect(cli('generate').code).toBe(0);
+    expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toBe(first);
+  });
+
+  it('an unknown command says so', () => {
+    const r = cli('frobnicate');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown command/);
+  });
+});

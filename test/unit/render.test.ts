@@ -1,0 +1,178 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../../src/render/index.js';
+import { resolveEndpointMode } from '../../src/render/kind.js';
+import { resolveLocalSettings } from '../../src/spec/local.js';
+import { parseSubnet, subnetContains, parseIpv4 } from '../../src/spec/network.js';
+import { readSpec } from '../../src/spec/read.js';
+import { labTopology } from '../../src/spec/topology.js';
+import type { LabSpec } from '../../src/spec/types.js';
+import { expectGolden } from './golden.js';
+import { readmeExampleSpec } from './readme.js';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/specs/', import.meta.url));
+const GOLDEN = fileURLToPath(new URL('../golden/', import.meta.url));
+const PASSWORD = 'golden-test-password';
+
+interface Fixture {
+  name: string;
+  yaml: string;
+}
+
+const fixtures: Fixture[] = [
+  ...readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => ({ name: basename(f, '.yaml'), yaml: readFileSync(join(FIXTURES, f), 'utf8') })),
+  { name: 'readme-example', yaml: readmeExampleSpec() },
+];
+
+function render(yaml: string, env: Record<string, string> = {}) {
+  const { spec, problems } = readSpec(parse(yaml));
+  expect(problems).toEqual([]);
+  const { settings, problems: localProblems } = resolveLocalSettings(spec, { env }, () => PASSWORD);
+  expect(localProblems).toEqual([]);
+  const files = renderLab({ spec, local: settings, endpointMode: resolveEndpointMode(spec.kind.endpoint, false) });
+  return { spec, local: settings, files };
+}
+
+interface ComposeService {
+  image: string;
+  container_name: string;
+  entrypoint: string[];
+  command?: string[];
+  ports: string[];
+  networks: { lab: { ipv4_address: string } };
+  labels: Record<string, string>;
+  healthcheck?: { test: string[] };
+  volumes: string[];
+  environment?: Record<string, string>;
+}
+
+/** The meaning of the generated files, checked on the parsed YAML rather than on bytes. */
+function checkMeaning(spec: LabSpec, files: Map<string, string>) {
+  const compose = parse(files.get(COMPOSE_FILE)!) as {
+    name: string;
+    services: Record<string, ComposeService>;
+    networks: { lab: { name: string; ipam: { config: { subnet: string; gateway: string }[] }; labels: Record<string, string> } };
+    volumes: Record<string, { name: string; labels: Record<string, string> }>;
+  };
+  const topo = labTopology(spec);
+  const subnet = parseSubnet(spec.network.subnet);
+  if (typeof subnet === 'string') throw new Error(subnet);
+  const inSubnet = (ip: string) => subnetContains(subnet, { base: parseIpv4(ip)!, prefix: 32, size: 1 });
+
+  expect(compose.name).toBe(spec.name);
+  const members = Object.entries(compose.services).filter(([, s]) => s.labels['io.etcd-lab.role'] === 'etcd');
+  expect(members).toHaveLength(spec.members);
+
+  const addresses = Object.values(compose.services).map((s) => s.networks.lab.ipv4_address);
+  expect(new Set(addresses).size).toBe(addresses.length);
+  for (const a of [...addresses, compose.networks.lab.ipam.config[0]!.gateway]) expect(inSubnet(a), a).toBe(true);
+  expect(addresses).not.toContain(compose.networks.lab.ipam.config[0]!.gateway);
+
+  for (const [name, service] of members) {
+    const flag = (f: string) => service.command!.find((c) => c.startsWith(`--${f}=`))?.split('=').slice(1).join('=');
+    const cluster = flag('initial-cluster')!.split(',');
+    // Every member appears in every member's --initial-cluster, at the address it really has.
+    expect(cluster).toHaveLength(spec.members);
+    for (const [other, otherService] of members) {
+      expect(cluster).toContain(`${other}=http://${otherService.networks.lab.ipv4_address}:2380`);
+    }
+    expect(flag('name')).toBe(name);
+    expect(flag('initial-advertise-peer-urls')).toBe(`http://${service.networks.lab.ipv4_address}:2380`);
+    expect(flag('election-timeout')).toBe(String(spec.etcd.electionTimeoutMs));
+    expect(flag('heartbeat-interval')).toBe(String(spec.etcd.heartbeatIntervalMs));
+    // Exec-form health check: the official etcd image has no shell.
+    expect(service.healthcheck!.test[0]).toBe('CMD');
+    expect(service.entrypoint).toEqual(['etcd']);
+    expect(service.volumes[0]).toMatch(/^etcd\d-data:\/var\/lib\/etcd$/);
+  }
+
+  const haproxy = compose.services.haproxy!;
+  expect(haproxy.ports).toEqual([
+    `\${ETCD_LAB_BIND_ADDRESS:-${spec.haproxy.bindAddress}}:\${ETCD_LAB_CLIENT_PORT:-${spec.haproxy.clientPort}}:2379`,
+    `\${ETCD_LAB_BIND_ADDRESS:-${spec.haproxy.bindAddress}}:\${ETCD_LAB_STATS_PORT:-${spec.haproxy.statsPort}}:8404`,
+  ]);
+  expect(haproxy.volumes).toEqual(['./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro']);
+
+  // Labels on every service, network and volume.
+  for (const labels of [...Object.values(compose.services).map((s) => s.labels), compose.networks.lab.labels, ...Object.values(compose.volumes).map((v) => v.labels)]) {
+    expect(labels['io.etcd-lab.lab']).toBe(spec.name);
+  }
+  expect(Object.values(compose.volumes).map((v) => v.name).sort()).toEqual(topo.members.map((m) => m.volume).sort());
+
+  // HAProxy lists every member, at its address, with /health checks.
+  const cfg = files.get(HAPROXY_FILE)!;
+  const servers = [...cfg.matchAll(/^\s+server (\S+) (\S+):2379$/gm)].map((m) => [m[1], m[2]]);
+  expect(servers).toEqual(members.map(([name, s]) => [name, s.networks.lab.ipv4_address]));
+  expect(cfg).toMatch(/option httpchk GET \/health/);
+  expect(cfg).toMatch(/http-check expect status 200/);
+  expect(cfg).toMatch(/on-marked-down shutdown-sessions/);
+  expect(cfg).toMatch(/option redispatch/);
+  expect(cfg).toMatch(/timeout tunnel 1h/);
+  expect(cfg).toContain(`balance ${spec.haproxy.balance}`);
+  expect(cfg).toContain(`inter ${spec.haproxy.healthCheck.intervalMs}ms`);
+  expect(cfg).toContain(`rise ${spec.haproxy.healthCheck.rise} fall ${spec.haproxy.healthCheck.fall}`);
+
+  // KIND: one control plane, external etcd pointing at the lab, no apiVersion in the patch.
+  const kind = parse(files.get(KIND_FILE)!) as { name: string; nodes: { role: string; image?: string }[]; kubeadmConfigPatches: string[] };
+  expect(kind.name).toBe(spec.kind.name);
+  expect(kind.nodes.filter((n) => n.role === 'control-plane')).toHaveLength(1);
+  expect(kind.nodes.filter((n) => n.role === 'worker')).toHaveLength(spec.kind.workers);
+  expect(kind.kubeadmConfigPatches).toHaveLength(1);
+  const patch = parse(kind.kubeadmConfigPatches[0]!) as Record<string, unknown> & { etcd: { external: { endpoints: string[] } } };
+  expect(patch.kind).toBe('ClusterConfiguration');
+  expect(patch.apiVersion).toBeUndefined();
+  expect(patch.etcd.external.endpoints).toHaveLength(1);
+}
+
+describe.each(fixtures)('fixture $name', ({ name, yaml }) => {
+  it('matches the golden files', () => {
+    const { files } = render(yaml);
+    for (const file of [COMPOSE_FILE, HAPROXY_FILE, KIND_FILE]) {
+      expectGolden(join(GOLDEN, name, file), files.get(file)!);
+    }
+  });
+
+  it('means what the spec says', () => {
+    const { spec, files } = render(yaml);
+    checkMeaning(spec, files);
+  });
+
+  it('is deterministic, generated-by headed, and free of secrets, user and host names', () => {
+    const first = render(yaml).files;
+    const second = render(yaml).files;
+    expect(second).toEqual(first);
+    const secrets = [PASSWORD, userInfo().username === 'root' ? undefined : userInfo().username, hostname()].filter(Boolean) as string[];
+    for (const file of [COMPOSE_FILE, HAPROXY_FILE, KIND_FILE]) {
+      const content = first.get(file)!;
+      expect(content.split('\n')[0]).toMatch(/^# Generated by etcd-lab from etcd-lab\.yaml\./);
+      for (const secret of secrets) expect(content).not.toContain(secret);
+    }
+    // The password lives only in the per-person .env.
+    expect(first.get(ENV_FILE)).toContain(`ETCD_LAB_STATS_PASSWORD=${PASSWORD}`);
+  });
+});
+
+describe('per-person values', () => {
+  it('host ports from the environment change only .env and the KIND host endpoint', () => {
+    const yaml = 'kind:\n  endpoint: host\n';
+    const plain = render(yaml).files;
+    const custom = render(yaml, { ETCD_LAB_CLIENT_PORT: '32379', ETCD_LAB_STATS_PORT: '38404' }).files;
+    expect(custom.get(COMPOSE_FILE)).toBe(plain.get(COMPOSE_FILE));
+    expect(custom.get(HAPROXY_FILE)).toBe(plain.get(HAPROXY_FILE));
+    expect(custom.get(KIND_FILE)).toContain('http://host.docker.internal:32379');
+    expect(custom.get(ENV_FILE)).toContain('ETCD_LAB_CLIENT_PORT=32379');
+    expect(custom.get(ENV_FILE)).toContain('ETCD_LAB_STATS_PORT=38404');
+  });
+
+  it('network endpoint mode points KIND at HAProxy by container name', () => {
+    const kind = render('name: demo\nkind:\n  endpoint: network\n').files.get(KIND_FILE)!;
+    expect(kind).toContain('http://demo-haproxy:2379');
+  });
+});

@@ -1,0 +1,30 @@
+import { defineConfig } from 'vitest/config';
+
+// Ryuk (testcontainers' reaper) cannot be pulled here; our global setup cleans up by label instead.
+// Set on the main process so the global setup and every worker see it.
+process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
+
+export default defineConfig({
+  test: {
+    reporters: ['default', './test/summary-reporter.ts'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/global-setup.ts'],
+          // One Docker engine, two cores: e2e files run one at a time.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});

@@ -33,6 +33,12 @@ async function reporter(flags: OutputFlags) {
   return reporterFor(flags);
 }
 
+function seconds(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} takes a number of seconds (got ${JSON.stringify(text)})`, { exitCode: 2 });
+  return Math.round(n * 1000);
+}
+
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -69,6 +75,92 @@ export function buildProgram(): Command {
       } else if (!flags.quiet) {
         process.stdout.write(`generated ${result.files.length} files:\n${describeFiles(result).join('\n')}\n`);
       }
+    });
+
+  outputOptions(specOptions(program.command('up')))
+    .description('generate the lab, start it, and wait until quorum, one leader and every HAProxy backend are real')
+    .option('--timeout <seconds>', 'how long to wait for the lab to become ready', '60')
+    .option('--retain', 'on failure, keep what this run created (for debugging)')
+    .action(async (flags: SpecFlags & OutputFlags & { timeout: string; retain?: boolean }) => {
+      const [{ up }, { loadOptionsFrom }, { formatStatus }] = await Promise.all([
+        import('./commands/up.js'),
+        import('./commands/common.js'),
+        import('./ui/status-view.js'),
+      ]);
+      const timeoutMs = seconds(flags.timeout, '--timeout');
+      const result = await up({ ...loadOptionsFrom(flags), timeoutMs, retain: flags.retain }, await reporter(flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      const lines = [
+        '',
+        result.alreadyUp ? `lab ${result.name} is already up; nothing to change.` : `lab ${result.name} is ready in ${(result.elapsedMs / 1000).toFixed(1)}s.`,
+        '',
+        formatStatus(result.status),
+        '',
+        `  etcdctl --endpoints ${result.clientEndpoint.replace(/^http:\/\//, '')} put greeting hello`,
+        `  stats page credentials: ETCD_LAB_STATS_USER / ETCD_LAB_STATS_PASSWORD in ${result.credentialsFile}`,
+        '  next: `etcd-lab kind` for a KIND cluster on this etcd; `etcd-lab down` to stop (data kept)',
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  outputOptions(specOptions(program.command('down')))
+    .description('remove the lab\'s containers and network; data volumes are kept unless --volumes')
+    .option('--volumes', 'also delete the data volumes (asks first)')
+    .option('-y, --yes', 'do not ask before deleting data')
+    .action(async (flags: SpecFlags & OutputFlags & { volumes?: boolean; yes?: boolean }) => {
+      const [{ down }, { loadOptionsFrom }, { confirmOnTerminal }] = await Promise.all([
+        import('./commands/down.js'),
+        import('./commands/common.js'),
+        import('./ui/confirm.js'),
+      ]);
+      const result = await down({ ...loadOptionsFrom(flags), volumes: flags.volumes, yes: flags.yes, confirm: confirmOnTerminal() }, await reporter(flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      const { containers, network, volumes } = result.removed;
+      const parts = [
+        `removed ${containers.length} containers${network ? ` and network ${network}` : ''}`,
+        volumes.length > 0 ? `deleted ${volumes.length} data volumes` : '',
+        result.keptVolumes.length > 0 ? `kept ${result.keptVolumes.length} data volumes (\`etcd-lab up\` resumes; \`down --volumes\` deletes them)` : '',
+      ].filter(Boolean);
+      process.stdout.write(containers.length === 0 && !network && volumes.length === 0 ? `lab ${result.name} was not running\n` : `${parts.join('; ')}\n`);
+    });
+
+  outputOptions(specOptions(program.command('status')))
+    .description('members, leader, raft term and index, db size, version, HAProxy backend state, quorum')
+    .option('-w, --watch [seconds]', 'refresh until interrupted (every second, or as given)')
+    .action(async (flags: SpecFlags & OutputFlags & { watch?: boolean | string }) => {
+      const [{ status, statusWatcher }, { loadOptionsFrom }, { formatStatus }] = await Promise.all([
+        import('./commands/status.js'),
+        import('./commands/common.js'),
+        import('./ui/status-view.js'),
+      ]);
+      const options = loadOptionsFrom(flags);
+      if (!flags.watch) {
+        const result = await status(options);
+        if (flags.json) printJson(result);
+        else process.stdout.write(`${formatStatus(result)}\n`);
+        return;
+      }
+      const every = flags.watch === true ? 1000 : seconds(flags.watch, '--watch');
+      const read = await statusWatcher(options);
+      const tty = Boolean(process.stdout.isTTY) && !flags.json;
+      for (;;) {
+        const result = await read();
+        if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        else process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : '\n'}${new Date().toLocaleTimeString()}  ${formatStatus(result)}\n`);
+        await new Promise((r) => setTimeout(r, every));
+      }
+    });
+
+  specOptions(program.command('logs'))
+    .description('container logs of one member (etcd1, …, haproxy) or of all, prefixed')
+    .argument('[member]', 'etcd1, etcd2, …, or haproxy; all when left out')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('-n, --tail <lines>', 'only the last lines of each')
+    .action(async (member: string | undefined, flags: SpecFlags & { follow?: boolean; tail?: string }) => {
+      const [{ logs }, { loadOptionsFrom }] = await Promise.all([import('./commands/logs.js'), import('./commands/common.js')]);
+      await logs({ ...loadOptionsFrom(flags), member, follow: flags.follow, tail: flags.tail === undefined ? undefined : Number(flags.tail) });
     });
 
   const images = program.command('images').description('local etcd and HAProxy images for machines that cannot pull');

@@ -44,6 +44,29 @@ function followStream(docker: Docker, stream: NodeJS.ReadableStream, onLine?: (l
   });
 }
 
+/** A container as etcd-lab sees it: found by label, with the host port of its client port. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  image: string;
+  /** running, exited, paused, created, restarting, dead */
+  state: string;
+  /** Docker's own words: "Up 3 seconds (healthy)". */
+  status: string;
+  /** Host port published for a container port, e.g. 2379 → 49153. */
+  hostPorts: Record<number, number>;
+  /** Names of the networks it is attached to. */
+  networks: string[];
+}
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  subnets: string[];
+}
+
 export class DockerEngine {
   readonly docker: Docker;
 
@@ -85,7 +108,7 @@ export class DockerEngine {
       await followStream(this.docker, stream, onLine);
       return { ok: true };
     } catch (error) {
-      return { ok: false, reason: (error as Error).message.split('\n')[0]! };
+      return { ok: false, reason: shortPullError((error as Error).message) };
     }
   }
 
@@ -97,10 +120,129 @@ export class DockerEngine {
     await followStream(this.docker, stream, opts.onLine);
   }
 
+  async containers(labelFilters: string[]): Promise<ContainerInfo[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: labelFilters } }).catch((e: unknown) => {
+      throw dockerUnreachable(e);
+    });
+    return list.map((c) => {
+      const hostPorts: Record<number, number> = {};
+      for (const p of c.Ports ?? []) if (p.PublicPort && p.Type === 'tcp') hostPorts[p.PrivatePort] = p.PublicPort;
+      return {
+        id: c.Id,
+        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+        labels: c.Labels ?? {},
+        image: c.Image,
+        state: c.State,
+        status: c.Status,
+        hostPorts,
+        networks: Object.keys(c.NetworkSettings?.Networks ?? {}),
+      };
+    });
+  }
+
+  async networks(labelFilters?: string[]): Promise<NetworkInfo[]> {
+    const list = await this.docker.listNetworks(labelFilters ? { filters: { label: labelFilters } } : {}).catch((e: unknown) => {
+      throw dockerUnreachable(e);
+    });
+    return list.map((n) => ({
+      id: n.Id,
+      name: n.Name,
+      labels: n.Labels ?? {},
+      subnets: (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s.includes('.')),
+    }));
+  }
+
+  async volumes(labelFilters: string[]): Promise<{ name: string; labels: Record<string, string> }[]> {
+    const { Volumes } = await this.docker.listVolumes({ filters: { label: labelFilters } }).catch((e: unknown) => {
+      throw dockerUnreachable(e);
+    });
+    return (Volumes ?? []).map((v) => ({ name: v.Name, labels: (v.Labels ?? {}) as Record<string, string> }));
+  }
+
+  /** Stops gracefully (SIGTERM, then SIGKILL after `graceSeconds`) and removes. */
+  async removeContainer(id: string, graceSeconds = 10): Promise<void> {
+    const container = this.docker.getContainer(id);
+    await container.stop({ t: graceSeconds }).catch(() => {});
+    await container.remove({ force: true, v: false }).catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 404) throw e;
+    });
+  }
+
+  async removeNetwork(id: string): Promise<void> {
+    await this.docker.getNetwork(id).remove().catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 404) throw e;
+    });
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.docker.getVolume(name).remove().catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 404) throw e;
+    });
+  }
+
+  /** Writes a container's logs to the given streams; resolves when done (or, following, when the container ends). */
+  async logs(
+    id: string,
+    opts: { follow: boolean; tail?: number; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+  ): Promise<void> {
+    const container = this.docker.getContainer(id);
+    const info = await container.inspect();
+    const options = { stdout: true, stderr: true, timestamps: false, ...(opts.tail === undefined ? {} : { tail: opts.tail }) };
+    if (!opts.follow) {
+      const buffer = (await container.logs({ ...options, follow: false })) as unknown as Buffer;
+      if (info.Config.Tty) opts.stdout.write(buffer);
+      else demuxBuffer(buffer, opts.stdout, opts.stderr);
+      return;
+    }
+    const stream = (await container.logs({ ...options, follow: true })) as unknown as NodeJS.ReadableStream;
+    if (info.Config.Tty) stream.pipe(opts.stdout, { end: false });
+    else this.docker.modem.demuxStream(stream, opts.stdout, opts.stderr);
+    await new Promise<void>((resolve) => stream.on('end', () => resolve()));
+  }
+
+  /** `docker compose version`: compose v2 answers as a docker plugin. */
+  async composeVersion(): Promise<string | undefined> {
+    try {
+      const { stdout } = await run('docker', ['compose', 'version', '--short']);
+      return stdout.trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs `docker compose -p <project> -f <file> <args>`. ETCD_LAB_* variables are removed from the
+   * child's environment so the generated .env (already resolved from flags, env and .env) decides.
+   */
+  async compose(project: string, file: string, args: string[], onLine?: (line: string) => void): Promise<string> {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
+    const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], { env, onLine });
+    return stdout;
+  }
+
   /** Imports a root file system (a tar stream) as an image: how a base is made without a registry. */
   async importImage(tar: NodeJS.ReadableStream, repo: string, tag: string): Promise<void> {
     const stream = await this.docker.importImage(tar, { repo, tag });
     await followStream(this.docker, stream);
+  }
+}
+
+/** "(HTTP code 500) server error - Get …: dial tcp: lookup gcr.io on …: no such host" → "lookup gcr.io …: no such host". */
+export function shortPullError(message: string): string {
+  const line = message.split('\n')[0]!.trim();
+  const dial = /dial tcp: (.*)$/.exec(line)?.[1];
+  return (dial ?? line.replace(/^\(HTTP code \d+\)\s*[\w ]*error - /, '')).replace(/ on [\d.:]+:53/, '').trim();
+}
+
+/** Splits Docker's multiplexed log format (8-byte frame headers) into stdout and stderr. */
+function demuxBuffer(buffer: Buffer, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): void {
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const kind = buffer[offset];
+    const length = buffer.readUInt32BE(offset + 4);
+    const payload = buffer.subarray(offset + 8, offset + 8 + length);
+    (kind === 2 ? stderr : stdout).write(payload);
+    offset += 8 + length;
   }
 }
 

@@ -107,3 +107,48 @@ export async function buildLocalImages(
   ].join('\n');
   return { base, built, present, summary };
 }
+
+export interface ImageChoice {
+  etcd: string;
+  haproxy: string;
+  /** Set when the spec's images could not be pulled and local builds stand in. */
+  fallback?: { reason: string };
+}
+
+/**
+ * Makes sure the images a lab runs are on this machine: present, else pulled, else (only for the
+ * spec's own images, not a per-person override) built locally from Debian packages.
+ */
+export async function ensureLabImages(
+  engine: DockerEngine,
+  wanted: { etcd: string; haproxy: string },
+  specImages: { etcd: string; haproxy: string },
+  reporter: Reporter,
+): Promise<ImageChoice> {
+  const choice: ImageChoice = { ...wanted };
+  const unpullable: string[] = [];
+  for (const kind of ['etcd', 'haproxy'] as const) {
+    const ref = wanted[kind];
+    if (await engine.imageExists(ref)) continue;
+    const pulled = await reporter.step(`pull ${ref}`, async (step) => {
+      const result = await engine.pullImage(ref, (line) => step.update(line.slice(0, 80)));
+      if (!result.ok) step.update(`cannot pull: ${result.reason}`);
+      return result;
+    }).catch((error: unknown) => ({ ok: false as const, reason: (error as Error).message }));
+    if (pulled.ok) continue;
+    if (ref !== specImages[kind] || ref === LOCAL_IMAGES[kind]) {
+      throw new UserError(`image ${ref} is not on this machine and cannot be pulled: ${pulled.reason}`, {
+        hint: `check the name and your registry access, or build local images with \`etcd-lab images build\` and set ETCD_LAB_${kind.toUpperCase()}_IMAGE=${LOCAL_IMAGES[kind]} in .env`,
+        exitCode: 3,
+      });
+    }
+    unpullable.push(`${ref} (${pulled.reason})`);
+    choice[kind] = LOCAL_IMAGES[kind];
+  }
+  if (unpullable.length > 0) {
+    reporter.warn(`cannot pull ${unpullable.join(', ')}: using local images built from Debian packages instead`);
+    await buildLocalImages({ engine }, reporter);
+    choice.fallback = { reason: unpullable.join('; ') };
+  }
+  return choice;
+}

@@ -1,7 +1,13 @@
 // Helpers shared by the end-to-end tests: unique names, subnets and ports per test lab,
 // the local images, and cleanup by label.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { stringify } from 'yaml';
 import { LABEL } from '../../src/spec/topology.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 
@@ -64,4 +70,77 @@ export async function removeTestLabs(only?: string): Promise<string[]> {
     removed.push(`volume ${v.Name}`);
   }
   return removed;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface TestLab {
+  dir: string;
+  name: string;
+  subnet: string;
+  clientPort: number;
+  statsPort: number;
+  /** Runs the real CLI (bin/etcd-lab.js) in the lab's directory. */
+  cli(args: string[], env?: Record<string, string>): Promise<CliResult>;
+  /** Runs the CLI with --json and parses stdout; throws with stderr when it fails. */
+  json<T>(args: string[]): Promise<T>;
+  remove(): Promise<void>;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
+
+/** A scratch project with its own etcd-lab.yaml and per-person .env (unique ports, local images). */
+export async function createTestLab(tag: string, spec: Record<string, unknown> = {}): Promise<TestLab> {
+  const { name, subnet } = uniqueLab(tag);
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  const [clientPort, statsPort] = [await freePort(), await freePort()];
+  writeFileSync(join(dir, 'etcd-lab.yaml'), stringify({ apiVersion: 'etcd-lab/v1alpha1', name, network: { subnet }, ...spec }));
+  writeFileSync(
+    join(dir, '.env'),
+    [
+      `ETCD_LAB_CLIENT_PORT=${clientPort}`,
+      `ETCD_LAB_STATS_PORT=${statsPort}`,
+      `ETCD_LAB_ETCD_IMAGE=${TEST_IMAGES.etcd}`,
+      `ETCD_LAB_HAPROXY_IMAGE=${TEST_IMAGES.haproxy}`,
+      '',
+    ].join('\n'),
+  );
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<CliResult>((resolve) => {
+      const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
+      execFile(process.execPath, [BIN, ...args], { cwd: dir, env: { ...base, CI: 'true', ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  return {
+    dir,
+    name,
+    subnet,
+    clientPort,
+    statsPort,
+    cli,
+    async json<T>(args: string[]) {
+      const r = await cli([...args, '--json']);
+      if (r.code !== 0) throw new Error(`etcd-lab ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
+      return JSON.parse(r.stdout) as T;
+    },
+    async remove() {
+      await removeTestLabs(name);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** What Docker holds for a lab, by label. */
+export async function labResources(name: string): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
+  const docker = new Docker();
+  const filter = { label: [`${LABEL.lab}=${name}`] };
+  const containers = (await docker.listContainers({ all: true, filters: filter })).map((c) => c.Names[0]!.replace(/^\//, ''));
+  const networks = (await docker.listNetworks({ filters: filter })).map((n) => n.Name);
+  const volumes = ((await docker.listVolumes({ filters: filter })).Volumes ?? []).map((v) => v.Name);
+  return { containers: containers.sort(), networks, volumes: volumes.sort() };
 }

@@ -1,0 +1,116 @@
+// etcd's own HTTP API (the gRPC gateway and /health), with a deadline on every call and no
+// client-side circuit breaker, so recovery is seen as soon as it happens.
+
+export interface MemberStatus {
+  memberId: string;
+  leader: string;
+  raftTerm: number;
+  raftIndex: number;
+  dbSize: number;
+  version: string;
+  errors: string[];
+}
+
+export interface Health {
+  healthy: boolean;
+  reason: string;
+}
+
+/**
+ * fetch with a deadline. AbortSignal.timeout's timer does not keep Node's event loop alive, so a
+ * request that hangs on a half-open connection could end the process mid-wait; this timer does.
+ */
+export async function fetchWithDeadline(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; ok: boolean; text: string }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')), timeoutMs);
+  try {
+    const response = await fetch(url, { ...init, signal: controller.signal });
+    return { status: response.status, ok: response.ok, text: await response.text() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+
+async function post<T>(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  const response = await fetchWithDeadline(
+    `${endpoint}${path}`,
+    { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+    timeoutMs,
+  );
+  const text = response.text;
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${text.trim().slice(0, 200)}`);
+  return JSON.parse(text) as T;
+}
+
+/** GET /health: 200 only with a leader and a successful linearizable read. */
+export async function memberHealth(endpoint: string, timeoutMs = 1000): Promise<Health> {
+  try {
+    const response = await fetchWithDeadline(`${endpoint}/health`, {}, timeoutMs);
+    const text = response.text;
+    let reason = '';
+    try {
+      reason = (JSON.parse(text) as { reason?: string }).reason ?? '';
+    } catch {
+      reason = text.trim();
+    }
+    return { healthy: response.status === 200, reason: response.status === 200 ? '' : reason || `HTTP ${response.status}` };
+  } catch (error) {
+    return { healthy: false, reason: describeFetchError(error) };
+  }
+}
+
+export function describeFetchError(error: unknown): string {
+  const e = error as Error & { cause?: { code?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer in time';
+  return e.cause?.code ?? e.message;
+}
+
+/** POST /v3/maintenance/status. int64 fields arrive as decimal strings. */
+export async function memberStatus(endpoint: string, timeoutMs = 1000): Promise<MemberStatus> {
+  const s = await post<{
+    header?: { member_id?: string };
+    leader?: string;
+    raftTerm?: string;
+    raftIndex?: string;
+    dbSize?: string;
+    version?: string;
+    errors?: string[];
+  }>(endpoint, '/v3/maintenance/status', {}, timeoutMs);
+  return {
+    memberId: s.header?.member_id ?? '0',
+    leader: s.leader ?? '0',
+    raftTerm: Number(s.raftTerm ?? 0),
+    raftIndex: Number(s.raftIndex ?? 0),
+    dbSize: Number(s.dbSize ?? 0),
+    version: s.version ?? '',
+    errors: s.errors ?? [],
+  };
+}
+
+export async function putKey(endpoint: string, key: string, value: string, timeoutMs = 2000): Promise<{ revision: number }> {
+  const r = await post<{ header?: { revision?: string } }>(endpoint, '/v3/kv/put', { key: b64(key), value: b64(value) }, timeoutMs);
+  return { revision: Number(r.header?.revision ?? 0) };
+}
+
+/** Linearizable by default; `serializable` reads the member's local copy (works without quorum). */
+export async function getKey(
+  endpoint: string,
+  key: string,
+  opts: { timeoutMs?: number; serializable?: boolean } = {},
+): Promise<string | undefined> {
+  const r = await post<{ kvs?: { value?: string }[] }>(
+    endpoint,
+    '/v3/kv/range',
+    { key: b64(key), serializable: opts.serializable ?? false },
+    opts.timeoutMs ?? 2000,
+  );
+  const kv = r.kvs?.[0];
+  return kv ? unb64(kv.value ?? '') : undefined;
+}
+
+export async function deleteKey(endpoint: string, key: string, timeoutMs = 2000): Promise<void> {
+  await post(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs);
+}

@@ -1,0 +1,35 @@
+import { fetchWithDeadline } from './etcd-http.js';
+
+// HAProxy's stats CSV: which backends HAProxy itself considers UP.
+
+export interface BackendServer {
+  name: string;
+  /** UP, DOWN, "UP 1/2" (going down), "DOWN 1/2" (going up), MAINT, no check… */
+  status: string;
+  checkStatus: string;
+  up: boolean;
+}
+
+export function parseStatsCsv(csv: string, backend = 'etcd_members'): BackendServer[] {
+  const lines = csv.split('\n').filter((l) => l.trim() !== '');
+  const header = lines.shift()?.replace(/^#\s*/, '').split(',') ?? [];
+  const col = (name: string) => header.indexOf(name);
+  const [px, sv, status, check] = [col('pxname'), col('svname'), col('status'), col('check_status')];
+  if (px < 0 || sv < 0 || status < 0) throw new Error('not an HAProxy stats CSV (no pxname/svname/status columns)');
+  return lines
+    .map((l) => l.split(','))
+    .filter((f) => f[px] === backend && f[sv] !== 'BACKEND' && f[sv] !== 'FRONTEND')
+    .map((f) => ({ name: f[sv]!, status: f[status]!, checkStatus: check >= 0 ? (f[check] ?? '') : '', up: f[status] === 'UP' }));
+}
+
+export async function fetchBackends(
+  statsUrl: string,
+  credentials: { user: string; password: string },
+  timeoutMs = 1000,
+): Promise<BackendServer[]> {
+  const auth = Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64');
+  const response = await fetchWithDeadline(`${statsUrl};csv`, { headers: { authorization: `Basic ${auth}` } }, timeoutMs);
+  if (response.status === 401) throw new Error('the stats page refused the credentials in generated/.env (was HAProxy started from another .env?)');
+  if (!response.ok) throw new Error(`stats page: HTTP ${response.status}`);
+  return parseStatsCsv(response.text);
+}

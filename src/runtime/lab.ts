@@ -1,0 +1,96 @@
+// A lab as it exists in Docker: its containers, network and volumes found by label, and the
+// host endpoints to reach it. Observation only; `up`/`down` and the failure commands act on it.
+import { join } from 'node:path';
+import { COMPOSE_FILE } from '../render/index.js';
+import type { LoadedLab } from '../spec/load.js';
+import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../spec/topology.js';
+import { DockerEngine, type ContainerInfo } from './docker.js';
+import { memberStatus } from './etcd-http.js';
+
+export interface LabMemberContainer extends ContainerInfo {
+  member: string;
+}
+
+export class LabRuntime {
+  readonly topology: LabTopology;
+
+  constructor(
+    readonly lab: LoadedLab,
+    readonly engine: DockerEngine = new DockerEngine(),
+  ) {
+    this.topology = labTopology(lab.spec);
+  }
+
+  get name(): string {
+    return this.lab.spec.name;
+  }
+
+  get composeFile(): string {
+    return join(this.lab.outDir, COMPOSE_FILE);
+  }
+
+  private get labLabel(): string {
+    return `${LABEL.lab}=${this.name}`;
+  }
+
+  /** Where this machine reaches a published port: loopback when bound to every address. */
+  private get hostAddress(): string {
+    const bind = this.lab.local.bindAddress;
+    return bind === '0.0.0.0' ? '127.0.0.1' : bind;
+  }
+
+  get clientEndpoint(): string {
+    return `http://${this.hostAddress}:${this.lab.local.clientPort}`;
+  }
+
+  get statsUrl(): string {
+    return `http://${this.hostAddress}:${this.lab.local.statsPort}/stats`;
+  }
+
+  get statsCredentials(): { user: string; password: string } {
+    return { user: this.lab.local.statsUser, password: this.lab.local.statsPassword };
+  }
+
+  async containers(): Promise<ContainerInfo[]> {
+    return this.engine.containers([this.labLabel]);
+  }
+
+  /** Member containers in member order (etcd1, etcd2, …). */
+  async memberContainers(): Promise<LabMemberContainer[]> {
+    const all = await this.engine.containers([this.labLabel, `${LABEL.role}=etcd`]);
+    return all
+      .map((c) => ({ ...c, member: c.labels[LABEL.member] ?? '' }))
+      .sort((a, b) => a.member.localeCompare(b.member, 'en', { numeric: true }));
+  }
+
+  async haproxyContainer(): Promise<ContainerInfo | undefined> {
+    return (await this.engine.containers([this.labLabel, `${LABEL.role}=haproxy`]))[0];
+  }
+
+  async volumes(): Promise<string[]> {
+    return (await this.engine.volumes([this.labLabel])).map((v) => v.name).sort();
+  }
+
+  async network() {
+    return (await this.engine.networks([this.labLabel]))[0];
+  }
+
+  /** The member the reachable members agree is leader, if any answers within the timeout. */
+  async leader(timeoutMs = 500): Promise<string | undefined> {
+    const members = await this.memberContainers();
+    const statuses = await Promise.all(
+      members.map(async (c) => {
+        const endpoint = this.memberEndpoint(c);
+        return endpoint ? memberStatus(endpoint, timeoutMs).catch(() => undefined) : undefined;
+      }),
+    );
+    const leaderId = statuses.find((s) => s && s.leader !== '0')?.leader;
+    return members[statuses.findIndex((s) => s?.memberId === leaderId)]?.member;
+  }
+
+  /** The member's client API on this machine, if its container runs and publishes it. */
+  memberEndpoint(container: ContainerInfo): string | undefined {
+    const port = container.hostPorts[ETCD_CLIENT_PORT];
+    return container.state === 'running' && port ? `http://${this.hostAddress}:${port}` : undefined;
+  }
+}

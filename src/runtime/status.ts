@@ -1,0 +1,129 @@
+// The state of a lab in one read: per member the container, health, raft status and HAProxy's
+// view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
+import { quorumOf } from '../spec/topology.js';
+import { memberHealth, memberStatus, type MemberStatus } from './etcd-http.js';
+import { fetchBackends, type BackendServer } from './haproxy-stats.js';
+import type { LabRuntime } from './lab.js';
+
+export interface MemberReport {
+  name: string;
+  address: string;
+  container: string;
+  /** running, paused, exited, missing, … */
+  state: string;
+  /** Host port of the member's client API, when published. */
+  hostPort?: number;
+  healthy: boolean;
+  /** Why not healthy: "RAFT NO LEADER", "ECONNREFUSED", "container exited". */
+  reason: string;
+  isLeader: boolean;
+  memberId?: string;
+  /** The leader this member believes in ("0": none). */
+  leaderId?: string;
+  raftTerm?: number;
+  raftIndex?: number;
+  dbSize?: number;
+  version?: string;
+  /** HAProxy's backend state for this member: UP, DOWN, … or "unknown" when the stats page does not answer. */
+  backend: string;
+}
+
+export interface LabStatus {
+  name: string;
+  clientEndpoint: string;
+  statsUrl: string;
+  haproxy: { state: string; statsError?: string };
+  members: MemberReport[];
+  leader?: string;
+  quorum: {
+    members: number;
+    healthy: number;
+    needed: number;
+    /** Failures the cluster can still take from here; negative when quorum is lost. */
+    tolerates: number;
+    held: boolean;
+  };
+  summary: string;
+}
+
+export function quorumSummary(members: number, healthy: number): LabStatus['quorum'] & { text: string } {
+  const needed = quorumOf(members);
+  const held = healthy >= needed;
+  const tolerates = healthy - needed;
+  const text = held
+    ? `${healthy}/${members} healthy — quorum held, tolerates ${tolerates} more failure${tolerates === 1 ? '' : 's'}`
+    : `${healthy}/${members} healthy — quorum LOST (needs ${needed}): writes and linearizable reads fail`;
+  return { members, healthy, needed, tolerates, held, text };
+}
+
+export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Promise<LabStatus> {
+  const [containers, haproxy] = await Promise.all([runtime.memberContainers(), runtime.haproxyContainer()]);
+  let backends: BackendServer[] | undefined;
+  let statsError: string | undefined;
+  if (haproxy?.state === 'running') {
+    try {
+      backends = await fetchBackends(runtime.statsUrl, runtime.statsCredentials, timeoutMs);
+    } catch (error) {
+      statsError = (error as Error).message;
+    }
+  } else {
+    statsError = haproxy ? `HAProxy container is ${haproxy.state}` : 'HAProxy container is missing';
+  }
+
+  const members = await Promise.all(
+    runtime.topology.members.map(async (m): Promise<MemberReport> => {
+      const container = containers.find((c) => c.member === m.name);
+      const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
+      const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false };
+      if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
+      const endpoint = runtime.memberEndpoint(container);
+      const hostPort = container.hostPorts[2379];
+      if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
+      const [health, status] = await Promise.all([
+        memberHealth(endpoint, timeoutMs),
+        memberStatus(endpoint, timeoutMs).catch(() => undefined as MemberStatus | undefined),
+      ]);
+      return {
+        ...base,
+        state: container.state,
+        hostPort,
+        healthy: health.healthy,
+        reason: health.reason,
+        memberId: status?.memberId,
+        leaderId: status?.leader,
+        raftTerm: status?.raftTerm,
+        raftIndex: status?.raftIndex,
+        dbSize: status?.dbSize,
+        version: status?.version,
+      };
+    }),
+  );
+
+  // The leader is the one healthy members name; a member cut off from quorum may name a stale one.
+  const named = members.filter((m) => m.healthy && m.leaderId && m.leaderId !== '0').map((m) => m.leaderId!);
+  const leaderId = mostCommon(named);
+  for (const m of members) m.isLeader = leaderId !== undefined && m.memberId === leaderId;
+  return finish(runtime, members, haproxy?.state ?? 'missing', statsError);
+}
+
+function mostCommon(values: string[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+async function finish(runtime: LabRuntime, members: MemberReport[], haproxyState: string, statsError?: string): Promise<LabStatus> {
+  const healthy = members.filter((m) => m.healthy).length;
+  const quorum = quorumSummary(members.length, healthy);
+  const leader = members.find((m) => m.isLeader)?.name;
+  return {
+    name: runtime.name,
+    clientEndpoint: runtime.clientEndpoint,
+    statsUrl: runtime.statsUrl,
+    haproxy: { state: haproxyState, ...(statsError ? { statsError } : {}) },
+    members,
+    ...(leader ? { leader } : {}),
+    quorum: { members: quorum.members, healthy: quorum.healthy, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
+    summary: quorum.text,
+  };
+}

@@ -1,0 +1,31 @@
+// Explicit waits with deadlines: poll a probe until it says done, never a fixed sleep.
+import { UserError } from '../errors.js';
+import type { StepHandle } from '../progress.js';
+
+export interface Probe<T> {
+  done: boolean;
+  /** What is true right now, shown as progress and in the timeout error. */
+  detail: string;
+  value?: T;
+}
+
+export async function waitUntil<T>(
+  what: string,
+  deadline: number,
+  probe: () => Promise<Probe<T>>,
+  step?: StepHandle,
+  opts: { intervalMs?: number; hint?: string } = {},
+): Promise<T | undefined> {
+  const interval = opts.intervalMs ?? 100;
+  let last: Probe<T> = { done: false, detail: 'not checked yet' };
+  for (;;) {
+    const started = Date.now();
+    last = await probe();
+    step?.update(last.detail);
+    if (last.done) return last.value;
+    if (Date.now() >= deadline) break;
+    const pause = Math.min(Math.max(0, interval - (Date.now() - started)), Math.max(0, deadline - Date.now()));
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+  throw new UserError(`timed out waiting for ${what}: ${last.detail}`, { hint: opts.hint, exitCode: 4 });
+}

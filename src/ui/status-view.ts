@@ -1,0 +1,47 @@
+// Renders a LabStatus for people: the table `etcdctl endpoint status -w table` shows, plus
+// container and load-balancer state, then the quorum line.
+import chalk, { Chalk } from 'chalk';
+import type { LabStatus } from '../runtime/status.js';
+
+function size(bytes: number | undefined): string {
+  if (bytes === undefined) return '-';
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} kB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function table(rows: string[][], colour: (row: number, col: number, cell: string) => string): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r, ri) => r.map((cell, ci) => colour(ri, ci, cell.padEnd(widths[ci]!))).join('  ').trimEnd())
+    .join('\n');
+}
+
+export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.isTTY)): string {
+  const c = useColour ? chalk : new Chalk({ level: 0 });
+  const header = ['MEMBER', 'ADDRESS', 'CONTAINER', 'HEALTH', 'LEADER', 'TERM', 'INDEX', 'DB SIZE', 'VERSION', 'HAPROXY'];
+  const rows = s.members.map((m) => [
+    m.name,
+    m.address,
+    m.state,
+    m.healthy ? 'healthy' : `unhealthy: ${m.reason}`,
+    m.isLeader ? 'leader' : '',
+    m.raftTerm === undefined ? '-' : String(m.raftTerm),
+    m.raftIndex === undefined ? '-' : String(m.raftIndex),
+    size(m.dbSize),
+    m.version ?? '-',
+    m.backend,
+  ]);
+  const body = table([header, ...rows], (ri, ci, cell) => {
+    if (ri === 0) return c.bold(cell);
+    if (ci === 3 || ci === 9) return /healthy|UP/.test(cell) && !/unhealthy/.test(cell) ? c.green(cell) : c.red(cell);
+    if (ci === 4 && cell.trim()) return c.cyan(cell);
+    return cell;
+  });
+  const lines = [
+    `lab ${c.bold(s.name)}: ${s.quorum.held ? c.green(s.summary) : c.red(s.summary)}`,
+    body,
+    `etcd endpoint  ${s.clientEndpoint.replace(/^http:\/\//, '')} (HAProxy ${s.haproxy.state})`,
+    `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,
+  ];
+  return lines.join('\n');
+}

@@ -6,13 +6,11 @@ import { formatProblem, UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
 import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
-import { getKey, memberHealth, memberStatus, putKey } from '../runtime/etcd-http.js';
-import { fetchBackends } from '../runtime/haproxy-stats.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { checkMembership, checkNetwork, checkPorts } from '../runtime/preflight.js';
 import { collectStatus, type LabStatus } from '../runtime/status.js';
-import { waitUntil } from '../runtime/wait.js';
+import { waitUntilReady } from '../runtime/readiness.js';
 import { loadLab, type LoadOptions } from '../spec/load.js';
 import { HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL } from '../spec/topology.js';
 import { writeLabFiles } from './generate.js';
@@ -126,18 +124,18 @@ export async function up(opts: UpOptions, reporter: Reporter): Promise<UpResult>
   });
 
   // 2. Already up with the same files and images? Then this is a status report, not a change.
+  const result = async (alreadyUp: boolean, images: ImageChoice): Promise<UpResult> => ({
+    name: spec.name,
+    alreadyUp,
+    elapsedMs: Date.now() - started,
+    clientEndpoint: runtime.clientEndpoint,
+    statsUrl: runtime.statsUrl,
+    credentialsFile: join(lab.outDir, '.env'),
+    images,
+    status: await collectStatus(runtime),
+  });
   if (await isAlreadyUp(runtime, before.running)) {
-    const status = await collectStatus(runtime);
-    return {
-      name: spec.name,
-      alreadyUp: true,
-      elapsedMs: Date.now() - started,
-      clientEndpoint: runtime.clientEndpoint,
-      statsUrl: runtime.statsUrl,
-      credentialsFile: join(lab.outDir, '.env'),
-      images: { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage },
-      status,
-    };
+    return result(true, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage });
   }
 
   // 3. Images: present, else pulled, else built here.
@@ -167,100 +165,7 @@ export async function up(opts: UpOptions, reporter: Reporter): Promise<UpResult>
           });
         });
     });
-    const deadline = Date.now() + timeoutMs;
-    const hint = `see \`etcd-lab status\` and \`etcd-lab logs\`; --retain keeps the containers for that, --timeout gives it longer`;
-
-    await reporter.step('members healthy', (step) =>
-      waitUntil(
-        'every member to be healthy',
-        deadline,
-        async () => {
-          const containers = await runtime.memberContainers();
-          const results = await Promise.all(
-            runtime.topology.members.map(async (m) => {
-              const c = containers.find((x) => x.member === m.name);
-              const endpoint = c && runtime.memberEndpoint(c);
-              if (!endpoint) return `${m.name}: container ${c?.state ?? 'missing'}`;
-              const h = await memberHealth(endpoint, 500);
-              return h.healthy ? '' : `${m.name}: ${h.reason}`;
-            }),
-          );
-          const waiting = results.filter(Boolean);
-          const healthy = spec.members - waiting.length;
-          return { done: waiting.length === 0, detail: `${healthy}/${spec.members} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
-        },
-        step,
-        { hint },
-      ),
-    );
-
-    await reporter.step('one leader', (step) =>
-      waitUntil(
-        'all members to agree on one leader',
-        deadline,
-        async () => {
-          const containers = await runtime.memberContainers();
-          const statuses = await Promise.all(
-            containers.map(async (c) => {
-              const endpoint = runtime.memberEndpoint(c);
-              return endpoint ? memberStatus(endpoint, 500).catch(() => undefined) : undefined;
-            }),
-          );
-          const known = statuses.filter((s) => s !== undefined);
-          const leaders = new Set(known.map((s) => s.leader));
-          const leader = [...leaders][0];
-          const leaderName = containers[statuses.findIndex((s) => s?.memberId === leader)]?.member;
-          const agreed = known.length === spec.members && leaders.size === 1 && leader !== '0' && leaderName !== undefined;
-          return {
-            done: agreed,
-            value: leaderName,
-            detail: agreed ? `leader ${leaderName}, term ${known[0]!.raftTerm}` : `${known.length}/${spec.members} answering, ${leaders.size} leader view(s)`,
-          };
-        },
-        step,
-        { hint },
-      ),
-    );
-
-    await reporter.step('HAProxy backends UP', (step) =>
-      waitUntil(
-        'HAProxy to mark every member UP',
-        deadline,
-        async () => {
-          try {
-            const backends = await fetchBackends(runtime.statsUrl, runtime.statsCredentials, 500);
-            const up = backends.filter((b) => b.up).length;
-            return {
-              done: up === spec.members && backends.length === spec.members,
-              detail: `${up}/${spec.members} UP (${backends.map((b) => `${b.name} ${b.status}`).join(', ')})`,
-            };
-          } catch (error) {
-            return { done: false, detail: `stats page: ${(error as Error).message}` };
-          }
-        },
-        step,
-        { hint },
-      ),
-    );
-
-    await reporter.step(`write and read through HAProxy (${runtime.clientEndpoint})`, (step) =>
-      waitUntil(
-        'a write and read through HAProxy',
-        deadline,
-        async () => {
-          const value = `up at ${new Date().toISOString()}`;
-          try {
-            await putKey(runtime.clientEndpoint, 'etcd-lab/ready', value, 1000);
-            const read = await getKey(runtime.clientEndpoint, 'etcd-lab/ready', { timeoutMs: 1000 });
-            return { done: read === value, detail: read === value ? 'put and get agree' : `read back ${JSON.stringify(read)}` };
-          } catch (error) {
-            return { done: false, detail: (error as Error).message };
-          }
-        },
-        step,
-        { hint },
-      ),
-    );
+    await waitUntilReady(runtime, Date.now() + timeoutMs, reporter);
   } catch (error) {
     if (opts.retain) {
       reporter.warn('--retain: leaving the lab as it is for inspection (`etcd-lab down --volumes` removes it)');
@@ -274,15 +179,5 @@ export async function up(opts: UpOptions, reporter: Reporter): Promise<UpResult>
     throw error;
   }
 
-  const status = await collectStatus(runtime);
-  return {
-    name: spec.name,
-    alreadyUp: false,
-    elapsedMs: Date.now() - started,
-    clientEndpoint: runtime.clientEndpoint,
-    statsUrl: runtime.statsUrl,
-    credentialsFile: join(lab.outDir, '.env'),
-    images,
-    status,
-  };
+  return result(false, images);
 }

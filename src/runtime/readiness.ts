@@ -1,0 +1,104 @@
+// What "ready" means for a lab, as explicit waits with one deadline: every member healthy, one
+// leader they all agree on, every HAProxy backend UP, and a real write and read through HAProxy.
+import type { Reporter } from '../progress.js';
+import { getKey, memberHealth, memberStatus, putKey } from './etcd-http.js';
+import { fetchBackends } from './haproxy-stats.js';
+import type { LabRuntime } from './lab.js';
+import { waitUntil } from './wait.js';
+
+export async function waitUntilReady(runtime: LabRuntime, deadline: number, reporter: Reporter, hint?: string): Promise<void> {
+  const n = runtime.lab.spec.members;
+  hint ??= `see \`etcd-lab status\` and \`etcd-lab logs\`; --retain keeps the containers for that, --timeout gives it longer`;
+
+  await reporter.step('members healthy', (step) =>
+    waitUntil(
+      'every member to be healthy',
+      deadline,
+      async () => {
+        const containers = await runtime.memberContainers();
+        const results = await Promise.all(
+          runtime.topology.members.map(async (m) => {
+            const c = containers.find((x) => x.member === m.name);
+            const endpoint = c && runtime.memberEndpoint(c);
+            if (!endpoint) return `${m.name}: container ${c?.state ?? 'missing'}`;
+            const h = await memberHealth(endpoint, 500);
+            return h.healthy ? '' : `${m.name}: ${h.reason}`;
+          }),
+        );
+        const waiting = results.filter(Boolean);
+        const healthy = n - waiting.length;
+        return { done: waiting.length === 0, detail: `${healthy}/${n} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
+      },
+      step,
+      { hint },
+    ),
+  );
+
+  await reporter.step('one leader', (step) =>
+    waitUntil(
+      'all members to agree on one leader',
+      deadline,
+      async () => {
+        const containers = await runtime.memberContainers();
+        const statuses = await Promise.all(
+          containers.map(async (c) => {
+            const endpoint = runtime.memberEndpoint(c);
+            return endpoint ? memberStatus(endpoint, 500).catch(() => undefined) : undefined;
+          }),
+        );
+        const known = statuses.filter((s) => s !== undefined);
+        const leaders = new Set(known.map((s) => s.leader));
+        const leader = [...leaders][0];
+        const leaderName = containers[statuses.findIndex((s) => s?.memberId === leader)]?.member;
+        const agreed = known.length === n && leaders.size === 1 && leader !== '0' && leaderName !== undefined;
+        return {
+          done: agreed,
+          value: leaderName,
+          detail: agreed ? `leader ${leaderName}, term ${known[0]!.raftTerm}` : `${known.length}/${n} answering, ${leaders.size} leader view(s)`,
+        };
+      },
+      step,
+      { hint },
+    ),
+  );
+
+  await reporter.step('HAProxy backends UP', (step) =>
+    waitUntil(
+      'HAProxy to mark every member UP',
+      deadline,
+      async () => {
+        try {
+          const backends = await fetchBackends(runtime.statsUrl, runtime.statsCredentials, 500);
+          const up = backends.filter((b) => b.up).length;
+          return {
+            done: up === n && backends.length === n,
+            detail: `${up}/${n} UP (${backends.map((b) => `${b.name} ${b.status}`).join(', ')})`,
+          };
+        } catch (error) {
+          return { done: false, detail: `stats page: ${(error as Error).message}` };
+        }
+      },
+      step,
+      { hint },
+    ),
+  );
+
+  await reporter.step(`write and read through HAProxy (${runtime.clientEndpoint})`, (step) =>
+    waitUntil(
+      'a write and read through HAProxy',
+      deadline,
+      async () => {
+        const value = `up at ${new Date().toISOString()}`;
+        try {
+          await putKey(runtime.clientEndpoint, 'etcd-lab/ready', value, 1000);
+          const read = await getKey(runtime.clientEndpoint, 'etcd-lab/ready', { timeoutMs: 1000 });
+          return { done: read === value, detail: read === value ? 'put and get agree' : `read back ${JSON.stringify(read)}` };
+        } catch (error) {
+          return { done: false, detail: (error as Error).message };
+        }
+      },
+      step,
+      { hint },
+    ),
+  );
+}

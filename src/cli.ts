@@ -4,6 +4,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { UserError } from './errors.js';
 import type { SpecFlags } from './commands/common.js';
 
+type FaultName = 'kill' | 'stop' | 'start' | 'pause' | 'unpause' | 'partition' | 'heal';
+
 interface OutputFlags {
   json?: boolean;
   quiet?: boolean;
@@ -117,13 +119,13 @@ export function buildProgram(): Command {
       const result = await down({ ...loadOptionsFrom(flags), volumes: flags.volumes, yes: flags.yes, confirm: confirmOnTerminal() }, await reporter(flags));
       if (flags.json) return printJson(result);
       if (flags.quiet) return;
-      const { containers, network, volumes } = result.removed;
+      const { containers, networks, volumes } = result.removed;
       const parts = [
-        `removed ${containers.length} containers${network ? ` and network ${network}` : ''}`,
+        `removed ${containers.length} containers${networks.length ? ` and network ${networks.join(', ')}` : ''}`,
         volumes.length > 0 ? `deleted ${volumes.length} data volumes` : '',
         result.keptVolumes.length > 0 ? `kept ${result.keptVolumes.length} data volumes (\`etcd-lab up\` resumes; \`down --volumes\` deletes them)` : '',
       ].filter(Boolean);
-      process.stdout.write(containers.length === 0 && !network && volumes.length === 0 ? `lab ${result.name} was not running\n` : `${parts.join('; ')}\n`);
+      process.stdout.write(containers.length === 0 && networks.length === 0 && volumes.length === 0 ? `lab ${result.name} was not running\n` : `${parts.join('; ')}\n`);
     });
 
   outputOptions(specOptions(program.command('status')))
@@ -162,6 +164,38 @@ export function buildProgram(): Command {
       const [{ logs }, { loadOptionsFrom }] = await Promise.all([import('./commands/logs.js'), import('./commands/common.js')]);
       await logs({ ...loadOptionsFrom(flags), member, follow: flags.follow, tail: flags.tail === undefined ? undefined : Number(flags.tail) });
     });
+
+  const faults: [FaultName, string, string][] = [
+    ['kill', '<members...>', 'SIGKILL members (or "leader"): no graceful handover, so an election follows'],
+    ['stop', '<members...>', 'stop members gracefully (SIGTERM: a leader hands over first)'],
+    ['start', '[members...]', 'start stopped or killed members (all of them when none is named), then wait until they serve'],
+    ['pause', '<members...>', 'freeze members (docker pause): alive to the network, silent to raft'],
+    ['unpause', '[members...]', 'thaw paused members (all when none is named), then wait until they serve'],
+    ['partition', '<members...>', 'cut members off from the rest of the lab (each on a network of its own)'],
+    ['heal', '[members...]', 'put cut-off members back on the lab network (all when none is named), then wait until they serve'],
+  ];
+  for (const [action, args, description] of faults) {
+    outputOptions(specOptions(program.command(action)))
+      .description(description)
+      .argument(args, 'member names (etcd1, etcd2, …) or leader')
+      .option('--no-wait', 'do not wait for the election or for the members to serve again')
+      .option('--timeout <seconds>', 'how long to wait', '30')
+      .action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string }) => {
+        const [{ fault }, { loadOptionsFrom }] = await Promise.all([import('./commands/faults.js'), import('./commands/common.js')]);
+        const result = await fault(
+          { ...loadOptionsFrom(flags), action, members: members ?? [], wait: flags.wait, timeoutMs: seconds(flags.timeout, '--timeout') },
+          await reporter(flags),
+        );
+        if (flags.json) return printJson(result);
+        if (flags.quiet) return;
+        const lines = [...result.done];
+        if (result.election) {
+          lines.push(`${result.leaderBefore} was leader: ${result.election.leader} elected at term ${result.election.term}, ${(result.election.afterMs / 1000).toFixed(1)}s later`);
+        }
+        lines.push(result.state.text);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      });
+  }
 
   const images = program.command('images').description('local etcd and HAProxy images for machines that cannot pull');
   outputOptions(images.command('build'))

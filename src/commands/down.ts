@@ -16,7 +16,7 @@ export interface DownOptions extends LoadOptions {
 
 export interface DownResult {
   name: string;
-  removed: { containers: string[]; network?: string; volumes: string[] };
+  removed: { containers: string[]; networks: string[]; volumes: string[] };
   keptVolumes: string[];
 }
 
@@ -25,7 +25,7 @@ export async function down(opts: DownOptions, reporter: Reporter): Promise<DownR
   const engine = opts.engine ?? new DockerEngine();
   const runtime = new LabRuntime(lab, engine);
   await engine.ping();
-  const [containers, network, volumes] = await Promise.all([runtime.containers(), runtime.network(), runtime.volumes()]);
+  const [containers, networks, volumes] = await Promise.all([runtime.containers(), runtime.networks(), runtime.volumes()]);
 
   if (opts.volumes && volumes.length > 0 && !opts.yes) {
     if (!opts.confirm) {
@@ -38,7 +38,7 @@ export async function down(opts: DownOptions, reporter: Reporter): Promise<DownR
     }
   }
 
-  const removed: DownResult['removed'] = { containers: [], volumes: [] };
+  const removed: DownResult['removed'] = { containers: [], networks: [], volumes: [] };
   if (containers.length > 0) {
     await reporter.step(`stop and remove ${containers.length} containers`, async (step) => {
       const remove = async (c: (typeof containers)[number]) => {
@@ -57,9 +57,9 @@ export async function down(opts: DownOptions, reporter: Reporter): Promise<DownR
       await Promise.all(containers.filter(isLeader).map(remove));
     });
   }
-  if (network) {
+  for (const network of networks) {
     await reporter.step(`remove network ${network.name}`, () => engine.removeNetwork(network.id));
-    removed.network = network.name;
+    removed.networks.push(network.name);
   }
   if (opts.volumes && volumes.length > 0) {
     await reporter.step(`remove ${volumes.length} data volumes`, async () => {

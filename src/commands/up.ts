@@ -75,10 +75,11 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
     step.update(`removing ${created.map((c) => c.name).join(', ')}`);
     await Promise.all(created.map((c) => runtime.engine.removeContainer(c.id, 2)));
     removed.push(...created.map((c) => c.name));
-    const network = await runtime.network();
-    if (network && !before.network) {
-      await runtime.engine.removeNetwork(network.id);
-      removed.push(network.name);
+    if (!before.network) {
+      for (const network of await runtime.networks()) {
+        await runtime.engine.removeNetwork(network.id);
+        removed.push(network.name);
+      }
     }
     for (const v of await runtime.volumes()) {
       if (before.volumes.has(v)) continue;

@@ -162,10 +162,52 @@ export class DockerEngine {
   /** Stops gracefully (SIGTERM, then SIGKILL after `graceSeconds`) and removes. */
   async removeContainer(id: string, graceSeconds = 10): Promise<void> {
     const container = this.docker.getContainer(id);
+    // A paused container cannot take the stop signal.
+    await container.unpause().catch(() => {});
     await container.stop({ t: graceSeconds }).catch(() => {});
     await container.remove({ force: true, v: false }).catch((e: { statusCode?: number }) => {
       if (e.statusCode !== 404) throw e;
     });
+  }
+
+  async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
+    await this.docker.getContainer(id).kill({ signal });
+  }
+
+  async stopContainer(id: string, graceSeconds = 10): Promise<void> {
+    await this.docker.getContainer(id).stop({ t: graceSeconds }).catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 304) throw e; // 304: already stopped
+    });
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.docker.getContainer(id).start().catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 304) throw e; // 304: already running
+    });
+  }
+
+  async pauseContainer(id: string): Promise<void> {
+    await this.docker.getContainer(id).pause();
+  }
+
+  async unpauseContainer(id: string): Promise<void> {
+    await this.docker.getContainer(id).unpause();
+  }
+
+  async createNetwork(name: string, labels: Record<string, string>): Promise<string> {
+    const network = await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true });
+    return network.id;
+  }
+
+  async connectNetwork(networkId: string, containerId: string, ipv4Address?: string): Promise<void> {
+    await this.docker.getNetwork(networkId).connect({
+      Container: containerId,
+      ...(ipv4Address ? { EndpointConfig: { IPAMConfig: { IPv4Address: ipv4Address } } } : {}),
+    });
+  }
+
+  async disconnectNetwork(networkId: string, containerId: string): Promise<void> {
+    await this.docker.getNetwork(networkId).disconnect({ Container: containerId, Force: true });
   }
 
   async removeNetwork(id: string): Promise<void> {

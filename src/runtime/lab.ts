@@ -71,8 +71,19 @@ export class LabRuntime {
     return (await this.engine.volumes([this.labLabel])).map((v) => v.name).sort();
   }
 
+  /** The lab's own network (fixed subnet), not the ones `partition` makes. */
   async network() {
-    return (await this.engine.networks([this.labLabel]))[0];
+    return (await this.networks()).find((n) => n.name === this.topology.network);
+  }
+
+  /** Every network carrying the lab's label: its own and any partition networks. */
+  async networks() {
+    return this.engine.networks([this.labLabel]);
+  }
+
+  /** A member is cut off when it is not on the lab network (see `partition`). */
+  isPartitioned(container: ContainerInfo): boolean {
+    return !container.networks.includes(this.topology.network);
   }
 
   /** The member the reachable members agree is leader, if any answers within the timeout. */

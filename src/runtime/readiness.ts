@@ -1,33 +1,40 @@
-// What "ready" means for a lab, as explicit waits with one deadline: every member healthy, one
-// leader they all agree on, every HAProxy backend UP, and a real write and read through HAProxy.
+// What "ready" means for a lab, as explicit waits with one deadline: the expected members healthy,
+// one leader they all agree on, HAProxy marking each of them UP, and a real write and read through
+// HAProxy. `up` expects every member; the failure commands expect the members still alive.
 import type { Reporter } from '../progress.js';
 import { getKey, memberHealth, memberStatus, putKey } from './etcd-http.js';
 import { fetchBackends } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { waitUntil } from './wait.js';
 
-export async function waitUntilReady(runtime: LabRuntime, deadline: number, reporter: Reporter, hint?: string): Promise<void> {
-  const n = runtime.lab.spec.members;
-  hint ??= `see \`etcd-lab status\` and \`etcd-lab logs\`; --retain keeps the containers for that, --timeout gives it longer`;
+export interface ReadyOptions {
+  /** Members that must be healthy and UP (default: all). */
+  members?: string[];
+  hint?: string;
+}
 
-  await reporter.step('members healthy', (step) =>
+export async function waitUntilReady(runtime: LabRuntime, deadline: number, reporter: Reporter, opts: ReadyOptions = {}): Promise<void> {
+  const expected = opts.members ?? runtime.topology.members.map((m) => m.name);
+  const n = expected.length;
+  const hint = opts.hint ?? 'see `etcd-lab status` and `etcd-lab logs`; --retain keeps the containers for that, --timeout gives it longer';
+
+  await reporter.step(n === runtime.topology.members.length ? 'members healthy' : `${expected.join(', ')} healthy`, (step) =>
     waitUntil(
       'every member to be healthy',
       deadline,
       async () => {
         const containers = await runtime.memberContainers();
         const results = await Promise.all(
-          runtime.topology.members.map(async (m) => {
-            const c = containers.find((x) => x.member === m.name);
+          expected.map(async (name) => {
+            const c = containers.find((x) => x.member === name);
             const endpoint = c && runtime.memberEndpoint(c);
-            if (!endpoint) return `${m.name}: container ${c?.state ?? 'missing'}`;
+            if (!endpoint) return `${name}: container ${c?.state ?? 'missing'}`;
             const h = await memberHealth(endpoint, 500);
-            return h.healthy ? '' : `${m.name}: ${h.reason}`;
+            return h.healthy ? '' : `${name}: ${h.reason}`;
           }),
         );
         const waiting = results.filter(Boolean);
-        const healthy = n - waiting.length;
-        return { done: waiting.length === 0, detail: `${healthy}/${n} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
+        return { done: waiting.length === 0, detail: `${n - waiting.length}/${n} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
       },
       step,
       { hint },
@@ -39,7 +46,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
       'all members to agree on one leader',
       deadline,
       async () => {
-        const containers = await runtime.memberContainers();
+        const containers = (await runtime.memberContainers()).filter((c) => expected.includes(c.member));
         const statuses = await Promise.all(
           containers.map(async (c) => {
             const endpoint = runtime.memberEndpoint(c);
@@ -68,7 +75,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
       deadline,
       async () => {
         try {
-          const backends = await fetchBackends(runtime.statsUrl, runtime.statsCredentials, 500);
+          const backends = (await fetchBackends(runtime.statsUrl, runtime.statsCredentials, 500)).filter((b) => expected.includes(b.name));
           const up = backends.filter((b) => b.up).length;
           return {
             done: up === n && backends.length === n,
@@ -88,7 +95,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
       'a write and read through HAProxy',
       deadline,
       async () => {
-        const value = `up at ${new Date().toISOString()}`;
+        const value = `ready at ${new Date().toISOString()}`;
         try {
           await putKey(runtime.clientEndpoint, 'etcd-lab/ready', value, 1000);
           const read = await getKey(runtime.clientEndpoint, 'etcd-lab/ready', { timeoutMs: 1000 });

@@ -11,6 +11,8 @@ export interface MemberReport {
   container: string;
   /** running, paused, exited, missing, … */
   state: string;
+  /** Cut off from the lab network by `etcd-lab partition`. */
+  partitioned: boolean;
   /** Host port of the member's client API, when published. */
   hostPort?: number;
   healthy: boolean;
@@ -74,10 +76,11 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     runtime.topology.members.map(async (m): Promise<MemberReport> => {
       const container = containers.find((c) => c.member === m.name);
       const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
-      const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false };
+      const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false };
       if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
       const endpoint = runtime.memberEndpoint(container);
       const hostPort = container.hostPorts[2379];
+      base.partitioned = runtime.isPartitioned(container);
       if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
       const [health, status] = await Promise.all([
         memberHealth(endpoint, timeoutMs),

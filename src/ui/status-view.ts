@@ -22,7 +22,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
   const rows = s.members.map((m) => [
     m.name,
     m.address,
-    m.state,
+    m.partitioned ? `${m.state}, cut off` : m.state,
     m.healthy ? 'healthy' : `unhealthy: ${m.reason}`,
     m.isLeader ? 'leader' : '',
     m.raftTerm === undefined ? '-' : String(m.raftTerm),

@@ -1,0 +1,212 @@
+// Failure play on a running lab: kill, stop, start, pause, unpause, partition and heal members,
+// each followed by the quorum state it leaves. Targets are found by label; "leader" resolves to
+// the member the cluster currently follows.
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import { LABEL, quorumOf } from '../spec/topology.js';
+import { memberStatus } from './etcd-http.js';
+import type { LabMemberContainer, LabRuntime } from './lab.js';
+import { waitUntilReady } from './readiness.js';
+import { waitUntil } from './wait.js';
+
+export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal'] as const;
+export type FaultAction = (typeof FAULT_ACTIONS)[number];
+
+export interface AliveState {
+  alive: number;
+  members: number;
+  quorum: number;
+  held: boolean;
+  tolerates: number;
+  text: string;
+}
+
+export interface FaultResult {
+  action: FaultAction;
+  members: string[];
+  /** One line per thing done: "etcd2: SIGKILL". */
+  done: string[];
+  leaderBefore?: string;
+  /** After a leader was taken out with quorum left: who took over, at which term, how fast. */
+  election?: { leader: string; term: number; afterMs: number };
+  state: AliveState;
+}
+
+/** Alive = running, not paused, and on the lab network. Docker's view: no waiting on etcd. */
+export function aliveState(alive: number, members: number): AliveState {
+  const quorum = quorumOf(members);
+  const held = alive >= quorum;
+  const tolerates = alive - quorum;
+  const text = held
+    ? `${alive}/${members} alive — quorum held, tolerates ${tolerates} more failure${tolerates === 1 ? '' : 's'}`
+    : `${alive}/${members} alive — quorum LOST (needs ${quorum}): no leader can be elected; writes and linearizable reads fail until a member returns`;
+  return { alive, members, quorum, held, tolerates, text };
+}
+
+export function isAlive(runtime: LabRuntime, c: LabMemberContainer): boolean {
+  return c.state === 'running' && !runtime.isPartitioned(c);
+}
+
+function partitionNetworkName(runtime: LabRuntime, member: string): string {
+  return `${runtime.name}-cut-${member}`;
+}
+
+async function resolveTargets(runtime: LabRuntime, names: string[], containers: LabMemberContainer[]): Promise<LabMemberContainer[]> {
+  const known = containers.map((c) => c.member);
+  const targets: LabMemberContainer[] = [];
+  for (const name of names) {
+    let member = name;
+    if (name === 'leader') {
+      const leader = await runtime.leader();
+      if (!leader) {
+        throw new UserError('no member is leader right now (is quorum lost?)', { hint: `name a member instead: ${known.join(', ')}` });
+      }
+      member = leader;
+    }
+    const container = containers.find((c) => c.member === member || c.name === member);
+    if (!container) {
+      throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}, or leader` });
+    }
+    if (!targets.includes(container)) targets.push(container);
+  }
+  return targets;
+}
+
+async function cut(runtime: LabRuntime, c: LabMemberContainer): Promise<string> {
+  const lab = await runtime.network();
+  if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
+  // Its own network, so the member keeps a published client port (status can still ask it) but
+  // reaches no peer, and HAProxy reaches it no more than the peers do.
+  const id = await runtime.engine.createNetwork(partitionNetworkName(runtime, c.member), {
+    [LABEL.lab]: runtime.name,
+    [LABEL.role]: 'partition',
+    [LABEL.member]: c.member,
+  });
+  await runtime.engine.disconnectNetwork(lab.id, c.id);
+  await runtime.engine.connectNetwork(id, c.id);
+  return `${c.member}: cut off from the lab network`;
+}
+
+async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string> {
+  const networks = await runtime.networks();
+  const lab = networks.find((n) => n.name === runtime.topology.network);
+  if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
+  const address = runtime.topology.members.find((m) => m.name === c.member)!.address;
+  // Back on the lab network first, at its fixed address, then off the partition network.
+  await runtime.engine.connectNetwork(lab.id, c.id, address);
+  for (const n of networks.filter((x) => x.labels[LABEL.role] === 'partition' && x.labels[LABEL.member] === c.member)) {
+    await runtime.engine.disconnectNetwork(n.id, c.id).catch(() => {});
+    await runtime.engine.removeNetwork(n.id);
+  }
+  return `${c.member}: back on the lab network at ${address}`;
+}
+
+export interface FaultOptions {
+  /** Wait for the election after a leader is taken out, or for convergence after a member returns. */
+  wait?: boolean;
+  timeoutMs?: number;
+}
+
+export async function applyFault(
+  runtime: LabRuntime,
+  action: FaultAction,
+  names: string[],
+  reporter: Reporter,
+  opts: FaultOptions = {},
+): Promise<FaultResult> {
+  const { engine } = runtime;
+  await engine.ping();
+  const containers = await runtime.memberContainers();
+  if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
+
+  // Without names, the returning actions take every member that needs it.
+  let targetNames = names;
+  if (names.length === 0) {
+    const needing: Partial<Record<FaultAction, (c: LabMemberContainer) => boolean>> = {
+      start: (c) => c.state !== 'running' && c.state !== 'paused',
+      unpause: (c) => c.state === 'paused',
+      heal: (c) => runtime.isPartitioned(c),
+    };
+    const need = needing[action];
+    if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: 2 });
+    targetNames = containers.filter(need).map((c) => c.member);
+  }
+  const targets = await resolveTargets(runtime, targetNames, containers);
+  const leaderBefore = ['kill', 'stop', 'pause', 'partition'].includes(action) ? await runtime.leader() : undefined;
+  const started = Date.now();
+  const done: string[] = [];
+
+  await reporter.step(`${action} ${targets.map((t) => t.member).join(', ') || '(nothing to do)'}`, async () => {
+    for (const c of targets) {
+      switch (action) {
+        case 'kill':
+          await engine.killContainer(c.id, 'SIGKILL');
+          done.push(`${c.member}: SIGKILL (no graceful leadership transfer)`);
+          break;
+        case 'stop':
+          await engine.stopContainer(c.id);
+          done.push(`${c.member}: stopped (SIGTERM; a leader hands over first)`);
+          break;
+        case 'start':
+          await engine.startContainer(c.id);
+          done.push(`${c.member}: started`);
+          break;
+        case 'pause':
+          await engine.pauseContainer(c.id);
+          done.push(`${c.member}: paused (frozen, connections stay open)`);
+          break;
+        case 'unpause':
+          await engine.unpauseContainer(c.id);
+          done.push(`${c.member}: unpaused`);
+          break;
+        case 'partition':
+          if (runtime.isPartitioned(c)) done.push(`${c.member}: already cut off`);
+          else done.push(await cut(runtime, c));
+          break;
+        case 'heal':
+          if (!runtime.isPartitioned(c)) done.push(`${c.member}: not cut off`);
+          else done.push(await heal(runtime, c));
+          break;
+      }
+    }
+  });
+
+  const after = await runtime.memberContainers();
+  const alive = after.filter((c) => isAlive(runtime, c));
+  const state = aliveState(alive.length, runtime.topology.members.length);
+  const result: FaultResult = { action, members: targets.map((t) => t.member), done, leaderBefore, state };
+  if (opts.wait === false || targets.length === 0) return result;
+  const deadline = Date.now() + (opts.timeoutMs ?? Math.max(15_000, 10 * runtime.lab.spec.etcd.electionTimeoutMs));
+
+  const leaderGone = leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore);
+  if (leaderGone && state.held) {
+    result.election = await reporter.step('election', (step) =>
+      waitUntil(
+        'a new leader',
+        deadline,
+        async () => {
+          const statuses = await Promise.all(
+            alive.map(async (c) => {
+              const endpoint = runtime.memberEndpoint(c);
+              return endpoint ? memberStatus(endpoint, 500).catch(() => undefined) : undefined;
+            }),
+          );
+          const named = statuses.find((s) => s && s.leader !== '0' && statuses.filter((x) => x?.leader === s.leader).length >= state.quorum);
+          const leader = alive[statuses.findIndex((s) => s?.memberId === named?.leader)]?.member;
+          return leader
+            ? { done: true, value: { leader, term: named!.raftTerm, afterMs: Date.now() - started }, detail: `${leader} leads at term ${named!.raftTerm}` }
+            : { done: false, detail: `${statuses.filter(Boolean).length}/${alive.length} answering, no leader yet` };
+        },
+        step,
+      ),
+    );
+  }
+  const returning = ['start', 'unpause', 'heal'].includes(action);
+  if (returning && state.held) {
+    await waitUntilReady(runtime, deadline, reporter, {
+      members: alive.map((c) => c.member),
+      hint: 'see `etcd-lab status` and `etcd-lab logs <member>`',
+    });
+  }
+  return result;
+}

@@ -197,6 +197,39 @@ export function buildProgram(): Command {
       });
   }
 
+  outputOptions(specOptions(program.command('check')))
+    .description('write through HAProxy while killing leaders and cutting off minorities, then verify no acknowledged write was lost')
+    .option('--faults <n>', 'faults to inject, alternating leader kill and minority partition', '3')
+    .option('--max-duration <seconds>', 'upper bound on the workload', '120')
+    .option('--verify <history.json>', 're-verify a saved history against the lab instead of running a new one')
+    .action(async (flags: SpecFlags & OutputFlags & { faults: string; maxDuration: string; verify?: string }) => {
+      const [{ check }, { loadOptionsFrom }] = await Promise.all([import('./commands/check.js'), import('./commands/common.js')]);
+      const faults = Number(flags.faults);
+      if (!Number.isInteger(faults) || faults < 0 || faults > 20) throw new UserError('--faults takes a whole number from 0 to 20', { exitCode: 2 });
+      const result = await check(
+        { ...loadOptionsFrom(flags), faults, maxDurationMs: seconds(flags.maxDuration, '--max-duration'), verify: flags.verify },
+        await reporter(flags),
+      );
+      const { verdict } = result;
+      if (flags.json) printJson(result);
+      else if (!flags.quiet || !verdict.ok) {
+        const c = verdict.counts;
+        const lines = [
+          ...result.faults.map((f) => `fault: ${f}`),
+          `writes: ${c.writes} (acknowledged ${c.acknowledged}, failed ${c.failed}, unknown outcome ${c.unknown})`,
+          `longest gap between acknowledged writes: ${verdict.longestGapMs} ms`,
+          ...verdict.problems.slice(0, 20).map((p) => `PROBLEM ${p}`),
+          verdict.problems.length > 20 ? `… and ${verdict.problems.length - 20} more` : '',
+          verdict.ok
+            ? `PASS: every acknowledged write is there with its value; revisions never went backwards`
+            : `FAIL: ${verdict.problems.length} problem${verdict.problems.length === 1 ? '' : 's'}`,
+          `history: ${result.historyFile}`,
+        ].filter(Boolean);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+      if (!verdict.ok) process.exitCode = 5;
+    });
+
   const images = program.command('images').description('local etcd and HAProxy images for machines that cannot pull');
   outputOptions(images.command('build'))
     .description('build etcd and HAProxy images from Debian trixie packages (no registry needed)')
@@ -215,7 +248,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command may end without an error but with a verdict to report (check: 5).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; usage errors were already printed by commander.

@@ -114,3 +114,24 @@ export async function getKey(
 export async function deleteKey(endpoint: string, key: string, timeoutMs = 2000): Promise<void> {
   await post(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs);
 }
+
+/** Every key under a prefix with its value, in one linearizable (or serializable) range read. */
+export async function getPrefix(
+  endpoint: string,
+  prefix: string,
+  opts: { timeoutMs?: number; serializable?: boolean } = {},
+): Promise<{ values: Map<string, string>; revision: number }> {
+  // range_end = prefix with its last byte incremented: every key that starts with prefix.
+  const end = Buffer.from(prefix, 'utf8');
+  end[end.length - 1] = end[end.length - 1]! + 1;
+  const r = await post<{ header?: { revision?: string }; kvs?: { key: string; value?: string }[] }>(
+    endpoint,
+    '/v3/kv/range',
+    { key: b64(prefix), range_end: end.toString('base64'), serializable: opts.serializable ?? false },
+    opts.timeoutMs ?? 5000,
+  );
+  return {
+    values: new Map((r.kvs ?? []).map((kv) => [unb64(kv.key), unb64(kv.value ?? '')])),
+    revision: Number(r.header?.revision ?? 0),
+  };
+}

@@ -1,0 +1,93 @@
+// A client's history of writes and the verdict on it. Pure: the workload records, this judges.
+// Each key is written once, by one sequential writer, so "its value" and "its order" are well defined.
+
+/** ok: acknowledged. failed: certainly not applied (refused before it reached raft). unknown: may or may not commit. */
+export type Outcome = 'ok' | 'failed' | 'unknown';
+
+export interface WriteOp {
+  key: string;
+  value: string;
+  startMs: number;
+  endMs: number;
+  outcome: Outcome;
+  /** Store revision the acknowledgement carried. */
+  revision?: number;
+  error?: string;
+}
+
+export interface Verdict {
+  ok: boolean;
+  counts: { writes: number; acknowledged: number; failed: number; unknown: number };
+  /** Acknowledged writes whose key is absent afterwards. */
+  lost: { key: string; value: string }[];
+  /** Acknowledged writes whose key holds another value. */
+  wrong: { key: string; expected: string; found: string }[];
+  /** Acknowledged writes whose revision is not above an earlier acknowledged write's. */
+  revisionRegressions: { key: string; revision: number; previous: number }[];
+  /** Longest time between two consecutive acknowledgements (ms). */
+  longestGapMs: number;
+  problems: string[];
+}
+
+/** What a failed put tells us about whether it may still commit. */
+export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
+  const e = error as Error & { cause?: { code?: string } };
+  const code = e.cause?.code ?? '';
+  const message = e.message ?? String(error);
+  // Never connected, or etcd refused before proposing to raft: it cannot commit.
+  if (code === 'ECONNREFUSED') return { outcome: 'failed', reason: 'connection refused' };
+  if (/etcdserver: no leader/.test(message)) return { outcome: 'failed', reason: 'no leader' };
+  // Anything else (timeouts, resets, "request timed out") may have been proposed and may commit later.
+  return { outcome: 'unknown', reason: e.name === 'TimeoutError' || e.name === 'AbortError' ? 'deadline exceeded' : code || message.slice(0, 120) };
+}
+
+export function verifyHistory(writes: WriteOp[], finalValues: Map<string, string>): Verdict {
+  const acked = writes.filter((w) => w.outcome === 'ok');
+  const verdict: Verdict = {
+    ok: true,
+    counts: {
+      writes: writes.length,
+      acknowledged: acked.length,
+      failed: writes.filter((w) => w.outcome === 'failed').length,
+      unknown: writes.filter((w) => w.outcome === 'unknown').length,
+    },
+    lost: [],
+    wrong: [],
+    revisionRegressions: [],
+    longestGapMs: 0,
+    problems: [],
+  };
+
+  for (const w of acked) {
+    const found = finalValues.get(w.key);
+    if (found === undefined) verdict.lost.push({ key: w.key, value: w.value });
+    else if (found !== w.value) verdict.wrong.push({ key: w.key, expected: w.value, found });
+  }
+  // Unacknowledged writes may be present or absent: a timed-out write can commit after recovery.
+  // But if present, it must hold its own value.
+  for (const w of writes.filter((x) => x.outcome !== 'ok')) {
+    const found = finalValues.get(w.key);
+    if (found !== undefined && found !== w.value) verdict.wrong.push({ key: w.key, expected: w.value, found });
+  }
+
+  // One sequential writer: each acknowledgement comes after the previous one, so revisions rise.
+  const inOrder = [...acked].sort((a, b) => a.startMs - b.startMs);
+  let previous = 0;
+  for (const w of inOrder) {
+    if (w.revision !== undefined) {
+      if (w.revision <= previous) verdict.revisionRegressions.push({ key: w.key, revision: w.revision, previous });
+      previous = Math.max(previous, w.revision);
+    }
+  }
+  for (let i = 1; i < inOrder.length; i++) {
+    verdict.longestGapMs = Math.max(verdict.longestGapMs, inOrder[i]!.endMs - inOrder[i - 1]!.endMs);
+  }
+
+  for (const l of verdict.lost) verdict.problems.push(`lost: ${l.key} was acknowledged with ${JSON.stringify(l.value)} but is gone`);
+  for (const w of verdict.wrong) verdict.problems.push(`wrong value: ${w.key} holds ${JSON.stringify(w.found)}, expected ${JSON.stringify(w.expected)}`);
+  for (const r of verdict.revisionRegressions) {
+    verdict.problems.push(`revision went backwards: ${r.key} acknowledged at revision ${r.revision} after ${r.previous}`);
+  }
+  verdict.ok = verdict.problems.length === 0;
+  return verdict;
+}

@@ -1,0 +1,176 @@
+// The quorum suite: for 3 and 5 members and each fault kind (kill, pause, partition), with client
+// traffic through HAProxy on loopback. Up to ⌊(N−1)/2⌋ members down: writes and linearizable reads
+// work once the election settles. One more: writes are refused and status says quorum is lost.
+// Back: the cluster converges and every acknowledged write is there with its value.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UpResult } from '../../src/commands/up.js';
+import { getKey, getPrefix, putKey } from '../../src/runtime/etcd-http.js';
+import type { FaultResult } from '../../src/runtime/faults.js';
+import type { LabStatus } from '../../src/runtime/status.js';
+import { createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
+
+const FAULTS = [
+  { kind: 'kill', recover: 'start' },
+  { kind: 'pause', recover: 'unpause' },
+  { kind: 'partition', recover: 'heal' },
+] as const;
+
+/** Retry budget for a write or read once an election is under way. */
+const SETTLE_MS = 15_000;
+/** Per-call deadline: no client-side breaker, just this. */
+const CALL_MS = 1_000;
+
+class Client {
+  readonly acked = new Map<string, string>();
+  private n = 0;
+  constructor(
+    readonly endpoint: string,
+    readonly prefix: string,
+  ) {}
+
+  /** Writes a fresh key, retrying within the budget; records it only when acknowledged. */
+  async writeSettled(): Promise<{ key: string; tries: number }> {
+    const key = `${this.prefix}${String(this.n++).padStart(4, '0')}`;
+    const deadline = Date.now() + SETTLE_MS;
+    for (let tries = 1; ; tries++) {
+      const value = `${key}=${tries}@${Date.now()}`;
+      try {
+        await putKey(this.endpoint, key, value, CALL_MS);
+        this.acked.set(key, value);
+        // Linearizable read through HAProxy returns what was just acknowledged.
+        expect(await getKey(this.endpoint, key, { timeoutMs: CALL_MS * 3 })).toBe(value);
+        return { key, tries };
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`no acknowledged write within ${SETTLE_MS} ms: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** Tries writes for `ms`; returns how many were acknowledged (each a fresh key, never reused). */
+  async tryWritesFor(ms: number): Promise<{ attempts: number; acknowledged: number; slowestMs: number }> {
+    const until = Date.now() + ms;
+    let attempts = 0;
+    let acknowledged = 0;
+    let slowestMs = 0;
+    while (Date.now() < until) {
+      const key = `${this.prefix}${String(this.n++).padStart(4, '0')}`;
+      const value = `${key}@${Date.now()}`;
+      const started = Date.now();
+      attempts++;
+      try {
+        await putKey(this.endpoint, key, value, CALL_MS);
+        this.acked.set(key, value);
+        acknowledged++;
+      } catch {
+        // Refused or timed out. It may still commit later: never asserted absent.
+      }
+      slowestMs = Math.max(slowestMs, Date.now() - started);
+    }
+    return { attempts, acknowledged, slowestMs };
+  }
+}
+
+describe.skipIf(skipE2E).each([3, 5])('quorum with %i members', (members) => {
+  let lab: TestLab;
+  let endpoint: string;
+  const tolerated = (members - 1) / 2;
+
+  beforeAll(async () => {
+    lab = await createTestLab(`q${members}`, { members });
+    const up = await lab.json<UpResult>(['up']);
+    endpoint = up.clientEndpoint;
+  });
+  afterAll(async () => lab?.remove());
+
+  const status = () => lab.json<LabStatus>(['status']);
+  const act = (action: string, targets: string[]) => lab.json<FaultResult>([action, ...targets]);
+
+  it.each(FAULTS)('$kind: tolerates ⌊(N−1)/2⌋, refuses writes one past it, converges with every acknowledged write', async ({ kind, recover }) => {
+    const client = new Client(endpoint, `quorum/${kind}/`);
+    await client.writeSettled();
+
+    // Up to the tolerated number down, the leader first: an election each time it is the leader.
+    const victims: string[] = [];
+    for (let i = 0; i < tolerated; i++) {
+      const r = await act(kind, ['leader']);
+      victims.push(...r.members);
+      expect(r.state).toMatchObject({ alive: members - victims.length, held: true });
+      if (r.leaderBefore && r.members.includes(r.leaderBefore)) expect(r.election?.leader).toBeDefined();
+      await client.writeSettled();
+      await client.writeSettled();
+      const s = await status();
+      expect(s.quorum.held).toBe(true);
+      expect(s.members.filter((m) => m.isLeader)).toHaveLength(1);
+      expect(s.members.find((m) => m.isLeader)!.name).not.toBe(victims.at(-1));
+    }
+
+    // One more: quorum is lost. Writes are refused within the client deadline.
+    const alive = (await status()).members.filter((m) => !victims.includes(m.name)).map((m) => m.name);
+    const last = await act(kind, ['--no-wait', alive[0]!]);
+    victims.push(...last.members);
+    expect(last.state.held).toBe(false);
+    const refused = await client.tryWritesFor(4000);
+    expect(refused.attempts).toBeGreaterThan(0);
+    expect(refused.acknowledged).toBe(0);
+    expect(refused.slowestMs).toBeLessThan(CALL_MS + 500);
+    const lost = await status();
+    expect(lost.quorum.held).toBe(false);
+    expect(lost.summary).toMatch(/quorum LOST/);
+
+    // Back: every member returns, the cluster converges, nothing acknowledged is missing.
+    const back = await act(recover, []);
+    expect(back.members.sort()).toEqual([...victims].sort());
+    expect(back.state).toMatchObject({ alive: members, held: true });
+    const healed = await status();
+    expect(healed.members.every((m) => m.healthy && m.backend === 'UP')).toBe(true);
+    expect(healed.members.filter((m) => m.isLeader)).toHaveLength(1);
+
+    const { values } = await getPrefix(endpoint, client.prefix, { timeoutMs: 5000 });
+    for (const [key, value] of client.acked) expect(values.get(key), key).toBe(value);
+    // And every member holds them in its own copy (serializable reads, member by member).
+    for (const m of healed.members) {
+      const deadline = Date.now() + 5000;
+      let local = await getPrefix(`http://127.0.0.1:${m.hostPort}`, client.prefix, { serializable: true });
+      while ([...client.acked].some(([k, v]) => local.values.get(k) !== v) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        local = await getPrefix(`http://127.0.0.1:${m.hostPort}`, client.prefix, { serializable: true });
+      }
+      for (const [key, value] of client.acked) expect(local.values.get(key), `${m.name} ${key}`).toBe(value);
+    }
+  });
+
+  if (members === 5) {
+    it('a 3:2 split: the majority serves through HAProxy; the minority has no leader and HAProxy marks it DOWN, then UP after heal', async () => {
+      const client = new Client(endpoint, 'quorum/split/');
+      const cut = await act('partition', ['leader', (await status()).members.find((m) => !m.isLeader)!.name]);
+      expect(cut.members).toHaveLength(2);
+      expect(cut.state).toMatchObject({ alive: 3, held: true });
+      await client.writeSettled();
+
+      // The minority answers on its own API — it just has no leader — and HAProxy stops routing to it.
+      const deadline = Date.now() + SETTLE_MS;
+      let s = await status();
+      const minority = () => s.members.filter((m) => cut.members.includes(m.name));
+      while (!minority().every((m) => m.backend === 'DOWN' && m.reason === 'RAFT NO LEADER') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        s = await status();
+      }
+      for (const m of minority()) {
+        expect(m.partitioned, m.name).toBe(true);
+        expect(m.healthy, m.name).toBe(false);
+        expect(m.reason, m.name).toBe('RAFT NO LEADER');
+        expect(m.backend, m.name).toBe('DOWN');
+      }
+      const majority = s.members.filter((m) => !cut.members.includes(m.name));
+      expect(majority.every((m) => m.healthy && m.backend === 'UP')).toBe(true);
+      for (let i = 0; i < 5; i++) await client.writeSettled();
+
+      await act('heal', []);
+      s = await status();
+      expect(s.members.every((m) => m.healthy && m.backend === 'UP' && !m.partitioned)).toBe(true);
+      const { values } = await getPrefix(endpoint, client.prefix);
+      for (const [key, value] of client.acked) expect(values.get(key), key).toBe(value);
+    });
+  }
+});

@@ -32,17 +32,20 @@ status: build ## show members, leader and HAProxy state
 generate: build ## render generated/ from etcd-lab.yaml
 	$(CLI) generate
 
-test: images ## all tests: unit, golden files, end-to-end against real containers
+test: build ## all tests: unit, golden files, end-to-end against real containers
+	bash scripts/setup-host.sh --images --browser
 	npm test
 
 test-unit: build ## tests that need no Docker
 	npx vitest run --project unit
 
-test-e2e: images ## end-to-end tests only
+test-e2e: build ## end-to-end tests only
+	bash scripts/setup-host.sh --images --browser
 	npx vitest run --project e2e
 
 bench: images ## benchmarks (figures, not pass/fail)
 	node bench/up.mjs
+	node bench/failover.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

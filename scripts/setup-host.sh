@@ -9,14 +9,17 @@ set -euo pipefail
 
 want_images=0
 want_kind=0
+want_browser=0
 for arg in "$@"; do
   case "$arg" in
     --images) want_images=1 ;;
     --kind) want_kind=1 ;;
+    --browser) want_browser=1 ;;
     -h|--help)
-      echo "usage: scripts/setup-host.sh [--images] [--kind]"
-      echo "  --images  also build the lab's local etcd and HAProxy images (etcd-lab images build)"
-      echo "  --kind    also install the kind binary (Debian trixie's package) where possible"
+      echo "usage: scripts/setup-host.sh [--images] [--kind] [--browser]"
+      echo "  --images   also build the lab's local etcd and HAProxy images (etcd-lab images build)"
+      echo "  --kind     also install the kind binary (Debian trixie's package) where possible"
+      echo "  --browser  also install Chromium (Debian's package) for the stats-page browser test"
       exit 0 ;;
     *) echo "setup-host: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -127,6 +130,16 @@ if [ "$want_kind" = 1 ] && ! command -v kind >/dev/null; then
     install_from_trixie kind
   else
     say "kind is missing: see https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+  fi
+fi
+
+if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then
+  if is_debian_root; then
+    apt_update
+    say "installing chromium (Debian)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    say "chromium is missing: install Chromium (or set CHROMIUM=/path/to/chrome) for the stats-page test"
   fi
 fi
 

@@ -90,7 +90,7 @@ export async function check(opts: CheckOptions, reporter: Reporter): Promise<Che
   const writer = new Writer({
     endpoint: runtime.clientEndpoint,
     prefix,
-    callTimeoutMs: 1000,
+    callTimeoutMs: 500,
     pauseMs: 5,
     maxWrites: 100_000,
     maxDurationMs: opts.maxDurationMs ?? 120_000,

@@ -1,0 +1,56 @@
+// `etcd-lab check` passes on a healthy lab, and its verdict fails when an acknowledged write is gone.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CheckResult } from '../../src/commands/check.js';
+import type { UpResult } from '../../src/commands/up.js';
+import { deleteKey, getKey } from '../../src/runtime/etcd-http.js';
+import type { WriteOp } from '../../src/runtime/history.js';
+import { createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
+
+describe.skipIf(skipE2E)('etcd-lab check', () => {
+  let lab: TestLab;
+  let endpoint: string;
+  let result: CheckResult;
+
+  beforeAll(async () => {
+    lab = await createTestLab('check');
+    endpoint = (await lab.json<UpResult>(['up'])).clientEndpoint;
+  });
+  afterAll(async () => lab?.remove());
+
+  it('passes on a healthy lab through leader kills and a minority partition', async () => {
+    const r = await lab.cli(['check', '--faults', '3', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    result = JSON.parse(r.stdout) as CheckResult;
+    expect(result.verdict.ok).toBe(true);
+    expect(result.faults).toHaveLength(3);
+    expect(result.faults[0]).toMatch(/^kill etcd\d → etcd\d leads after \d+ ms$/);
+    expect(result.faults[1]).toMatch(/^partition etcd\d/);
+    expect(result.verdict.counts.acknowledged).toBeGreaterThan(50);
+    expect(result.verdict.longestGapMs).toBeGreaterThan(0);
+    // The people's output says the same.
+    const again = await lab.cli(['check', '--faults', '1']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/writes: \d+ \(acknowledged \d+, failed \d+, unknown outcome \d+\)/);
+    expect(again.stdout).toMatch(/longest gap between acknowledged writes: \d+ ms/);
+    expect(again.stdout).toMatch(/^PASS:/m);
+  });
+
+  it('fails when an acknowledged write has disappeared', async () => {
+    const history = JSON.parse(readFileSync(result.historyFile, 'utf8')) as { writes: WriteOp[] };
+    const victim = history.writes.find((w) => w.outcome === 'ok')!;
+    expect(await getKey(endpoint, victim.key)).toBe(victim.value);
+    await deleteKey(endpoint, victim.key);
+
+    const r = await lab.cli(['check', '--verify', result.historyFile, '--json']);
+    expect(r.code).toBe(5);
+    const verdict = (JSON.parse(r.stdout) as CheckResult).verdict;
+    expect(verdict.ok).toBe(false);
+    expect(verdict.lost).toEqual([{ key: victim.key, value: victim.value }]);
+
+    const human = await lab.cli(['check', '--verify', result.historyFile]);
+    expect(human.code).toBe(5);
+    expect(human.stdout).toContain(`PROBLEM lost: ${victim.key}`);
+    expect(human.stdout).toMatch(/^FAIL: 1 problem$/m);
+  });
+});

@@ -127,10 +127,12 @@ try {
   for (let k = 0; k < kills; k++) {
     const writers = Object.fromEntries(Object.entries(endpoints).map(([label, ep]) => [label, writer(ep, `bench/${label}/${k}/`)]));
     await sleep(1000);
-    // Find the leader first, then time from the SIGKILL itself (in-process, no CLI start-up in the figure).
+    // Find the leader first, then time from the SIGKILL itself (in-process, no CLI start-up in the
+    // figure). The clock starts when the kill has been delivered: a write begun earlier may still
+    // have reached the living leader.
     const leaderName = cli('status').leader;
-    const t0 = Date.now();
     await docker.getContainer(`${name}-${leaderName}`).kill({ signal: 'SIGKILL' });
+    const t0 = Date.now();
     const killed = { members: [leaderName] };
     // Both writers keep going until each has an acknowledgement of a write begun after the kill.
     const deadline = Date.now() + 60_000;

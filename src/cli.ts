@@ -230,6 +230,40 @@ export function buildProgram(): Command {
       if (!verdict.ok) process.exitCode = 5;
     });
 
+  outputOptions(specOptions(program.command('kind')))
+    .description('create a KIND cluster whose control plane uses the lab as external etcd (no stacked etcd pod)')
+    .option('--delete', 'delete the KIND cluster instead')
+    .option('--purge', 'with --delete: also delete its objects from the lab\'s etcd (asks first)')
+    .option('-y, --yes', 'do not ask before deleting objects')
+    .option('--retain', 'on failure, keep the kind network and HAProxy attachment this run made')
+    .option('--timeout <seconds>', 'how long the API server may take to become ready', '180')
+    .action(async (flags: SpecFlags & OutputFlags & { delete?: boolean; purge?: boolean; yes?: boolean; retain?: boolean; timeout: string }) => {
+      const [kindCommand, { loadOptionsFrom }, { confirmOnTerminal }] = await Promise.all([
+        import('./commands/kind.js'),
+        import('./commands/common.js'),
+        import('./ui/confirm.js'),
+      ]);
+      const options = loadOptionsFrom(flags);
+      if (flags.delete) {
+        const r = await kindCommand.deleteKindCluster({ ...options, purge: flags.purge, yes: flags.yes, confirm: confirmOnTerminal() }, await reporter(flags));
+        if (flags.json) return printJson(r);
+        if (!flags.quiet) process.stdout.write(`deleted KIND cluster ${r.cluster}${flags.purge ? ` and ${r.deletedKeys} of its objects in etcd` : ' (its objects stay in etcd: --purge removes them)'}\n`);
+        return;
+      }
+      if (flags.purge) throw new UserError('--purge goes with --delete', { exitCode: 2 });
+      const r = await kindCommand.createKindCluster({ ...options, retain: flags.retain, timeoutMs: seconds(flags.timeout, '--timeout') }, await reporter(flags));
+      if (flags.json) return printJson(r);
+      if (flags.quiet) return;
+      process.stdout.write(
+        [
+          `KIND cluster ${r.cluster} is ready; its API server stores everything in the lab's etcd (${r.endpoint}, under ${r.etcdPrefix}/).`,
+          `  kubectl --context ${r.context} get nodes`,
+          `  etcdctl --endpoints ${options.local?.clientPort ? `127.0.0.1:${options.local.clientPort}` : '127.0.0.1:2379'} get --prefix ${r.etcdPrefix}/ --keys-only | head`,
+          '',
+        ].join('\n'),
+      );
+    });
+
   const images = program.command('images').description('local etcd and HAProxy images for machines that cannot pull');
   outputOptions(images.command('build'))
     .description('build etcd and HAProxy images from Debian trixie packages (no registry needed)')

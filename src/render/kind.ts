@@ -22,11 +22,25 @@ export function kindEtcdEndpoint(spec: LabSpec, mode: ResolvedEndpointMode, clie
     : `http://${labTopology(spec).haproxy.container}:${HAPROXY_CLIENT_PORT}`;
 }
 
-export function renderKindConfig(spec: LabSpec, mode: ResolvedEndpointMode, clientPort: number): string {
+/**
+ * Where this KIND cluster's API server keeps its objects in the lab's etcd. One prefix per cluster,
+ * so several clusters on one lab never see each other's objects (and `kind delete` leaves them
+ * behind: `etcd-lab kind --delete --purge` removes them).
+ */
+export function kindEtcdPrefix(spec: LabSpec): string {
+  return `/kind/${spec.kind.name}/registry`;
+}
+
+export type KubeadmApi = 'v1beta3' | 'v1beta4';
+
+export function renderKindConfig(spec: LabSpec, mode: ResolvedEndpointMode, clientPort: number, kubeadmApi: KubeadmApi = 'v1beta3'): string {
   const endpoint = kindEtcdEndpoint(spec, mode, clientPort);
   const node = (role: string) => (spec.kind.nodeImage ? { role, image: spec.kind.nodeImage } : { role });
-  // No apiVersion in the patch: kind merges it into whichever kubeadm API version it uses (v1beta3 or v1beta4).
-  const patch = stringify({ kind: 'ClusterConfiguration', etcd: { external: { endpoints: [endpoint] } } });
+  const prefix = kindEtcdPrefix(spec);
+  // No apiVersion in the patch: kind merges it into whichever kubeadm API version it uses. Only
+  // apiServer.extraArgs differ: a map in v1beta3 (kind ≤ 0.31), a list of {name, value} in v1beta4.
+  const extraArgs = kubeadmApi === 'v1beta3' ? { 'etcd-prefix': prefix } : [{ name: 'etcd-prefix', value: prefix }];
+  const patch = stringify({ kind: 'ClusterConfiguration', etcd: { external: { endpoints: [endpoint] } }, apiServer: { extraArgs } });
   const config = {
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
@@ -35,6 +49,6 @@ export function renderKindConfig(spec: LabSpec, mode: ResolvedEndpointMode, clie
     nodes: [node('control-plane'), ...Array.from({ length: spec.kind.workers }, () => node('worker'))],
     kubeadmConfigPatches: [patch],
   };
-  const note = `# etcd endpoint (${mode} mode): ${endpoint}`;
+  const note = `# etcd endpoint (${mode} mode): ${endpoint}; objects under ${prefix}; kubeadm ${kubeadmApi} form`;
   return `${generatedHeader('#')}\n${note}\n${stringify(config, { lineWidth: 0 })}`;
 }

@@ -194,8 +194,8 @@ export class DockerEngine {
     await this.docker.getContainer(id).unpause();
   }
 
-  async createNetwork(name: string, labels: Record<string, string>): Promise<string> {
-    const network = await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true });
+  async createNetwork(name: string, labels: Record<string, string>, options: Record<string, string> = {}): Promise<string> {
+    const network = await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, Options: options, CheckDuplicate: true });
     return network.id;
   }
 
@@ -208,6 +208,39 @@ export class DockerEngine {
 
   async disconnectNetwork(networkId: string, containerId: string): Promise<void> {
     await this.docker.getNetwork(networkId).disconnect({ Container: containerId, Force: true });
+  }
+
+  /**
+   * Runs a short-lived container to completion and returns its exit code and output: how etcd-lab
+   * looks at the lab from inside a Docker network, as a KIND node would.
+   */
+  async runOnce(opts: {
+    image: string;
+    command: string[];
+    network: string;
+    labels: Record<string, string>;
+    timeoutMs: number;
+  }): Promise<{ exitCode: number; output: string }> {
+    const container = await this.docker.createContainer({
+      Image: opts.image,
+      Entrypoint: opts.command.slice(0, 1),
+      Cmd: opts.command.slice(1),
+      Labels: opts.labels,
+      HostConfig: { NetworkMode: opts.network },
+    });
+    try {
+      await container.start();
+      const timer = setTimeout(() => void container.kill().catch(() => {}), opts.timeoutMs);
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      clearTimeout(timer);
+      const raw = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+      const out: Buffer[] = [];
+      const sink = { write: (b: Buffer) => out.push(Buffer.from(b)) } as unknown as NodeJS.WritableStream;
+      demuxBuffer(raw, sink, sink);
+      return { exitCode: StatusCode, output: Buffer.concat(out).toString('utf8').trim() };
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
+    }
   }
 
   async removeNetwork(id: string): Promise<void> {
@@ -295,18 +328,22 @@ export function run(
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void; input?: string } = {},
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const lines = (chunk: Buffer) => {
       if (!opts.onLine) return;
       for (const line of chunk.toString().split('\n')) if (line.trim()) opts.onLine(line.trim());
     };
-    child.stdout.on('data', (c: Buffer) => {
+    child.stdout!.on('data', (c: Buffer) => {
       stdout += c;
       lines(c);
     });
-    child.stderr.on('data', (c: Buffer) => {
+    child.stderr!.on('data', (c: Buffer) => {
       stderr += c;
       lines(c);
     });
@@ -318,6 +355,10 @@ export function run(
         reject(Object.assign(new Error(`${command} ${args.join(' ')} exited with ${code}${tail ? `:\n${tail}` : ''}`), { code, stdout, stderr }));
       }
     });
-    child.stdin.end(opts.input ?? '');
+    if (child.stdin) {
+      // A child that exits without reading its input must not crash us with EPIPE.
+      child.stdin.on('error', () => {});
+      child.stdin.end(opts.input);
+    }
   });
 }

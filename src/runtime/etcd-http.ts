@@ -115,19 +115,35 @@ export async function deleteKey(endpoint: string, key: string, timeoutMs = 2000)
   await post(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs);
 }
 
+function rangeEnd(prefix: string): string {
+  // The prefix with its last byte incremented: every key that starts with prefix sorts below it.
+  const end = Buffer.from(prefix, 'utf8');
+  end[end.length - 1] = end[end.length - 1]! + 1;
+  return end.toString('base64');
+}
+
+/** How many keys start with `prefix`. */
+export async function countPrefix(endpoint: string, prefix: string, timeoutMs = 2000): Promise<number> {
+  const r = await post<{ count?: string }>(endpoint, '/v3/kv/range', { key: b64(prefix), range_end: rangeEnd(prefix), count_only: true }, timeoutMs);
+  return Number(r.count ?? 0);
+}
+
+/** Deletes every key that starts with `prefix`; returns how many went. */
+export async function deletePrefix(endpoint: string, prefix: string, timeoutMs = 5000): Promise<number> {
+  const r = await post<{ deleted?: string }>(endpoint, '/v3/kv/deleterange', { key: b64(prefix), range_end: rangeEnd(prefix) }, timeoutMs);
+  return Number(r.deleted ?? 0);
+}
+
 /** Every key under a prefix with its value, in one linearizable (or serializable) range read. */
 export async function getPrefix(
   endpoint: string,
   prefix: string,
   opts: { timeoutMs?: number; serializable?: boolean } = {},
 ): Promise<{ values: Map<string, string>; revision: number }> {
-  // range_end = prefix with its last byte incremented: every key that starts with prefix.
-  const end = Buffer.from(prefix, 'utf8');
-  end[end.length - 1] = end[end.length - 1]! + 1;
   const r = await post<{ header?: { revision?: string }; kvs?: { key: string; value?: string }[] }>(
     endpoint,
     '/v3/kv/range',
-    { key: b64(prefix), range_end: end.toString('base64'), serializable: opts.serializable ?? false },
+    { key: b64(prefix), range_end: rangeEnd(prefix), serializable: opts.serializable ?? false },
     opts.timeoutMs ?? 5000,
   );
   return {

@@ -23,7 +23,8 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('etcd-lab CLI', () => {
-  it.each([[], ['init'], ['generate'], ['images'], ['images', 'build']])('--help works for %j', (...args) => {
+  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'kind', 'images'];
+  it.each([[], ...commands.map((c) => [c]), ['images', 'build']])('--help works for %j', (...args) => {
     const r = cli(...args, '--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: etcd-lab/);
@@ -73,6 +74,17 @@ describe('etcd-lab CLI', () => {
     expect(first).toContain('ETCD_LAB_STATS_PORT=18404');
     expect(cli('generate').code).toBe(0);
     expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toBe(first);
+  });
+
+  it('the top-level help lists every command', () => {
+    const r = cli('--help');
+    for (const c of commands) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+  });
+
+  it('commands that read a lab refuse bad flags before touching Docker', () => {
+    const r = cli('up', '--members', '2', '--subnet', '8.8.8.0/24');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/2 problems/);
   });
 
   it('an unknown command says so', () => {

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../../src/render/index.js';
-import { resolveEndpointMode } from '../../src/render/kind.js';
+import { renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
+import { kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
 import { resolveLocalSettings } from '../../src/spec/local.js';
 import { parseSubnet, subnetContains, parseIpv4 } from '../../src/spec/network.js';
 import { readSpec } from '../../src/spec/read.js';
@@ -174,5 +175,33 @@ describe('per-person values', () => {
   it('network endpoint mode points KIND at HAProxy by container name', () => {
     const kind = render('name: demo\nkind:\n  endpoint: network\n').files.get(KIND_FILE)!;
     expect(kind).toContain('http://demo-haproxy:2379');
+  });
+});
+
+describe('KIND config across kubeadm API versions', () => {
+  it('v1beta3 (kind ≤ 0.31) gets apiServer.extraArgs as a map, v1beta4 as a list; both merge without apiVersion', () => {
+    const { spec } = readSpec({ name: 'demo' });
+    for (const api of ['v1beta3', 'v1beta4'] as const) {
+      const text = renderKindConfig(spec, 'network', 2379, api);
+      expectGolden(join(GOLDEN, `kind-${api}`, KIND_FILE), text);
+      const patch = parse((parse(text) as { kubeadmConfigPatches: string[] }).kubeadmConfigPatches[0]!) as {
+        apiVersion?: string;
+        apiServer: { extraArgs: unknown };
+      };
+      expect(patch.apiVersion).toBeUndefined();
+      expect(patch.apiServer.extraArgs).toEqual(
+        api === 'v1beta3' ? { 'etcd-prefix': '/kind/demo/registry' } : [{ name: 'etcd-prefix', value: '/kind/demo/registry' }],
+      );
+    }
+  });
+
+  it('picks the form kind will write: v1beta4 only from kind 0.32 with Kubernetes 1.36+', () => {
+    expect(kubeadmApiFor([0, 27, 0], '')).toBe('v1beta3');
+    expect(kubeadmApiFor([0, 31, 0], 'kindest/node:v1.36.0')).toBe('v1beta3');
+    expect(kubeadmApiFor([0, 32, 0], '')).toBe('v1beta3');
+    expect(kubeadmApiFor([0, 32, 0], 'kindest/node:v1.35.1')).toBe('v1beta3');
+    expect(kubeadmApiFor([0, 32, 0], 'kindest/node:v1.36.0@sha256:abc')).toBe('v1beta4');
+    expect(kubeadmApiFor(undefined, 'kindest/node:v1.36.0')).toBe('v1beta3');
+    expect(parseKindVersion('kind v0.27.0 go1.24.4 linux/amd64')).toEqual([0, 27, 0]);
   });
 });

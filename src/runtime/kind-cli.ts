@@ -1,0 +1,67 @@
+// The kind and kubectl binaries, run as child processes (found on PATH, so tests can put
+// recording fakes there). Nothing else in etcd-lab spawns them.
+import { UserError } from '../errors.js';
+import { run } from './docker.js';
+
+import type { KubeadmApi } from '../render/kind.js';
+
+function missing(tool: string, error: unknown): UserError {
+  const hints: Record<string, string> = {
+    kind:
+      'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (Debian trixie: `apt-get install kind`; on Debian here: scripts/setup-host.sh --kind)',
+    kubectl: 'install kubectl: https://kubernetes.io/docs/tasks/tools/ (Debian trixie: `apt-get install kubernetes-client`)',
+  };
+  return new UserError(`${tool} is not installed (or not on PATH)`, { hint: hints[tool], cause: error, exitCode: 3 });
+}
+
+async function tool(name: string, args: string[], onLine?: (line: string) => void): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await run(name, args, { onLine });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missing(name, error);
+    throw error;
+  }
+}
+
+/** "kind v0.27.0 go1.24.4 linux/amd64" → [0, 27, 0]. */
+export function parseKindVersion(text: string): [number, number, number] | undefined {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+/**
+ * The kubeadm API kind will write, whose apiServer.extraArgs shape our patch must match: v1beta3
+ * (a map) up to kind 0.31; from kind 0.32, v1beta4 (a list) for Kubernetes 1.36 and later. With no
+ * node image set, kind's own default applies, which for every released kind is below 1.36.
+ */
+export function kubeadmApiFor(kindVersion: [number, number, number] | undefined, nodeImage: string): KubeadmApi {
+  if (!kindVersion) return 'v1beta3';
+  const [major, minor] = kindVersion;
+  const kindWritesV1beta4 = major > 0 || minor >= 32;
+  const k8s = /:v(\d+)\.(\d+)/.exec(nodeImage);
+  const k8sAtLeast136 = k8s !== null && (Number(k8s[1]) > 1 || Number(k8s[2]) >= 36);
+  return kindWritesV1beta4 && k8sAtLeast136 ? 'v1beta4' : 'v1beta3';
+}
+
+export const kindCli = {
+  async version(): Promise<string> {
+    return (await tool('kind', ['version'])).stdout.trim();
+  },
+  async kubectlVersion(): Promise<string> {
+    return (await tool('kubectl', ['version', '--client'])).stdout.trim().split('\n')[0] ?? '';
+  },
+  async clusters(): Promise<string[]> {
+    const { stdout } = await tool('kind', ['get', 'clusters']);
+    // "No kind clusters found." goes to stderr; stdout lists one name per line.
+    return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  },
+  async create(name: string, config: string, onLine: (line: string) => void): Promise<void> {
+    await tool('kind', ['create', 'cluster', '--name', name, '--config', config], onLine);
+  },
+  async delete(name: string, onLine?: (line: string) => void): Promise<void> {
+    await tool('kind', ['delete', 'cluster', '--name', name], onLine);
+  },
+  async kubectl(context: string, args: string[]): Promise<string> {
+    return (await tool('kubectl', ['--context', context, ...args])).stdout;
+  },
+};

@@ -4,13 +4,17 @@
 //     kills, for the generated haproxy.cfg and, in the same run against the same kills, for a
 //     baseline config of the kind blog setups use (mode tcp, roundrobin, option tcp-check,
 //     default check timing, timeout connect 4s / check 5s / client+server 30m, retries 2);
-//  2. put latency p50/p99 through HAProxy versus directly to the leader.
+//  2. for a client that keeps its connection (as gRPC clients do), how long a connection HAProxy
+//     had sent to a leader that went silent (docker pause: no FIN, no RST, like a hung host or a
+//     cut cable) stays open, i.e. how long such a client waits on a dead member. (A SIGKILLed
+//     member's kernel closes its sockets at once, so kills do not show this.)
+//  3. put latency p50/p99 through HAProxy versus directly to the leader.
 //   node bench/failover.mjs [--kills 10] [--puts 2000] [--deadline 500]
 // Every client call has a deadline (--deadline ms) and is retried at once after it; no circuit breaker.
 // Traffic goes only to 127.0.0.1. Everything it creates is removed at the end.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +52,30 @@ const pct = (xs, p) => {
 };
 const median = (xs) => pct(xs, 50);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const fmtPinned = (ms) => (ms === null || ms === undefined ? 'still open at the cap' : `${ms} ms`);
+
+/** An HTTP/1.1 keep-alive connection through HAProxy, and which member answered on it. */
+function askMember(port) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.closedAt = new Promise((r) => socket.once('close', () => r(Date.now())));
+    socket.on('error', () => {});
+    socket.once('connect', () =>
+      socket.write('POST /v3/maintenance/status HTTP/1.1\r\nHost: lab\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'),
+    );
+    socket.on('data', (chunk) => {
+      data += chunk;
+      const id = /"member_id":"(\d+)"/.exec(data)?.[1];
+      if (id && !socket.memberId) {
+        socket.memberId = id;
+        resolve(socket);
+      }
+    });
+    setTimeout(() => reject(new Error('no status answer through HAProxy')), 3000).unref();
+  });
+}
 
 const name = `bench-failover-${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), `${name}-`));
@@ -128,18 +156,19 @@ try {
     const writers = Object.fromEntries(Object.entries(endpoints).map(([label, ep]) => [label, writer(ep, `bench/${label}/${k}/`)]));
     await sleep(1000);
     // Find the leader first, then time from the SIGKILL itself (in-process, no CLI start-up in the
-    // figure). The clock starts when the kill has been delivered: a write begun earlier may still
-    // have reached the living leader.
+    // figure). The clock starts just before the kill; only writes begun after the kill call has
+    // returned count (one begun earlier may still have reached the living leader).
     const leaderName = cli('status').leader;
-    await docker.getContainer(`${name}-${leaderName}`).kill({ signal: 'SIGKILL' });
     const t0 = Date.now();
+    await docker.getContainer(`${name}-${leaderName}`).kill({ signal: 'SIGKILL' });
+    const killedAt = Date.now();
     const killed = { members: [leaderName] };
     // Both writers keep going until each has an acknowledgement of a write begun after the kill.
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && !Object.values(writers).every((w) => w.acks.some((a) => a.started >= t0))) await sleep(20);
+    while (Date.now() < deadline && !Object.values(writers).every((w) => w.acks.some((a) => a.started >= killedAt))) await sleep(20);
     for (const [label, w] of Object.entries(writers)) {
       await w.stop();
-      const first = w.acks.find((a) => a.started >= t0);
+      const first = w.acks.find((a) => a.started >= killedAt);
       gaps[label].push(first ? first.acked - t0 : Infinity);
     }
     process.stderr.write(`  kill ${k + 1}/${kills} (${killed.members[0]}): generated ${gaps.generated.at(-1)} ms, baseline ${gaps.baseline.at(-1)} ms\n`);
@@ -149,7 +178,40 @@ try {
     Object.entries(gaps).map(([label, xs]) => [label, { medianMs: median(xs), maxMs: Math.max(...xs), allMs: xs }]),
   );
 
-  // 2. Latency: sequential puts, alternating batches through HAProxy and straight to the leader.
+  // 2. Connections pinned to the leader: open keep-alive connections through each HAProxy, ask each
+  // which member answers it, keep those on the leader, freeze it, time until HAProxy closes them.
+  const PINNED_ROUNDS = 3;
+  const CAP_MS = 15_000;
+  const pinned = { generated: [], baseline: [] };
+  for (let k = 0; k < PINNED_ROUNDS; k++) {
+    const s = cli('status');
+    const leaderId = s.members.find((m) => m.isLeader).memberId;
+    const onLeader = {};
+    for (const [label, port] of [['generated', clientPort], ['baseline', baselinePort]]) {
+      onLeader[label] = [];
+      for (let i = 0; i < 12 && onLeader[label].length === 0; i++) {
+        const socket = await askMember(port);
+        if (socket.memberId === leaderId) onLeader[label].push(socket);
+        else socket.destroy();
+      }
+    }
+    const t0 = Date.now();
+    await docker.getContainer(`${name}-${s.leader}`).pause();
+    await Promise.all(
+      Object.entries(onLeader).map(async ([label, sockets]) => {
+        const socket = sockets[0];
+        if (!socket) return pinned[label].push(null);
+        const closedAt = await Promise.race([socket.closedAt, sleep(CAP_MS).then(() => null)]);
+        pinned[label].push(closedAt === null ? null : closedAt - t0);
+        socket.destroy();
+      }),
+    );
+    process.stderr.write(`  pinned ${k + 1}/${PINNED_ROUNDS} (${s.leader}): generated closes after ${fmtPinned(pinned.generated.at(-1))}, baseline ${fmtPinned(pinned.baseline.at(-1))}\n`);
+    cli('unpause');
+  }
+  report.pinnedConnection = { capMs: CAP_MS, generatedMs: pinned.generated, baselineMs: pinned.baseline };
+
+  // 3. Latency: sequential puts, alternating batches through HAProxy and straight to the leader.
   const now = cli('status').members;
   const direct = `http://127.0.0.1:${now.find((m) => m.isLeader).hostPort}`;
   const follower = `http://127.0.0.1:${now.find((m) => !m.isLeader).hostPort}`;
@@ -181,6 +243,10 @@ const overhead = (a, b) => `${(((a - b) / b) * 100).toFixed(0)}%`;
 console.log(`\nleader SIGKILL → first acknowledged write, ${kills} kills, client deadline ${CALL_MS} ms (election timeout 1000 ms, target ≤ 2000 ms):`);
 console.log(`  generated haproxy.cfg: median ${f.generated.medianMs} ms, max ${f.generated.maxMs} ms`);
 console.log(`  baseline blog config:  median ${f.baseline.medianMs} ms, max ${f.baseline.maxMs} ms`);
+const p = report.pinnedConnection;
+console.log(`a kept-open connection HAProxy had sent to the leader is closed, after the leader froze (docker pause), within (cap ${p.capMs} ms):`);
+console.log(`  generated haproxy.cfg: ${p.generatedMs.map(fmtPinned).join(', ')}`);
+console.log(`  baseline blog config:  ${p.baselineMs.map(fmtPinned).join(', ')}`);
 console.log(`put latency, ${l.haproxy.n} sequential puts each (target overhead ≤ 10%):`);
 console.log(`  through HAProxy: p50 ${l.haproxy.p50Ms.toFixed(2)} ms, p99 ${l.haproxy.p99Ms.toFixed(2)} ms`);
 console.log(`  direct to leader: p50 ${l.direct.p50Ms.toFixed(2)} ms, p99 ${l.direct.p99Ms.toFixed(2)} ms`);

@@ -4,7 +4,6 @@
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { LABEL, quorumOf } from '../spec/topology.js';
-import { memberStatus } from './etcd-http.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
@@ -101,6 +100,32 @@ async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string>
   return `${c.member}: back on the lab network at ${address}`;
 }
 
+/** What each action does to one member, and the line that says so. */
+const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer) => Promise<string>> = {
+  kill: async ({ engine }, c) => {
+    await engine.killContainer(c.id, 'SIGKILL');
+    return `${c.member}: SIGKILL (no graceful leadership transfer)`;
+  },
+  stop: async ({ engine }, c) => {
+    await engine.stopContainer(c.id);
+    return `${c.member}: stopped (SIGTERM; a leader hands over first)`;
+  },
+  start: async ({ engine }, c) => {
+    await engine.startContainer(c.id);
+    return `${c.member}: started`;
+  },
+  pause: async ({ engine }, c) => {
+    await engine.pauseContainer(c.id);
+    return `${c.member}: paused (frozen, connections stay open)`;
+  },
+  unpause: async ({ engine }, c) => {
+    await engine.unpauseContainer(c.id);
+    return `${c.member}: unpaused`;
+  },
+  partition: async (runtime, c) => (runtime.isPartitioned(c) ? `${c.member}: already cut off` : cut(runtime, c)),
+  heal: async (runtime, c) => (runtime.isPartitioned(c) ? heal(runtime, c) : `${c.member}: not cut off`),
+};
+
 export interface FaultOptions {
   /** Wait for the election after a leader is taken out, or for convergence after a member returns. */
   wait?: boolean;
@@ -114,8 +139,7 @@ export async function applyFault(
   reporter: Reporter,
   opts: FaultOptions = {},
 ): Promise<FaultResult> {
-  const { engine } = runtime;
-  await engine.ping();
+  await runtime.engine.ping();
   const containers = await runtime.memberContainers();
   if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
 
@@ -137,38 +161,7 @@ export async function applyFault(
   const done: string[] = [];
 
   await reporter.step(`${action} ${targets.map((t) => t.member).join(', ') || '(nothing to do)'}`, async () => {
-    for (const c of targets) {
-      switch (action) {
-        case 'kill':
-          await engine.killContainer(c.id, 'SIGKILL');
-          done.push(`${c.member}: SIGKILL (no graceful leadership transfer)`);
-          break;
-        case 'stop':
-          await engine.stopContainer(c.id);
-          done.push(`${c.member}: stopped (SIGTERM; a leader hands over first)`);
-          break;
-        case 'start':
-          await engine.startContainer(c.id);
-          done.push(`${c.member}: started`);
-          break;
-        case 'pause':
-          await engine.pauseContainer(c.id);
-          done.push(`${c.member}: paused (frozen, connections stay open)`);
-          break;
-        case 'unpause':
-          await engine.unpauseContainer(c.id);
-          done.push(`${c.member}: unpaused`);
-          break;
-        case 'partition':
-          if (runtime.isPartitioned(c)) done.push(`${c.member}: already cut off`);
-          else done.push(await cut(runtime, c));
-          break;
-        case 'heal':
-          if (!runtime.isPartitioned(c)) done.push(`${c.member}: not cut off`);
-          else done.push(await heal(runtime, c));
-          break;
-      }
-    }
+    for (const c of targets) done.push(await PERFORM[action](runtime, c));
   });
 
   const after = await runtime.memberContainers();
@@ -185,14 +178,10 @@ export async function applyFault(
         'a new leader',
         deadline,
         async () => {
-          const statuses = await Promise.all(
-            alive.map(async (c) => {
-              const endpoint = runtime.memberEndpoint(c);
-              return endpoint ? memberStatus(endpoint, 500).catch(() => undefined) : undefined;
-            }),
-          );
+          const answers = await runtime.statuses(alive);
+          const statuses = answers.map((a) => a.status);
           const named = statuses.find((s) => s && s.leader !== '0' && statuses.filter((x) => x?.leader === s.leader).length >= state.quorum);
-          const leader = alive[statuses.findIndex((s) => s?.memberId === named?.leader)]?.member;
+          const leader = answers.find((a) => a.status?.memberId === named?.leader)?.container.member;
           return leader
             ? { done: true, value: { leader, term: named!.raftTerm, afterMs: Date.now() - started }, detail: `${leader} leads at term ${named!.raftTerm}` }
             : { done: false, detail: `${statuses.filter(Boolean).length}/${alive.length} answering, no leader yet` };

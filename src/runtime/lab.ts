@@ -5,7 +5,7 @@ import { COMPOSE_FILE } from '../render/index.js';
 import type { LoadedLab } from '../spec/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../spec/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
-import { memberStatus } from './etcd-http.js';
+import { memberStatus, type MemberStatus } from './etcd-http.js';
 
 export interface LabMemberContainer extends ContainerInfo {
   member: string;
@@ -86,17 +86,25 @@ export class LabRuntime {
     return !container.networks.includes(this.topology.network);
   }
 
-  /** The member the reachable members agree is leader, if any answers within the timeout. */
-  async leader(timeoutMs = 500): Promise<string | undefined> {
-    const members = await this.memberContainers();
-    const statuses = await Promise.all(
-      members.map(async (c) => {
-        const endpoint = this.memberEndpoint(c);
-        return endpoint ? memberStatus(endpoint, timeoutMs).catch(() => undefined) : undefined;
+  /** Each member's raft status over its own API (undefined where it does not answer in time). */
+  async statuses(
+    members?: LabMemberContainer[],
+    timeoutMs = 500,
+  ): Promise<{ container: LabMemberContainer; status: MemberStatus | undefined }[]> {
+    const list = members ?? (await this.memberContainers());
+    return Promise.all(
+      list.map(async (container) => {
+        const endpoint = this.memberEndpoint(container);
+        return { container, status: endpoint ? await memberStatus(endpoint, timeoutMs).catch(() => undefined) : undefined };
       }),
     );
-    const leaderId = statuses.find((s) => s && s.leader !== '0')?.leader;
-    return members[statuses.findIndex((s) => s?.memberId === leaderId)]?.member;
+  }
+
+  /** The member the reachable members name as leader, if any answers within the timeout. */
+  async leader(timeoutMs = 500): Promise<string | undefined> {
+    const statuses = await this.statuses(undefined, timeoutMs);
+    const leaderId = statuses.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
+    return statuses.find((s) => s.status?.memberId === leaderId)?.container.member;
   }
 
   /** The member's client API on this machine, if its container runs and publishes it. */

@@ -2,7 +2,7 @@
 // one leader they all agree on, HAProxy marking each of them UP, and a real write and read through
 // HAProxy. `up` expects every member; the failure commands expect the members still alive.
 import type { Reporter } from '../progress.js';
-import { getKey, memberHealth, memberStatus, putKey } from './etcd-http.js';
+import { getKey, memberHealth, putKey } from './etcd-http.js';
 import { fetchBackends } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { waitUntil } from './wait.js';
@@ -46,17 +46,12 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
       'all members to agree on one leader',
       deadline,
       async () => {
-        const containers = (await runtime.memberContainers()).filter((c) => expected.includes(c.member));
-        const statuses = await Promise.all(
-          containers.map(async (c) => {
-            const endpoint = runtime.memberEndpoint(c);
-            return endpoint ? memberStatus(endpoint, 500).catch(() => undefined) : undefined;
-          }),
-        );
+        const answers = await runtime.statuses((await runtime.memberContainers()).filter((c) => expected.includes(c.member)));
+        const statuses = answers.map((a) => a.status);
         const known = statuses.filter((s) => s !== undefined);
         const leaders = new Set(known.map((s) => s.leader));
         const leader = [...leaders][0];
-        const leaderName = containers[statuses.findIndex((s) => s?.memberId === leader)]?.member;
+        const leaderName = answers.find((a) => a.status?.memberId === leader)?.container.member;
         const agreed = known.length === n && leaders.size === 1 && leader !== '0' && leaderName !== undefined;
         return {
           done: agreed,

@@ -1,6 +1,6 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
-import { quorumOf } from '../spec/topology.js';
+import { ETCD_CLIENT_PORT, quorumOf } from '../spec/topology.js';
 import { memberHealth, memberStatus, type MemberStatus } from './etcd-http.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
@@ -79,7 +79,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
       const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false };
       if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
       const endpoint = runtime.memberEndpoint(container);
-      const hostPort = container.hostPorts[2379];
+      const hostPort = container.hostPorts[ETCD_CLIENT_PORT];
       base.partitioned = runtime.isPartitioned(container);
       if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
       const [health, status] = await Promise.all([
@@ -106,27 +106,22 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   const named = members.filter((m) => m.healthy && m.leaderId && m.leaderId !== '0').map((m) => m.leaderId!);
   const leaderId = mostCommon(named);
   for (const m of members) m.isLeader = leaderId !== undefined && m.memberId === leaderId;
-  return finish(runtime, members, haproxy?.state ?? 'missing', statsError);
+  const quorum = quorumSummary(members.length, members.filter((m) => m.healthy).length);
+  const leader = members.find((m) => m.isLeader)?.name;
+  return {
+    name: runtime.name,
+    clientEndpoint: runtime.clientEndpoint,
+    statsUrl: runtime.statsUrl,
+    haproxy: { state: haproxy?.state ?? 'missing', ...(statsError ? { statsError } : {}) },
+    members,
+    ...(leader ? { leader } : {}),
+    quorum: { members: quorum.members, healthy: quorum.healthy, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
+    summary: quorum.text,
+  };
 }
 
 function mostCommon(values: string[]): string | undefined {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-}
-
-async function finish(runtime: LabRuntime, members: MemberReport[], haproxyState: string, statsError?: string): Promise<LabStatus> {
-  const healthy = members.filter((m) => m.healthy).length;
-  const quorum = quorumSummary(members.length, healthy);
-  const leader = members.find((m) => m.isLeader)?.name;
-  return {
-    name: runtime.name,
-    clientEndpoint: runtime.clientEndpoint,
-    statsUrl: runtime.statsUrl,
-    haproxy: { state: haproxyState, ...(statsError ? { statsError } : {}) },
-    members,
-    ...(leader ? { leader } : {}),
-    quorum: { members: quorum.members, healthy: quorum.healthy, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
-    summary: quorum.text,
-  };
 }

@@ -130,11 +130,14 @@ export async function ensureLabImages(
   for (const kind of ['etcd', 'haproxy'] as const) {
     const ref = wanted[kind];
     if (await engine.imageExists(ref)) continue;
-    const pulled = await reporter.step(`pull ${ref}`, async (step) => {
-      const result = await engine.pullImage(ref, (line) => step.update(line.slice(0, 80)));
-      if (!result.ok) step.update(`cannot pull: ${result.reason}`);
-      return result;
-    }).catch((error: unknown) => ({ ok: false as const, reason: (error as Error).message }));
+    // A failed pull shows as a failed step; the fallback below says what happens instead.
+    const pulled = await reporter
+      .step(`pull ${ref}`, async (step) => {
+        const result = await engine.pullImage(ref, (line) => step.update(line.slice(0, 80)));
+        if (!result.ok) throw new Error(result.reason);
+        return result;
+      })
+      .catch((error: unknown) => ({ ok: false as const, reason: (error as Error).message }));
     if (pulled.ok) continue;
     if (ref !== specImages[kind] || ref === LOCAL_IMAGES[kind]) {
       throw new UserError(`image ${ref} is not on this machine and cannot be pulled: ${pulled.reason}`, {

@@ -56,6 +56,32 @@ describe.skipIf(skipE2E)('a 3-member lab', () => {
     expect(r.stdout.match(/^etcd\d .*healthy/gm)).toHaveLength(3);
   });
 
+  it('status --watch refreshes until interrupted', async () => {
+    const { spawn } = await import('node:child_process');
+    const bin = new URL('../../bin/etcd-lab.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [bin, 'status', '--watch', '0.3', '--json'], { cwd: lab.dir, env: { ...process.env, CI: 'true' } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    const deadline = Date.now() + 10_000;
+    while (out.split('\n').filter(Boolean).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const reads = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LabStatus);
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    for (const r of reads) expect(r.quorum.held).toBe(true);
+  });
+
+  it('logs shows a member\'s own log, and names the choices for an unknown one', async () => {
+    const one = await lab.cli(['logs', 'etcd2', '--tail', '20']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout + one.stderr).toMatch(/"msg":/);
+    const all = await lab.cli(['logs', '--tail', '2']);
+    expect(all.stdout).toMatch(/^etcd1\s+\| /m);
+    expect(all.stdout).toMatch(/^haproxy\s+\| /m);
+    const unknown = await lab.cli(['logs', 'etcd9']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/choose one of: etcd1, etcd2, etcd3, haproxy/);
+  });
+
   it('a put through HAProxy is readable from every member', async () => {
     const value = `v-${Date.now()}`;
     await putKey(first.clientEndpoint, 'e2e/replicated', value);

@@ -233,8 +233,11 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
   });
 });
 
-describe.skipIf(skipE2E || !REAL_KIND)('(b) the real kind binary', () => {
+describe.skipIf(skipE2E)('(b) the real kind binary', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'etcd-lab-realkind-'));
+  beforeAll(() => {
+    expect(REAL_KIND, 'the kind binary is not installed: scripts/setup-host.sh --kind (Debian trixie package), or https://kind.sigs.k8s.io').toBeDefined();
+  });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   function realKind(config: string, name: string): Promise<{ code: number; stderr: string }> {

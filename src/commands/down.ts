@@ -38,6 +38,11 @@ export async function down(opts: DownOptions, reporter: Reporter): Promise<DownR
     }
   }
 
+  const kindNetwork = process.env.KIND_EXPERIMENTAL_DOCKER_NETWORK || 'kind';
+  if (containers.some((c) => c.labels[LABEL.role] === 'haproxy' && c.networks.includes(kindNetwork))) {
+    reporter.warn(`HAProxy is attached to the "${kindNetwork}" network: a KIND cluster made by \`etcd-lab kind\` loses its etcd now (\`etcd-lab kind --delete\` removes it)`);
+  }
+
   const removed: DownResult['removed'] = { containers: [], networks: [], volumes: [] };
   if (containers.length > 0) {
     await reporter.step(`stop and remove ${containers.length} containers`, async (step) => {

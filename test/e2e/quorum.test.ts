@@ -140,6 +140,23 @@ describe.skipIf(skipE2E).each([3, 5])('quorum with %i members', (members) => {
     }
   });
 
+  if (members === 3) {
+    it('stop leader hands over gracefully (an election without a quorum gap); start brings it back', async () => {
+      const client = new Client(endpoint, 'quorum/stop/');
+      const stopped = await act('stop', ['leader']);
+      expect(stopped.members).toEqual([stopped.leaderBefore]);
+      expect(stopped.election?.leader).toBeDefined();
+      expect(stopped.election!.leader).not.toBe(stopped.leaderBefore);
+      expect(stopped.state).toMatchObject({ alive: 2, held: true, tolerates: 0 });
+      await client.writeSettled();
+      const started = await act('start', []);
+      expect(started.members).toEqual(stopped.members);
+      expect(started.state).toMatchObject({ alive: 3, held: true });
+      const { values } = await getPrefix(endpoint, client.prefix);
+      for (const [key, value] of client.acked) expect(values.get(key), key).toBe(value);
+    });
+  }
+
   if (members === 5) {
     it('a 3:2 split: the majority serves through HAProxy; the minority has no leader and HAProxy marks it DOWN, then UP after heal', async () => {
       const client = new Client(endpoint, 'quorum/split/');

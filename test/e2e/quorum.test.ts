@@ -28,12 +28,20 @@ class Client {
     readonly prefix: string,
   ) {}
 
-  /** Writes a fresh key, retrying within the budget; records it only when acknowledged. */
+  private nextKey(): string {
+    return `${this.prefix}${String(this.n++).padStart(4, '0')}`;
+  }
+
+  /**
+   * Writes until one write is acknowledged, within the budget. Every attempt writes a fresh key:
+   * an attempt that timed out may still commit later (a frozen member can deliver it after a later
+   * write was acknowledged), so reusing its key would make "its value" ambiguous.
+   */
   async writeSettled(): Promise<{ key: string; tries: number }> {
-    const key = `${this.prefix}${String(this.n++).padStart(4, '0')}`;
     const deadline = Date.now() + SETTLE_MS;
     for (let tries = 1; ; tries++) {
-      const value = `${key}=${tries}@${Date.now()}`;
+      const key = this.nextKey();
+      const value = `${key}@${Date.now()}`;
       try {
         await putKey(this.endpoint, key, value, CALL_MS);
         this.acked.set(key, value);
@@ -54,7 +62,7 @@ class Client {
     let acknowledged = 0;
     let slowestMs = 0;
     while (Date.now() < until) {
-      const key = `${this.prefix}${String(this.n++).padStart(4, '0')}`;
+      const key = this.nextKey();
       const value = `${key}@${Date.now()}`;
       const started = Date.now();
       attempts++;
@@ -165,11 +173,15 @@ describe.skipIf(skipE2E).each([3, 5])('quorum with %i members', (members) => {
       expect(cut.state).toMatchObject({ alive: 3, held: true });
       await client.writeSettled();
 
-      // The minority answers on its own API — it just has no leader — and HAProxy stops routing to it.
+      // The minority answers on its own API — it just has no leader — and HAProxy stops routing to
+      // it; the majority, once its election settles, is healthy and UP.
       const deadline = Date.now() + SETTLE_MS;
       let s = await status();
       const minority = () => s.members.filter((m) => cut.members.includes(m.name));
-      while (!minority().every((m) => m.backend === 'DOWN' && m.reason === 'RAFT NO LEADER') && Date.now() < deadline) {
+      const majority = () => s.members.filter((m) => !cut.members.includes(m.name));
+      const settled = () =>
+        minority().every((m) => m.backend === 'DOWN' && m.reason === 'RAFT NO LEADER') && majority().every((m) => m.healthy && m.backend === 'UP');
+      while (!settled() && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
         s = await status();
       }
@@ -179,8 +191,8 @@ describe.skipIf(skipE2E).each([3, 5])('quorum with %i members', (members) => {
         expect(m.reason, m.name).toBe('RAFT NO LEADER');
         expect(m.backend, m.name).toBe('DOWN');
       }
-      const majority = s.members.filter((m) => !cut.members.includes(m.name));
-      expect(majority.every((m) => m.healthy && m.backend === 'UP')).toBe(true);
+      for (const m of majority()) expect(m.healthy && m.backend === 'UP', `${m.name}: ${m.reason} ${m.backend}`).toBe(true);
+      expect(majority().filter((m) => m.isLeader)).toHaveLength(1);
       for (let i = 0; i < 5; i++) await client.writeSettled();
 
       await act('heal', []);

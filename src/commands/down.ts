@@ -2,6 +2,7 @@
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { DockerEngine } from '../runtime/docker.js';
+import { kindNetworkName } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { loadLab, type LoadOptions } from '../spec/load.js';
 import { LABEL } from '../spec/topology.js';
@@ -38,7 +39,7 @@ export async function down(opts: DownOptions, reporter: Reporter): Promise<DownR
     }
   }
 
-  const kindNetwork = process.env.KIND_EXPERIMENTAL_DOCKER_NETWORK || 'kind';
+  const kindNetwork = kindNetworkName();
   if (containers.some((c) => c.labels[LABEL.role] === 'haproxy' && c.networks.includes(kindNetwork))) {
     reporter.warn(`HAProxy is attached to the "${kindNetwork}" network: a KIND cluster made by \`etcd-lab kind\` loses its etcd now (\`etcd-lab kind --delete\` removes it)`);
   }

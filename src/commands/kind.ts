@@ -10,21 +10,13 @@ import { KIND_FILE } from '../render/index.js';
 import { kindEtcdEndpoint, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
 import { DockerEngine } from '../runtime/docker.js';
 import { countPrefix, deletePrefix } from '../runtime/etcd-http.js';
-import { kindCli, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
+import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { collectStatus } from '../runtime/status.js';
 import { waitUntil } from '../runtime/wait.js';
 import { loadLab, type LoadOptions } from '../spec/load.js';
 import { LABEL } from '../spec/topology.js';
 import { KUBEADM_MIN_ETCD, olderThan } from '../spec/validate.js';
-
-/**
- * The docker network kind puts its nodes on: `kind`, or what KIND_EXPERIMENTAL_DOCKER_NETWORK
- * names (kind honours it, so we do too). kind reuses an existing network of that name as it is.
- */
-export function kindNetworkName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KIND_EXPERIMENTAL_DOCKER_NETWORK || 'kind';
-}
 
 export interface KindOptions extends LoadOptions {
   /** Keep what this run set up when kind fails. */

@@ -3,7 +3,7 @@
 // the member the cluster currently follows.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { LABEL, quorumOf } from '../spec/topology.js';
+import { LABEL, quorumState } from '../spec/topology.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
@@ -33,13 +33,8 @@ export interface FaultResult {
 
 /** Alive = running, not paused, and on the lab network. Docker's view: no waiting on etcd. */
 export function aliveState(alive: number, members: number): AliveState {
-  const quorum = quorumOf(members);
-  const held = alive >= quorum;
-  const tolerates = alive - quorum;
-  const text = held
-    ? `${alive}/${members} alive — quorum held, tolerates ${tolerates} more failure${tolerates === 1 ? '' : 's'}`
-    : `${alive}/${members} alive — quorum LOST (needs ${quorum}): no leader can be elected; writes and linearizable reads fail until a member returns`;
-  return { alive, members, quorum, held, tolerates, text };
+  const q = quorumState(alive, members, 'alive');
+  return { alive, members, quorum: q.needed, held: q.held, tolerates: q.tolerates, text: q.text };
 }
 
 export function isAlive(runtime: LabRuntime, c: LabMemberContainer): boolean {

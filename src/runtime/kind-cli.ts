@@ -23,6 +23,14 @@ async function tool(name: string, args: string[], onLine?: (line: string) => voi
   }
 }
 
+/**
+ * The docker network kind puts its nodes on: `kind`, or what KIND_EXPERIMENTAL_DOCKER_NETWORK
+ * names (kind honours it, so we do too). kind reuses an existing network of that name as it is.
+ */
+export function kindNetworkName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KIND_EXPERIMENTAL_DOCKER_NETWORK || 'kind';
+}
+
 /** "kind v0.27.0 go1.24.4 linux/amd64" → [0, 27, 0]. */
 export function parseKindVersion(text: string): [number, number, number] | undefined {
   const m = /v(\d+)\.(\d+)\.(\d+)/.exec(text);

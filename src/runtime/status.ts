@@ -1,6 +1,6 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
-import { ETCD_CLIENT_PORT, quorumOf } from '../spec/topology.js';
+import { ETCD_CLIENT_PORT, quorumState } from '../spec/topology.js';
 import { memberHealth, memberStatus, type MemberStatus } from './etcd-http.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
@@ -46,16 +46,6 @@ export interface LabStatus {
     held: boolean;
   };
   summary: string;
-}
-
-export function quorumSummary(members: number, healthy: number): LabStatus['quorum'] & { text: string } {
-  const needed = quorumOf(members);
-  const held = healthy >= needed;
-  const tolerates = healthy - needed;
-  const text = held
-    ? `${healthy}/${members} healthy — quorum held, tolerates ${tolerates} more failure${tolerates === 1 ? '' : 's'}`
-    : `${healthy}/${members} healthy — quorum LOST (needs ${needed}): writes and linearizable reads fail`;
-  return { members, healthy, needed, tolerates, held, text };
 }
 
 export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Promise<LabStatus> {
@@ -106,7 +96,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   const named = members.filter((m) => m.healthy && m.leaderId && m.leaderId !== '0').map((m) => m.leaderId!);
   const leaderId = mostCommon(named);
   for (const m of members) m.isLeader = leaderId !== undefined && m.memberId === leaderId;
-  const quorum = quorumSummary(members.length, members.filter((m) => m.healthy).length);
+  const quorum = quorumState(members.filter((m) => m.healthy).length, members.length, 'healthy');
   const leader = members.find((m) => m.isLeader)?.name;
   return {
     name: runtime.name,
@@ -115,7 +105,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     haproxy: { state: haproxy?.state ?? 'missing', ...(statsError ? { statsError } : {}) },
     members,
     ...(leader ? { leader } : {}),
-    quorum: { members: quorum.members, healthy: quorum.healthy, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
+    quorum: { members: quorum.members, healthy: quorum.count, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
     summary: quorum.text,
   };
 }

@@ -93,3 +93,25 @@ export function quorumOf(members: number): number {
 export function toleratedFailures(members: number): number {
   return members - quorumOf(members);
 }
+
+export interface QuorumState {
+  /** Members counted as up (healthy, or alive to Docker). */
+  count: number;
+  members: number;
+  needed: number;
+  held: boolean;
+  /** Failures the cluster can still take from here; negative when quorum is lost. */
+  tolerates: number;
+  /** "2/3 alive — quorum held, tolerates 0 more failures" */
+  text: string;
+}
+
+export function quorumState(count: number, members: number, word: 'healthy' | 'alive'): QuorumState {
+  const needed = quorumOf(members);
+  const held = count >= needed;
+  const tolerates = count - needed;
+  const text = held
+    ? `${count}/${members} ${word} — quorum held, tolerates ${tolerates} more failure${tolerates === 1 ? '' : 's'}`
+    : `${count}/${members} ${word} — quorum LOST (needs ${needed}): no leader can be elected; writes and linearizable reads fail until a member returns`;
+  return { count, members, needed, held, tolerates, text };
+}

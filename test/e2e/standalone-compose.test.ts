@@ -22,7 +22,10 @@ describe.skipIf(skipE2E)('docker compose -f generated/docker-compose.yml up', ()
       .withProjectName(lab.name)
       .withEnvironmentFile('.env')
       .withStartupTimeout(60_000);
-    for (const member of ['etcd1', 'etcd2', 'etcd3']) env = env.withWaitStrategy(`${lab.name}-${member}`, Wait.forHealthCheck());
+    // testcontainers names compose containers without the project prefix: etcd1, …, haproxy.
+    for (const member of ['etcd1', 'etcd2', 'etcd3']) env = env.withWaitStrategy(member, Wait.forHealthCheck());
+    // HAProxy's own word that it loaded its config; reachability is proven by the put/get below.
+    env = env.withWaitStrategy('haproxy', Wait.forLogMessage('Loading success.'));
     environment = await env.up();
 
     const endpoint = `http://127.0.0.1:${lab.clientPort}`;

@@ -5,7 +5,7 @@ import { formatProblem } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/spec/defaults.js';
 import { parseSpecYaml } from '../../src/spec/load.js';
 import { readSpec } from '../../src/spec/read.js';
-import { requiredSubnetSize, quorumOf, toleratedFailures } from '../../src/spec/topology.js';
+import { quorumOf, quorumState, requiredSubnetSize, toleratedFailures } from '../../src/spec/topology.js';
 import { imageVersion, olderThan } from '../../src/spec/validate.js';
 import { readmeExampleSpec } from './readme.js';
 
@@ -135,6 +135,15 @@ describe('quorum arithmetic', () => {
   ])('%i members: quorum %i, tolerates %i', (members, quorum, tolerated) => {
     expect(quorumOf(members)).toBe(quorum);
     expect(toleratedFailures(members)).toBe(tolerated);
+  });
+
+  it('says what a count of members up means', () => {
+    expect(quorumState(2, 3, 'alive').text).toBe('2/3 alive — quorum held, tolerates 0 more failures');
+    expect(quorumState(5, 5, 'healthy').text).toBe('5/5 healthy — quorum held, tolerates 2 more failures');
+    expect(quorumState(4, 5, 'healthy').text).toBe('4/5 healthy — quorum held, tolerates 1 more failure');
+    const lost = quorumState(2, 5, 'alive');
+    expect(lost).toMatchObject({ held: false, needed: 3, tolerates: -1 });
+    expect(lost.text).toMatch(/^2\/5 alive — quorum LOST \(needs 3\)/);
   });
 
   it('subnet sizes cover gateway, HAProxy, members and broadcast', () => {

@@ -2,7 +2,8 @@
 // errors or decides the exit code. Commands are imported lazily so `--help` starts fast.
 import { Command, CommanderError, Option } from 'commander';
 import { UserError } from './errors.js';
-import type { SpecFlags } from './commands/common.js';
+// Types and flag mapping only: no heavy imports, so loading it eagerly keeps --help fast.
+import { loadOptionsFrom, type SpecFlags } from './commands/common.js';
 
 type FaultName = 'kill' | 'stop' | 'start' | 'pause' | 'unpause' | 'partition' | 'heal';
 
@@ -67,10 +68,7 @@ export function buildProgram(): Command {
   outputOptions(specOptions(program.command('generate')))
     .description('render the lab (compose file, haproxy.cfg, kind config, .env) into generated/')
     .action(async (flags: SpecFlags & OutputFlags) => {
-      const [{ generate, describeFiles }, { loadOptionsFrom }] = await Promise.all([
-        import('./commands/generate.js'),
-        import('./commands/common.js'),
-      ]);
+      const { generate, describeFiles } = await import('./commands/generate.js');
       const result = await generate(loadOptionsFrom(flags), await reporter(flags));
       if (flags.json) {
         printJson({ outDir: result.outDir, files: result.files, endpointMode: result.endpointMode, spec: result.lab.spec });
@@ -84,11 +82,7 @@ export function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to wait for the lab to become ready', '60')
     .option('--retain', 'on failure, keep what this run created (for debugging)')
     .action(async (flags: SpecFlags & OutputFlags & { timeout: string; retain?: boolean }) => {
-      const [{ up }, { loadOptionsFrom }, { formatStatus }] = await Promise.all([
-        import('./commands/up.js'),
-        import('./commands/common.js'),
-        import('./ui/status-view.js'),
-      ]);
+      const [{ up }, { formatStatus }] = await Promise.all([import('./commands/up.js'), import('./ui/status-view.js')]);
       const timeoutMs = seconds(flags.timeout, '--timeout');
       const result = await up({ ...loadOptionsFrom(flags), timeoutMs, retain: flags.retain }, await reporter(flags));
       if (flags.json) return printJson(result);
@@ -111,11 +105,7 @@ export function buildProgram(): Command {
     .option('--volumes', 'also delete the data volumes (asks first)')
     .option('-y, --yes', 'do not ask before deleting data')
     .action(async (flags: SpecFlags & OutputFlags & { volumes?: boolean; yes?: boolean }) => {
-      const [{ down }, { loadOptionsFrom }, { confirmOnTerminal }] = await Promise.all([
-        import('./commands/down.js'),
-        import('./commands/common.js'),
-        import('./ui/confirm.js'),
-      ]);
+      const [{ down }, { confirmOnTerminal }] = await Promise.all([import('./commands/down.js'), import('./ui/confirm.js')]);
       const result = await down({ ...loadOptionsFrom(flags), volumes: flags.volumes, yes: flags.yes, confirm: confirmOnTerminal() }, await reporter(flags));
       if (flags.json) return printJson(result);
       if (flags.quiet) return;
@@ -132,11 +122,7 @@ export function buildProgram(): Command {
     .description('members, leader, raft term and index, db size, version, HAProxy backend state, quorum')
     .option('-w, --watch [seconds]', 'refresh until interrupted (every second, or as given)')
     .action(async (flags: SpecFlags & OutputFlags & { watch?: boolean | string }) => {
-      const [{ status, statusWatcher }, { loadOptionsFrom }, { formatStatus }] = await Promise.all([
-        import('./commands/status.js'),
-        import('./commands/common.js'),
-        import('./ui/status-view.js'),
-      ]);
+      const [{ status, statusWatcher }, { formatStatus }] = await Promise.all([import('./commands/status.js'), import('./ui/status-view.js')]);
       const options = loadOptionsFrom(flags);
       if (!flags.watch) {
         const result = await status(options);
@@ -161,7 +147,7 @@ export function buildProgram(): Command {
     .option('-f, --follow', 'keep printing new lines')
     .option('-n, --tail <lines>', 'only the last lines of each')
     .action(async (member: string | undefined, flags: SpecFlags & { follow?: boolean; tail?: string }) => {
-      const [{ logs }, { loadOptionsFrom }] = await Promise.all([import('./commands/logs.js'), import('./commands/common.js')]);
+      const { logs } = await import('./commands/logs.js');
       await logs({ ...loadOptionsFrom(flags), member, follow: flags.follow, tail: flags.tail === undefined ? undefined : Number(flags.tail) });
     });
 
@@ -181,7 +167,7 @@ export function buildProgram(): Command {
       .option('--no-wait', 'do not wait for the election or for the members to serve again')
       .option('--timeout <seconds>', 'how long to wait', '30')
       .action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string }) => {
-        const [{ fault }, { loadOptionsFrom }] = await Promise.all([import('./commands/faults.js'), import('./commands/common.js')]);
+        const { fault } = await import('./commands/faults.js');
         const result = await fault(
           { ...loadOptionsFrom(flags), action, members: members ?? [], wait: flags.wait, timeoutMs: seconds(flags.timeout, '--timeout') },
           await reporter(flags),
@@ -203,7 +189,7 @@ export function buildProgram(): Command {
     .option('--max-duration <seconds>', 'upper bound on the workload', '120')
     .option('--verify <history.json>', 're-verify a saved history against the lab instead of running a new one')
     .action(async (flags: SpecFlags & OutputFlags & { faults: string; maxDuration: string; verify?: string }) => {
-      const [{ check }, { loadOptionsFrom }] = await Promise.all([import('./commands/check.js'), import('./commands/common.js')]);
+      const { check } = await import('./commands/check.js');
       const faults = Number(flags.faults);
       if (!Number.isInteger(faults) || faults < 0 || faults > 20) throw new UserError('--faults takes a whole number from 0 to 20', { exitCode: 2 });
       const result = await check(
@@ -238,11 +224,7 @@ export function buildProgram(): Command {
     .option('--retain', 'on failure, keep the kind network and HAProxy attachment this run made')
     .option('--timeout <seconds>', 'how long the API server may take to become ready', '180')
     .action(async (flags: SpecFlags & OutputFlags & { delete?: boolean; purge?: boolean; yes?: boolean; retain?: boolean; timeout: string }) => {
-      const [kindCommand, { loadOptionsFrom }, { confirmOnTerminal }] = await Promise.all([
-        import('./commands/kind.js'),
-        import('./commands/common.js'),
-        import('./ui/confirm.js'),
-      ]);
+      const [kindCommand, { confirmOnTerminal }] = await Promise.all([import('./commands/kind.js'), import('./ui/confirm.js')]);
       const options = loadOptionsFrom(flags);
       if (flags.delete) {
         const r = await kindCommand.deleteKindCluster({ ...options, purge: flags.purge, yes: flags.yes, confirm: confirmOnTerminal() }, await reporter(flags));

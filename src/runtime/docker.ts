@@ -67,6 +67,13 @@ export interface NetworkInfo {
   subnets: string[];
 }
 
+/** A catch handler that lets through Docker's answer `status` ("not found", "already so") and rethrows the rest. */
+function unless(status: number) {
+  return (e: { statusCode?: number }) => {
+    if (e.statusCode !== status) throw e;
+  };
+}
+
 export class DockerEngine {
   readonly docker: Docker;
 
@@ -165,9 +172,7 @@ export class DockerEngine {
     // A paused container cannot take the stop signal.
     await container.unpause().catch(() => {});
     await container.stop({ t: graceSeconds }).catch(() => {});
-    await container.remove({ force: true, v: false }).catch((e: { statusCode?: number }) => {
-      if (e.statusCode !== 404) throw e;
-    });
+    await container.remove({ force: true, v: false }).catch(unless(404));
   }
 
   async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
@@ -175,15 +180,11 @@ export class DockerEngine {
   }
 
   async stopContainer(id: string, graceSeconds = 10): Promise<void> {
-    await this.docker.getContainer(id).stop({ t: graceSeconds }).catch((e: { statusCode?: number }) => {
-      if (e.statusCode !== 304) throw e; // 304: already stopped
-    });
+    await this.docker.getContainer(id).stop({ t: graceSeconds }).catch(unless(304)); // 304: already stopped
   }
 
   async startContainer(id: string): Promise<void> {
-    await this.docker.getContainer(id).start().catch((e: { statusCode?: number }) => {
-      if (e.statusCode !== 304) throw e; // 304: already running
-    });
+    await this.docker.getContainer(id).start().catch(unless(304)); // 304: already running
   }
 
   async pauseContainer(id: string): Promise<void> {
@@ -244,15 +245,11 @@ export class DockerEngine {
   }
 
   async removeNetwork(id: string): Promise<void> {
-    await this.docker.getNetwork(id).remove().catch((e: { statusCode?: number }) => {
-      if (e.statusCode !== 404) throw e;
-    });
+    await this.docker.getNetwork(id).remove().catch(unless(404));
   }
 
   async removeVolume(name: string): Promise<void> {
-    await this.docker.getVolume(name).remove().catch((e: { statusCode?: number }) => {
-      if (e.statusCode !== 404) throw e;
-    });
+    await this.docker.getVolume(name).remove().catch(unless(404));
   }
 
   /** Writes a container's logs to the given streams; resolves when done (or, following, when the container ends). */

@@ -13,42 +13,24 @@
 // Every client call has a deadline (--deadline ms) and is retried at once after it; no circuit breaker.
 // Traffic goes only to 127.0.0.1. Everything it creates is removed at the end.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { putKey, memberStatus } from '../dist/runtime/etcd-http.js';
+import { benchImages, freePort, option as textOption, percentile as pct, RESULTS, scratchLab } from './lib.mjs';
 
 const docker = new Docker();
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
+const option = (name, fallback) => Number(textOption(name, fallback));
 const kills = option('kills', 10);
 const puts = option('puts', 2000);
-const BIN = fileURLToPath(new URL('../bin/etcd-lab.js', import.meta.url));
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const CALL_MS = option('deadline', 500);
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 const sh = (cmd, cmdArgs, opts = {}) => {
   const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8', ...opts });
   if (r.status !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
-};
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 const median = (xs) => pct(xs, 50);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -78,16 +60,11 @@ function askMember(port) {
 }
 
 const name = `bench-failover-${process.pid}`;
-const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-const subnet = `10.169.${process.pid % 200}.0/24`;
-const imageExists = (ref) => spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
-const etcdImage = imageExists('gcr.io/etcd-development/etcd:v3.5.33') ? 'gcr.io/etcd-development/etcd:v3.5.33' : 'etcd-lab/etcd:trixie';
-const haproxyImage = imageExists('haproxy:3.0-alpine') ? 'haproxy:3.0-alpine' : 'etcd-lab/haproxy:trixie';
-const [clientPort, statsPort, baselinePort] = [await freePort(), await freePort(), await freePort()];
-writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nnetwork:\n  subnet: ${subnet}\n`);
-writeFileSync(join(dir, '.env'), `ETCD_LAB_CLIENT_PORT=${clientPort}\nETCD_LAB_STATS_PORT=${statsPort}\nETCD_LAB_ETCD_IMAGE=${etcdImage}\nETCD_LAB_HAPROXY_IMAGE=${haproxyImage}\n`);
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
-const cli = (...command) => JSON.parse(sh(process.execPath, [BIN, ...command, '--json'], { cwd: dir, env: { ...env, CI: 'true' } }) || 'null');
+const { etcd: etcdImage, haproxy: haproxyImage } = benchImages();
+const lab = await scratchLab({ name, subnet: `10.169.${process.pid % 200}.0/24`, images: { etcd: etcdImage, haproxy: haproxyImage } });
+const { dir, clientPort } = lab;
+const baselinePort = await freePort();
+const cli = (...command) => JSON.parse(lab.cli(...command, '--json').stdout || 'null');
 
 /** One sequential writer, unique keys, a deadline per call; records acknowledgement times. */
 function writer(endpoint, prefix) {
@@ -231,7 +208,7 @@ try {
   report.latency = Object.fromEntries(Object.entries(latency).map(([label, xs]) => [label, { p50Ms: pct(xs, 50), p99Ms: pct(xs, 99), n: xs.length }]));
 } finally {
   try {
-    sh(process.execPath, [BIN, 'down', '--volumes', '--yes', '--quiet'], { cwd: dir, env: { ...env, CI: 'true' } });
+    lab.cli('down', '--volumes', '--yes', '--quiet');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,61 +4,20 @@
 //   node bench/up.mjs [--runs 5] [--members 3,5]
 // Each run starts from a clean slate (`down --volumes --yes`, not timed) in a scratch project
 // with its own lab name, subnet and ports on 127.0.0.1, and everything is removed at the end.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { benchImages, median, option, RESULTS, scratchLab } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const runs = Number(option('runs', '5'));
 const memberCounts = option('members', '3,5').split(',').map(Number);
-const BIN = fileURLToPath(new URL('../bin/etcd-lab.js', import.meta.url));
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function imageExists(ref) {
-  return spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
-}
-
-function cli(dir, ...command) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
-  const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [BIN, ...command], { cwd: dir, env: { ...env, CI: 'true' }, encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0) throw new Error(`etcd-lab ${command.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  return { ms, stdout: r.stdout };
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
-
-// The spec's official images where this machine has them, else the local stand-ins.
-const etcdImage = imageExists('gcr.io/etcd-development/etcd:v3.5.33') ? 'gcr.io/etcd-development/etcd:v3.5.33' : 'etcd-lab/etcd:trixie';
-const haproxyImage = imageExists('haproxy:3.0-alpine') ? 'haproxy:3.0-alpine' : 'etcd-lab/haproxy:trixie';
-for (const image of [etcdImage, haproxyImage]) {
-  if (!imageExists(image)) throw new Error(`image ${image} is missing: run \`make images\` first (the benchmark measures up with images present)`);
-}
+const { etcd: etcdImage, haproxy: haproxyImage } = benchImages();
 
 const report = {
   date: new Date().toISOString(),
-  machine: { cpus: (await import('node:os')).cpus().length, node: process.version, docker: execFileSync('docker', ['version', '--format', '{{.Server.Version}}']).toString().trim() },
+  machine: { cpus: cpus().length, node: process.version, docker: execFileSync('docker', ['version', '--format', '{{.Server.Version}}']).toString().trim() },
   images: { etcd: etcdImage, haproxy: haproxyImage },
   runs,
   up: {},
@@ -68,13 +27,13 @@ const report = {
 
 for (const members of memberCounts) {
   const name = `bench-${members}-${process.pid}`;
-  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-  const salt = process.pid % 200;
-  writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: ${members}\nnetwork:\n  subnet: 10.${170 + members}.${salt}.0/24\n`);
-  writeFileSync(
-    join(dir, '.env'),
-    `ETCD_LAB_CLIENT_PORT=${await freePort()}\nETCD_LAB_STATS_PORT=${await freePort()}\nETCD_LAB_ETCD_IMAGE=${etcdImage}\nETCD_LAB_HAPROXY_IMAGE=${haproxyImage}\n`,
-  );
+  const { dir, cli: run } = await scratchLab({
+    name,
+    members,
+    subnet: `10.${170 + members}.${process.pid % 200}.0/24`,
+    images: { etcd: etcdImage, haproxy: haproxyImage },
+  });
+  const cli = (_dir, ...command) => run(...command);
   const upTimes = [];
   const resumeTimes = [];
   const statusTimes = [];

@@ -2,7 +2,7 @@
 # Makes this machine able to run an etcd-lab: a Docker engine that answers, compose v2,
 # and (with --images) the lab's local images. Idempotent: a second run only checks.
 #
-# On Debian as root with no engine it installs docker.io and debootstrap from the configured
+# On Debian as root it installs what is missing: docker.io and debootstrap from the configured
 # Debian mirror, compose v2 from Debian trixie (bookworm ships only compose v1) and starts dockerd.
 # Anywhere else (macOS, a Linux that already has Docker) it installs nothing and says what is missing.
 set -euo pipefail
@@ -143,12 +143,15 @@ if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then
   fi
 fi
 
+# Always, not only with --images: `etcd-lab up` builds the local images by itself when the official
+# ones cannot be pulled, and a base image without a registry needs debootstrap.
+if is_debian_root && ! command -v debootstrap >/dev/null; then
+  apt_update
+  say "installing debootstrap (for local images when no registry answers)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
 if [ "$want_images" = 1 ]; then
-  if is_debian_root && ! command -v debootstrap >/dev/null; then
-    apt_update
-    say "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-  fi
   here=$(cd "$(dirname "$0")/.." && pwd)
   node "$here/bin/etcd-lab.js" images build
 fi

@@ -1,17 +1,41 @@
-// `etcd-lab kill|stop|start|pause|unpause|partition|heal`: thin wrapper over runtime/faults.
-import type { Reporter } from '../progress.js';
-import { applyFault, type FaultAction, type FaultResult } from '../runtime/faults.js';
-import { LabRuntime } from '../runtime/lab.js';
-import { loadLab, type LoadOptions } from '../spec/load.js';
+// `etcd-lab kill|stop|start|pause|unpause|partition|heal`: failure play, each followed by the
+// quorum state it leaves (and the election, when the leader was taken out).
+import type { Command } from 'commander';
+import type { FaultAction } from '../runtime/faults.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 
-export interface FaultCommandOptions extends LoadOptions {
-  action: FaultAction;
-  members: string[];
-  wait?: boolean;
-  timeoutMs?: number;
-}
+const FAULTS: [FaultAction, string, string][] = [
+  ['kill', '<members...>', 'SIGKILL members (or "leader"): no graceful handover, so an election follows'],
+  ['stop', '<members...>', 'stop members gracefully (SIGTERM: a leader hands over first)'],
+  ['start', '[members...]', 'start stopped or killed members (all of them when none is named), then wait until they serve'],
+  ['pause', '<members...>', 'freeze members (docker pause): alive to the network, silent to raft'],
+  ['unpause', '[members...]', 'thaw paused members (all when none is named), then wait until they serve'],
+  ['partition', '<members...>', 'cut members off from the rest of the lab (each on a network of its own)'],
+  ['heal', '[members...]', 'put cut-off members back on the lab network (all when none is named), then wait until they serve'],
+];
 
-export async function fault(opts: FaultCommandOptions, reporter: Reporter): Promise<FaultResult> {
-  const runtime = new LabRuntime(loadLab(opts));
-  return applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs });
+export function register(program: Command): void {
+  for (const [action, args, description] of FAULTS) {
+    outputOptions(specOptions(program.command(action)))
+      .description(description)
+      .argument(args, 'member names (etcd1, etcd2, …) or leader')
+      .option('--no-wait', 'do not wait for the election or for the members to serve again')
+      .option('--timeout <seconds>', 'how long to wait', '30')
+      .action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string }) => {
+        const { fault } = await import('../lab/faults.js');
+        const result = await fault(
+          { ...loadOptionsFrom(flags), action, members: members ?? [], wait: flags.wait, timeoutMs: seconds(flags.timeout, '--timeout') },
+          await reporter(flags),
+        );
+        if (flags.json) return printJson(result);
+        if (flags.quiet) return;
+        const lines = [...result.done];
+        if (result.election) {
+          const { leader, term, afterMs } = result.election;
+          lines.push(`${result.leaderBefore} was leader: ${leader} elected at term ${term}, ${(afterMs / 1000).toFixed(1)}s later`);
+        }
+        lines.push(result.state.text);
+        print(lines);
+      });
+  }
 }

@@ -1,53 +1,14 @@
-// `etcd-lab generate`: spec → files in generated/ (or --out).
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { formatProblem } from '../errors.js';
-import type { Reporter } from '../progress.js';
-import { ENV_FILE, renderLab } from '../render/index.js';
-import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.js';
-import { loadLab, type LoadedLab, type LoadOptions } from '../spec/load.js';
+// `etcd-lab generate`: renders the lab into generated/ and lists the files.
+import type { Command } from 'commander';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 
-export interface GenerateResult {
-  outDir: string;
-  files: string[];
-  endpointMode: ResolvedEndpointMode;
-  lab: LoadedLab;
-}
-
-/** Writes a file whole or not at all: a reader never sees half a compose file. */
-async function writeAtomically(path: string, content: string, mode = 0o644): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, content, { mode });
-  await chmod(temporary, mode);
-  await rename(temporary, path);
-}
-
-/**
- * Renders and writes the lab's files. Without Docker at hand, `auto` endpoint mode is taken from the
- * platform (Docker Desktop on macOS/Windows); `etcd-lab kind` asks the engine and rewrites the file.
- */
-export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpointMode): Promise<GenerateResult> {
-  const mode = endpointMode ?? resolveEndpointMode(lab.spec.kind.endpoint, process.platform !== 'linux');
-  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode });
-  await mkdir(lab.outDir, { recursive: true });
-  for (const [name, content] of files) {
-    await writeAtomically(join(lab.outDir, name), content, name === ENV_FILE ? 0o600 : 0o644);
-  }
-  return { outDir: lab.outDir, files: [...files.keys()], endpointMode: mode, lab };
-}
-
-export async function generate(opts: LoadOptions, reporter: Reporter): Promise<GenerateResult> {
-  const lab = loadLab(opts);
-  for (const w of lab.warnings) reporter.warn(formatProblem(w));
-  return writeLabFiles(lab);
-}
-
-export function describeFiles(result: GenerateResult, cwd = process.cwd()): string[] {
-  const what: Record<string, string> = {
-    'docker-compose.yml': `the stack: ${result.lab.spec.members} etcd members + HAProxy (\`docker compose -f … up -d\` works on its own)`,
-    'haproxy.cfg': 'HAProxy: etcd client front end, health checks on /health, stats page',
-    'kind-config.yaml': `KIND cluster using this etcd (${result.endpointMode} endpoint mode)`,
-    '.env': 'this machine\'s ports, images and stats credentials (gitignored; never commit)',
-  };
-  return result.files.map((f) => `  ${relative(cwd, join(result.outDir, f)) || f}  ${what[f] ?? ''}`);
+export function register(program: Command): void {
+  outputOptions(specOptions(program.command('generate')))
+    .description('render the lab (compose file, haproxy.cfg, kind config, .env) into generated/')
+    .action(async (flags: SpecFlags & OutputFlags) => {
+      const { generate, describeFiles } = await import('../lab/generate.js');
+      const result = await generate(loadOptionsFrom(flags), await reporter(flags));
+      if (flags.json) return printJson({ outDir: result.outDir, files: result.files, endpointMode: result.endpointMode, spec: result.lab.spec });
+      if (!flags.quiet) print([`generated ${result.files.length} files:`, ...describeFiles(result)]);
+    });
 }

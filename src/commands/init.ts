@@ -1,16 +1,16 @@
 // `etcd-lab init`: writes a commented etcd-lab.yaml with every setting at its default.
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { UserError } from '../errors.js';
-import { TEMPLATES_DIR } from '../render/templates.js';
-import { CONFIG_FILE } from '../spec/load.js';
+import type { Command } from 'commander';
+import { print } from './shared.js';
 
-export async function initSpec(opts: { config?: string; force?: boolean; cwd?: string }): Promise<string> {
-  const path = resolve(opts.cwd ?? process.cwd(), opts.config ?? CONFIG_FILE);
-  if (existsSync(path) && !opts.force) {
-    throw new UserError(`${path} already exists`, { hint: 'keep it, or run `etcd-lab init --force` to overwrite it with the defaults' });
-  }
-  await writeFile(path, await readFile(`${TEMPLATES_DIR}etcd-lab.yaml`, 'utf8'));
-  return path;
+export function register(program: Command): void {
+  program
+    .command('init')
+    .description('write a commented etcd-lab.yaml with every setting at its default')
+    .option('-c, --config <path>', 'where to write the spec', 'etcd-lab.yaml')
+    .option('-f, --force', 'overwrite an existing file')
+    .action(async (flags: { config: string; force?: boolean }) => {
+      const { initSpec } = await import('../lab/init.js');
+      const path = await initSpec(flags);
+      print([`wrote ${path}`, 'next: edit it if you like, then run `etcd-lab generate` or `etcd-lab up`']);
+    });
 }

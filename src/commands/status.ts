@@ -1,26 +1,33 @@
-// `etcd-lab status`: one read of the lab over etcd's API and HAProxy's stats.
-import { UserError } from '../errors.js';
-import { DockerEngine } from '../runtime/docker.js';
-import { LabRuntime } from '../runtime/lab.js';
-import { collectStatus, type LabStatus } from '../runtime/status.js';
-import { loadLab, type LoadOptions } from '../spec/load.js';
+// `etcd-lab status [--watch]`: members, leader, raft state, HAProxy backends, quorum.
+import type { Command } from 'commander';
+import { loadOptionsFrom, outputOptions, printJson, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 
-export async function status(opts: LoadOptions & { engine?: DockerEngine }): Promise<LabStatus> {
-  const lab = loadLab(opts);
-  const engine = opts.engine ?? new DockerEngine();
-  await engine.ping();
-  const runtime = new LabRuntime(lab, engine);
-  const containers = await runtime.containers();
-  if (containers.length === 0) {
-    throw new UserError(`lab "${lab.spec.name}" is not running (no containers)`, { hint: 'start it with `etcd-lab up`', exitCode: 1 });
-  }
-  return collectStatus(runtime);
-}
-
-/** For `--watch`: a fresh runtime once, then a read per tick. */
-export async function statusWatcher(opts: LoadOptions): Promise<() => Promise<LabStatus>> {
-  const lab = loadLab(opts);
-  const runtime = new LabRuntime(lab);
-  await runtime.engine.ping();
-  return () => collectStatus(runtime);
+export function register(program: Command): void {
+  outputOptions(specOptions(program.command('status')))
+    .description('members, leader, raft term and index, db size, version, HAProxy backend state, quorum')
+    .option('-w, --watch [seconds]', 'refresh until interrupted (every second, or as given)')
+    .action(async (flags: SpecFlags & OutputFlags & { watch?: boolean | string }) => {
+      const [{ status, statusWatcher }, { formatStatus }, { sleepUnlessInterrupted }] = await Promise.all([
+        import('../lab/status.js'),
+        import('../ui/status-view.js'),
+        import('../interrupt.js'),
+      ]);
+      const options = loadOptionsFrom(flags);
+      if (!flags.watch) {
+        const result = await status(options);
+        if (flags.json) printJson(result);
+        else process.stdout.write(`${formatStatus(result)}\n`);
+        return;
+      }
+      const every = flags.watch === true ? 1000 : seconds(flags.watch, '--watch');
+      const read = await statusWatcher(options);
+      const tty = Boolean(process.stdout.isTTY) && !flags.json;
+      for (;;) {
+        const result = await read();
+        if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        else process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : '\n'}${new Date().toLocaleTimeString()}  ${formatStatus(result)}\n`);
+        // Ctrl-C ends the watch: that is how it is meant to stop, so it is no error.
+        if (!(await sleepUnlessInterrupted(every))) return;
+      }
+    });
 }

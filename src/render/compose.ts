@@ -1,8 +1,8 @@
 // spec → docker-compose.yml. Built as a plain object, serialised with `yaml`, so the output
 // is valid YAML by construction and byte-for-byte stable.
 import { stringify } from 'yaml';
-import { formatSize } from '../spec/fields.js';
-import { ENV_VARS } from '../spec/local.js';
+import { formatSize } from '../config/fields.js';
+import { ENV_VARS } from '../config/local.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_DATA_DIR,
@@ -13,8 +13,8 @@ import {
   labLabels,
   labTopology,
   type MemberTopology,
-} from '../spec/topology.js';
-import type { LabSpec } from '../spec/types.js';
+} from '../config/topology.js';
+import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
 
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */

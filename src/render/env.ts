@@ -1,6 +1,6 @@
 // LocalSettings → the generated .env that docker compose reads. Holds the stats credentials,
 // so it is gitignored; it is the one generated file that is per person.
-import { ENV_VARS, type LocalSettings } from '../spec/local.js';
+import { ENV_VARS, type LocalSettings } from '../config/local.js';
 
 export function renderEnvFile(settings: LocalSettings): string {
   const lines = [

@@ -1,6 +1,6 @@
 // spec → haproxy.cfg: the view is computed here so the EJS template only prints.
-import { ETCD_CLIENT_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, labTopology } from '../spec/topology.js';
-import type { LabSpec } from '../spec/types.js';
+import { ETCD_CLIENT_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, labTopology } from '../config/topology.js';
+import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
 import { renderTemplate } from './templates.js';
 

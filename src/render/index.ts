@@ -1,6 +1,6 @@
 // spec → every generated file, as a name → content map. Pure: no disk, no Docker.
-import type { LocalSettings } from '../spec/local.js';
-import type { LabSpec } from '../spec/types.js';
+import type { LocalSettings } from '../config/local.js';
+import type { LabSpec } from '../config/types.js';
 import { renderCompose } from './compose.js';
 import { renderEnvFile } from './env.js';
 import { renderHaproxyCfg } from './haproxy.js';

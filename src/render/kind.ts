@@ -1,7 +1,7 @@
 // spec → kind-config.yaml: one control-plane node whose kubeadm uses the lab as external etcd.
 import { stringify } from 'yaml';
-import { HAPROXY_CLIENT_PORT, labTopology } from '../spec/topology.js';
-import type { KindEndpointMode, LabSpec } from '../spec/types.js';
+import { HAPROXY_CLIENT_PORT, labTopology } from '../config/topology.js';
+import type { KindEndpointMode, LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
 
 export type ResolvedEndpointMode = Exclude<KindEndpointMode, 'auto'>;

@@ -3,7 +3,7 @@
 // the member the cluster currently follows.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { LABEL, quorumState } from '../spec/topology.js';
+import { LABEL, quorumState } from '../config/topology.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';

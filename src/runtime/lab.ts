@@ -2,8 +2,8 @@
 // host endpoints to reach it. Observation only; `up`/`down` and the failure commands act on it.
 import { join } from 'node:path';
 import { COMPOSE_FILE } from '../render/index.js';
-import type { LoadedLab } from '../spec/load.js';
-import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../spec/topology.js';
+import type { LoadedLab } from '../config/load.js';
+import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
 import { memberStatus, type MemberStatus } from './etcd-http.js';
 

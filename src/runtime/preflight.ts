@@ -1,8 +1,8 @@
 // Checks before `up` changes anything, each failure with its fix.
 import { createServer } from 'node:net';
 import { UserError } from '../errors.js';
-import { parseSubnet, subnetsOverlap, type Ipv4Subnet } from '../spec/network.js';
-import { LABEL } from '../spec/topology.js';
+import { parseSubnet, subnetsOverlap, type Ipv4Subnet } from '../config/network.js';
+import { LABEL } from '../config/topology.js';
 import type { NetworkInfo } from './docker.js';
 import type { LabRuntime } from './lab.js';
 

@@ -1,6 +1,6 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
-import { ETCD_CLIENT_PORT, quorumState } from '../spec/topology.js';
+import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
 import { memberHealth, memberStatus, type MemberStatus } from './etcd-http.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';

@@ -1,8 +1,8 @@
 // `etcd-lab check` passes on a healthy lab, and its verdict fails when an acknowledged write is gone.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CheckResult } from '../../src/commands/check.js';
-import type { UpResult } from '../../src/commands/up.js';
+import type { CheckResult } from '../../src/lab/check.js';
+import type { UpResult } from '../../src/lab/up.js';
 import { deleteKey, getKey } from '../../src/runtime/etcd-http.js';
 import type { WriteOp } from '../../src/runtime/history.js';
 import { createTestLab, skipE2E, type TestLab } from './lab-fixture.js';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeLabFiles } from '../../src/commands/generate.js';
+import { writeLabFiles } from '../../src/lab/generate.js';
 import { run } from '../../src/runtime/docker.js';
-import { loadLab } from '../../src/spec/load.js';
-import { HAPROXY_CONFIG_PATH } from '../../src/spec/topology.js';
+import { loadLab } from '../../src/config/load.js';
+import { HAPROXY_CONFIG_PATH } from '../../src/config/topology.js';
 import { skipE2E, TEST_IMAGES } from './lab-fixture.js';
 
 const FIXTURES = new URL('../fixtures/specs/', import.meta.url).pathname;

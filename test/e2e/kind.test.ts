@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { UpResult } from '../../src/commands/up.js';
+import type { UpResult } from '../../src/lab/up.js';
 import { DockerEngine } from '../../src/runtime/docker.js';
 import { countPrefix, getKey, putKey } from '../../src/runtime/etcd-http.js';
 import { createTestLab, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
-import { LABEL } from '../../src/spec/topology.js';
+import { LABEL } from '../../src/config/topology.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 
 /** Every test lab's name starts with this, so leftovers can be found and removed. */

@@ -1,7 +1,7 @@
 // `up` / `status` / `down` for real: the commands themselves against the Docker engine.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DownResult } from '../../src/commands/down.js';
-import type { UpResult } from '../../src/commands/up.js';
+import type { DownResult } from '../../src/lab/down.js';
+import type { UpResult } from '../../src/lab/up.js';
 import { getKey, putKey } from '../../src/runtime/etcd-http.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { createTestLab, labResources, skipE2E, type TestLab } from './lab-fixture.js';

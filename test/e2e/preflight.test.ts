@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LABEL } from '../../src/spec/topology.js';
+import { LABEL } from '../../src/config/topology.js';
 import { createTestLab, labResources, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
 
 const nothing = { containers: [], networks: [], volumes: [] };

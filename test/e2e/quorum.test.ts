@@ -3,7 +3,7 @@
 // work once the election settles. One more: writes are refused and status says quorum is lost.
 // Back: the cluster converges and every acknowledged write is there with its value.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UpResult } from '../../src/commands/up.js';
+import type { UpResult } from '../../src/lab/up.js';
 import { getKey, getPrefix, putKey } from '../../src/runtime/etcd-http.js';
 import type { FaultResult } from '../../src/runtime/faults.js';
 import type { LabStatus } from '../../src/runtime/status.js';

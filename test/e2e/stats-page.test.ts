@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UpResult } from '../../src/commands/up.js';
+import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/spec/defaults.js';
-import { resolveLocalSettings } from '../../src/spec/local.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import { resolveLocalSettings } from '../../src/config/local.js';
 
 const spec = DEFAULTS;
 

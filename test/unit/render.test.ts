@@ -7,11 +7,11 @@ import { parse } from 'yaml';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../../src/render/index.js';
 import { renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
 import { kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
-import { resolveLocalSettings } from '../../src/spec/local.js';
-import { parseSubnet, subnetContains, parseIpv4 } from '../../src/spec/network.js';
-import { readSpec } from '../../src/spec/read.js';
-import { labTopology } from '../../src/spec/topology.js';
-import type { LabSpec } from '../../src/spec/types.js';
+import { resolveLocalSettings } from '../../src/config/local.js';
+import { parseSubnet, subnetContains, parseIpv4 } from '../../src/config/network.js';
+import { readSpec } from '../../src/config/read.js';
+import { labTopology } from '../../src/config/topology.js';
+import type { LabSpec } from '../../src/config/types.js';
 import { expectGolden } from './golden.js';
 import { readmeExampleSpec } from './readme.js';
 

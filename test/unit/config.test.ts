@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { formatProblem } from '../../src/errors.js';
-import { DEFAULTS } from '../../src/spec/defaults.js';
-import { parseSpecYaml } from '../../src/spec/load.js';
-import { readSpec } from '../../src/spec/read.js';
-import { quorumOf, quorumState, requiredSubnetSize, toleratedFailures } from '../../src/spec/topology.js';
-import { imageVersion, olderThan } from '../../src/spec/validate.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import { parseSpecYaml } from '../../src/config/load.js';
+import { readSpec } from '../../src/config/read.js';
+import { quorumOf, quorumState, requiredSubnetSize, toleratedFailures } from '../../src/config/topology.js';
+import { imageVersion, olderThan } from '../../src/config/validate.js';
 import { readmeExampleSpec } from './readme.js';
 
 describe('spec defaults', () => {

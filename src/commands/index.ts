@@ -1,0 +1,15 @@
+// Every command, in the order `--help` lists them. Each module declares its own flags, action and
+// output; the heavy code behind an action is imported only when that action runs.
+import type { Command } from 'commander';
+import * as check from './check.js';
+import * as down from './down.js';
+import * as faults from './faults.js';
+import * as generate from './generate.js';
+import * as images from './images.js';
+import * as init from './init.js';
+import * as kind from './kind.js';
+import * as logs from './logs.js';
+import * as status from './status.js';
+import * as up from './up.js';
+
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, logs, faults, check, kind, images];

@@ -1,0 +1,92 @@
+// What every command module shares: the flags that pick and override the spec, output flags, and
+// small parsers. Light on purpose (types and commander only): the CLI loads it for `--help`.
+import type { Command } from 'commander';
+import { UserError } from '../errors.js';
+import type { LoadOptions } from '../config/load.js';
+import type { SpecOverride } from '../config/read.js';
+import type { Reporter } from '../progress.js';
+
+export interface SpecFlags {
+  config?: string;
+  out?: string;
+  name?: string;
+  members?: string;
+  subnet?: string;
+  clientPort?: string;
+  statsPort?: string;
+  bindAddress?: string;
+  etcdImage?: string;
+  haproxyImage?: string;
+}
+
+export interface OutputFlags {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Flags that change the shared spec for this run, and the spec path each one sets. */
+const SPEC_FLAGS: [keyof SpecFlags, string, string][] = [
+  ['name', 'name', '--name'],
+  ['members', 'members', '--members'],
+  ['subnet', 'network.subnet', '--subnet'],
+];
+
+export function loadOptionsFrom(flags: SpecFlags): LoadOptions {
+  const overrides: SpecOverride[] = [];
+  for (const [flag, path, source] of SPEC_FLAGS) {
+    const value = flags[flag];
+    if (value !== undefined) overrides.push({ path, value: /^\d+$/.test(value) ? Number(value) : value, source });
+  }
+  return {
+    config: flags.config,
+    out: flags.out,
+    overrides,
+    local: {
+      clientPort: flags.clientPort,
+      statsPort: flags.statsPort,
+      bindAddress: flags.bindAddress,
+      etcdImage: flags.etcdImage,
+      haproxyImage: flags.haproxyImage,
+    },
+  };
+}
+
+/** The flags that pick the spec and the per-person values. */
+export function specOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <path>', 'lab spec to read (default: ./etcd-lab.yaml; without one, the defaults)')
+    .option('-o, --out <dir>', 'where the generated files go (default: generated/ beside the spec)')
+    .option('--name <name>', 'override the lab name from the spec')
+    .option('--members <n>', 'override the member count (1, 3, 5 or 7)')
+    .option('--subnet <cidr>', 'override the lab subnet (private IPv4 CIDR)')
+    .option('--client-port <port>', 'host port for etcd clients (else $ETCD_LAB_CLIENT_PORT, .env, spec)')
+    .option('--stats-port <port>', 'host port for the HAProxy stats page (else $ETCD_LAB_STATS_PORT, .env, spec)')
+    .option('--bind-address <ip>', 'host address the ports bind to (else $ETCD_LAB_BIND_ADDRESS, .env, spec)')
+    .option('--etcd-image <ref>', 'etcd image for this machine (else $ETCD_LAB_ETCD_IMAGE, .env, spec)')
+    .option('--haproxy-image <ref>', 'HAProxy image for this machine (else $ETCD_LAB_HAPROXY_IMAGE, .env, spec)');
+}
+
+export function outputOptions(cmd: Command, json = true): Command {
+  if (json) cmd.option('--json', 'print the result as JSON on stdout (progress is not shown)');
+  return cmd.option('-q, --quiet', 'show no progress, only warnings and errors');
+}
+
+export async function reporter(flags: OutputFlags): Promise<Reporter> {
+  const { reporterFor } = await import('../ui/reporter.js');
+  return reporterFor(flags);
+}
+
+/** "60" → 60000 ms; refuses anything but a positive number. */
+export function seconds(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} takes a number of seconds (got ${JSON.stringify(text)})`, { exitCode: 2 });
+  return Math.round(n * 1000);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function print(lines: string[]): void {
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,131 @@
+// `etcd-lab check`: a bounded write workload through HAProxy while faults are injected, then a
+// verdict: every acknowledged write readable with its value, revisions never going backwards.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import { getPrefix } from '../runtime/etcd-http.js';
+import { applyFault } from '../runtime/faults.js';
+import { verifyHistory, type Verdict, type WriteOp } from '../runtime/history.js';
+import { LabRuntime } from '../runtime/lab.js';
+import { collectStatus } from '../runtime/status.js';
+import { waitUntil } from '../runtime/wait.js';
+import { Writer } from '../runtime/workload.js';
+import { loadLab, type LoadOptions } from '../config/load.js';
+import { toleratedFailures } from '../config/topology.js';
+
+export interface CheckOptions extends LoadOptions {
+  /** How many faults to inject (alternating leader kill and minority partition). */
+  faults?: number;
+  /** Upper bound on the workload's duration. */
+  maxDurationMs?: number;
+  /** Steady writing before and during each fault. */
+  holdMs?: number;
+  /** Re-verify a saved history against the lab instead of running a new one. */
+  verify?: string;
+}
+
+export interface CheckResult {
+  verdict: Verdict;
+  faults: string[];
+  prefix: string;
+  historyFile: string;
+  durationMs: number;
+}
+
+interface SavedHistory {
+  lab: string;
+  prefix: string;
+  faults: string[];
+  writes: WriteOp[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Reads back everything the workload wrote, retrying while the cluster settles. */
+async function readBack(runtime: LabRuntime, prefix: string): Promise<Map<string, string>> {
+  const values = await waitUntil(
+    'reading the written keys back through HAProxy',
+    Date.now() + 30_000,
+    async () => {
+      try {
+        const { values } = await getPrefix(runtime.clientEndpoint, prefix, { timeoutMs: 5000 });
+        return { done: true, value: values, detail: `${values.size} keys` };
+      } catch (error) {
+        return { done: false, detail: (error as Error).message };
+      }
+    },
+    undefined,
+    { intervalMs: 250 },
+  );
+  return values!;
+}
+
+export async function check(opts: CheckOptions, reporter: Reporter): Promise<CheckResult> {
+  const lab = loadLab(opts);
+  const runtime = new LabRuntime(lab);
+  await runtime.engine.ping();
+  const started = Date.now();
+
+  if (opts.verify) {
+    const saved = JSON.parse(await readFile(opts.verify, 'utf8')) as SavedHistory;
+    const values = await reporter.step(`read back ${saved.prefix}`, () => readBack(runtime, saved.prefix));
+    return { verdict: verifyHistory(saved.writes, values), faults: saved.faults, prefix: saved.prefix, historyFile: opts.verify, durationMs: Date.now() - started };
+  }
+
+  const members = lab.spec.members;
+  if (toleratedFailures(members) < 1) {
+    throw new UserError(`a ${members}-member lab tolerates no failure, so there is nothing to check`, { hint: 'use 3 or more members' });
+  }
+  const status = await collectStatus(runtime);
+  if (status.quorum.healthy !== members) {
+    throw new UserError(`check needs every member healthy first: ${status.summary}`, {
+      hint: 'run `etcd-lab up`, or `etcd-lab start` / `unpause` / `heal`, then check again',
+    });
+  }
+
+  const faultCount = opts.faults ?? 3;
+  const hold = opts.holdMs ?? 1000;
+  const prefix = `etcd-lab/check/${new Date().toISOString().replace(/[:.]/g, '-')}/`;
+  const writer = new Writer({
+    endpoint: runtime.clientEndpoint,
+    prefix,
+    callTimeoutMs: 500,
+    pauseMs: 5,
+    maxWrites: 100_000,
+    maxDurationMs: opts.maxDurationMs ?? 120_000,
+  }).start();
+  const faults: string[] = [];
+  try {
+    await sleep(hold);
+    for (let i = 0; i < faultCount; i++) {
+      if (i % 2 === 0) {
+        // The leader, killed without a handover: an election must follow.
+        const r = await applyFault(runtime, 'kill', ['leader'], reporter);
+        faults.push(`kill ${r.members.join(', ')}${r.election ? ` → ${r.election.leader} leads after ${r.election.afterMs} ms` : ''}`);
+        await sleep(hold);
+        await applyFault(runtime, 'start', [], reporter);
+      } else {
+        // A minority that includes the leader: it must step down while the majority elects anew.
+        const leader = await runtime.leader();
+        const others = runtime.topology.members.map((m) => m.name).filter((m) => m !== leader);
+        const cut = [leader ?? others.shift()!, ...others.slice(0, toleratedFailures(members) - 1)];
+        const r = await applyFault(runtime, 'partition', cut, reporter);
+        faults.push(`partition ${r.members.join(', ')}${r.election ? ` → ${r.election.leader} leads after ${r.election.afterMs} ms` : ''}`);
+        await sleep(hold);
+        await applyFault(runtime, 'heal', [], reporter);
+      }
+      await sleep(hold);
+    }
+  } finally {
+    await writer.stop();
+  }
+
+  const values = await reporter.step(`read back ${writer.history.length} writes`, () => readBack(runtime, prefix));
+  const verdict = verifyHistory(writer.history, values);
+  await mkdir(lab.outDir, { recursive: true });
+  const historyFile = join(lab.outDir, `check-${prefix.split('/').at(-2)}.json`);
+  const saved: SavedHistory = { lab: lab.spec.name, prefix, faults, writes: writer.history };
+  await writeFile(historyFile, `${JSON.stringify(saved, null, 1)}\n`);
+  return { verdict, faults, prefix, historyFile, durationMs: Date.now() - started };
+}

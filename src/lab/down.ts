@@ -1,0 +1,80 @@
+// `etcd-lab down`: containers and network go; data volumes stay unless --volumes.
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import { DockerEngine } from '../runtime/docker.js';
+import { kindNetworkName } from '../runtime/kind-cli.js';
+import { LabRuntime } from '../runtime/lab.js';
+import { loadLab, type LoadOptions } from '../config/load.js';
+import { LABEL } from '../config/topology.js';
+
+export interface DownOptions extends LoadOptions {
+  volumes?: boolean;
+  yes?: boolean;
+  /** Asks the person at the terminal; absent when there is none. */
+  confirm?: (question: string) => Promise<boolean>;
+  engine?: DockerEngine;
+}
+
+export interface DownResult {
+  name: string;
+  removed: { containers: string[]; networks: string[]; volumes: string[] };
+  keptVolumes: string[];
+}
+
+export async function down(opts: DownOptions, reporter: Reporter): Promise<DownResult> {
+  const lab = loadLab(opts);
+  const engine = opts.engine ?? new DockerEngine();
+  const runtime = new LabRuntime(lab, engine);
+  await engine.ping();
+  const [containers, networks, volumes] = await Promise.all([runtime.containers(), runtime.networks(), runtime.volumes()]);
+
+  if (opts.volumes && volumes.length > 0 && !opts.yes) {
+    if (!opts.confirm) {
+      throw new UserError(`refusing to delete the data of lab "${lab.spec.name}" (${volumes.length} volumes) without confirmation`, {
+        hint: 'there is no terminal to ask: add --yes to delete it, or leave out --volumes to keep it',
+      });
+    }
+    if (!(await opts.confirm(`Delete the etcd data of lab "${lab.spec.name}" (${volumes.join(', ')})? This cannot be undone.`))) {
+      throw new UserError('nothing was removed', { exitCode: 1 });
+    }
+  }
+
+  const kindNetwork = kindNetworkName();
+  if (containers.some((c) => c.labels[LABEL.role] === 'haproxy' && c.networks.includes(kindNetwork))) {
+    reporter.warn(`HAProxy is attached to the "${kindNetwork}" network: a KIND cluster made by \`etcd-lab kind\` loses its etcd now (\`etcd-lab kind --delete\` removes it)`);
+  }
+
+  const removed: DownResult['removed'] = { containers: [], networks: [], volumes: [] };
+  if (containers.length > 0) {
+    await reporter.step(`stop and remove ${containers.length} containers`, async (step) => {
+      const remove = async (c: (typeof containers)[number]) => {
+        await engine.removeContainer(c.id, 10);
+        removed.containers.push(c.name);
+        step.update(`${removed.containers.length}/${containers.length} removed`);
+      };
+      // HAProxy first, so no client connection holds a member's graceful shutdown open. Then the
+      // followers, and the leader last: a leader stopping beside stopping followers hands its
+      // leadership to one of them and then waits seconds for a leader that never comes.
+      const role = (c: (typeof containers)[number]) => c.labels[LABEL.role];
+      const leader = await runtime.leader();
+      const isLeader = (c: (typeof containers)[number]) => c.labels[LABEL.member] === leader;
+      await Promise.all(containers.filter((c) => role(c) !== 'etcd').map(remove));
+      await Promise.all(containers.filter((c) => role(c) === 'etcd' && !isLeader(c)).map(remove));
+      await Promise.all(containers.filter(isLeader).map(remove));
+    });
+  }
+  for (const network of networks) {
+    await reporter.step(`remove network ${network.name}`, () => engine.removeNetwork(network.id));
+    removed.networks.push(network.name);
+  }
+  if (opts.volumes && volumes.length > 0) {
+    await reporter.step(`remove ${volumes.length} data volumes`, async () => {
+      for (const v of volumes) {
+        await engine.removeVolume(v);
+        removed.volumes.push(v);
+      }
+    });
+  }
+  removed.containers.sort();
+  return { name: lab.spec.name, removed, keptVolumes: opts.volumes ? [] : volumes };
+}

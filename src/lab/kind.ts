@@ -1,0 +1,233 @@
+// `etcd-lab kind`: a KIND cluster whose control plane keeps everything in the lab's external etcd.
+// Steps: tools → lab healthy → no clash → endpoint mode (+ kind network on Linux) → reachability
+// proven from the KIND nodes' network → kind-config.yaml → kind create → API server ready → no
+// stacked etcd pod. A failure removes what this run added to the lab's surroundings.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import { KIND_FILE } from '../render/index.js';
+import { kindEtcdEndpoint, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
+import { DockerEngine } from '../runtime/docker.js';
+import { countPrefix, deletePrefix } from '../runtime/etcd-http.js';
+import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
+import { LabRuntime } from '../runtime/lab.js';
+import { collectStatus } from '../runtime/status.js';
+import { waitUntil } from '../runtime/wait.js';
+import { loadLab, type LoadOptions } from '../config/load.js';
+import { LABEL } from '../config/topology.js';
+import { KUBEADM_MIN_ETCD, olderThan } from '../config/validate.js';
+
+export interface KindOptions extends LoadOptions {
+  /** Keep what this run set up when kind fails. */
+  retain?: boolean;
+  /** How long the API server may take to become ready. */
+  timeoutMs?: number;
+  engine?: DockerEngine;
+}
+
+export interface KindResult {
+  cluster: string;
+  context: string;
+  endpoint: string;
+  endpointMode: ResolvedEndpointMode;
+  etcdPrefix: string;
+  kubeadmApi: KubeadmApi;
+  config: string;
+  clientEndpoint: string;
+}
+
+export async function createKindCluster(opts: KindOptions, reporter: Reporter): Promise<KindResult> {
+  const lab = loadLab(opts);
+  const engine = opts.engine ?? new DockerEngine();
+  const runtime = new LabRuntime(lab, engine);
+  const { spec } = lab;
+  const cluster = spec.kind.name;
+  const prefix = kindEtcdPrefix(spec);
+
+  const kindVersion = await reporter.step('kind and kubectl', async (step) => {
+    const [kind, kubectl] = await Promise.all([kindCli.version(), kindCli.kubectlVersion()]);
+    step.update(`${kind}; ${kubectl}`);
+    return parseKindVersion(kind);
+  });
+
+  const info = await reporter.step(`lab "${spec.name}" serving`, async () => {
+    await engine.ping();
+    const status = await collectStatus(runtime);
+    if (!status.quorum.held || status.haproxy.state !== 'running') {
+      throw new UserError(`lab "${spec.name}" is not serving: ${status.summary}, HAProxy ${status.haproxy.state}`, {
+        hint: 'start it with `etcd-lab up` (and `etcd-lab start`/`heal` for members you took down)',
+        exitCode: 3,
+      });
+    }
+    const versions = [...new Set(status.members.map((m) => m.version).filter((v): v is string => Boolean(v)))];
+    for (const v of versions) {
+      const parts = v.split('.').map(Number);
+      if (olderThan(parts, KUBEADM_MIN_ETCD)) {
+        reporter.warn(
+          `the lab runs etcd ${v}, older than ${KUBEADM_MIN_ETCD.join('.')}: recent kubeadm refuses it as external etcd ` +
+            '(kind skips kubeadm preflight, so it may still start); use the official etcd image for KIND',
+        );
+      }
+    }
+    return engine.info();
+  });
+
+  await reporter.step(`no clash with KIND cluster "${cluster}"`, async () => {
+    if ((await kindCli.clusters()).includes(cluster)) {
+      throw new UserError(`a KIND cluster named "${cluster}" already exists`, {
+        hint: `use it (kubectl --context kind-${cluster}), or delete it first: etcd-lab kind --delete`,
+        exitCode: 3,
+      });
+    }
+    const left = await countPrefix(runtime.clientEndpoint, `${prefix}/`);
+    if (left > 0) {
+      throw new UserError(`the lab's etcd still holds ${left} objects under ${prefix}/ from an earlier cluster named "${cluster}"`, {
+        hint: 'a new cluster would start with them (kind delete leaves them behind): remove them with `etcd-lab kind --delete --purge`, or set kind.name to another name',
+        exitCode: 3,
+      });
+    }
+  });
+
+  const mode = resolveEndpointMode(spec.kind.endpoint, info.dockerDesktop);
+  const endpoint = kindEtcdEndpoint(spec, mode, lab.local.clientPort);
+  const KIND_NETWORK = kindNetworkName();
+  const kubeadmApi = kubeadmApiFor(kindVersion, spec.kind.nodeImage);
+  const config = join(lab.outDir, KIND_FILE);
+  const madeHere: { network?: string; attached?: { network: string; container: string } } = {};
+  const undo = async () => {
+    if (opts.retain) return;
+    if (madeHere.attached) await engine.disconnectNetwork(madeHere.attached.network, madeHere.attached.container).catch(() => {});
+    if (madeHere.network) await engine.removeNetwork(madeHere.network).catch(() => {});
+  };
+
+  try {
+    await reporter.step(`endpoint ${endpoint} (${mode} mode${spec.kind.endpoint === 'auto' ? `, auto: ${info.dockerDesktop ? 'Docker Desktop' : 'Docker Engine'}` : ''})`, async (step) => {
+      let kindNetwork = (await engine.networks()).find((n) => n.name === KIND_NETWORK);
+      if (mode !== 'network') return;
+      if (!kindNetwork) {
+        step.update(`creating docker network "${KIND_NETWORK}" for kind to reuse`);
+        // The options kind itself would use (IPv4 here; kind reuses the network as it finds it).
+        const id = await engine.createNetwork(
+          KIND_NETWORK,
+          // Not the lab label: `etcd-lab down` must not take the network from under a KIND cluster.
+          { 'io.etcd-lab.created-for': spec.name },
+          { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
+        );
+        madeHere.network = id;
+        kindNetwork = { id, name: KIND_NETWORK, labels: {}, subnets: [] };
+      }
+      const haproxy = await runtime.haproxyContainer();
+      if (!haproxy) throw new UserError(`lab "${spec.name}" has no HAProxy container`, { hint: 'run `etcd-lab up`' });
+      if (!haproxy.networks.includes(KIND_NETWORK)) {
+        step.update(`attaching ${haproxy.name} to "${KIND_NETWORK}"`);
+        await engine.connectNetwork(kindNetwork.id, haproxy.id);
+        madeHere.attached = { network: kindNetwork.id, container: haproxy.id };
+      }
+    });
+
+    await reporter.step(`etcd answers at ${endpoint} from the "${KIND_NETWORK}" network`, async (step) => {
+      const networks = await engine.networks();
+      const network = networks.some((n) => n.name === KIND_NETWORK) ? KIND_NETWORK : 'bridge';
+      step.update(`stand-in node on "${network}": etcdctl endpoint health`);
+      const probe = await engine.runOnce({
+        image: lab.local.etcdImage,
+        command: ['etcdctl', `--endpoints=${endpoint}`, '--dial-timeout=3s', '--command-timeout=3s', 'endpoint', 'health'],
+        network,
+        labels: { [LABEL.lab]: spec.name, [LABEL.role]: 'probe' },
+        timeoutMs: 15_000,
+      });
+      if (probe.exitCode !== 0) {
+        throw new UserError(`a container on the "${network}" network cannot reach etcd at ${endpoint}: ${probe.output.split('\n').at(-1)}`, {
+          hint:
+            mode === 'host'
+              ? 'host.docker.internal resolves inside containers on Docker Desktop only; on a Linux engine set kind.endpoint: network (or auto)'
+              : `is ${runtime.topology.haproxy.container} on the "${KIND_NETWORK}" network? \`docker network inspect ${KIND_NETWORK}\``,
+          exitCode: 3,
+        });
+      }
+    });
+
+    await reporter.step(`write ${config}`, () => writeFile(config, renderKindConfig(spec, mode, lab.local.clientPort, kubeadmApi)));
+
+    await reporter.step(`kind create cluster --name ${cluster}`, async (step) => {
+      try {
+        await kindCli.create(cluster, config, (line) => step.update(line.slice(0, 100)));
+      } catch (error) {
+        const text = `${(error as { stderr?: string }).stderr ?? ''}\n${(error as Error).message}`;
+        const image = /failed to pull image "([^"]+)"/.exec(text)?.[1];
+        if (image) {
+          throw new UserError(`kind could not get its node image ${image}: this machine cannot pull it`, {
+            hint:
+              `everything before it is verified: kind accepted ${config}, and etcd answered at ${endpoint} from the "${KIND_NETWORK}" network. ` +
+              `Load the image from a machine that can pull it (docker save ${image.split('@')[0]} | docker load), or set kind.nodeImage to one you have, then run \`etcd-lab kind\` again`,
+            exitCode: 6,
+            cause: error,
+          });
+        }
+        const reason = /ERROR: (.*)/.exec(text)?.[1] ?? text.trim().split('\n').at(-1);
+        throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above`, exitCode: 6, cause: error });
+      }
+    });
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+
+  const context = `kind-${cluster}`;
+  await reporter.step('API server ready', (step) =>
+    waitUntil(
+      'the API server to report ready',
+      Date.now() + (opts.timeoutMs ?? 120_000),
+      async () => {
+        try {
+          const out = (await kindCli.kubectl(context, ['get', '--raw', '/readyz'])).trim();
+          return { done: out === 'ok', detail: out.slice(0, 80) };
+        } catch (error) {
+          return { done: false, detail: (error as Error).message.split('\n').at(-1) ?? '' };
+        }
+      },
+      step,
+      { intervalMs: 1000, hint: `kubectl --context ${context} get --raw '/readyz?verbose'` },
+    ),
+  );
+
+  await reporter.step('no stacked etcd in kube-system', async () => {
+    const pods = (await kindCli.kubectl(context, ['get', 'pods', '--namespace', 'kube-system', '--output', 'name'])).split('\n').filter(Boolean);
+    const stacked = pods.filter((p) => /^pod\/etcd-/.test(p));
+    if (stacked.length > 0) {
+      throw new UserError(`kube-system runs a stacked etcd (${stacked.join(', ')}): the external etcd patch did not apply`, {
+        hint: `check ${config} and \`kubectl --context ${context} -n kube-system get cm kubeadm-config -o yaml\``,
+        exitCode: 6,
+      });
+    }
+  });
+
+  return { cluster, context, endpoint, endpointMode: mode, etcdPrefix: prefix, kubeadmApi, config, clientEndpoint: runtime.clientEndpoint };
+}
+
+export interface KindDeleteOptions extends LoadOptions {
+  purge?: boolean;
+  yes?: boolean;
+  confirm?: (question: string) => Promise<boolean>;
+}
+
+export async function deleteKindCluster(opts: KindDeleteOptions, reporter: Reporter): Promise<{ cluster: string; deletedKeys: number }> {
+  const lab = loadLab(opts);
+  const runtime = new LabRuntime(lab);
+  const cluster = lab.spec.kind.name;
+  const prefix = kindEtcdPrefix(lab.spec);
+  await reporter.step(`kind delete cluster --name ${cluster}`, (step) => kindCli.delete(cluster, (line) => step.update(line)));
+  let deletedKeys = 0;
+  if (opts.purge) {
+    const count = await countPrefix(runtime.clientEndpoint, `${prefix}/`);
+    if (count > 0 && !opts.yes) {
+      if (!opts.confirm) throw new UserError(`refusing to delete ${count} objects under ${prefix}/ without confirmation`, { hint: 'add --yes' });
+      if (!(await opts.confirm(`Delete ${count} objects of cluster "${cluster}" under ${prefix}/ in the lab's etcd?`))) {
+        throw new UserError('the cluster is deleted; its objects in etcd were kept');
+      }
+    }
+    deletedKeys = await reporter.step(`delete ${count} objects under ${prefix}/`, () => deletePrefix(runtime.clientEndpoint, `${prefix}/`));
+  }
+  return { cluster, deletedKeys };
+}

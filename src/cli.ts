@@ -3,7 +3,7 @@
 // only when the command runs, so `--help` starts fast.
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
-import { UserError } from './errors.js';
+import { dockerRefusal, UserError } from './errors.js';
 import { installInterruptHandlers, Interrupted } from './interrupt.js';
 
 export function buildProgram(): Command {
@@ -30,6 +30,8 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode;
     }
     const verbose = program.opts().verbose || process.env.ETCD_LAB_DEBUG;
+    const refusal = dockerRefusal(error);
+    if (refusal) error = refusal;
     if (error instanceof UserError) {
       process.stderr.write(`${error instanceof Interrupted ? '' : 'error: '}${error.describe()}\n`);
       if (verbose && error.cause) process.stderr.write(`${String((error.cause as Error).stack ?? error.cause)}\n`);

@@ -35,3 +35,43 @@ export class UserError extends Error {
     return lines.join('\n');
   }
 }
+
+/**
+ * A file-system error on one of the user's files (the spec, .env, generated/) as a UserError that
+ * says what is wrong with the path and what to do; anything else is rethrown untouched.
+ */
+export function fileError(error: unknown, path: string, what: string, fix: string): UserError {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const reasons: Record<string, string> = {
+    EISDIR: 'is a directory, not a file',
+    ENOTDIR: 'cannot be reached: a part of its path is a file, not a directory',
+    EACCES: 'cannot be accessed: permission denied',
+    EPERM: 'cannot be accessed: operation not permitted',
+    EROFS: 'is on a read-only file system',
+    ENOSPC: 'cannot be written: the disk is full',
+    ELOOP: 'is a symbolic link that loops',
+    EEXIST: 'exists as something else',
+  };
+  const reason = code ? reasons[code] : undefined;
+  if (!reason) throw error;
+  return new UserError(`${what} ${path} ${reason}`, { hint: fix, exitCode: 2, cause: error });
+}
+
+/**
+ * The Docker engine's own refusal (dockerode errors carry its HTTP status) as what it is, with what
+ * to do; undefined for anything else.
+ */
+export function dockerRefusal(error: unknown): UserError | undefined {
+  const e = error as { statusCode?: unknown; message?: unknown; json?: { message?: unknown } } | undefined;
+  if (typeof e?.statusCode !== 'number' || typeof e.message !== 'string' || !e.message.startsWith('(HTTP code')) return undefined;
+  const said = typeof e.json?.message === 'string' ? e.json.message : e.message.replace(/^\(HTTP code \d+\)\s*/, '');
+  const hints: Record<number, string> = {
+    404: 'something etcd-lab expected is not there (removed by hand, never pulled or built, or changed by another tool meanwhile): `etcd-lab status` shows the lab as it is',
+    409: 'the object is in a state that does not allow this (already running, paused, being removed): `etcd-lab status` shows the lab as it is, then try again',
+  };
+  return new UserError(`the Docker engine refused a request (HTTP ${e.statusCode}): ${said}`, {
+    hint: hints[e.statusCode] ?? 'the engine failed: see its log (Docker Desktop: Troubleshoot; Linux: `journalctl -u docker` or the dockerd log), then try again',
+    exitCode: 3,
+    cause: error,
+  });
+}

@@ -7,9 +7,10 @@ export function register(program: Command): void {
     .description("remove the lab's containers and network; data volumes are kept unless --volumes")
     .option('--volumes', 'also delete the data volumes (asks first)')
     .option('-y, --yes', 'do not ask before deleting data')
-    .action(async (flags: SpecFlags & OutputFlags & { volumes?: boolean; yes?: boolean }) => {
+    .option('--take-over', 'remove the lab even though another checkout made it (say, one that was deleted)')
+    .action(async (flags: SpecFlags & OutputFlags & { volumes?: boolean; yes?: boolean; takeOver?: boolean }) => {
       const [{ down }, { confirmOnTerminal }] = await Promise.all([import('../lab/down.js'), import('../ui/confirm.js')]);
-      const result = await down({ ...loadOptionsFrom(flags), volumes: flags.volumes, yes: flags.yes, confirm: confirmOnTerminal() }, await reporter(flags));
+      const result = await down({ ...loadOptionsFrom(flags), volumes: flags.volumes, yes: flags.yes, takeOver: flags.takeOver, confirm: confirmOnTerminal() }, await reporter(flags));
       if (flags.json) return printJson(result);
       if (flags.quiet) return;
       const { containers, networks, volumes } = result.removed;

@@ -1,9 +1,9 @@
 // Disk side of the spec: finds and parses etcd-lab.yaml, the .env beside it and the last
 // generated .env, then hands everything to the pure readers. Throws one UserError with every problem.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { UserError, type Problem } from '../errors.js';
+import { fileError, UserError, type Problem } from '../errors.js';
 import { resolveLocalSettings, type LocalOverrides, type LocalSettings } from './local.js';
 import { readSpec, type SpecOverride } from './read.js';
 import type { LabSpec } from './types.js';
@@ -31,10 +31,18 @@ export interface LoadedLab {
   /** Directory holding etcd-lab.yaml (and the per-person .env). */
   projectDir: string;
   outDir: string;
+  /** Who owns the lab in Docker: the absolute path of this checkout's spec file, present or not. */
+  owner: string;
 }
 
-function readIfExists(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+/** A file's text, or undefined when it does not exist; any other problem is the user's to fix. */
+function readIfExists(path: string, what: string, fix: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fileError(error, path, what, fix);
+  }
 }
 
 /** Parses YAML text strictly (duplicate keys are errors). Problems carry line numbers. */
@@ -57,7 +65,11 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
   const cwd = opts.cwd ?? process.cwd();
   const explicit = opts.config !== undefined;
   const configPath = resolve(cwd, opts.config ?? CONFIG_FILE);
-  const text = readIfExists(configPath);
+  const text = readIfExists(
+    configPath,
+    'the lab spec',
+    explicit ? 'point --config at your etcd-lab.yaml file' : 'etcd-lab reads ./etcd-lab.yaml: move that out of the way, or point --config at your spec file',
+  );
   if (text === undefined && explicit) {
     throw new UserError(`${configPath} does not exist`, { hint: 'run `etcd-lab init` to write one, or point --config at yours' });
   }
@@ -69,8 +81,8 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
   const localResult = resolveLocalSettings(spec, {
     flags: opts.local,
     env: opts.env ?? process.env,
-    dotenv: readIfExists(join(projectDir, '.env')),
-    previous: readIfExists(join(outDir, '.env')),
+    dotenv: readIfExists(join(projectDir, '.env'), 'the per-person settings file', 'it must be a readable file of NAME=value lines (or absent)'),
+    previous: readIfExists(join(outDir, '.env'), 'the generated settings file', `remove it (\`etcd-lab generate\` writes it anew), or choose another --out`),
   });
   const all = [...parsed.problems, ...problems, ...localResult.problems];
   if (all.length > 0) {
@@ -84,5 +96,6 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
   if (text === undefined) {
     warnings.unshift({ path: CONFIG_FILE, message: `not found in ${projectDir}: using the defaults`, fix: 'run `etcd-lab init` to write one' });
   }
-  return { spec, local: localResult.settings, warnings, configPath: text === undefined ? undefined : configPath, projectDir, outDir };
+  warnings.push(...localResult.warnings);
+  return { spec, local: localResult.settings, warnings, configPath: text === undefined ? undefined : configPath, projectDir, outDir, owner: configPath };
 }

@@ -54,8 +54,9 @@ export function resolveLocalSettings(
   spec: LabSpec,
   sources: LocalSources,
   makePassword: () => string = newStatsPassword,
-): { settings: LocalSettings; problems: Problem[] } {
+): { settings: LocalSettings; problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   const dotenv = parseDotenv(sources.dotenv);
   const previous = parseDotenv(sources.previous);
   const env = sources.env ?? {};
@@ -79,10 +80,11 @@ export function resolveLocalSettings(
     return n;
   }
 
+  const bind = pick('bindAddress', () => spec.haproxy.bindAddress);
   const settings: LocalSettings = {
     clientPort: portOf('clientPort', spec.haproxy.clientPort),
     statsPort: portOf('statsPort', spec.haproxy.statsPort),
-    bindAddress: pick('bindAddress', () => spec.haproxy.bindAddress).value,
+    bindAddress: bind.value,
     etcdImage: pick('etcdImage', () => spec.etcd.image).value,
     haproxyImage: pick('haproxyImage', () => spec.haproxy.image).value,
     statsUser: pick('statsUser', () => previous[ENV_VARS.statsUser] || 'etcd-lab').value,
@@ -90,6 +92,8 @@ export function resolveLocalSettings(
   };
   if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(settings.bindAddress)) {
     problems.push({ path: 'bind address', message: `must be an IPv4 address such as 127.0.0.1 (got ${settings.bindAddress})` });
+  } else if (!settings.bindAddress.startsWith('127.')) {
+    warnings.push(exposedWarning(settings, bind.from || 'haproxy.bindAddress'));
   }
   if (settings.clientPort === settings.statsPort) {
     problems.push({ path: 'stats port', message: `is the same as the client port (${settings.clientPort})`, fix: 'give each its own port' });
@@ -100,7 +104,19 @@ export function resolveLocalSettings(
       problems.push({ path: ENV_VARS[key], message: 'may hold only letters, digits and . _ ~ + -' });
     }
   }
-  return { settings, problems };
+  return { settings, problems, warnings };
+}
+
+/** Any address but loopback puts the lab's ports where other machines can reach them. */
+function exposedWarning(settings: LocalSettings, from: string): Problem {
+  const where = settings.bindAddress === '0.0.0.0' ? 'every network interface of this machine' : `${settings.bindAddress}, reachable from other machines`;
+  return {
+    path: from,
+    message:
+      `the lab's ports (etcd clients ${settings.clientPort}, stats ${settings.statsPort}) listen on ${where}. ` +
+      'This etcd has no TLS and no authentication: whoever reaches that address can read and change everything in it',
+    fix: 'keep 127.0.0.1 unless you mean that; to serve other machines safely, etcd needs TLS with client certificates (tls.enabled, coming to etcd-lab)',
+  };
 }
 
 function kebab(key: string): string {

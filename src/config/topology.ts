@@ -15,7 +15,12 @@ export const LABEL = {
   lab: 'io.etcd-lab.lab',
   role: 'io.etcd-lab.role',
   member: 'io.etcd-lab.member',
+  /** The spec file (absolute path) of the checkout that made it: another checkout must not act on it. */
+  owner: 'io.etcd-lab.owner',
 } as const;
+
+/** The compose variable, set in the generated .env, that carries the owner label's value. */
+export const OWNER_VAR = 'ETCD_LAB_OWNER';
 
 export type Role = 'etcd' | 'haproxy' | 'network' | 'data';
 

@@ -5,13 +5,15 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { getPrefix } from '../runtime/etcd-http.js';
-import { applyFault } from '../runtime/faults.js';
+import { applyFault, isAlive, restoreLab } from '../runtime/faults.js';
 import { verifyHistory, type Verdict, type WriteOp } from '../runtime/history.js';
-import { LabRuntime } from '../runtime/lab.js';
+import type { LabRuntime } from '../runtime/lab.js';
+import { guarded, Interrupted, sleep } from '../interrupt.js';
+import { withLab } from './session.js';
 import { collectStatus } from '../runtime/status.js';
 import { waitUntil } from '../runtime/wait.js';
 import { Writer } from '../runtime/workload.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
 
 export interface CheckOptions extends LoadOptions {
@@ -40,7 +42,6 @@ interface SavedHistory {
   writes: WriteOp[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Reads back everything the workload wrote, retrying while the cluster settles. */
 async function readBack(runtime: LabRuntime, prefix: string): Promise<Map<string, string>> {
@@ -62,9 +63,11 @@ async function readBack(runtime: LabRuntime, prefix: string): Promise<Map<string
 }
 
 export async function check(opts: CheckOptions, reporter: Reporter): Promise<CheckResult> {
-  const lab = loadLab(opts);
-  const runtime = new LabRuntime(lab);
-  await runtime.engine.ping();
+  return withLab(opts, { lock: 'check' }, reporter, (runtime) => checkLab(runtime, opts, reporter));
+}
+
+async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Reporter): Promise<CheckResult> {
+  const { lab } = runtime;
   const started = Date.now();
 
   if (opts.verify) {
@@ -96,30 +99,24 @@ export async function check(opts: CheckOptions, reporter: Reporter): Promise<Che
     maxDurationMs: opts.maxDurationMs ?? 120_000,
   }).start();
   const faults: string[] = [];
-  try {
-    await sleep(hold);
-    for (let i = 0; i < faultCount; i++) {
-      if (i % 2 === 0) {
-        // The leader, killed without a handover: an election must follow.
-        const r = await applyFault(runtime, 'kill', ['leader'], reporter);
-        faults.push(`kill ${r.members.join(', ')}${r.election ? ` → ${r.election.leader} leads after ${r.election.afterMs} ms` : ''}`);
-        await sleep(hold);
-        await applyFault(runtime, 'start', [], reporter);
-      } else {
-        // A minority that includes the leader: it must step down while the majority elects anew.
-        const leader = await runtime.leader();
-        const others = runtime.topology.members.map((m) => m.name).filter((m) => m !== leader);
-        const cut = [leader ?? others.shift()!, ...others.slice(0, toleratedFailures(members) - 1)];
-        const r = await applyFault(runtime, 'partition', cut, reporter);
-        faults.push(`partition ${r.members.join(', ')}${r.election ? ` → ${r.election.leader} leads after ${r.election.afterMs} ms` : ''}`);
-        await sleep(hold);
-        await applyFault(runtime, 'heal', [], reporter);
-      }
-      await sleep(hold);
+  const leftovers = async () =>
+    (await runtime.memberContainers()).filter((c) => !isAlive(runtime, c)).map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''})`);
+  await guarded({ undoing: 'stopping the workload and restoring every member', leftovers }, async () => {
+    try {
+      await injectFaults(runtime, faultCount, hold, faults, reporter);
+    } catch (error) {
+      // Never leave a member killed, paused or cut off: put everything back, then report.
+      await writer.stop();
+      const restored = await restoreLab(runtime, reporter);
+      if (!(error instanceof Interrupted)) throw error;
+      throw new Interrupted(
+        `check interrupted after ${faults.length} fault${faults.length === 1 ? '' : 's'}; every member is back${restored.length > 0 ? ` (${restored.join('; ')})` : ''}`,
+        'no verdict: the workload was cut short. `etcd-lab status` shows the members rejoining',
+      );
+    } finally {
+      await writer.stop();
     }
-  } finally {
-    await writer.stop();
-  }
+  });
 
   const values = await reporter.step(`read back ${writer.history.length} writes`, () => readBack(runtime, prefix));
   const verdict = verifyHistory(writer.history, values);
@@ -128,4 +125,29 @@ export async function check(opts: CheckOptions, reporter: Reporter): Promise<Che
   const saved: SavedHistory = { lab: lab.spec.name, prefix, faults, writes: writer.history };
   await writeFile(historyFile, `${JSON.stringify(saved, null, 1)}\n`);
   return { verdict, faults, prefix, historyFile, durationMs: Date.now() - started };
+}
+
+/** Alternates a leader kill with a minority partition that holds the leader, each undone after `hold`. */
+async function injectFaults(runtime: LabRuntime, faultCount: number, hold: number, faults: string[], reporter: Reporter): Promise<void> {
+  const members = runtime.lab.spec.members;
+  await sleep(hold);
+  for (let i = 0; i < faultCount; i++) {
+    if (i % 2 === 0) {
+      // The leader, killed without a handover: an election must follow.
+      const r = await applyFault(runtime, 'kill', ['leader'], reporter);
+      faults.push(`kill ${r.members.join(', ')}${r.election ? ` → ${r.election.leader} leads after ${r.election.afterMs} ms` : ''}`);
+      await sleep(hold);
+      await applyFault(runtime, 'start', [], reporter);
+    } else {
+      // A minority that includes the leader: it must step down while the majority elects anew.
+      const leader = await runtime.leader();
+      const others = runtime.topology.members.map((m) => m.name).filter((m) => m !== leader);
+      const cut = [leader ?? others.shift()!, ...others.slice(0, toleratedFailures(members) - 1)];
+      const r = await applyFault(runtime, 'partition', cut, reporter);
+      faults.push(`partition ${r.members.join(', ')}${r.election ? ` → ${r.election.leader} leads after ${r.election.afterMs} ms` : ''}`);
+      await sleep(hold);
+      await applyFault(runtime, 'heal', [], reporter);
+    }
+    await sleep(hold);
+  }
 }

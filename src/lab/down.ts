@@ -4,12 +4,15 @@ import type { Reporter } from '../progress.js';
 import { DockerEngine } from '../runtime/docker.js';
 import { kindNetworkName } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
+import { withLab } from './session.js';
 import { LABEL } from '../config/topology.js';
 
 export interface DownOptions extends LoadOptions {
   volumes?: boolean;
   yes?: boolean;
+  /** Remove the lab even though another checkout made it (one whose checkout is gone, say). */
+  takeOver?: boolean;
   /** Asks the person at the terminal; absent when there is none. */
   confirm?: (question: string) => Promise<boolean>;
   engine?: DockerEngine;
@@ -22,10 +25,15 @@ export interface DownResult {
 }
 
 export async function down(opts: DownOptions, reporter: Reporter): Promise<DownResult> {
-  const lab = loadLab(opts);
-  const engine = opts.engine ?? new DockerEngine();
-  const runtime = new LabRuntime(lab, engine);
-  await engine.ping();
+  return withLab(opts, { lock: 'down', takeOver: opts.takeOver }, reporter, (runtime) => downLab(runtime, opts, reporter));
+}
+
+async function downLab(runtime: LabRuntime, opts: DownOptions, reporter: Reporter): Promise<DownResult> {
+  const { lab, engine } = runtime;
+  if (opts.takeOver) {
+    const owners = await runtime.foreignOwners();
+    if (owners.length > 0) reporter.warn(`--take-over: removing lab "${lab.spec.name}", made by ${owners.join(', ')}`);
+  }
   const [containers, networks, volumes] = await Promise.all([runtime.containers(), runtime.networks(), runtime.volumes()]);
 
   if (opts.volumes && volumes.length > 0 && !opts.yes) {

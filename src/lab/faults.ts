@@ -1,8 +1,11 @@
-// `etcd-lab kill|stop|start|pause|unpause|partition|heal` on a lab this checkout owns.
+// `etcd-lab kill|stop|start|pause|unpause|partition|heal` on a lab this checkout owns, one
+// command at a time. Ctrl-C half-way through several members puts back the ones already done;
+// Ctrl-C while waiting for the election or for members to serve only stops the wait.
+import { guarded } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
-import { applyFault, type FaultAction, type FaultResult } from '../runtime/faults.js';
-import { LabRuntime } from '../runtime/lab.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import { applyFault, isAlive, type FaultAction, type FaultResult } from '../runtime/faults.js';
+import type { LoadOptions } from '../config/load.js';
+import { withLab } from './session.js';
 
 export interface FaultCommandOptions extends LoadOptions {
   action: FaultAction;
@@ -12,6 +15,13 @@ export interface FaultCommandOptions extends LoadOptions {
 }
 
 export async function fault(opts: FaultCommandOptions, reporter: Reporter): Promise<FaultResult> {
-  const runtime = new LabRuntime(loadLab(opts));
-  return applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs });
+  return withLab(opts, { lock: opts.action }, reporter, (runtime) =>
+    guarded(
+      {
+        undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
+        leftovers: async () => (await runtime.memberContainers()).filter((c) => !isAlive(runtime, c)).map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''})`),
+      },
+      () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs }),
+    ),
+  );
 }

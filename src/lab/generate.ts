@@ -1,7 +1,7 @@
 // `etcd-lab generate`: spec → files in generated/ (or --out).
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { formatProblem } from '../errors.js';
+import { fileError, formatProblem } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { ENV_FILE, renderLab } from '../render/index.js';
 import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.js';
@@ -28,10 +28,14 @@ async function writeAtomically(path: string, content: string, mode = 0o644): Pro
  */
 export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpointMode): Promise<GenerateResult> {
   const mode = endpointMode ?? resolveEndpointMode(lab.spec.kind.endpoint, process.platform !== 'linux');
-  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode });
-  await mkdir(lab.outDir, { recursive: true });
-  for (const [name, content] of files) {
-    await writeAtomically(join(lab.outDir, name), content, name === ENV_FILE ? 0o600 : 0o644);
+  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode, owner: lab.owner });
+  try {
+    await mkdir(lab.outDir, { recursive: true });
+    for (const [name, content] of files) {
+      await writeAtomically(join(lab.outDir, name), content, name === ENV_FILE ? 0o600 : 0o644);
+    }
+  } catch (error) {
+    throw fileError(error, lab.outDir, 'the directory for generated files', 'it must be a directory you can write: fix or remove what is there, or choose another with --out');
   }
   return { outDir: lab.outDir, files: [...files.keys()], endpointMode: mode, lab };
 }

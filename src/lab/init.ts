@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { fileError, UserError } from '../errors.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
 import { CONFIG_FILE } from '../config/load.js';
 
@@ -11,6 +11,9 @@ export async function initSpec(opts: { config?: string; force?: boolean; cwd?: s
   if (existsSync(path) && !opts.force) {
     throw new UserError(`${path} already exists`, { hint: 'keep it, or run `etcd-lab init --force` to overwrite it with the defaults' });
   }
-  await writeFile(path, await readFile(`${TEMPLATES_DIR}etcd-lab.yaml`, 'utf8'));
+  const template = await readFile(`${TEMPLATES_DIR}etcd-lab.yaml`, 'utf8');
+  await writeFile(path, template).catch((error: unknown) => {
+    throw fileError(error, path, 'the lab spec', 'choose a path you can write with --config');
+  });
   return path;
 }

@@ -14,7 +14,9 @@ import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../ru
 import { LabRuntime } from '../runtime/lab.js';
 import { collectStatus } from '../runtime/status.js';
 import { waitUntil } from '../runtime/wait.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
+import { guarded, Interrupted } from '../interrupt.js';
+import { withLab } from './session.js';
 import { LABEL } from '../config/topology.js';
 import { KUBEADM_MIN_ETCD, olderThan } from '../config/validate.js';
 
@@ -38,9 +40,11 @@ export interface KindResult {
 }
 
 export async function createKindCluster(opts: KindOptions, reporter: Reporter): Promise<KindResult> {
-  const lab = loadLab(opts);
-  const engine = opts.engine ?? new DockerEngine();
-  const runtime = new LabRuntime(lab, engine);
+  return withLab(opts, { lock: 'kind' }, reporter, (runtime) => createOnLab(runtime, opts, reporter));
+}
+
+async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Reporter): Promise<KindResult> {
+  const { lab, engine } = runtime;
   const { spec } = lab;
   const cluster = spec.kind.name;
   const prefix = kindEtcdPrefix(spec);
@@ -51,8 +55,7 @@ export async function createKindCluster(opts: KindOptions, reporter: Reporter): 
     return parseKindVersion(kind);
   });
 
-  const info = await reporter.step(`lab "${spec.name}" serving`, async () => {
-    await engine.ping();
+  const { info, memberImage } = await reporter.step(`lab "${spec.name}" serving`, async () => {
     const status = await collectStatus(runtime);
     if (!status.quorum.held || status.haproxy.state !== 'running') {
       throw new UserError(`lab "${spec.name}" is not serving: ${status.summary}, HAProxy ${status.haproxy.state}`, {
@@ -70,7 +73,10 @@ export async function createKindCluster(opts: KindOptions, reporter: Reporter): 
         );
       }
     }
-    return engine.info();
+    // The stand-in node runs etcdctl from the image the members really run: the spec's may not be
+    // on this machine at all (up falls back to local images when it cannot pull).
+    const memberImage = (await runtime.memberContainers()).find((c) => c.state === 'running')!.image;
+    return { info: await engine.info(), memberImage };
   });
 
   await reporter.step(`no clash with KIND cluster "${cluster}"`, async () => {
@@ -94,116 +100,144 @@ export async function createKindCluster(opts: KindOptions, reporter: Reporter): 
   const KIND_NETWORK = kindNetworkName();
   const kubeadmApi = kubeadmApiFor(kindVersion, spec.kind.nodeImage);
   const config = join(lab.outDir, KIND_FILE);
-  const madeHere: { network?: string; attached?: { network: string; container: string } } = {};
-  const undo = async () => {
-    if (opts.retain) return;
-    if (madeHere.attached) await engine.disconnectNetwork(madeHere.attached.network, madeHere.attached.container).catch(() => {});
-    if (madeHere.network) await engine.removeNetwork(madeHere.network).catch(() => {});
+  const madeHere: { network?: string; attached?: { network: string; container: string }; cluster?: boolean } = {};
+  const undo = async (): Promise<string[]> => {
+    if (opts.retain) return [];
+    const undone: string[] = [];
+    if (madeHere.cluster) {
+      await kindCli.delete(cluster, undefined, { cleanup: true }).catch(() => {});
+      undone.push(`KIND cluster ${cluster}`);
+    }
+    if (madeHere.attached) {
+      await engine.disconnectNetwork(madeHere.attached.network, madeHere.attached.container).catch(() => {});
+      undone.push(`HAProxy's attachment to "${KIND_NETWORK}"`);
+    }
+    if (madeHere.network) {
+      await engine.removeNetwork(madeHere.network).catch(() => {});
+      undone.push(`network "${KIND_NETWORK}"`);
+    }
+    return undone;
   };
+  const leftovers = async () =>
+    [madeHere.cluster ? `KIND cluster ${cluster} (kind delete cluster --name ${cluster})` : '', madeHere.network || madeHere.attached ? `network "${KIND_NETWORK}"` : ''].filter(Boolean);
 
-  try {
-    await reporter.step(`endpoint ${endpoint} (${mode} mode${spec.kind.endpoint === 'auto' ? `, auto: ${info.dockerDesktop ? 'Docker Desktop' : 'Docker Engine'}` : ''})`, async (step) => {
-      let kindNetwork = (await engine.networks()).find((n) => n.name === KIND_NETWORK);
-      if (mode !== 'network') return;
-      if (!kindNetwork) {
-        step.update(`creating docker network "${KIND_NETWORK}" for kind to reuse`);
-        // The options kind itself would use (IPv4 here; kind reuses the network as it finds it).
-        const id = await engine.createNetwork(
-          KIND_NETWORK,
-          // Not the lab label: `etcd-lab down` must not take the network from under a KIND cluster.
-          { 'io.etcd-lab.created-for': spec.name },
-          { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
-        );
-        madeHere.network = id;
-        kindNetwork = { id, name: KIND_NETWORK, labels: {}, subnets: [] };
-      }
-      const haproxy = await runtime.haproxyContainer();
-      if (!haproxy) throw new UserError(`lab "${spec.name}" has no HAProxy container`, { hint: 'run `etcd-lab up`' });
-      if (!haproxy.networks.includes(KIND_NETWORK)) {
-        step.update(`attaching ${haproxy.name} to "${KIND_NETWORK}"`);
-        await engine.connectNetwork(kindNetwork.id, haproxy.id);
-        madeHere.attached = { network: kindNetwork.id, container: haproxy.id };
-      }
-    });
-
-    await reporter.step(`etcd answers at ${endpoint} from the "${KIND_NETWORK}" network`, async (step) => {
-      const networks = await engine.networks();
-      const network = networks.some((n) => n.name === KIND_NETWORK) ? KIND_NETWORK : 'bridge';
-      step.update(`stand-in node on "${network}": etcdctl endpoint health`);
-      const probe = await engine.runOnce({
-        image: lab.local.etcdImage,
-        command: ['etcdctl', `--endpoints=${endpoint}`, '--dial-timeout=3s', '--command-timeout=3s', 'endpoint', 'health'],
-        network,
-        labels: { [LABEL.lab]: spec.name, [LABEL.role]: 'probe' },
-        timeoutMs: 15_000,
+  return guarded({ undoing: opts.retain ? 'stopping; --retain keeps what this run made' : 'undoing what this run made', leftovers }, async () => {
+    try {
+      await reporter.step(`endpoint ${endpoint} (${mode} mode${spec.kind.endpoint === 'auto' ? `, auto: ${info.dockerDesktop ? 'Docker Desktop' : 'Docker Engine'}` : ''})`, async (step) => {
+        let kindNetwork = (await engine.networks()).find((n) => n.name === KIND_NETWORK);
+        if (mode !== 'network') return;
+        if (!kindNetwork) {
+          step.update(`creating docker network "${KIND_NETWORK}" for kind to reuse`);
+          // The options kind itself would use (IPv4 here; kind reuses the network as it finds it).
+          const id = await engine.createNetwork(
+            KIND_NETWORK,
+            // Not the lab label: `etcd-lab down` must not take the network from under a KIND cluster.
+            { 'io.etcd-lab.created-for': spec.name },
+            { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
+          );
+          madeHere.network = id;
+          kindNetwork = { id, name: KIND_NETWORK, labels: {}, subnets: [] };
+        }
+        const haproxy = await runtime.haproxyContainer();
+        if (!haproxy) throw new UserError(`lab "${spec.name}" has no HAProxy container`, { hint: 'run `etcd-lab up`' });
+        if (!haproxy.networks.includes(KIND_NETWORK)) {
+          step.update(`attaching ${haproxy.name} to "${KIND_NETWORK}"`);
+          await engine.connectNetwork(kindNetwork.id, haproxy.id);
+          madeHere.attached = { network: kindNetwork.id, container: haproxy.id };
+        }
       });
-      if (probe.exitCode !== 0) {
-        throw new UserError(`a container on the "${network}" network cannot reach etcd at ${endpoint}: ${probe.output.split('\n').at(-1)}`, {
-          hint:
-            mode === 'host'
-              ? 'host.docker.internal resolves inside containers on Docker Desktop only; on a Linux engine set kind.endpoint: network (or auto)'
-              : `is ${runtime.topology.haproxy.container} on the "${KIND_NETWORK}" network? \`docker network inspect ${KIND_NETWORK}\``,
-          exitCode: 3,
+
+      await reporter.step(`etcd answers at ${endpoint} from the "${KIND_NETWORK}" network`, async (step) => {
+        const networks = await engine.networks();
+        const network = networks.some((n) => n.name === KIND_NETWORK) ? KIND_NETWORK : 'bridge';
+        step.update(`stand-in node on "${network}": etcdctl endpoint health`);
+        const probe = await engine.runOnce({
+          image: memberImage,
+          command: ['etcdctl', `--endpoints=${endpoint}`, '--dial-timeout=3s', '--command-timeout=3s', 'endpoint', 'health'],
+          network,
+          labels: { [LABEL.lab]: spec.name, [LABEL.role]: 'probe' },
+          timeoutMs: 15_000,
+        });
+        if (probe.exitCode !== 0) {
+          throw new UserError(`a container on the "${network}" network cannot reach etcd at ${endpoint}: ${probe.output.split('\n').at(-1)}`, {
+            hint:
+              mode === 'host'
+                ? 'host.docker.internal resolves inside containers on Docker Desktop only; on a Linux engine set kind.endpoint: network (or auto)'
+                : `is ${runtime.topology.haproxy.container} on the "${KIND_NETWORK}" network? \`docker network inspect ${KIND_NETWORK}\``,
+            exitCode: 3,
+          });
+        }
+      });
+
+      await reporter.step(`write ${config}`, () => writeFile(config, renderKindConfig(spec, mode, lab.local.clientPort, kubeadmApi)));
+
+      await reporter.step(`kind create cluster --name ${cluster}`, async (step) => {
+        try {
+          madeHere.cluster = true;
+          await kindCli.create(cluster, config, (line) => step.update(line.slice(0, 100)));
+        } catch (error) {
+          if (error instanceof Interrupted) throw error;
+          // kind removes what it made when it fails; only an interrupted create leaves a cluster.
+          madeHere.cluster = false;
+          const text = `${(error as { stderr?: string }).stderr ?? ''}\n${(error as Error).message}`;
+          const image = /failed to pull image "([^"]+)"/.exec(text)?.[1];
+          if (image) {
+            throw new UserError(`kind could not get its node image ${image}: this machine cannot pull it`, {
+              hint:
+                `everything before it is verified: kind accepted ${config}, and etcd answered at ${endpoint} from the "${KIND_NETWORK}" network. ` +
+                `Load the image from a machine that can pull it (docker save ${image.split('@')[0]} | docker load), or set kind.nodeImage to one you have, then run \`etcd-lab kind\` again`,
+              exitCode: 6,
+              cause: error,
+            });
+          }
+          const reason = /ERROR: (.*)/.exec(text)?.[1] ?? text.trim().split('\n').at(-1);
+          throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above`, exitCode: 6, cause: error });
+        }
+      });
+    } catch (error) {
+      const undone = await undo();
+      if (error instanceof Interrupted) {
+        throw new Interrupted(`kind interrupted${undone.length > 0 ? `; removed ${undone.join(', ')}` : ''}${opts.retain ? '; --retain kept what it made' : ''}`);
+      }
+      throw error;
+    }
+
+    const context = `kind-${cluster}`;
+    await reporter.step('API server ready', (step) =>
+      waitUntil(
+        'the API server to report ready',
+        Date.now() + (opts.timeoutMs ?? 120_000),
+        async () => {
+          try {
+            const out = (await kindCli.kubectl(context, ['get', '--raw', '/readyz'])).trim();
+            return { done: out === 'ok', detail: out.slice(0, 80) };
+          } catch (error) {
+            return { done: false, detail: (error as Error).message.split('\n').at(-1) ?? '' };
+          }
+        },
+        step,
+        { intervalMs: 1000, hint: `kubectl --context ${context} get --raw '/readyz?verbose'` },
+      ).catch((error: unknown) => {
+        if (error instanceof Interrupted) {
+          throw new Interrupted(`stopped waiting for the API server; KIND cluster ${cluster} exists`, '`etcd-lab kind --delete` removes it');
+        }
+        throw error;
+      }),
+    );
+
+    await reporter.step('no stacked etcd in kube-system', async () => {
+      const pods = (await kindCli.kubectl(context, ['get', 'pods', '--namespace', 'kube-system', '--output', 'name'])).split('\n').filter(Boolean);
+      const stacked = pods.filter((p) => /^pod\/etcd-/.test(p));
+      if (stacked.length > 0) {
+        throw new UserError(`kube-system runs a stacked etcd (${stacked.join(', ')}): the external etcd patch did not apply`, {
+          hint: `check ${config} and \`kubectl --context ${context} -n kube-system get cm kubeadm-config -o yaml\``,
+          exitCode: 6,
         });
       }
     });
 
-    await reporter.step(`write ${config}`, () => writeFile(config, renderKindConfig(spec, mode, lab.local.clientPort, kubeadmApi)));
-
-    await reporter.step(`kind create cluster --name ${cluster}`, async (step) => {
-      try {
-        await kindCli.create(cluster, config, (line) => step.update(line.slice(0, 100)));
-      } catch (error) {
-        const text = `${(error as { stderr?: string }).stderr ?? ''}\n${(error as Error).message}`;
-        const image = /failed to pull image "([^"]+)"/.exec(text)?.[1];
-        if (image) {
-          throw new UserError(`kind could not get its node image ${image}: this machine cannot pull it`, {
-            hint:
-              `everything before it is verified: kind accepted ${config}, and etcd answered at ${endpoint} from the "${KIND_NETWORK}" network. ` +
-              `Load the image from a machine that can pull it (docker save ${image.split('@')[0]} | docker load), or set kind.nodeImage to one you have, then run \`etcd-lab kind\` again`,
-            exitCode: 6,
-            cause: error,
-          });
-        }
-        const reason = /ERROR: (.*)/.exec(text)?.[1] ?? text.trim().split('\n').at(-1);
-        throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above`, exitCode: 6, cause: error });
-      }
-    });
-  } catch (error) {
-    await undo();
-    throw error;
-  }
-
-  const context = `kind-${cluster}`;
-  await reporter.step('API server ready', (step) =>
-    waitUntil(
-      'the API server to report ready',
-      Date.now() + (opts.timeoutMs ?? 120_000),
-      async () => {
-        try {
-          const out = (await kindCli.kubectl(context, ['get', '--raw', '/readyz'])).trim();
-          return { done: out === 'ok', detail: out.slice(0, 80) };
-        } catch (error) {
-          return { done: false, detail: (error as Error).message.split('\n').at(-1) ?? '' };
-        }
-      },
-      step,
-      { intervalMs: 1000, hint: `kubectl --context ${context} get --raw '/readyz?verbose'` },
-    ),
-  );
-
-  await reporter.step('no stacked etcd in kube-system', async () => {
-    const pods = (await kindCli.kubectl(context, ['get', 'pods', '--namespace', 'kube-system', '--output', 'name'])).split('\n').filter(Boolean);
-    const stacked = pods.filter((p) => /^pod\/etcd-/.test(p));
-    if (stacked.length > 0) {
-      throw new UserError(`kube-system runs a stacked etcd (${stacked.join(', ')}): the external etcd patch did not apply`, {
-        hint: `check ${config} and \`kubectl --context ${context} -n kube-system get cm kubeadm-config -o yaml\``,
-        exitCode: 6,
-      });
-    }
+    return { cluster, context, endpoint, endpointMode: mode, etcdPrefix: prefix, kubeadmApi, config, clientEndpoint: runtime.clientEndpoint };
   });
-
-  return { cluster, context, endpoint, endpointMode: mode, etcdPrefix: prefix, kubeadmApi, config, clientEndpoint: runtime.clientEndpoint };
 }
 
 export interface KindDeleteOptions extends LoadOptions {
@@ -213,8 +247,11 @@ export interface KindDeleteOptions extends LoadOptions {
 }
 
 export async function deleteKindCluster(opts: KindDeleteOptions, reporter: Reporter): Promise<{ cluster: string; deletedKeys: number }> {
-  const lab = loadLab(opts);
-  const runtime = new LabRuntime(lab);
+  return withLab(opts, { lock: 'kind --delete' }, reporter, (runtime) => deleteFromLab(runtime, opts, reporter));
+}
+
+async function deleteFromLab(runtime: LabRuntime, opts: KindDeleteOptions, reporter: Reporter): Promise<{ cluster: string; deletedKeys: number }> {
+  const { lab } = runtime;
   const cluster = lab.spec.kind.name;
   const prefix = kindEtcdPrefix(lab.spec);
   await reporter.step(`kind delete cluster --name ${cluster}`, (step) => kindCli.delete(cluster, (line) => step.update(line)));

@@ -1,8 +1,10 @@
 // `etcd-lab logs [member]`: container logs of one member (or haproxy), or of all with a prefix.
 import { PassThrough } from 'node:stream';
 import { UserError } from '../errors.js';
-import { LabRuntime } from '../runtime/lab.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import type { LabRuntime } from '../runtime/lab.js';
+import type { LoadOptions } from '../config/load.js';
+import { silentReporter } from '../progress.js';
+import { withLab } from './session.js';
 import { LABEL } from '../config/topology.js';
 
 export interface LogsOptions extends LoadOptions {
@@ -25,9 +27,11 @@ function prefixed(prefix: string, out: NodeJS.WritableStream): PassThrough {
 }
 
 export async function logs(opts: LogsOptions): Promise<void> {
-  const lab = loadLab(opts);
-  const runtime = new LabRuntime(lab);
-  await runtime.engine.ping();
+  return withLab(opts, {}, silentReporter, (runtime) => showLogs(runtime, opts));
+}
+
+async function showLogs(runtime: LabRuntime, opts: LogsOptions): Promise<void> {
+  const { lab } = runtime;
   const containers = await runtime.containers();
   const nameOf = (c: (typeof containers)[number]) => c.labels[LABEL.member] ?? c.labels[LABEL.role] ?? c.name;
   const known = containers.map(nameOf).sort();

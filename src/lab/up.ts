@@ -1,8 +1,8 @@
 // `etcd-lab up`: an ordered list of steps, each with a progress line. Whatever this run created is
-// removed again when a later step fails, unless --retain.
+// removed again when a later step fails or the user presses Ctrl-C, unless --retain.
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { formatProblem, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
 import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
@@ -11,7 +11,9 @@ import { LabRuntime } from '../runtime/lab.js';
 import { checkMembership, checkNetwork, checkPorts } from '../runtime/preflight.js';
 import { collectStatus, type LabStatus } from '../runtime/status.js';
 import { waitUntilReady } from '../runtime/readiness.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
+import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
+import { withLab } from './session.js';
 import { HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL } from '../config/topology.js';
 import { writeLabFiles } from './generate.js';
 
@@ -49,9 +51,9 @@ const withoutImages = (env: string | undefined) => env?.replace(/^ETCD_LAB_(ETCD
  * local stand-in image counts as current while the spec's own image is not on this machine.
  */
 async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promise<boolean> {
-  const { spec, local, outDir } = runtime.lab;
+  const { spec, local, outDir, owner } = runtime.lab;
   if (running.length !== spec.members + 1 || running.some((c) => c.state !== 'running')) return false;
-  const files = renderLab({ spec, local, endpointMode: 'network' });
+  const files = renderLab({ spec, local, endpointMode: 'network', owner });
   for (const name of [COMPOSE_FILE, HAPROXY_FILE, ENV_FILE]) {
     const existing = await readFile(join(outDir, name), 'utf8').catch(() => undefined);
     const same = name === ENV_FILE ? withoutImages(existing) === withoutImages(files.get(name)) : existing === files.get(name);
@@ -67,42 +69,65 @@ async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promi
   return true;
 }
 
-/** Removes what did not exist before this run: containers, then the network, then volumes. */
+/**
+ * Removes what did not exist before this run: containers, then the network, then volumes. In rounds:
+ * after compose was stopped half-way, the engine may still finish a container it was asked to
+ * create, which then holds the network and a volume; the next round takes it too.
+ */
 async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter): Promise<string[]> {
-  const removed: string[] = [];
+  const removed = new Set<string>();
+  const deadline = Date.now() + 20_000;
   await reporter.step('roll back what this run created', async (step) => {
-    const created = (await runtime.containers()).filter((c) => !before.containers.has(c.id));
-    step.update(`removing ${created.map((c) => c.name).join(', ')}`);
-    await Promise.all(created.map((c) => runtime.engine.removeContainer(c.id, 2)));
-    removed.push(...created.map((c) => c.name));
-    if (!before.network) {
-      for (const network of await runtime.networks()) {
-        await runtime.engine.removeNetwork(network.id);
-        removed.push(network.name);
+    for (;;) {
+      const blocked: string[] = [];
+      const created = (await runtime.containers()).filter((c) => !before.containers.has(c.id));
+      if (created.length > 0) step.update(`removing ${created.map((c) => c.name).join(', ')}`);
+      await Promise.all(created.map((c) => runtime.engine.removeContainer(c.id, 2)));
+      created.forEach((c) => removed.add(c.name));
+      const remove = async (name: string, action: () => Promise<void>) => {
+        try {
+          await action();
+          removed.add(name);
+        } catch (error) {
+          if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+          blocked.push(name); // still in use by a container that appeared meanwhile
+        }
+      };
+      if (!before.network) {
+        for (const network of await runtime.networks()) await remove(network.name, () => runtime.engine.removeNetwork(network.id));
       }
-    }
-    for (const v of await runtime.volumes()) {
-      if (before.volumes.has(v)) continue;
-      await runtime.engine.removeVolume(v);
-      removed.push(v);
+      for (const v of await runtime.volumes()) {
+        if (!before.volumes.has(v)) await remove(v, () => runtime.engine.removeVolume(v));
+      }
+      // Settled only if nothing new shows up a moment later either.
+      await new Promise((r) => setTimeout(r, 300));
+      const late = (await runtime.containers()).filter((c) => !before.containers.has(c.id));
+      if (blocked.length === 0 && late.length === 0 && (await runtime.volumes()).every((v) => before.volumes.has(v))) return;
+      if (Date.now() > deadline) throw new Error(`still in use after 20 s: ${[...blocked, ...late.map((c) => c.name)].join(', ')}`);
+      step.update(`waiting for the engine to settle (${[...blocked, ...late.map((c) => c.name)].join(', ')})`);
     }
   });
-  return removed;
+  return [...removed];
 }
 
 export async function up(opts: UpOptions, reporter: Reporter): Promise<UpResult> {
+  return withLab(opts, { lock: 'up', warn: true }, reporter, (runtime) => upOwnedLab(runtime, opts, reporter));
+}
+
+/** What Docker holds for the lab right now, for the line a second Ctrl-C prints. */
+export async function labLeftovers(runtime: LabRuntime): Promise<string[]> {
+  const [containers, networks, volumes] = await Promise.all([runtime.containers(), runtime.networks(), runtime.volumes()]);
+  return [...containers.map((c) => `container ${c.name}`), ...networks.map((n) => `network ${n.name}`), ...volumes.map((v) => `volume ${v}`)];
+}
+
+async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Reporter): Promise<UpResult> {
   const started = Date.now();
-  const lab = loadLab(opts);
-  for (const w of lab.warnings) reporter.warn(formatProblem(w));
-  const engine = opts.engine ?? new DockerEngine();
-  const runtime = new LabRuntime(lab, engine);
+  const { lab, engine } = runtime;
   const { spec } = lab;
   const timeoutMs = opts.timeoutMs ?? 60_000;
 
   // 1. Preflight: nothing is changed until every check passes.
   const before = await reporter.step('preflight', async (step) => {
-    step.update('Docker engine');
-    await engine.ping();
     step.update('docker compose v2');
     if (!(await engine.composeVersion())) {
       throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
@@ -139,25 +164,44 @@ export async function up(opts: UpOptions, reporter: Reporter): Promise<UpResult>
     return result(true, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage });
   }
 
-  // 3. Images: present, else pulled, else built here.
-  const images = await ensureLabImages(
-    engine,
-    { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage },
-    { etcd: spec.etcd.image, haproxy: spec.haproxy.image },
-    reporter,
-  );
-  lab.local.etcdImage = images.etcd;
-  lab.local.haproxyImage = images.haproxy;
+  const undoing = opts.retain ? 'stopping; --retain keeps what this run created' : 'rolling back what this run created';
+  return guarded({ undoing, leftovers: () => labLeftovers(runtime) }, async () => {
+    let images: ImageChoice;
+    try {
+      // 3. Images: present, else pulled, else built here.
+      images = await ensureLabImages(
+        engine,
+        { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage },
+        { etcd: spec.etcd.image, haproxy: spec.haproxy.image },
+        reporter,
+      );
+      lab.local.etcdImage = images.etcd;
+      lab.local.haproxyImage = images.haproxy;
 
-  // 4. Files.
-  await reporter.step(`generate ${relative(process.cwd(), lab.outDir) || '.'}/`, () => writeLabFiles(lab));
+      // 4. Files.
+      throwIfInterrupted();
+      await reporter.step(`generate ${relative(process.cwd(), lab.outDir) || '.'}/`, () => writeLabFiles(lab));
+    } catch (error) {
+      if (error instanceof Interrupted) throw new Interrupted('up interrupted before it had started any container: nothing to roll back');
+      throw error;
+    }
 
-  // 5. Start, then wait until the lab is really ready; roll back on failure.
+    // 5. Start, then wait until the lab is really ready; roll back on failure or Ctrl-C.
+    await startAndWait(runtime, before, { ...opts, timeoutMs }, reporter);
+    return result(false, images);
+  });
+}
+
+async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions & { timeoutMs: number }, reporter: Reporter): Promise<void> {
+  const { lab, engine } = runtime;
+  const { spec } = lab;
   try {
+    throwIfInterrupted();
     await reporter.step(`docker compose up (${spec.members} members + HAProxy)`, async (step) => {
       await engine
         .compose(spec.name, runtime.composeFile, ['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line))
         .catch((error: Error & { stderr?: string }) => {
+          if (error instanceof Interrupted) throw error;
           const lines = (error.stderr ?? error.message).trim().split('\n');
           throw new UserError(`docker compose up failed: ${lines.at(-1)}`, {
             hint: `the generated stack is in ${lab.outDir}; \`docker compose -f ${runtime.composeFile} config\` shows what was asked`,
@@ -166,19 +210,23 @@ export async function up(opts: UpOptions, reporter: Reporter): Promise<UpResult>
           });
         });
     });
-    await waitUntilReady(runtime, Date.now() + timeoutMs, reporter);
+    await waitUntilReady(runtime, Date.now() + opts.timeoutMs, reporter);
   } catch (error) {
     if (opts.retain) {
       reporter.warn('--retain: leaving the lab as it is for inspection (`etcd-lab down --volumes` removes it)');
-    } else {
-      try {
-        await rollBack(runtime, before, reporter);
-      } catch (rollbackError) {
-        reporter.warn(`rollback failed: ${(rollbackError as Error).message}; remove leftovers with \`etcd-lab down --volumes\``);
-      }
+      if (error instanceof Interrupted) throw new Interrupted('up interrupted; --retain kept what it created', '`etcd-lab down --volumes` removes it');
+      throw error;
+    }
+    let removed: string[];
+    try {
+      removed = await rollBack(runtime, before, reporter);
+    } catch (rollbackError) {
+      reporter.warn(`rollback failed: ${(rollbackError as Error).message}; remove leftovers with \`etcd-lab down --volumes\``);
+      throw error;
+    }
+    if (error instanceof Interrupted) {
+      throw new Interrupted(`up interrupted; rolled back what it had created${removed.length > 0 ? ` (${removed.join(', ')})` : ' (nothing yet)'}`);
     }
     throw error;
   }
-
-  return result(false, images);
 }

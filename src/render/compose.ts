@@ -10,8 +10,11 @@ import {
   HAPROXY_CLIENT_PORT,
   HAPROXY_CONFIG_PATH,
   HAPROXY_STATS_PORT,
+  LABEL,
   labLabels,
   labTopology,
+  OWNER_VAR,
+  type Role,
   type MemberTopology,
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
@@ -20,6 +23,11 @@ import { generatedHeader } from './header.js';
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
 function interpolate(variable: string, fallback: string | number): string {
   return `\${${variable}:-${fallback}}`;
+}
+
+/** The lab's labels plus its owner, a per-machine path that only the generated .env holds. */
+function labels(spec: LabSpec, role: Role, member?: string): Record<string, string> {
+  return { ...labLabels(spec, role, member), [LABEL.owner]: `\${${OWNER_VAR}:?run etcd-lab generate to create .env}` };
 }
 
 export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {
@@ -70,7 +78,7 @@ export function renderCompose(spec: LabSpec): string {
         retries: 3,
         start_period: '10s',
       },
-      labels: labLabels(spec, 'etcd', member.name),
+      labels: labels(spec, 'etcd', member.name),
     };
   }
 
@@ -90,12 +98,12 @@ export function renderCompose(spec: LabSpec): string {
       [ENV_VARS.statsPassword]: `\${${ENV_VARS.statsPassword}:?run etcd-lab generate to create .env}`,
     },
     networks: { lab: { ipv4_address: topo.haproxy.address } },
-    labels: labLabels(spec, 'haproxy'),
+    labels: labels(spec, 'haproxy'),
   };
 
   const volumes: Record<string, unknown> = {};
   for (const member of topo.members) {
-    volumes[`${member.name}-data`] = { name: member.volume, labels: labLabels(spec, 'data', member.name) };
+    volumes[`${member.name}-data`] = { name: member.volume, labels: labels(spec, 'data', member.name) };
   }
 
   const compose = {
@@ -106,7 +114,7 @@ export function renderCompose(spec: LabSpec): string {
         name: topo.network,
         driver: 'bridge',
         ipam: { config: [{ subnet: spec.network.subnet, gateway: topo.gateway }] },
-        labels: labLabels(spec, 'network'),
+        labels: labels(spec, 'network'),
       },
     },
     volumes,

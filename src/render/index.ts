@@ -15,14 +15,16 @@ export interface RenderInput {
   spec: LabSpec;
   local: LocalSettings;
   endpointMode: ResolvedEndpointMode;
+  /** The spec file this lab belongs to (see LABEL.owner). */
+  owner: string;
 }
 
 /** Files in a stable order; the shareable ones first, the per-person .env last. */
-export function renderLab({ spec, local, endpointMode }: RenderInput): Map<string, string> {
+export function renderLab({ spec, local, endpointMode, owner }: RenderInput): Map<string, string> {
   return new Map([
     [COMPOSE_FILE, renderCompose(spec)],
     [HAPROXY_FILE, renderHaproxyCfg(spec)],
     [KIND_FILE, renderKindConfig(spec, endpointMode, local.clientPort)],
-    [ENV_FILE, renderEnvFile(local)],
+    [ENV_FILE, renderEnvFile(local, owner)],
   ]);
 }

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import { UserError } from '../errors.js';
+import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
 
 export interface BuildOptions {
   context: string;
@@ -26,12 +27,23 @@ export function dockerUnreachable(cause: unknown): UserError {
   );
 }
 
-/** Resolves when a dockerode progress stream ends; rejects on an error event inside it. */
+/**
+ * Resolves when a dockerode progress stream ends; rejects on an error event inside it. Ctrl-C closes
+ * the stream, which makes the engine give up the pull or build.
+ */
 function followStream(docker: Docker, stream: NodeJS.ReadableStream, onLine?: (line: string) => void): Promise<void> {
+  const signal = interruptSignal();
   return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      (stream as unknown as { destroy(): void }).destroy();
+      reject(new Interrupted());
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
     docker.modem.followProgress(
       stream,
       (error: Error | null, events: { error?: string; errorDetail?: { message?: string } }[]) => {
+        signal.removeEventListener('abort', onAbort);
         const failed = error ?? events.find((e) => e.error);
         if (failed) reject(new Error(failed instanceof Error ? failed.message : (failed.errorDetail?.message ?? failed.error)));
         else resolve();
@@ -115,6 +127,7 @@ export class DockerEngine {
       await followStream(this.docker, stream, onLine);
       return { ok: true };
     } catch (error) {
+      if (error instanceof Interrupted) throw error;
       return { ok: false, reason: shortPullError((error as Error).message) };
     }
   }
@@ -232,7 +245,7 @@ export class DockerEngine {
     try {
       await container.start();
       const timer = setTimeout(() => void container.kill().catch(() => {}), opts.timeoutMs);
-      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      const { StatusCode } = (await unlessInterrupted(container.wait(), () => void container.kill().catch(() => {}))) as { StatusCode: number };
       clearTimeout(timer);
       const raw = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
       const out: Buffer[] = [];
@@ -318,18 +331,50 @@ function demuxBuffer(buffer: Buffer, stdout: NodeJS.WritableStream, stderr: Node
   }
 }
 
-/** Runs a command to completion, collecting output; rejects with the tail of stderr. */
+/**
+ * Runs a command to completion, collecting output; rejects with the tail of stderr. The child runs
+ * in its own process group, so a Ctrl-C at the terminal reaches etcd-lab only; etcd-lab then stops
+ * the child (SIGTERM, SIGKILL after 5 s) and rejects with Interrupted once it has exited, so that
+ * whatever it made can be undone after it, not while it still works.
+ */
 export function run(
   command: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void; input?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void; input?: string; cleanup?: boolean } = {},
 ): Promise<{ stdout: string; stderr: string }> {
+  // Cleanup after a Ctrl-C runs with a signal that never aborts: it is the undoing.
+  const signal = opts.cleanup ? new AbortController().signal : interruptSignal();
+  if (signal.aborted) return Promise.reject(new Interrupted());
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: true,
     });
+    let interrupted = false;
+    const stopChild = () => {
+      interrupted = true;
+      const kill = (sig: NodeJS.Signals) => {
+        try {
+          if (child.pid) process.kill(-child.pid, sig);
+        } catch {
+          /* already gone */
+        }
+      };
+      kill('SIGTERM');
+      setTimeout(() => kill('SIGKILL'), 5000).unref();
+    };
+    signal.addEventListener('abort', stopChild, { once: true });
+    // Its own process group outlives us: if we exit first (a second Ctrl-C), take it along.
+    const onExit = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
+    process.on('exit', onExit);
     let stdout = '';
     let stderr = '';
     const lines = (chunk: Buffer) => {
@@ -344,9 +389,16 @@ export function run(
       stderr += c;
       lines(c);
     });
-    child.on('error', reject);
+    child.on('error', (error) => {
+      signal.removeEventListener('abort', stopChild);
+      process.off('exit', onExit);
+      reject(error);
+    });
     child.on('close', (code) => {
-      if (code === 0) resolve({ stdout, stderr });
+      signal.removeEventListener('abort', stopChild);
+      process.off('exit', onExit);
+      if (interrupted) reject(new Interrupted());
+      else if (code === 0) resolve({ stdout, stderr });
       else {
         const tail = stderr.trim().split('\n').slice(-5).join('\n');
         reject(Object.assign(new Error(`${command} ${args.join(' ')} exited with ${code}${tail ? `:\n${tail}` : ''}`), { code, stdout, stderr }));

@@ -7,6 +7,7 @@ import { LABEL, quorumState } from '../config/topology.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
+import { Interrupted, isInterrupted } from '../interrupt.js';
 
 export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal'] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
@@ -75,6 +76,7 @@ async function cut(runtime: LabRuntime, c: LabMemberContainer): Promise<string> 
     [LABEL.lab]: runtime.name,
     [LABEL.role]: 'partition',
     [LABEL.member]: c.member,
+    [LABEL.owner]: runtime.lab.owner,
   });
   await runtime.engine.disconnectNetwork(lab.id, c.id);
   await runtime.engine.connectNetwork(id, c.id);
@@ -156,7 +158,12 @@ export async function applyFault(
   const done: string[] = [];
 
   await reporter.step(`${action} ${targets.map((t) => t.member).join(', ') || '(nothing to do)'}`, async () => {
-    for (const c of targets) done.push(await PERFORM[action](runtime, c));
+    const acted: LabMemberContainer[] = [];
+    for (const c of targets) {
+      if (isInterrupted()) await undoHalfDone(runtime, action, acted);
+      done.push(await PERFORM[action](runtime, c));
+      acted.push(c);
+    }
   });
 
   const after = await runtime.memberContainers();
@@ -166,6 +173,23 @@ export async function applyFault(
   if (opts.wait === false || targets.length === 0) return result;
   const deadline = Date.now() + (opts.timeoutMs ?? Math.max(15_000, 10 * runtime.lab.spec.etcd.electionTimeoutMs));
 
+  try {
+    await waitAfter(runtime, action, reporter, { leaderBefore, targets, alive, state, started, deadline, result });
+  } catch (error) {
+    if (error instanceof Interrupted) throw new Interrupted(`stopped waiting; done: ${done.join('; ')}`, '`etcd-lab status` shows where the lab stands');
+    throw error;
+  }
+  return result;
+}
+
+/** After the action: the election when the leader went, convergence when members came back. */
+async function waitAfter(
+  runtime: LabRuntime,
+  action: FaultAction,
+  reporter: Reporter,
+  w: { leaderBefore?: string; targets: LabMemberContainer[]; alive: LabMemberContainer[]; state: AliveState; started: number; deadline: number; result: FaultResult },
+): Promise<void> {
+  const { leaderBefore, targets, alive, state, started, deadline, result } = w;
   const leaderGone = leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore);
   if (leaderGone && state.held) {
     result.election = await reporter.step('election', (step) =>
@@ -192,5 +216,36 @@ export async function applyFault(
       hint: 'see `etcd-lab status` and `etcd-lab logs <member>`',
     });
   }
-  return result;
+}
+
+/** What puts a member back after each action that takes it out. */
+export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal' };
+
+/** Ctrl-C in the middle of acting on several members: put back the ones already done, then stop. */
+async function undoHalfDone(runtime: LabRuntime, action: FaultAction, acted: LabMemberContainer[]): Promise<never> {
+  const restore = RESTORE[action];
+  const undone: string[] = [];
+  if (restore) {
+    for (const c of acted) {
+      const [fresh] = (await runtime.memberContainers()).filter((x) => x.id === c.id);
+      if (fresh) undone.push(await PERFORM[restore](runtime, fresh));
+    }
+  }
+  throw new Interrupted(`${action} interrupted half-way${undone.length > 0 ? `; undone: ${undone.join('; ')}` : ''}`);
+}
+
+/**
+ * Puts every member back: starts the stopped, thaws the paused, heals the cut off (Docker's side
+ * only: the members rejoin by themselves). What `check` does after any failure or Ctrl-C.
+ */
+export async function restoreLab(runtime: LabRuntime, reporter: Reporter): Promise<string[]> {
+  const done: string[] = [];
+  await reporter.step('restore every member', async () => {
+    for (const c of await runtime.memberContainers()) {
+      if (c.state === 'paused') done.push(await PERFORM.unpause(runtime, c));
+      else if (c.state !== 'running') done.push(await PERFORM.start(runtime, c));
+    }
+    for (const c of await runtime.memberContainers()) if (runtime.isPartitioned(c)) done.push(await PERFORM.heal(runtime, c));
+  });
+  return done;
 }

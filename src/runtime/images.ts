@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
 import { DockerEngine, run } from './docker.js';
@@ -137,7 +138,10 @@ export async function ensureLabImages(
         if (!result.ok) throw new Error(result.reason);
         return result;
       })
-      .catch((error: unknown) => ({ ok: false as const, reason: (error as Error).message }));
+      .catch((error: unknown) => {
+        if (error instanceof Interrupted) throw error;
+        return { ok: false as const, reason: (error as Error).message };
+      });
     if (pulled.ok) continue;
     if (ref !== specImages[kind] || ref === LOCAL_IMAGES[kind]) {
       throw new UserError(`image ${ref} is not on this machine and cannot be pulled: ${pulled.reason}`, {

@@ -14,9 +14,9 @@ function missing(tool: string, error: unknown): UserError {
   return new UserError(`${tool} is not installed (or not on PATH)`, { hint: hints[tool], cause: error, exitCode: 3 });
 }
 
-async function tool(name: string, args: string[], onLine?: (line: string) => void): Promise<{ stdout: string; stderr: string }> {
+async function tool(name: string, args: string[], onLine?: (line: string) => void, cleanup = false): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await run(name, args, { onLine });
+    return await run(name, args, { onLine, cleanup });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missing(name, error);
     throw error;
@@ -66,8 +66,8 @@ export const kindCli = {
   async create(name: string, config: string, onLine: (line: string) => void): Promise<void> {
     await tool('kind', ['create', 'cluster', '--name', name, '--config', config], onLine);
   },
-  async delete(name: string, onLine?: (line: string) => void): Promise<void> {
-    await tool('kind', ['delete', 'cluster', '--name', name], onLine);
+  async delete(name: string, onLine?: (line: string) => void, opts: { cleanup?: boolean } = {}): Promise<void> {
+    await tool('kind', ['delete', 'cluster', '--name', name], onLine, opts.cleanup);
   },
   async kubectl(context: string, args: string[]): Promise<string> {
     return (await tool('kubectl', ['--context', context, ...args])).stdout;

@@ -1,6 +1,8 @@
 // A lab as it exists in Docker: its containers, network and volumes found by label, and the
 // host endpoints to reach it. Observation only; `up`/`down` and the failure commands act on it.
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
 import { COMPOSE_FILE } from '../render/index.js';
 import type { LoadedLab } from '../config/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../config/topology.js';
@@ -79,6 +81,46 @@ export class LabRuntime {
   /** Every network carrying the lab's label: its own and any partition networks. */
   async networks() {
     return this.engine.networks([this.labLabel]);
+  }
+
+  /**
+   * The spec files, other than this checkout's, that own what Docker holds under this lab's name.
+   * Objects from before owner labels are judged by the compose file compose recorded on containers.
+   */
+  async foreignOwners(): Promise<string[]> {
+    const [containers, networks, volumes] = await Promise.all([
+      this.containers(),
+      this.networks(),
+      this.engine.volumes([this.labLabel]),
+    ]);
+    const owners = new Set<string>();
+    for (const { labels } of [...containers, ...networks, ...volumes]) {
+      const owner = labels[LABEL.owner];
+      const composeFile = labels['com.docker.compose.project.config_files'];
+      if (owner !== undefined) {
+        if (owner !== this.lab.owner) owners.add(owner);
+      } else if (composeFile !== undefined && composeFile !== this.composeFile) {
+        owners.add(join(dirname(dirname(composeFile)), 'etcd-lab.yaml'));
+      }
+    }
+    return [...owners].sort();
+  }
+
+  /**
+   * Refuses to act on a lab another checkout made (same name, other spec): its HAProxy reads that
+   * checkout's files, its credentials are that checkout's, and `down` here would end its work.
+   */
+  async assertOwned(): Promise<void> {
+    const [other] = await this.foreignOwners();
+    if (other === undefined) return;
+    const gone = !existsSync(dirname(other));
+    throw new UserError(`lab "${this.name}" belongs to another checkout: ${other}${gone ? ' (that directory no longer exists)' : ''}`, {
+      hint:
+        `this checkout's spec is ${this.lab.owner}. Either run etcd-lab in ${dirname(other)}, or give this lab another name ` +
+        `(name: in etcd-lab.yaml, or --name ${this.name}-2)` +
+        (gone ? `; to remove the orphaned lab from here: \`etcd-lab down --take-over\` (data volumes kept unless --volumes)` : ''),
+      exitCode: 3,
+    });
   }
 
   /** A member is cut off when it is not on the lab network (see `partition`). */

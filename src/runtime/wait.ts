@@ -1,5 +1,7 @@
-// Explicit waits with deadlines: poll a probe until it says done, never a fixed sleep.
+// Explicit waits with deadlines: poll a probe until it says done, never a fixed sleep. Ctrl-C ends
+// a wait at once (Interrupted), so the command can undo what it did.
 import { UserError } from '../errors.js';
+import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
 
 export interface Probe<T> {
@@ -19,13 +21,14 @@ export async function waitUntil<T>(
   const interval = opts.intervalMs ?? 100;
   let last: Probe<T> = { done: false, detail: 'not checked yet' };
   for (;;) {
+    throwIfInterrupted();
     const started = Date.now();
     last = await probe();
     step?.update(last.detail);
     if (last.done) return last.value;
     if (Date.now() >= deadline) break;
     const pause = Math.min(Math.max(0, interval - (Date.now() - started)), Math.max(0, deadline - Date.now()));
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await sleep(pause);
   }
   throw new UserError(`timed out waiting for ${what}: ${last.detail}`, { hint: opts.hint, exitCode: 4 });
 }

@@ -1,6 +1,6 @@
 // Helpers shared by the end-to-end tests: unique names, subnets and ports per test lab,
 // the local images, and cleanup by label.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -91,31 +91,36 @@ export interface TestLab {
   remove(): Promise<void>;
 }
 
-const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
 
-/** A scratch project with its own etcd-lab.yaml and per-person .env (unique ports, local images). */
-export async function createTestLab(tag: string, spec: Record<string, unknown> = {}): Promise<TestLab> {
+/** The environment a CLI run gets: this one without ETCD_LAB_* (the lab's .env decides), plain output. */
+export function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
+  return { ...base, CI: 'true', ...env };
+}
+
+/** Runs the real CLI (bin/etcd-lab.js) in `dir`, as a user would. */
+export function cliIn(dir: string) {
+  return (args: string[], env: Record<string, string> = {}) =>
+    new Promise<CliResult>((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { cwd: dir, env: cliEnv(env), maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+}
+
+/**
+ * A scratch project with its own etcd-lab.yaml and per-person .env (unique ports; the local images,
+ * unless `newcomer`: then no image is named anywhere, as in a fresh checkout, and `up` must find its own).
+ */
+export async function createTestLab(tag: string, spec: Record<string, unknown> = {}, opts: { newcomer?: boolean } = {}): Promise<TestLab> {
   const { name, subnet } = uniqueLab(tag);
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   const [clientPort, statsPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'etcd-lab.yaml'), stringify({ apiVersion: 'etcd-lab/v1alpha1', name, network: { subnet }, ...spec }));
-  writeFileSync(
-    join(dir, '.env'),
-    [
-      `ETCD_LAB_CLIENT_PORT=${clientPort}`,
-      `ETCD_LAB_STATS_PORT=${statsPort}`,
-      `ETCD_LAB_ETCD_IMAGE=${TEST_IMAGES.etcd}`,
-      `ETCD_LAB_HAPROXY_IMAGE=${TEST_IMAGES.haproxy}`,
-      '',
-    ].join('\n'),
-  );
-  const cli = (args: string[], env: Record<string, string> = {}) =>
-    new Promise<CliResult>((resolve) => {
-      const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
-      execFile(process.execPath, [BIN, ...args], { cwd: dir, env: { ...base, CI: 'true', ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const images = opts.newcomer ? [] : [`ETCD_LAB_ETCD_IMAGE=${TEST_IMAGES.etcd}`, `ETCD_LAB_HAPROXY_IMAGE=${TEST_IMAGES.haproxy}`];
+  writeFileSync(join(dir, '.env'), [`ETCD_LAB_CLIENT_PORT=${clientPort}`, `ETCD_LAB_STATS_PORT=${statsPort}`, ...images, ''].join('\n'));
+  const cli = cliIn(dir);
   return {
     dir,
     name,
@@ -143,4 +148,61 @@ export async function labResources(name: string): Promise<{ containers: string[]
   const networks = (await docker.listNetworks({ filters: filter })).map((n) => n.Name);
   const volumes = ((await docker.listVolumes({ filters: filter })).Volumes ?? []).map((v) => v.Name);
   return { containers: containers.sort(), networks, volumes: volumes.sort() };
+}
+
+/** A CLI run in the background, to interrupt it the way a person at a terminal would. */
+export interface RunningCli {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves when stderr+stdout so far match; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  exited: Promise<CliResult & { ms: number }>;
+}
+
+export function spawnCli(dir: string, args: string[], env: Record<string, string> = {}): RunningCli {
+  const started = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c));
+  const exited = new Promise<CliResult & { ms: number }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
+  );
+  return {
+    child,
+    output: () => stderr + stdout,
+    async waitFor(pattern, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(stderr + stdout)) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`never saw ${pattern} in:\n${stderr}${stdout}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    exited,
+  };
+}
+
+/**
+ * An image whose "etcd" runs but never serves: members start and never become healthy. With
+ * `ignoreTerm` it ignores SIGTERM too, so stopping it takes the whole grace period.
+ */
+export async function buildSleepyEtcd(tag: string, opts: { ignoreTerm?: boolean } = {}): Promise<string> {
+  const trap = opts.ignoreTerm ? '\\"\\"' : '\\"exit 0\\"';
+  const docker = new Docker();
+  const container = await docker.createContainer({
+    Image: TEST_IMAGES.haproxy,
+    User: 'root',
+    Entrypoint: ['sh', '-c', `printf "#!/bin/sh\\ntrap ${trap} TERM USR1\\nsleep 3600 & wait\\n" > /usr/local/bin/etcd && chmod 755 /usr/local/bin/etcd`],
+    Labels: { [LABEL.lab]: `${TEST_LAB_PREFIX}sleepy-build` },
+  });
+  await container.start();
+  await container.wait();
+  await container.commit({ repo: `${TEST_LAB_PREFIX}sleepy-etcd`, tag });
+  await container.remove({ force: true });
+  return `${TEST_LAB_PREFIX}sleepy-etcd:${tag}`;
+}
+
+export async function removeImage(ref: string | undefined): Promise<void> {
+  if (ref) await new Docker().getImage(ref).remove({ force: true }).catch(() => {});
 }

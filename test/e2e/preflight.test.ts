@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL } from '../../src/config/topology.js';
-import { createTestLab, labResources, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+import { buildSleepyEtcd, createTestLab, labResources, removeImage, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
 
 const nothing = { containers: [], networks: [], volumes: [] };
 const labs: TestLab[] = [];
@@ -83,25 +83,11 @@ describe.skipIf(skipE2E)('up preflight', () => {
 });
 
 describe.skipIf(skipE2E)('up after the start', () => {
-  const docker = new Docker();
-  /** An image whose "etcd" runs but never serves: members start and never become healthy. */
-  const sleepyEtcd = 'elt-sleepy-etcd:test';
-
+  let sleepyEtcd: string;
   beforeAll(async () => {
-    const container = await docker.createContainer({
-      Image: TEST_IMAGES.haproxy,
-      User: 'root',
-      Entrypoint: ['sh', '-c', 'printf "#!/bin/sh\\ntrap \\"exit 0\\" TERM USR1\\nsleep 3600 & wait\\n" > /usr/local/bin/etcd && chmod 755 /usr/local/bin/etcd'],
-      Labels: { [LABEL.lab]: 'elt-sleepy-build' },
-    });
-    await container.start();
-    await container.wait();
-    await container.commit({ repo: 'elt-sleepy-etcd', tag: 'test' });
-    await container.remove({ force: true });
+    sleepyEtcd = await buildSleepyEtcd('preflight');
   });
-  afterAll(async () => {
-    await docker.getImage(sleepyEtcd).remove({ force: true }).catch(() => {});
-  });
+  afterAll(() => removeImage(sleepyEtcd));
 
   it('a container that cannot start: compose\'s error, and everything this run created rolled back', async () => {
     const lab = await newLab('nostart');

@@ -37,7 +37,7 @@ function render(yaml: string, env: Record<string, string> = {}) {
   expect(problems).toEqual([]);
   const { settings, problems: localProblems } = resolveLocalSettings(spec, { env }, () => PASSWORD);
   expect(localProblems).toEqual([]);
-  const files = renderLab({ spec, local: settings, endpointMode: resolveEndpointMode(spec.kind.endpoint, false) });
+  const files = renderLab({ spec, local: settings, endpointMode: resolveEndpointMode(spec.kind.endpoint, false), owner: '/work/team/etcd-lab.yaml' });
   return { spec, local: settings, files };
 }
 

@@ -1,0 +1,128 @@
+// One command at a time per lab: `up` and `down`, `check` and `kill` must not interleave. A lock
+// file per lab (and Docker engine) in a per-user temporary directory, created exclusively, holding
+// who took it. A lock whose process is gone is stale and taken over; a live one is waited for
+// briefly, then refused with its holder named.
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { sleep } from '../interrupt.js';
+
+export interface LockHolder {
+  pid: number;
+  /** The process's start time where the OS tells (Linux: /proc), so a reused pid is not mistaken for it. */
+  started?: string;
+  command: string;
+  cwd: string;
+  startedAt: string;
+}
+
+export function lockDir(): string {
+  return process.env.ETCD_LAB_LOCK_DIR ?? join(tmpdir(), `etcd-lab-locks-${process.getuid?.() ?? 'user'}`);
+}
+
+/** Labs of the same name on different engines (DOCKER_HOST) are different labs. */
+export function lockPath(lab: string): string {
+  const engine = process.env.DOCKER_HOST;
+  const suffix = engine ? `@${createHash('sha256').update(engine).digest('hex').slice(0, 8)}` : '';
+  return join(lockDir(), `${lab}${suffix}.lock`);
+}
+
+function readHolder(path: string): LockHolder | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive, and (where /proc tells) the same process, not a later one that got its pid. */
+export function holderAlive(holder: LockHolder): boolean {
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  const started = processStart(holder.pid);
+  return holder.started === undefined || started === undefined || started === holder.started;
+}
+
+function tryCreate(path: string, holder: LockHolder): boolean {
+  try {
+    const fd = openSync(path, 'wx', 0o644);
+    writeSync(fd, JSON.stringify(holder));
+    closeSync(fd);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function describeHolder(h: LockHolder): string {
+  const seconds = Math.round((Date.now() - Date.parse(h.startedAt)) / 1000);
+  return `\`etcd-lab ${h.command}\` (pid ${h.pid}, started ${seconds}s ago in ${h.cwd})`;
+}
+
+export interface LabLock {
+  release(): void;
+}
+
+/**
+ * Takes the lab's lock for `command`, waiting up to `waitMs` for a live holder to finish
+ * (`onWait` says who is waited for). Released by `release()` or when the process exits.
+ */
+export async function acquireLabLock(
+  lab: string,
+  command: string,
+  opts: { waitMs?: number; onWait?: (text: string) => void } = {},
+): Promise<LabLock> {
+  mkdirSync(lockDir(), { recursive: true });
+  const path = lockPath(lab);
+  const me: LockHolder = { pid: process.pid, started: processStart(process.pid), command, cwd: process.cwd(), startedAt: new Date().toISOString() };
+  const deadline = Date.now() + (opts.waitMs ?? Number(process.env.ETCD_LAB_LOCK_WAIT ?? 10) * 1000);
+  for (;;) {
+    if (tryCreate(path, me)) break;
+    const holder = readHolder(path);
+    if (!holder || !holderAlive(holder)) {
+      // Stale (its process died) or half-written by a process that died: take it over.
+      try {
+        unlinkSync(path);
+      } catch {
+        /* another process took it over first */
+      }
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new UserError(`lab "${lab}" is busy: ${describeHolder(holder)} is working on it`, {
+        hint: 'wait for it to finish and run this again, or stop it (Ctrl-C there undoes what it was doing)',
+        exitCode: 3,
+      });
+    }
+    opts.onWait?.(`waiting for ${describeHolder(holder)}`);
+    await sleep(250);
+  }
+  const release = () => {
+    if (readHolder(path)?.pid === process.pid) {
+      try {
+        unlinkSync(path);
+      } catch {
+        /* already gone */
+      }
+    }
+    process.off('exit', release);
+  };
+  process.on('exit', release);
+  return { release };
+}

@@ -1,6 +1,6 @@
 // The CLI run for real, as a user would: a child process in a scratch directory.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +10,15 @@ import { parse } from 'yaml';
 const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
 let dir: string;
 
-function cli(...args: string[]) {
+function cliWith(extraEnv: Record<string, string>, ...args: string[]) {
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('ETCD_LAB_')) delete env[key];
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CI: 'true' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CI: 'true', ...extraEnv } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function cli(...args: string[]) {
+  return cliWith({}, ...args);
 }
 
 beforeEach(() => {
@@ -85,6 +89,52 @@ describe('etcd-lab CLI', () => {
     const r = cli('up', '--members', '2', '--subnet', '8.8.8.0/24');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/2 problems/);
+  });
+
+  describe('file-system problems are the user\'s to fix, with the fix, never "a bug"', () => {
+    it.each([
+      ['etcd-lab.yaml is a directory', () => mkdirSync(join(dir, 'etcd-lab.yaml')), /the lab spec .*etcd-lab\.yaml is a directory, not a file/, /move that out of the way, or point --config/],
+      ['--config names a directory', () => mkdirSync(join(dir, 'specs')), /the lab spec .*specs is a directory/, /point --config at your etcd-lab\.yaml/, ['--config', 'specs']],
+      ['the .env beside the spec is a directory', () => mkdirSync(join(dir, '.env')), /the per-person settings file .*\.env is a directory/, /NAME=value/],
+      ['generated/ is a file', () => writeFileSync(join(dir, 'generated'), 'oops'), /the generated settings file .*generated\/\.env cannot be reached/, /choose another --out/],
+    ] as [string, () => void, RegExp, RegExp, string[]?][])('%s', (_what, arrange, message, fix, extra = []) => {
+      arrange();
+      for (const command of ['generate', 'up', 'status']) {
+        const r = cli(command, ...extra);
+        expect(r.code, `${command}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).toMatch(fix);
+        expect(r.stderr).not.toMatch(/bug in etcd-lab/);
+      }
+    });
+
+    it('generated/ that cannot be written as a directory', () => {
+      mkdirSync(join(dir, 'generated'));
+      mkdirSync(join(dir, 'generated', 'haproxy.cfg'));
+      const r = cli('generate');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/the directory for generated files .*generated .*(is a directory|exists as something else)/);
+      expect(r.stderr).toMatch(/choose another with --out/);
+    });
+  });
+
+  describe('a bind address other than loopback', () => {
+    it.each([
+      [['--bind-address', '0.0.0.0'], {}, /--bind-address: .*every network interface of this machine/],
+      [[], { ETCD_LAB_BIND_ADDRESS: '10.1.2.3' }, /\$ETCD_LAB_BIND_ADDRESS: .*10\.1\.2\.3, reachable from other machines/],
+    ] as [string[], Record<string, string>, RegExp][])('%j %j: a clear warning that names TLS as the way', (args, env, where) => {
+      const r = cliWith(env, 'generate', ...args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(where);
+      expect(r.stderr).toMatch(/no TLS and no authentication/);
+      expect(r.stderr).toMatch(/TLS with client certificates/);
+    });
+
+    it('loopback other than 127.0.0.1 is no warning', () => {
+      const r = cli('generate', '--bind-address', '127.0.0.2');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/listen on|no TLS/);
+    });
   });
 
   it('an unknown command says so', () => {

@@ -172,6 +172,20 @@ describe('per-person values', () => {
     expect(custom.get(ENV_FILE)).toContain('ETCD_LAB_STATS_PORT=38404');
   });
 
+  it('every container, the network and every volume carry the owner, whose value only the per-person .env holds', () => {
+    const { files } = render('members: 3\n');
+    const compose = parse(files.get(COMPOSE_FILE)!) as {
+      services: Record<string, { labels: Record<string, string> }>;
+      networks: Record<string, { labels: Record<string, string> }>;
+      volumes: Record<string, { labels: Record<string, string> }>;
+    };
+    const labelled = [...Object.values(compose.services), ...Object.values(compose.networks), ...Object.values(compose.volumes)];
+    expect(labelled).toHaveLength(4 + 1 + 3);
+    for (const { labels } of labelled) expect(labels['io.etcd-lab.owner']).toMatch(/^\$\{ETCD_LAB_OWNER:\?/);
+    expect(files.get(COMPOSE_FILE)).not.toContain('/work/team');
+    expect(files.get(ENV_FILE)).toMatch(/^ETCD_LAB_OWNER=\/work\/team\/etcd-lab\.yaml$/m);
+  });
+
   it('network endpoint mode points KIND at HAProxy by container name', () => {
     const kind = render('name: demo\nkind:\n  endpoint: network\n').files.get(KIND_FILE)!;
     expect(kind).toContain('http://demo-haproxy:2379');

@@ -44,6 +44,7 @@ test-e2e: build ## end-to-end tests only
 	npx vitest run --project e2e
 
 bench: images ## benchmarks (figures, not pass/fail)
+	node bench/cli-start.mjs
 	node bench/up.mjs
 	node bench/failover.mjs
 

@@ -18,7 +18,7 @@ interface Guard {
   leftovers?: () => Promise<string[]>;
 }
 
-let controller = new AbortController();
+const controller = new AbortController();
 const guards: Guard[] = [];
 
 /** Aborted at the first Ctrl-C inside a guarded section. */
@@ -45,7 +45,7 @@ export async function guarded<T>(guard: Guard, work: () => Promise<T>): Promise<
 }
 
 /** Sleeps; resolves false (early) when interrupted. */
-export function sleepUnlessInterrupted(ms: number): Promise<boolean> {
+function sleepUnlessInterrupted(ms: number): Promise<boolean> {
   const signal = controller.signal;
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
@@ -60,7 +60,7 @@ export function sleepUnlessInterrupted(ms: number): Promise<boolean> {
   });
 }
 
-/** Like sleepUnlessInterrupted, but throws Interrupted. */
+/** Sleeps, or throws Interrupted at Ctrl-C. */
 export async function sleep(ms: number): Promise<void> {
   if (!(await sleepUnlessInterrupted(ms))) throw new Interrupted();
 }
@@ -118,9 +118,4 @@ export function installInterruptHandlers(stderr: NodeJS.WritableStream = process
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-}
-
-/** For tests: a fresh, un-aborted signal. */
-export function resetInterrupt(): void {
-  controller = new AbortController();
 }

@@ -61,13 +61,14 @@ run_phase() {
   say "$name ..."
   t0=$EPOCHREALTIME
   # A subshell outside any `||`, so that set -e stops the phase at its first failing command
-  # (bash ignores -e in a function called as `f || ...`).
+  # (bash ignores -e in a function called as `f || ...`). Its own INT/TERM trap stops it after a
+  # Ctrl-C even when the interrupted command exits 0, as docker exec (without -t) does.
   set +e
   if [ "$verbose" = 1 ]; then
-    (set -e; "$@") 2>&1 | tee "$current_log"
+    (trap 'exit 130' INT TERM; set -e; "$@") 2>&1 | tee "$current_log"
     rc=${PIPESTATUS[0]}
   else
-    (set -e; "$@") >"$current_log" 2>&1
+    (trap 'exit 130' INT TERM; set -e; "$@") >"$current_log" 2>&1
     rc=$?
   fi
   set -e
@@ -87,8 +88,9 @@ run_phase() {
 phase_note() {
   case "$1" in
     base-image) grep -m1 -E '^(cached|built)' "$current_log" | sed 's/^/: /' || true ;;
+    clone) grep -m1 '^clone of' "$current_log" | sed 's/^/: /' | cut -c1-100 || true ;;
     prerequisites) grep -m1 '^prepare: node ' "$current_log" | sed 's/^prepare:/:/' || true ;;
-    make-up) grep -m1 -E '^lab .* is ready in' "$current_log" | sed 's/^/: /' || true ;;
+    make-up) printf ': %s %s' "$(grep -m1 -E '^lab .* is ready in' "$current_log")" "$(grep -m1 '^installed by make up:' "$current_log")" ;;
     kv-check) tail -n 1 "$current_log" | sed 's/^/: /' ;;
   esac
 }
@@ -161,7 +163,8 @@ phase_prerequisites() { inner bash /root/bare-prepare.sh; }
 
 phase_make_up() {
   # Exactly the README's first command, in the clone, as root; CI=true for plain progress lines.
-  timeout "$MAKE_UP_TIMEOUT" docker exec -e CI=true -w "$INNER_DIR" "$container" make up
+  # --foreground: timeout stays in our process group, so a Ctrl-C reaches docker exec at once.
+  timeout --foreground "$MAKE_UP_TIMEOUT" docker exec -e CI=true -w "$INNER_DIR" "$container" make up
   inner sh -c 'echo "installed by make up: $(docker version -f "docker {{.Server.Version}}") ($(docker info -f "{{.Driver}}, cgroup v{{.CgroupVersion}}")), $(docker compose version), $(debootstrap --version)"'
 }
 
@@ -195,9 +198,9 @@ report_failure() {
     echo "----- last 80 lines of the inner make up -----"
     tail -n 80 "$logs/make-up.log"
   fi
-  if docker exec "$container" test -f /var/log/etcd-lab-dockerd.log 2>/dev/null; then
+  if docker cp "$container:/var/log/etcd-lab-dockerd.log" "$logs/dockerd.log" >/dev/null 2>&1; then
     echo "----- last 80 lines of the inner dockerd log (/var/log/etcd-lab-dockerd.log) -----"
-    docker exec "$container" tail -n 80 /var/log/etcd-lab-dockerd.log || true
+    tail -n 80 "$logs/dockerd.log"
   fi
   echo "-----"
 }

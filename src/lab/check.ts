@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { getPrefix } from '../runtime/etcd-http.js';
-import { applyFault, isAlive, restoreLab } from '../runtime/faults.js';
+import { applyFault, membersOut, restoreLab } from '../runtime/faults.js';
 import { verifyHistory, type Verdict, type WriteOp } from '../runtime/history.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { guarded, Interrupted, sleep } from '../interrupt.js';
@@ -99,9 +99,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     maxDurationMs: opts.maxDurationMs ?? 120_000,
   }).start();
   const faults: string[] = [];
-  const leftovers = async () =>
-    (await runtime.memberContainers()).filter((c) => !isAlive(runtime, c)).map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''})`);
-  await guarded({ undoing: 'stopping the workload and restoring every member', leftovers }, async () => {
+  await guarded({ undoing: 'stopping the workload and restoring every member', leftovers: () => membersOut(runtime) }, async () => {
     try {
       await injectFaults(runtime, faultCount, hold, faults, reporter);
     } catch (error) {

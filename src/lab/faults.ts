@@ -3,7 +3,7 @@
 // Ctrl-C while waiting for the election or for members to serve only stops the wait.
 import { guarded } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
-import { applyFault, isAlive, type FaultAction, type FaultResult } from '../runtime/faults.js';
+import { applyFault, membersOut, type FaultAction, type FaultResult } from '../runtime/faults.js';
 import type { LoadOptions } from '../config/load.js';
 import { withLab } from './session.js';
 
@@ -19,7 +19,7 @@ export async function fault(opts: FaultCommandOptions, reporter: Reporter): Prom
     guarded(
       {
         undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
-        leftovers: async () => (await runtime.memberContainers()).filter((c) => !isAlive(runtime, c)).map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''})`),
+        leftovers: () => membersOut(runtime),
       },
       () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs }),
     ),

@@ -42,6 +42,13 @@ export function isAlive(runtime: LabRuntime, c: LabMemberContainer): boolean {
   return c.state === 'running' && !runtime.isPartitioned(c);
 }
 
+/** Members taken out (stopped, paused or cut off), as "etcd2 (exited)": what an interrupted command would leave. */
+export async function membersOut(runtime: LabRuntime): Promise<string[]> {
+  return (await runtime.memberContainers())
+    .filter((c) => !isAlive(runtime, c))
+    .map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''})`);
+}
+
 function partitionNetworkName(runtime: LabRuntime, member: string): string {
   return `${runtime.name}-cut-${member}`;
 }

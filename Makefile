@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CLI := node bin/etcd-lab.js
 
-.PHONY: up down status generate images host test test-unit test-e2e bench build typecheck clean help
+.PHONY: up down status generate images host test test-unit test-e2e test-bare-machine bench build typecheck clean help
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test-unit: build ## tests that need no Docker
 test-e2e: build ## end-to-end tests only
 	bash scripts/setup-host.sh --images --browser --kind
 	npx vitest run --project e2e
+
+test-bare-machine: host ## the README's `make up` from a clean clone on a bare Debian 12 container (root; ~3 min)
+	bash test/bare-machine/run.sh
 
 bench: images ## benchmarks (figures, not pass/fail)
 	node bench/cli-start.mjs

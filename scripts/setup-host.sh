@@ -32,17 +32,8 @@ is_debian_root() { [ -r /etc/debian_version ] && [ "$(id -u)" = 0 ] && command -
 
 engine_up() { docker info >/dev/null 2>&1; }
 
-# The Debian mirror this machine already uses, so the trixie suite comes from the same place.
-debian_mirror() {
-  local uri=""
-  if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
-  fi
-  printf '%s' "$uri"
-}
+# shellcheck source=SCRIPTDIR/lib/debian.sh
+. "$(dirname "$0")/lib/debian.sh"
 
 apt_updated=0
 apt_update() {
@@ -59,18 +50,7 @@ add_trixie_suite() {
   local mirror
   mirror=$(debian_mirror)
   [ -n "$mirror" ] || die "cannot tell which Debian mirror this machine uses (no URIs in /etc/apt/sources.list*)"
-  cat > /etc/apt/sources.list.d/etcd-lab-trixie.sources <<SRC
-Types: deb
-URIs: $mirror
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  cat > /etc/apt/preferences.d/etcd-lab-trixie <<PIN
-Package: *
-Pin: release n=trixie
-Pin-Priority: 1
-PIN
+  write_trixie_suite "$mirror" etcd-lab-trixie
   apt_updated=0
 }
 
@@ -80,7 +60,8 @@ install_from_trixie() {
   add_trixie_suite
   apt_update
   dir=$(mktemp -d)
-  chmod 755 "$dir" # apt downloads as _apt
+  # apt downloads as its own user, _apt, into the current directory.
+  chown _apt "$dir" 2>/dev/null || chmod 777 "$dir"
   (cd "$dir" && apt-get download -qq "$pkg/trixie" >/dev/null)
   dpkg -i "$dir"/*.deb >/dev/null
   rm -rf "$dir"

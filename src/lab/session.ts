@@ -32,15 +32,12 @@ export async function withLab<T>(
   await runtime.engine.ping();
   let lock: LabLock | undefined;
   if (session.lock) {
-    const command = session.lock;
-    lock = await acquireLabLock(lab.spec.name, command, {
-      onWait: (() => {
-        let told = false;
-        return (text: string) => {
-          if (!told) reporter.info(`lab "${lab.spec.name}" is busy: ${text}`);
-          told = true;
-        };
-      })(),
+    let told = false;
+    lock = await acquireLabLock(lab.spec.name, session.lock, {
+      onWait: (text) => {
+        if (!told) reporter.info(`lab "${lab.spec.name}" is busy: ${text}`);
+        told = true;
+      },
     });
   }
   try {

@@ -51,12 +51,23 @@ async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => v
   const dir = await mkdtemp(join(tmpdir(), 'etcd-lab-rootfs-'));
   try {
     const mirror = aptMirror();
-    await run('debootstrap', ['--variant=minbase', 'trixie', dir, ...(mirror ? [mirror] : [])], { onLine });
+    await run('debootstrap', ['--variant=minbase', 'trixie', dir, ...(mirror ? [mirror] : [])], { onLine }).catch((error: unknown) => {
+      if (error instanceof Interrupted) throw error;
+      throw new UserError(`debootstrap could not make a Debian trixie root file system: ${lastLine(error)}`, {
+        hint: `it needs the Debian mirror (${mirror ?? 'the default one'}) and root; see its output above`,
+        exitCode: 3,
+        cause: error,
+      });
+    });
     const tar = spawn('tar', ['-C', dir, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await engine.importImage(tar.stdout, LOCAL_BASE.repo, LOCAL_BASE.tag);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function lastLine(error: unknown): string {
+  return String((error as Error).message ?? error).trim().split('\n').at(-1) ?? '';
 }
 
 /** Finds or makes a trixie base image: local first, then a pull, then debootstrap. */
@@ -90,13 +101,23 @@ export async function buildLocalImages(
   if (wanted.length > 0) base = await ensureBase(engine, reporter, Boolean(opts.force));
   for (const [name, ref] of wanted) {
     await reporter.step(`build ${ref} from Debian packages`, async (step) => {
-      await engine.buildImage({
-        context: join(TEMPLATES_DIR, 'images', name),
-        tag: ref,
-        buildArgs: { BASE: base },
-        labels: { 'io.etcd-lab.image': name },
-        onLine: (line) => step.update(line.slice(0, 100)),
-      });
+      await engine
+        .buildImage({
+          context: join(TEMPLATES_DIR, 'images', name),
+          tag: ref,
+          buildArgs: { BASE: base },
+          labels: { 'io.etcd-lab.image': name },
+          onLine: (line) => step.update(line.slice(0, 100)),
+        })
+        .catch((error: unknown) => {
+          if (error instanceof Interrupted || error instanceof UserError) throw error;
+          // The engine's own failure (a RUN step, the runtime, the disk): what it said, not "a bug".
+          throw new UserError(`the Docker engine could not build ${ref}: ${lastLine(error)}`, {
+            hint: `the build runs apt-get inside a container, so it needs the Debian mirror and a working engine; \`etcd-lab images build\` retries it with its output`,
+            exitCode: 3,
+            cause: error,
+          });
+        });
     });
   }
   const built = wanted.map(([, ref]) => ref);

@@ -15,27 +15,19 @@ say() { printf 'prepare: %s\n' "$*"; }
 # runc then fails with "mkdir /sys/fs/cgroup/cpuset/docker: read-only file system". A machine's
 # cgroups are writable. A bind remount changes only this mount's flag (a plain remount would touch
 # the shared superblock and is refused as busy); the mounts show only this container's own subtree.
+# shellcheck disable=SC2013 # mount points have no spaces
 for m in $(awk '($3 == "cgroup" || $3 == "cgroup2") && $4 ~ /^ro(,|$)/ {print $2}' /proc/self/mounts); do
   mount -o remount,bind,rw "$m"
 done
 say "cgroups writable ($(stat -fc %T /sys/fs/cgroup): $(awk '$3 == "cgroup" || $3 == "cgroup2"' /proc/self/mounts | wc -l) mounts)"
 
-mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
+# shellcheck source=SCRIPTDIR/../../scripts/lib/debian.sh
+. /root/bare-debian.sh
+mirror=$(debian_mirror)
 [ -n "$mirror" ] || { echo "prepare: no deb line in /etc/apt/sources.list" >&2; exit 1; }
 
 # Bookworm's nodejs is 18; trixie has 20. A second suite pinned to 1: taken only when asked for.
-cat > /etc/apt/sources.list.d/trixie.sources <<SRC
-Types: deb
-URIs: $mirror
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-cat > /etc/apt/preferences.d/trixie <<PIN
-Package: *
-Pin: release n=trixie
-Pin-Priority: 1
-PIN
+write_trixie_suite "$mirror" trixie
 
 say "apt-get update ($mirror: bookworm, trixie pinned to 1)"
 apt-get update -qq

@@ -28,7 +28,7 @@ for arg in "$@"; do
   case "$arg" in
     --fresh) fresh=1 ;;
     --verbose|-v) verbose=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bare-machine: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +44,7 @@ phase_names=()
 phase_times=()
 current=""
 current_log=""
+phase_t0=$t_start
 container=$NAME # exists once the container phase has started it
 status=1
 
@@ -60,6 +61,7 @@ run_phase() {
   current_log=$logs/$name.log
   say "$name ..."
   t0=$EPOCHREALTIME
+  phase_t0=$t0
   # A subshell outside any `||`, so that set -e stops the phase at its first failing command
   # (bash ignores -e in a function called as `f || ...`). Its own INT/TERM trap stops it after a
   # Ctrl-C even when the interrupted command exits 0, as docker exec (without -t) does.
@@ -95,17 +97,8 @@ phase_note() {
   esac
 }
 
-# The Debian mirror this machine uses (as scripts/setup-host.sh's debian_mirror finds it).
-debian_mirror() {
-  local uri=""
-  if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
-  fi
-  printf '%s' "$uri"
-}
+# shellcheck source=SCRIPTDIR/../../scripts/lib/debian.sh
+. "$repo/scripts/lib/debian.sh"
 
 inner() { docker exec -e CI=true "$container" "$@"; }
 
@@ -155,6 +148,7 @@ phase_container() {
   done
   docker cp "$work/etcd-lab" "$container:$INNER_DIR"
   docker cp "$here/prepare.sh" "$container:/root/bare-prepare.sh"
+  docker cp "$repo/scripts/lib/debian.sh" "$container:/root/bare-debian.sh"
   docker cp "$here/kv-check.mjs" "$container:/root/bare-kv-check.mjs"
   inner sh -c "test -f $INNER_DIR/Makefile && ! test -d $INNER_DIR/node_modules && ! test -d $INNER_DIR/dist"
 }
@@ -165,6 +159,7 @@ phase_make_up() {
   # Exactly the README's first command, in the clone, as root; CI=true for plain progress lines.
   # --foreground: timeout stays in our process group, so a Ctrl-C reaches docker exec at once.
   timeout --foreground "$MAKE_UP_TIMEOUT" docker exec -e CI=true -w "$INNER_DIR" "$container" make up
+  # shellcheck disable=SC2016 # expanded inside the container
   inner sh -c 'echo "installed by make up: $(docker version -f "docker {{.Server.Version}}") ($(docker info -f "{{.Driver}}, cgroup v{{.CgroupVersion}}")), $(docker compose version), $(debootstrap --version)"'
 }
 
@@ -172,7 +167,10 @@ phase_kv_check() {
   local key value member
   key=bare-machine/$NAME
   value="written through HAProxy at $(date -u +%FT%TZ)"
-  inner docker ps --filter publish=2379 --format 'publishes 2379: {{.Names}} {{.Ports}}'
+  local publisher
+  publisher=$(inner docker ps --filter publish=2379 --format '{{.Names}}')
+  echo "2379 is published by: ${publisher:-nothing}"
+  case "$publisher" in *haproxy*) ;; *) echo "expected HAProxy to publish 2379" >&2; return 1 ;; esac
   inner node /root/bare-kv-check.mjs "$key" "$value" http://127.0.0.1:2379
   # The same key read from a member directly: the write really reached the etcd cluster.
   member=$(inner docker ps -q --filter label=com.docker.compose.service=etcd1)
@@ -180,7 +178,7 @@ phase_kv_check() {
   local direct
   direct=$(inner docker exec "$member" etcdctl get "$key" --print-value-only)
   [ "$direct" = "$value" ] || { echo "etcd1 has '$direct', expected '$value'" >&2; return 1; }
-  echo "etcd1 agrees; put/get through http://127.0.0.1:2379 returned what was written"
+  echo "put/get through 127.0.0.1:2379 ($publisher) read back what was written; etcd1 has it too"
 }
 
 phase_make_down() { docker exec -e CI=true -w "$INNER_DIR" "$container" make down; }
@@ -208,6 +206,13 @@ report_failure() {
 cleanup() {
   local rc=$? t0
   trap - EXIT INT TERM
+  # A phase cut short by a signal has not recorded its time yet.
+  local last=""
+  [ "${#phase_names[@]}" = 0 ] || last=${phase_names[${#phase_names[@]} - 1]}
+  if [ -n "$current" ] && [ "$last" != "$current" ]; then
+    phase_names+=("$current(interrupted)")
+    phase_times+=("$(elapsed "$phase_t0" "$EPOCHREALTIME")")
+  fi
   [ "$status" = 0 ] || report_failure
   t0=$EPOCHREALTIME
   say "cleanup ..."

@@ -9,7 +9,8 @@ import * as images from './images.js';
 import * as init from './init.js';
 import * as kind from './kind.js';
 import * as logs from './logs.js';
+import * as setupHost from './setup-host.js';
 import * as status from './status.js';
 import * as up from './up.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, logs, faults, check, kind, images];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, logs, faults, check, kind, images, setupHost];

@@ -9,8 +9,8 @@ export function register(program: Command): void {
     .option('-c, --config <path>', 'where to write the spec', 'etcd-lab.yaml')
     .option('-f, --force', 'overwrite an existing file')
     .action(async (flags: { config: string; force?: boolean }) => {
-      const { initSpec } = await import('../lab/init.js');
-      const path = await initSpec(flags);
-      print([`wrote ${path}`, 'next: edit it if you like, then run `etcd-lab generate` or `etcd-lab up`']);
+      const { initSpec, commitAdvice } = await import('../lab/init.js');
+      const result = await initSpec(flags);
+      print([`wrote ${result.spec}`, ...commitAdvice(result), 'next: edit it if you like, then run `etcd-lab up`']);
     });
 }

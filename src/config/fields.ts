@@ -1,5 +1,6 @@
 // Small parsers for spec values. Each returns the parsed value or an Invalid carrying
-// the message and the fix, so the reader can collect every problem at once.
+// the message and the fix, so the reader can collect every problem at once. Each also says, as a
+// JSON Schema fragment, what it accepts: the schema editors use is built from these very parsers.
 
 export class Invalid {
   constructor(
@@ -9,7 +10,22 @@ export class Invalid {
 }
 
 export type Parsed<T> = T | Invalid;
-export type FieldParser<T> = (raw: unknown) => Parsed<T>;
+
+/** A JSON Schema (draft-07) fragment. */
+export type JsonSchema = Record<string, unknown>;
+
+export interface FieldParser<T> {
+  (raw: unknown): Parsed<T>;
+  /** What the parser accepts, as a JSON Schema fragment. */
+  schema: JsonSchema;
+  /** How a parsed value is written in etcd-lab.yaml (1000 ms → "1s"), for the schema's defaults. */
+  show?: (value: T) => unknown;
+}
+
+/** Attaches the schema (and how values are written) to a parse function. */
+export function parser<T>(parse: (raw: unknown) => Parsed<T>, schema: JsonSchema, show?: (value: T) => unknown): FieldParser<T> {
+  return Object.assign(parse, { schema, show });
+}
 
 function describe(raw: unknown): string {
   if (raw === null) return 'null';
@@ -19,38 +35,45 @@ function describe(raw: unknown): string {
 }
 
 export function integer(min: number, max: number, fix?: string): FieldParser<number> {
-  return (raw) => {
+  return parser((raw) => {
     const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
     if (typeof n !== 'number' || !Number.isInteger(n)) {
       return new Invalid(`must be a whole number (got ${describe(raw)})`, fix);
     }
     if (n < min || n > max) return new Invalid(`must be between ${min} and ${max} (got ${n})`, fix);
     return n;
-  };
+  }, { type: 'integer', minimum: min, maximum: max });
 }
 
 export function oneOf<T extends string>(choices: readonly T[]): FieldParser<T> {
-  return (raw) =>
-    typeof raw === 'string' && (choices as readonly string[]).includes(raw)
-      ? (raw as T)
-      : new Invalid(`must be one of ${choices.join(', ')} (got ${describe(raw)})`);
+  return parser(
+    (raw) =>
+      typeof raw === 'string' && (choices as readonly string[]).includes(raw)
+        ? (raw as T)
+        : new Invalid(`must be one of ${choices.join(', ')} (got ${describe(raw)})`),
+    { type: 'string', enum: [...choices] },
+  );
 }
 
 export function text(pattern: RegExp, what: string, fix?: string): FieldParser<string> {
-  return (raw) =>
-    typeof raw === 'string' && pattern.test(raw) ? raw : new Invalid(`must be ${what} (got ${describe(raw)})`, fix);
+  return parser(
+    (raw) => (typeof raw === 'string' && pattern.test(raw) ? raw : new Invalid(`must be ${what} (got ${describe(raw)})`, fix)),
+    { type: 'string', pattern: pattern.source },
+  );
 }
 
-export function boolean(raw: unknown): Parsed<boolean> {
-  return typeof raw === 'boolean' ? raw : new Invalid(`must be true or false (got ${describe(raw)})`);
-}
+export const boolean = parser(
+  (raw): Parsed<boolean> => (typeof raw === 'boolean' ? raw : new Invalid(`must be true or false (got ${describe(raw)})`)),
+  { type: 'boolean' },
+);
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 
 /** "100ms", "1.5s", "2m" → milliseconds, within [minMs, maxMs]. */
 export function duration(minMs: number, maxMs: number): FieldParser<number> {
-  return (raw) => {
-    const m = typeof raw === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw.trim()) : null;
+  return parser((raw) => {
+    const m = typeof raw === 'string' ? DURATION.exec(raw.trim()) : null;
     if (!m) return new Invalid(`must be a duration such as 500ms or 2s (got ${describe(raw)})`);
     const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
     if (!Number.isInteger(ms)) return new Invalid(`must be a whole number of milliseconds (got ${String(raw)})`);
@@ -58,7 +81,7 @@ export function duration(minMs: number, maxMs: number): FieldParser<number> {
       return new Invalid(`must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)} (got ${String(raw)})`);
     }
     return ms;
-  };
+  }, { type: 'string', pattern: DURATION.source, description: `a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, such as 500ms or 2s` }, formatDuration);
 }
 
 export function formatDuration(ms: number): string {
@@ -69,20 +92,24 @@ export function formatDuration(ms: number): string {
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+const SIZE = /^(\d+)\s*(KiB|MiB|GiB)?$/;
 
 /** 2147483648, "2GiB", "512MiB" → bytes, within [min, max]. */
 export function size(min: number, max: number): FieldParser<number> {
-  return (raw) => {
+  return parser((raw) => {
     let bytes: number | undefined;
     if (typeof raw === 'number' && Number.isInteger(raw)) bytes = raw;
-    const m = typeof raw === 'string' ? /^(\d+)\s*(KiB|MiB|GiB)?$/.exec(raw.trim()) : null;
+    const m = typeof raw === 'string' ? SIZE.exec(raw.trim()) : null;
     if (m) bytes = Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
     if (bytes === undefined) return new Invalid(`must be a size such as 2GiB or 512MiB (got ${describe(raw)})`);
     if (bytes < min || bytes > max) {
       return new Invalid(`must be between ${formatSize(min)} and ${formatSize(max)} (got ${formatSize(bytes)})`);
     }
     return bytes;
-  };
+  }, {
+    anyOf: [{ type: 'integer', minimum: min, maximum: max }, { type: 'string', pattern: SIZE.source }],
+    description: `a size from ${formatSize(min)} to ${formatSize(max)}, such as 2GiB or 512MiB`,
+  }, formatSize);
 }
 
 export function formatSize(bytes: number): string {

@@ -9,15 +9,18 @@ import {
   integer,
   Invalid,
   oneOf,
+  parser,
   size,
   text,
   type FieldParser,
+  type JsonSchema,
 } from './fields.js';
 import {
   API_VERSION,
   BALANCE_ALGORITHMS,
   COMPACTION_MODES,
   KIND_ENDPOINT_MODES,
+  MEMBER_COUNTS,
   type LabSpec,
 } from './types.js';
 import { validateSpec } from './validate.js';
@@ -49,7 +52,7 @@ const NAME_RULE = 'lowercase letters, digits and dashes, at most 40 characters, 
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-function members(raw: unknown) {
+const members = parser((raw) => {
   const n = integer(1, Number.MAX_SAFE_INTEGER)(raw);
   if (n instanceof Invalid) return n;
   if (n % 2 === 0) {
@@ -64,23 +67,45 @@ function members(raw: unknown) {
     return new Invalid(`must be at most 7 (got ${n}): every write waits for a majority, so more members only slow it`, 'use 3, 5 or 7');
   }
   return n;
-}
+}, { type: 'integer', enum: [...MEMBER_COUNTS], description: 'an odd count: quorum is a majority, so an even count tolerates no more failures than the odd one below it' });
 
-function bindAddress(raw: unknown) {
-  const m = typeof raw === 'string' ? IPV4.exec(raw) : null;
-  if (!m || m.slice(1).some((o) => Number(o) > 255)) {
-    return new Invalid(`must be an IPv4 address such as 127.0.0.1 (got ${JSON.stringify(raw)})`);
-  }
-  return raw as string;
-}
+const bindAddress = parser(
+  (raw) => {
+    const m = typeof raw === 'string' ? IPV4.exec(raw) : null;
+    if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+      return new Invalid(`must be an IPv4 address such as 127.0.0.1 (got ${JSON.stringify(raw)})`);
+    }
+    return raw as string;
+  },
+  { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$' },
+);
 
-function tlsEnabled(raw: unknown) {
-  const b = boolean(raw);
-  if (b === true) {
-    return new Invalid('TLS is not available yet in this etcd-lab', 'set tls.enabled: false (or leave tls out)');
-  }
-  return b;
-}
+const tlsEnabled = parser(
+  (raw) => {
+    const b = boolean(raw);
+    if (b === true) {
+      return new Invalid('TLS is not available yet in this etcd-lab', 'set tls.enabled: false (or leave tls out)');
+    }
+    return b;
+  },
+  { type: 'boolean', enum: [false], description: 'TLS is not available yet: only false' },
+);
+
+const apiVersion = parser(
+  (raw) =>
+    raw === API_VERSION
+      ? API_VERSION
+      : new Invalid(`must be ${API_VERSION} (got ${JSON.stringify(raw)})`, `this etcd-lab reads ${API_VERSION} only`),
+  { type: 'string', enum: [API_VERSION] },
+);
+
+const retention = parser(
+  (raw) => (typeof raw === 'number' ? String(raw) : text(/^\S+$/, 'a duration such as 1h, or a revision count')(raw)),
+  { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\S+$' }], description: 'a duration such as 1h (periodic mode), or a revision count (revision mode)' },
+);
+
+/** Loosely an IPv4 CIDR; what makes it usable (private, no host bits, big enough) is validate.ts's. */
+const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
 
 const port = (what: string) => integer(1, 65535, `choose a free ${what} port, or set it per person in .env`);
 
@@ -90,6 +115,8 @@ class SpecReader {
   readonly refused = new Set<string>();
   /** Every path the spec knows, leaves and the mappings above them. */
   private readonly known = new Set<string>();
+  /** Every leaf with its parser and default, in the order read: what the JSON Schema is built from. */
+  readonly leaves: { path: string; parse: FieldParser<unknown>; fallback: unknown }[] = [];
 
   constructor(
     private readonly input: Mapping,
@@ -102,6 +129,7 @@ class SpecReader {
   }
 
   field<T>(path: string, fallback: T, parse: FieldParser<T>): T {
+    this.leaves.push({ path, parse: parse as FieldParser<unknown>, fallback });
     const parts = path.split('.');
     parts.forEach((_, i) => this.known.add(parts.slice(0, i + 1).join('.')));
     let node: unknown = this.input;
@@ -180,19 +208,23 @@ export function readSpec(input: unknown, overrides: SpecOverride[] = []): SpecRe
   }
 
   const r = new SpecReader(merged, sources);
+  const spec = readFields(r);
+  r.unknownKeys();
+  const checked = validateSpec(spec, { label: (path) => r.label(path), refused: r.refused });
+  return { spec, problems: [...r.problems, ...checked.problems], warnings: checked.warnings };
+}
+
+/** Every field of the spec: its path, its default and the parser that reads it, in one place. */
+function readFields(r: SpecReader): LabSpec {
   const d = DEFAULTS;
-  r.field('apiVersion', API_VERSION, (raw) =>
-    raw === API_VERSION
-      ? API_VERSION
-      : new Invalid(`must be ${API_VERSION} (got ${JSON.stringify(raw)})`, `this etcd-lab reads ${API_VERSION} only`),
-  );
+  r.field('apiVersion', API_VERSION, apiVersion);
   const name = r.field('name', d.name, text(NAME, NAME_RULE));
-  const spec: LabSpec = {
+  return {
     apiVersion: API_VERSION,
     name,
     members: r.field('members', d.members, members),
     network: {
-      subnet: r.field('network.subnet', d.network.subnet, text(/^\S+$/, 'an IPv4 CIDR such as 10.79.0.0/24')),
+      subnet: r.field('network.subnet', d.network.subnet, text(CIDR, 'an IPv4 CIDR such as 10.79.0.0/24')),
     },
     etcd: {
       image: r.field('etcd.image', d.etcd.image, text(IMAGE, 'an image reference such as gcr.io/etcd-development/etcd:v3.5.33')),
@@ -200,9 +232,7 @@ export function readSpec(input: unknown, overrides: SpecOverride[] = []): SpecRe
       electionTimeoutMs: r.field('etcd.electionTimeout', d.etcd.electionTimeoutMs, duration(50, 50_000)),
       autoCompaction: {
         mode: r.field('etcd.autoCompaction.mode', d.etcd.autoCompaction.mode, oneOf(COMPACTION_MODES)),
-        retention: r.field('etcd.autoCompaction.retention', d.etcd.autoCompaction.retention, (raw) =>
-          typeof raw === 'number' ? String(raw) : text(/^\S+$/, 'a duration such as 1h, or a revision count')(raw),
-        ),
+        retention: r.field('etcd.autoCompaction.retention', d.etcd.autoCompaction.retention, retention),
       },
       // etcd warns above 8 GiB: beyond it, defragmentation and recovery get slow.
       quotaBackendBytes: r.field('etcd.quotaBackendBytes', d.etcd.quotaBackendBytes, size(16 * 1024 ** 2, 8 * 1024 ** 3)),
@@ -229,7 +259,35 @@ export function readSpec(input: unknown, overrides: SpecOverride[] = []): SpecRe
     },
     tls: { enabled: r.field('tls.enabled', false, tlsEnabled) as false },
   };
-  r.unknownKeys();
-  const checked = validateSpec(spec, { label: (path) => r.label(path), refused: r.refused });
-  return { spec, problems: [...r.problems, ...checked.problems], warnings: checked.warnings };
+}
+
+/**
+ * The JSON Schema of etcd-lab.yaml, for editors: built from the same fields and parsers that read
+ * the file, so the two cannot drift. Rules across fields (a private subnet big enough for the
+ * members, election timeout at least 5 × heartbeat, …) are the validator's alone.
+ */
+export function specJsonSchema(): JsonSchema {
+  const r = new SpecReader({}, new Map());
+  readFields(r);
+  const root: JsonSchema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'etcd-lab.yaml',
+    description: 'An etcd-lab spec: every field is optional and has a default (see `etcd-lab init`).',
+    type: 'object',
+    properties: {},
+    additionalProperties: false,
+  };
+  for (const { path, parse, fallback } of r.leaves) {
+    const parts = path.split('.');
+    let node = root;
+    for (const part of parts.slice(0, -1)) {
+      const properties = node.properties as Record<string, JsonSchema>;
+      node = properties[part] ??= { type: 'object', properties: {}, additionalProperties: false };
+    }
+    const shown = parse.show ? parse.show(fallback) : fallback;
+    // kind.name follows the lab's name: its default is not one value.
+    const isOwnDefault = !(path === 'kind.name');
+    (node.properties as Record<string, JsonSchema>)[parts.at(-1)!] = { ...parse.schema, ...(isOwnDefault ? { default: shown } : {}) };
+  }
+  return root;
 }

@@ -51,7 +51,8 @@ export function describeFiles(result: GenerateResult, cwd = process.cwd()): stri
     'docker-compose.yml': `the stack: ${result.lab.spec.members} etcd members + HAProxy (\`docker compose -f … up -d\` works on its own)`,
     'haproxy.cfg': 'HAProxy: etcd client front end, health checks on /health, stats page',
     'kind-config.yaml': `KIND cluster using this etcd (${result.endpointMode} endpoint mode)`,
-    '.env': 'this machine\'s ports, images and stats credentials (gitignored; never commit)',
+    '.env': 'this machine\'s ports, images and stats credentials (never commit)',
+    '.gitignore': 'keeps this folder out of git, in any repository',
   };
   return result.files.map((f) => `  ${relative(cwd, join(result.outDir, f)) || f}  ${what[f] ?? ''}`);
 }

@@ -131,7 +131,7 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
     step.update('docker compose v2');
     if (!(await engine.composeVersion())) {
       throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
-        hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run scripts/setup-host.sh; elsewhere see https://docs.docker.com/compose/install/',
+        hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run `etcd-lab setup-host`; elsewhere see https://docs.docker.com/compose/install/',
         exitCode: 3,
       });
     }

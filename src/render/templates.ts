@@ -6,6 +6,9 @@ import ejs from 'ejs';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../lab-templates/', import.meta.url));
 
+/** The JSON Schema of etcd-lab.yaml, shipped for editors (a test keeps it equal to specJsonSchema()). */
+export const SCHEMA_FILE = `${TEMPLATES_DIR}etcd-lab.schema.json`;
+
 const compiled = new Map<string, ejs.TemplateFunction>();
 
 /** Renders lab-templates/<name> with a prepared view: the template only prints. */

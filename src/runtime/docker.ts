@@ -20,7 +20,7 @@ export function dockerUnreachable(cause: unknown): UserError {
     {
       hint: host
         ? 'start that engine, or unset DOCKER_HOST to use the local one'
-        : 'start Docker Desktop, or your Docker service (`sudo systemctl start docker`, or `scripts/setup-host.sh` on a bare Debian machine)',
+        : 'start Docker Desktop, or your Docker service (`sudo systemctl start docker`, or `etcd-lab setup-host` on a bare Debian machine)',
       cause,
       exitCode: 3,
     },

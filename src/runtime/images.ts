@@ -46,7 +46,7 @@ async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => v
   try {
     await run('debootstrap', ['--version']);
   } catch {
-    throw new UserError('debootstrap is not installed', { hint: 'apt-get install -y debootstrap (or run scripts/setup-host.sh --images)' });
+    throw new UserError('debootstrap is not installed', { hint: 'apt-get install -y debootstrap (or run `etcd-lab setup-host`)' });
   }
   const dir = await mkdtemp(join(tmpdir(), 'etcd-lab-rootfs-'));
   try {

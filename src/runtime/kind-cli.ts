@@ -8,7 +8,7 @@ import type { KubeadmApi } from '../render/kind.js';
 function missing(tool: string, error: unknown): UserError {
   const hints: Record<string, string> = {
     kind:
-      'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (Debian trixie: `apt-get install kind`; on Debian here: scripts/setup-host.sh --kind)',
+      'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (Debian trixie: `apt-get install kind`; on Debian as root: `etcd-lab setup-host --kind`)',
     kubectl: 'install kubectl: https://kubernetes.io/docs/tasks/tools/ (Debian trixie: `apt-get install kubernetes-client`)',
   };
   return new UserError(`${tool} is not installed (or not on PATH)`, { hint: hints[tool], cause: error, exitCode: 3 });

@@ -27,7 +27,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('etcd-lab CLI', () => {
-  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'kind', 'images'];
+  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'kind', 'images', 'setup-host'];
   it.each([[], ...commands.map((c) => [c]), ['images', 'build']])('--help works for %j', (...args) => {
     const r = cli(...args, '--help');
     expect(r.code).toBe(0);
@@ -40,6 +40,14 @@ describe('etcd-lab CLI', () => {
     expect(r.stderr).toMatch(/members \(from --members\): must be odd/);
     expect(r.stderr).toMatch(/2:2 split leaves neither side a quorum/);
     expect(existsSync(join(dir, 'generated'))).toBe(false);
+  });
+
+  it('init points editors at the shipped JSON Schema', () => {
+    expect(cli('init').code).toBe(0);
+    const first = readFileSync(join(dir, 'etcd-lab.yaml'), 'utf8').split('\n')[0]!;
+    const path = /^# yaml-language-server: \$schema=(\S+)$/.exec(first)?.[1];
+    expect(path, first).toBeDefined();
+    expect(JSON.parse(readFileSync(join(dir, path!), 'utf8'))).toMatchObject({ title: 'etcd-lab.yaml', type: 'object' });
   });
 
   it('init then generate --members 5 writes the files, the .env private', () => {
@@ -134,6 +142,39 @@ describe('etcd-lab CLI', () => {
       const r = cli('generate', '--bind-address', '127.0.0.2');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).not.toMatch(/listen on|no TLS/);
+    });
+  });
+
+  describe('in a team\'s own git repository', () => {
+    const git = (...args: string[]) => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
+    const stageable = () => git('add', '--all', '--dry-run').stdout.trim().split('\n').filter(Boolean).map((l) => l.replace(/^add '(.*)'$/, '$1')).sort();
+
+    it('after init, a per-person .env and generate, `git add -A` stages the spec and .gitignore only', () => {
+      expect(git('init', '--quiet').status).toBe(0);
+      writeFileSync(join(dir, 'app.js'), '// the team\'s own code\n');
+      const init = cli('init');
+      expect(init.code, init.stderr).toBe(0);
+      expect(init.stdout).toMatch(/commit etcd-lab\.yaml/);
+      expect(init.stdout).toMatch(/never commit generated\/ .* nor \.env .*; added \.env to .*\.gitignore/);
+      writeFileSync(join(dir, '.env'), 'ETCD_LAB_CLIENT_PORT=12379\n');
+      expect(cli('generate').code).toBe(0);
+      expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toMatch(/ETCD_LAB_STATS_PASSWORD=\S{8,}/);
+      expect(stageable()).toEqual(['.gitignore', 'app.js', 'etcd-lab.yaml']);
+    });
+
+    it('an existing .gitignore is kept and extended once; one that already ignores .env is left alone', () => {
+      expect(git('init', '--quiet').status).toBe(0);
+      writeFileSync(join(dir, '.gitignore'), 'node_modules/');
+      expect(cli('init').code).toBe(0);
+      expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe("node_modules/\n# etcd-lab: each person's own ports and images; never commit\n.env\n");
+      const again = cli('init', '--force');
+      expect(again.stdout).toMatch(/\.env is already ignored/);
+      expect(readFileSync(join(dir, '.gitignore'), 'utf8').match(/^\.env$/gm)).toHaveLength(1);
+    });
+
+    it('outside a repository, init writes no .gitignore', () => {
+      expect(cli('init').code).toBe(0);
+      expect(existsSync(join(dir, '.gitignore'))).toBe(false);
     });
   });
 

@@ -7,6 +7,7 @@ import { parseSpecYaml } from '../../src/config/load.js';
 import { readSpec } from '../../src/config/read.js';
 import { quorumOf, quorumState, requiredSubnetSize, toleratedFailures } from '../../src/config/topology.js';
 import { imageVersion, olderThan } from '../../src/config/validate.js';
+import { BAD_SPECS } from './bad-specs.js';
 import { readmeExampleSpec } from './readme.js';
 
 describe('spec defaults', () => {
@@ -54,41 +55,6 @@ describe('spec defaults', () => {
     expect(problems.map(formatProblem)).toEqual([]);
   });
 });
-
-/** Each bad input and the problem paths it must produce — all of them, in one pass. */
-const BAD_SPECS: { name: string; input: unknown; paths: string[]; mentions?: RegExp[] }[] = [
-  { name: 'even member count', input: { members: 4 }, paths: ['members'], mentions: [/tolerate 1 failure, like 3/, /2:2 split/, /use 3 or 5/] },
-  { name: 'two members', input: { members: 2 }, paths: ['members'], mentions: [/tolerate 0 failures/] },
-  { name: 'too many members', input: { members: 9 }, paths: ['members'] },
-  { name: 'zero members', input: { members: 0 }, paths: ['members'] },
-  { name: 'members as text', input: { members: 'three' }, paths: ['members'] },
-  { name: 'public subnet', input: { network: { subnet: '111.0.0.0/24' } }, paths: ['network.subnet'], mentions: [/not private/] },
-  { name: 'subnet with host bits', input: { network: { subnet: '10.1.2.3/24' } }, paths: ['network.subnet'], mentions: [/10\.1\.2\.0/] },
-  { name: 'not a CIDR', input: { network: { subnet: '10.1.2.0' } }, paths: ['network.subnet'] },
-  { name: 'subnet too small for 5', input: { members: 5, network: { subnet: '10.1.2.0/28' } }, paths: ['network.subnet'], mentions: [/need 32/, /\/27/] },
-  { name: 'election below 5x heartbeat', input: { etcd: { heartbeatInterval: '200ms', electionTimeout: '800ms' } }, paths: ['etcd.electionTimeout'], mentions: [/1s/] },
-  { name: 'duration without unit', input: { etcd: { heartbeatInterval: 100 } }, paths: ['etcd.heartbeatInterval'], mentions: [/500ms or 2s/] },
-  { name: 'quota above 8GiB', input: { etcd: { quotaBackendBytes: '9GiB' } }, paths: ['etcd.quotaBackendBytes'] },
-  { name: 'revision retention not a number', input: { etcd: { autoCompaction: { mode: 'revision', retention: '1h' } } }, paths: ['etcd.autoCompaction.retention'] },
-  { name: 'unknown compaction mode', input: { etcd: { autoCompaction: { mode: 'daily' } } }, paths: ['etcd.autoCompaction.mode'] },
-  { name: 'same client and stats port', input: { haproxy: { clientPort: 2379, statsPort: 2379 } }, paths: ['haproxy.statsPort'] },
-  { name: 'port out of range', input: { haproxy: { clientPort: 70000 } }, paths: ['haproxy.clientPort'] },
-  { name: 'bad bind address', input: { haproxy: { bindAddress: 'localhost' } }, paths: ['haproxy.bindAddress'] },
-  { name: 'unknown balance', input: { haproxy: { balance: 'random-ish' } }, paths: ['haproxy.balance'] },
-  { name: 'uppercase name', input: { name: 'My_Lab' }, paths: ['name'] },
-  { name: 'tls on', input: { tls: { enabled: true } }, paths: ['tls.enabled'], mentions: [/not available yet/] },
-  { name: 'wrong apiVersion', input: { apiVersion: 'v1' }, paths: ['apiVersion'] },
-  { name: 'unknown endpoint mode', input: { kind: { endpoint: 'magic' } }, paths: ['kind.endpoint'] },
-  { name: 'typo in a key', input: { memebrs: 3 }, paths: ['memebrs'], mentions: [/did you mean members/] },
-  { name: 'unknown nested key', input: { haproxy: { healthCheck: { intreval: '1s' } } }, paths: ['haproxy.healthCheck.intreval'], mentions: [/did you mean interval/] },
-  { name: 'section that is not a mapping', input: { etcd: 'fast' }, paths: ['etcd'] },
-  { name: 'top level not a mapping', input: ['members', 3], paths: ['(top level)'] },
-  {
-    name: 'every problem at once',
-    input: { members: 6, network: { subnet: '8.8.8.0/24' }, etcd: { electionTimeout: '1s', heartbeatInterval: '500ms', extra: 1 }, haproxy: { statsPort: 0 } },
-    paths: ['members', 'network.subnet', 'etcd.extra', 'etcd.electionTimeout', 'haproxy.statsPort'],
-  },
-];
 
 describe('spec validation', () => {
   it.each(BAD_SPECS)('$name', ({ input, paths, mentions }) => {

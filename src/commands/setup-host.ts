@@ -1,0 +1,26 @@
+// `etcd-lab setup-host`: makes this machine able to run a lab. On Debian as root it installs what
+// is missing (Docker engine, compose v2, debootstrap; kind and Chromium on request) and starts
+// dockerd; anywhere else it installs nothing and says what to install. The script ships in the
+// package, so this works from a team's repository as from a clone.
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('setup-host')
+    .description('make this machine able to run a lab: on Debian as root, install Docker, compose v2 and debootstrap; elsewhere, say what is missing')
+    .option('--images', 'also build the local etcd and HAProxy images (for machines that cannot pull)')
+    .option('--kind', 'also install the kind binary (Debian trixie package)')
+    .option('--browser', 'also install Chromium (for the stats-page test)')
+    .action(async (flags: { images?: boolean; kind?: boolean; browser?: boolean }) => {
+      const [{ spawn }, { fileURLToPath }] = await Promise.all([import('node:child_process'), import('node:url')]);
+      const script = fileURLToPath(new URL('../../scripts/setup-host.sh', import.meta.url));
+      const args = [script, ...(['images', 'kind', 'browser'] as const).filter((f) => flags[f]).map((f) => `--${f}`)];
+      // Inherit the terminal: apt and dockerd speak for themselves, and Ctrl-C reaches them too.
+      const code = await new Promise<number>((resolve, reject) => {
+        const child = spawn('bash', args, { stdio: 'inherit' });
+        child.on('error', reject);
+        child.on('close', (c) => resolve(c ?? 1));
+      });
+      process.exitCode = code;
+    });
+}

@@ -1,4 +1,5 @@
 // `etcd-lab generate`: spec → files in generated/ (or --out).
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileError, formatProblem } from '../errors.js';
@@ -6,6 +7,7 @@ import type { Reporter } from '../progress.js';
 import { ENV_FILE, renderLab } from '../render/index.js';
 import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.js';
 import { loadLab, type LoadedLab, type LoadOptions } from '../config/load.js';
+import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
 
 export interface GenerateResult {
   outDir: string;
@@ -43,7 +45,15 @@ export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpo
 export async function generate(opts: LoadOptions, reporter: Reporter): Promise<GenerateResult> {
   const lab = loadLab(opts);
   for (const w of lab.warnings) reporter.warn(formatProblem(w));
+  await warnIfEnvCommittable(lab, reporter);
   return writeLabFiles(lab);
+}
+
+/** A per-person .env that git would stage (a repository set up without `etcd-lab init`) gets a warning. */
+export async function warnIfEnvCommittable(lab: LoadedLab, reporter: Reporter): Promise<void> {
+  const env = join(lab.projectDir, ENV_FILE);
+  if (!existsSync(env) || !(await inGitWorkTree(lab.projectDir)) || (await gitIgnores(lab.projectDir, ENV_FILE))) return;
+  reporter.warn(`${env} is not ignored by git: a \`git add -A\` would commit your own ports and images — add a line \`.env\` to ${join(lab.projectDir, '.gitignore')}`);
 }
 
 export function describeFiles(result: GenerateResult, cwd = process.cwd()): string[] {

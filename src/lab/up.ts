@@ -15,7 +15,7 @@ import type { LoadOptions } from '../config/load.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import { withLab } from './session.js';
 import { HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL } from '../config/topology.js';
-import { writeLabFiles } from './generate.js';
+import { warnIfEnvCommittable, writeLabFiles } from './generate.js';
 
 export interface UpOptions extends LoadOptions {
   /** Keep what this run created when it fails (for debugging). */
@@ -180,6 +180,7 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
 
       // 4. Files.
       throwIfInterrupted();
+      await warnIfEnvCommittable(lab, reporter);
       await reporter.step(`generate ${relative(process.cwd(), lab.outDir) || '.'}/`, () => writeLabFiles(lab));
     } catch (error) {
       if (error instanceof Interrupted) throw new Interrupted('up interrupted before it had started any container: nothing to roll back');

@@ -172,6 +172,16 @@ describe('etcd-lab CLI', () => {
       expect(readFileSync(join(dir, '.gitignore'), 'utf8').match(/^\.env$/gm)).toHaveLength(1);
     });
 
+    it('a .env git would stage (a repository set up without init) is warned about', () => {
+      expect(git('init', '--quiet').status).toBe(0);
+      writeFileSync(join(dir, '.env'), 'ETCD_LAB_CLIENT_PORT=12379\n');
+      const r = cli('generate');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/\.env is not ignored by git: a `git add -A` would commit your own ports and images/);
+      writeFileSync(join(dir, '.gitignore'), '.env\n');
+      expect(cli('generate').stderr).not.toMatch(/not ignored by git/);
+    });
+
     it('outside a repository, init writes no .gitignore', () => {
       expect(cli('init').code).toBe(0);
       expect(existsSync(join(dir, '.gitignore'))).toBe(false);

@@ -284,10 +284,9 @@ export function specJsonSchema(): JsonSchema {
       const properties = node.properties as Record<string, JsonSchema>;
       node = properties[part] ??= { type: 'object', properties: {}, additionalProperties: false };
     }
-    const shown = parse.show ? parse.show(fallback) : fallback;
     // kind.name follows the lab's name: its default is not one value.
-    const isOwnDefault = !(path === 'kind.name');
-    (node.properties as Record<string, JsonSchema>)[parts.at(-1)!] = { ...parse.schema, ...(isOwnDefault ? { default: shown } : {}) };
+    const withDefault = path === 'kind.name' ? {} : { default: parse.show ? parse.show(fallback) : fallback };
+    (node.properties as Record<string, JsonSchema>)[parts.at(-1)!] = { ...parse.schema, ...withDefault };
   }
   return root;
 }

@@ -26,7 +26,7 @@ describe.skipIf(skipE2E)('installed as a package in a team\'s own repository', (
   const repo = join(scratch, 'team-repo');
   const { name, subnet } = uniqueLab('pkg');
   const kindNetwork = `${name}-kind`;
-  const npx = (args: string[], env: Record<string, string> = {}) => sh('npx', ['--no', 'etcd-lab', ...args], repo, env);
+  const npx = (args: string[], env: Record<string, string> = {}) => sh('npx', ['--no', '--', 'etcd-lab', ...args], repo, env);
   const git = (args: string[]) => sh('git', args, repo);
 
   beforeAll(async () => {

@@ -33,14 +33,14 @@ generate: build ## render generated/ from etcd-lab.yaml
 	$(CLI) generate
 
 test: build ## all tests: unit, golden files, end-to-end against real containers
-	bash scripts/setup-host.sh --images --browser --kind
+	bash scripts/setup-host.sh --images --browser --kind --clients
 	npm test
 
 test-unit: build ## tests that need no Docker
 	npx vitest run --project unit
 
 test-e2e: build ## end-to-end tests only
-	bash scripts/setup-host.sh --images --browser --kind
+	bash scripts/setup-host.sh --images --browser --kind --clients
 	npx vitest run --project e2e
 
 test-bare-machine: host ## the README's `make up` from a clean clone on a bare Debian 12 container (root; ~3 min)

@@ -52,10 +52,10 @@ export function median(xs) {
  * A scratch project: etcd-lab.yaml with the given name, member count and subnet, and a .env with
  * free loopback ports and the images. `cli(...)` runs etcd-lab there and returns its time and output.
  */
-export async function scratchLab({ name, members = 3, subnet, images }) {
+export async function scratchLab({ name, members = 3, subnet, images, extraYaml = '' }) {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   const [clientPort, statsPort] = [await freePort(), await freePort()];
-  writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: ${members}\nnetwork:\n  subnet: ${subnet}\n`);
+  writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: ${members}\nnetwork:\n  subnet: ${subnet}\n${extraYaml}`);
   writeFileSync(
     join(dir, '.env'),
     `ETCD_LAB_CLIENT_PORT=${clientPort}\nETCD_LAB_STATS_PORT=${statsPort}\nETCD_LAB_ETCD_IMAGE=${images.etcd}\nETCD_LAB_HAPROXY_IMAGE=${images.haproxy}\n`,

@@ -10,16 +10,19 @@ set -euo pipefail
 want_images=0
 want_kind=0
 want_browser=0
+want_clients=0
 for arg in "$@"; do
   case "$arg" in
     --images) want_images=1 ;;
     --kind) want_kind=1 ;;
     --browser) want_browser=1 ;;
+    --clients) want_clients=1 ;;
     -h|--help)
-      echo "usage: scripts/setup-host.sh [--images] [--kind] [--browser]"
+      echo "usage: scripts/setup-host.sh [--images] [--kind] [--browser] [--clients]"
       echo "  --images   also build the lab's local etcd and HAProxy images (etcd-lab images build)"
       echo "  --kind     also install the kind binary (Debian trixie's package) where possible"
       echo "  --browser  also install Chromium (Debian's package) for the stats-page browser test"
+      echo "  --clients  also install Debian's etcdctl (etcd-client), the real client the tests use"
       exit 0 ;;
     *) echo "setup-host: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -121,6 +124,16 @@ if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     say "chromium is missing: install Chromium (or set CHROMIUM=/path/to/chrome) for the stats-page test"
+  fi
+fi
+
+if [ "$want_clients" = 1 ] && ! command -v etcdctl >/dev/null; then
+  if is_debian_root; then
+    apt_update
+    say "installing etcd-client (Debian's etcdctl)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-client >/dev/null
+  else
+    say "etcdctl is missing: install etcd's client (https://etcd.io/docs/latest/install/) for the TLS client tests"
   fi
 fi
 

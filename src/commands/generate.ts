@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .action(async (flags: SpecFlags & OutputFlags) => {
       const { generate, describeFiles } = await import('../lab/generate.js');
       const result = await generate(loadOptionsFrom(flags), await reporter(flags));
-      if (flags.json) return printJson({ outDir: result.outDir, files: result.files, endpointMode: result.endpointMode, spec: result.lab.spec });
+      if (flags.json) return printJson({ outDir: result.outDir, files: result.files, endpointMode: result.endpointMode, pki: result.pki, spec: result.lab.spec });
       if (!flags.quiet) print([`generated ${result.files.length} files:`, ...describeFiles(result)]);
     });
 }

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import * as check from './check.js';
 import * as down from './down.js';
+import * as env from './env.js';
 import * as faults from './faults.js';
 import * as generate from './generate.js';
 import * as images from './images.js';
@@ -13,4 +14,4 @@ import * as setupHost from './setup-host.js';
 import * as status from './status.js';
 import * as up from './up.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, logs, faults, check, kind, images, setupHost];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, kind, images, setupHost];

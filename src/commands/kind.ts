@@ -29,7 +29,7 @@ export function register(program: Command): void {
       print([
         `KIND cluster ${r.cluster} is ready; its API server stores everything in the lab's etcd (${r.endpoint}, under ${r.etcdPrefix}/).`,
         `  kubectl --context ${r.context} get nodes`,
-        `  etcdctl --endpoints ${r.clientEndpoint.replace(/^http:\/\//, '')} get --prefix ${r.etcdPrefix}/ --keys-only | head`,
+        `  eval "$(npx etcd-lab env)"; etcdctl get --prefix ${r.etcdPrefix}/ --keys-only | head`,
         '',
       ]);
     });

@@ -11,10 +11,11 @@ export function register(program: Command): void {
     .option('--images', 'also build the local etcd and HAProxy images (for machines that cannot pull)')
     .option('--kind', 'also install the kind binary (Debian trixie package)')
     .option('--browser', 'also install Chromium (for the stats-page test)')
-    .action(async (flags: { images?: boolean; kind?: boolean; browser?: boolean }) => {
+    .option('--clients', "also install Debian's etcdctl (etcd-client)")
+    .action(async (flags: { images?: boolean; kind?: boolean; browser?: boolean; clients?: boolean }) => {
       const [{ spawn }, { fileURLToPath }] = await Promise.all([import('node:child_process'), import('node:url')]);
       const script = fileURLToPath(new URL('../../scripts/setup-host.sh', import.meta.url));
-      const args = [script, ...(['images', 'kind', 'browser'] as const).filter((f) => flags[f]).map((f) => `--${f}`)];
+      const args = [script, ...(['images', 'kind', 'browser', 'clients'] as const).filter((f) => flags[f]).map((f) => `--${f}`)];
       // Inherit the terminal: apt and dockerd speak for themselves, and Ctrl-C reaches them too.
       const code = await new Promise<number>((resolve, reject) => {
         const child = spawn('bash', args, { stdio: 'inherit' });

@@ -19,7 +19,7 @@ export function register(program: Command): void {
         '',
         formatStatus(result.status),
         '',
-        `  etcdctl --endpoints ${result.clientEndpoint.replace(/^http:\/\//, '')} put greeting hello`,
+        '  eval "$(npx etcd-lab env)"   # then: etcdctl put greeting hello',
         `  stats page credentials: ETCD_LAB_STATS_USER / ETCD_LAB_STATS_PASSWORD in ${result.credentialsFile}`,
         '  next: `etcd-lab kind` for a KIND cluster on this etcd; `etcd-lab down` to stop (data kept)',
       ]);

@@ -30,5 +30,5 @@ export const DEFAULTS: LabSpec = {
     healthCheck: { intervalMs: 500, timeoutMs: 500, rise: 2, fall: 2 },
   },
   kind: { name: 'etcd-lab', nodeImage: '', endpoint: 'auto', workers: 0 },
-  tls: { enabled: false },
+  tls: { enabled: false, caValidityMs: 3650 * 86_400_000, certValidityMs: 365 * 86_400_000 },
 };

@@ -67,8 +67,8 @@ export const boolean = parser(
   { type: 'boolean' },
 );
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
 /** "100ms", "1.5s", "2m" → milliseconds, within [minMs, maxMs]. */
 export function duration(minMs: number, maxMs: number): FieldParser<number> {
@@ -85,6 +85,7 @@ export function duration(minMs: number, maxMs: number): FieldParser<number> {
 }
 
 export function formatDuration(ms: number): string {
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;

@@ -92,7 +92,7 @@ export function resolveLocalSettings(
   };
   if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(settings.bindAddress)) {
     problems.push({ path: 'bind address', message: `must be an IPv4 address such as 127.0.0.1 (got ${settings.bindAddress})` });
-  } else if (!settings.bindAddress.startsWith('127.')) {
+  } else if (!settings.bindAddress.startsWith('127.') && !spec.tls.enabled) {
     warnings.push(exposedWarning(settings, bind.from || 'haproxy.bindAddress'));
   }
   if (settings.clientPort === settings.statsPort) {
@@ -115,7 +115,7 @@ function exposedWarning(settings: LocalSettings, from: string): Problem {
     message:
       `the lab's ports (etcd clients ${settings.clientPort}, stats ${settings.statsPort}) listen on ${where}. ` +
       'This etcd has no TLS and no authentication: whoever reaches that address can read and change everything in it',
-    fix: 'keep 127.0.0.1 unless you mean that; to serve other machines safely, etcd needs TLS with client certificates (tls.enabled, coming to etcd-lab)',
+    fix: 'keep 127.0.0.1 unless you mean that; to serve other machines, set tls.enabled: true in etcd-lab.yaml (TLS with client certificates: only holders of a lab certificate get in)',
   };
 }
 

@@ -80,16 +80,6 @@ const bindAddress = parser(
   { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$' },
 );
 
-const tlsEnabled = parser(
-  (raw) => {
-    const b = boolean(raw);
-    if (b === true) {
-      return new Invalid('TLS is not available yet in this etcd-lab', 'set tls.enabled: false (or leave tls out)');
-    }
-    return b;
-  },
-  { type: 'boolean', enum: [false], description: 'TLS is not available yet: only false' },
-);
 
 const apiVersion = parser(
   (raw) =>
@@ -103,6 +93,8 @@ const retention = parser(
   (raw) => (typeof raw === 'number' ? String(raw) : text(/^\S+$/, 'a duration such as 1h, or a revision count')(raw)),
   { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\S+$' }], description: 'a duration such as 1h (periodic mode), or a revision count (revision mode)' },
 );
+
+const DAY = 86_400_000;
 
 /** Loosely an IPv4 CIDR; what makes it usable (private, no host bits, big enough) is validate.ts's. */
 const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
@@ -257,7 +249,11 @@ function readFields(r: SpecReader): LabSpec {
       endpoint: r.field('kind.endpoint', d.kind.endpoint, oneOf(KIND_ENDPOINT_MODES)),
       workers: r.field('kind.workers', d.kind.workers, integer(0, 3)),
     },
-    tls: { enabled: r.field('tls.enabled', false, tlsEnabled) as false },
+    tls: {
+      enabled: r.field('tls.enabled', d.tls.enabled, boolean),
+      caValidityMs: r.field('tls.caValidity', d.tls.caValidityMs, duration(DAY, 100 * 365 * DAY)),
+      certValidityMs: r.field('tls.certValidity', d.tls.certValidityMs, duration(DAY, 100 * 365 * DAY)),
+    },
   };
 }
 

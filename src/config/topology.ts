@@ -6,6 +6,10 @@ import type { LabSpec } from './types.js';
 /** Ports inside the containers. Host ports are per person (see LocalSettings). */
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
+/** In TLS mode, etcd's plain-HTTP metrics listener: /metrics and /health, for HAProxy's checks (as kubeadm probes etcd). */
+export const ETCD_METRICS_PORT = 2381;
+/** Where a member finds its certificates (TLS mode), mounted read-only from generated/pki/. */
+export const ETCD_PKI_DIR = '/etc/etcd/pki';
 export const HAPROXY_CLIENT_PORT = 2379;
 export const HAPROXY_STATS_PORT = 8404;
 export const ETCD_DATA_DIR = '/var/lib/etcd';
@@ -59,6 +63,7 @@ export interface LabTopology {
 export function labTopology(spec: LabSpec): LabTopology {
   const subnet = parseSubnet(spec.network.subnet);
   if (typeof subnet === 'string') throw new Error(`labTopology needs a validated spec: network.subnet ${subnet}`);
+  const scheme = spec.tls.enabled ? 'https' : 'http';
   const members = Array.from({ length: spec.members }, (_, i): MemberTopology => {
     const name = `etcd${i + 1}`;
     const address = addressAt(subnet, FIRST_MEMBER_OFFSET + i);
@@ -67,8 +72,8 @@ export function labTopology(spec: LabSpec): LabTopology {
       container: `${spec.name}-${name}`,
       volume: `${spec.name}-${name}-data`,
       address,
-      peerUrl: `http://${address}:${ETCD_PEER_PORT}`,
-      clientUrl: `http://${address}:${ETCD_CLIENT_PORT}`,
+      peerUrl: `${scheme}://${address}:${ETCD_PEER_PORT}`,
+      clientUrl: `${scheme}://${address}:${ETCD_CLIENT_PORT}`,
     };
   });
   return {

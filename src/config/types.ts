@@ -54,6 +54,15 @@ export interface KindSpec {
   workers: number;
 }
 
+export interface TlsSpec {
+  /** Client and peer TLS with client-certificate auth on every member; HAProxy passes TLS through. */
+  enabled: boolean;
+  /** Lifetime of the lab CA (kubeadm: 10 years). */
+  caValidityMs: number;
+  /** Lifetime of member and client certificates (kubeadm: 1 year); re-issued when close to expiry. */
+  certValidityMs: number;
+}
+
 export interface LabSpec {
   apiVersion: typeof API_VERSION;
   name: string;
@@ -62,5 +71,5 @@ export interface LabSpec {
   etcd: EtcdSpec;
   haproxy: HaproxySpec;
   kind: KindSpec;
-  tls: { enabled: false };
+  tls: TlsSpec;
 }

@@ -88,6 +88,14 @@ export function validateSpec(spec: LabSpec, opts: ValidateOptions = {}): { probl
     });
   }
 
+  if (ok('tls.caValidity', 'tls.certValidity') && spec.tls.certValidityMs > spec.tls.caValidityMs) {
+    problems.push({
+      path: label('tls.certValidity'),
+      message: `is longer than tls.caValidity (${formatDuration(spec.tls.caValidityMs)}): a certificate cannot outlive the CA that signed it`,
+      fix: 'keep it at most the CA\'s, such as 365d',
+    });
+  }
+
   const version = imageVersion(spec.etcd.image);
   if (version && olderThan(version, KUBEADM_MIN_ETCD)) {
     warnings.push({

@@ -50,7 +50,7 @@ async function readBack(runtime: LabRuntime, prefix: string): Promise<Map<string
     Date.now() + 30_000,
     async () => {
       try {
-        const { values } = await getPrefix(runtime.clientEndpoint, prefix, { timeoutMs: 5000 });
+        const { values } = await getPrefix(runtime.client, prefix, { timeoutMs: 5000 });
         return { done: true, value: values, detail: `${values.size} keys` };
       } catch (error) {
         return { done: false, detail: (error as Error).message };
@@ -91,7 +91,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   const hold = opts.holdMs ?? 1000;
   const prefix = `etcd-lab/check/${new Date().toISOString().replace(/[:.]/g, '-')}/`;
   const writer = new Writer({
-    endpoint: runtime.clientEndpoint,
+    endpoint: runtime.client,
     prefix,
     callTimeoutMs: 500,
     pauseMs: 5,

@@ -8,10 +8,14 @@ import { ENV_FILE, renderLab } from '../render/index.js';
 import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.js';
 import { loadLab, type LoadedLab, type LoadOptions } from '../config/load.js';
 import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
+import { ensurePki, type PkiReport } from '../runtime/pki.js';
+import { certRequests, PKI_DIR } from '../render/pki.js';
 
 export interface GenerateResult {
   outDir: string;
   files: string[];
+  /** TLS mode: which certificates were issued or kept, and the earliest expiry. */
+  pki?: PkiReport;
   endpointMode: ResolvedEndpointMode;
   lab: LoadedLab;
 }
@@ -30,7 +34,7 @@ async function writeAtomically(path: string, content: string, mode = 0o644): Pro
  */
 export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpointMode): Promise<GenerateResult> {
   const mode = endpointMode ?? resolveEndpointMode(lab.spec.kind.endpoint, process.platform !== 'linux');
-  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode, owner: lab.owner });
+  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode, owner: lab.owner, hostPkiDir: join(lab.outDir, PKI_DIR) });
   try {
     await mkdir(lab.outDir, { recursive: true });
     for (const [name, content] of files) {
@@ -39,7 +43,8 @@ export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpo
   } catch (error) {
     throw fileError(error, lab.outDir, 'the directory for generated files', 'it must be a directory you can write: fix or remove what is there, or choose another with --out');
   }
-  return { outDir: lab.outDir, files: [...files.keys()], endpointMode: mode, lab };
+  const pki = lab.spec.tls.enabled ? await ensurePki(join(lab.outDir, PKI_DIR), certRequests(lab.spec, lab.local), lab.spec.tls) : undefined;
+  return { outDir: lab.outDir, files: [...files.keys()], endpointMode: mode, lab, pki };
 }
 
 export async function generate(opts: LoadOptions, reporter: Reporter): Promise<GenerateResult> {
@@ -64,5 +69,12 @@ export function describeFiles(result: GenerateResult, cwd = process.cwd()): stri
     '.env': 'this machine\'s ports, images and stats credentials (never commit)',
     '.gitignore': 'keeps this folder out of git, in any repository',
   };
-  return result.files.map((f) => `  ${relative(cwd, join(result.outDir, f)) || f}  ${what[f] ?? ''}`);
+  const lines = result.files.map((f) => `  ${relative(cwd, join(result.outDir, f)) || f}  ${what[f] ?? ''}`);
+  if (result.pki) lines.push(`  ${relative(cwd, result.pki.dir)}/  ${describePki(result.pki)}`);
+  return lines;
+}
+
+export function describePki(pki: PkiReport): string {
+  const issued = pki.issued.length > 0 ? `issued ${pki.issued.length}` : 'nothing issued';
+  return `TLS: CA and certificates (${issued}, kept ${pki.kept.length}; keys 0600; first to expire: ${pki.earliest.name} on ${pki.earliest.notAfter})`;
 }

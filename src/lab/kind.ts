@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { KIND_FILE } from '../render/index.js';
-import { kindEtcdEndpoint, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
+import { kindEtcdEndpoint, kindEtcdFiles, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
 import { DockerEngine } from '../runtime/docker.js';
 import { countPrefix, deletePrefix } from '../runtime/etcd-http.js';
 import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
@@ -86,7 +86,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
         exitCode: 3,
       });
     }
-    const left = await countPrefix(runtime.clientEndpoint, `${prefix}/`);
+    const left = await countPrefix(runtime.client, `${prefix}/`);
     if (left > 0) {
       throw new UserError(`the lab's etcd still holds ${left} objects under ${prefix}/ from an earlier cluster named "${cluster}"`, {
         hint: 'a new cluster would start with them (kind delete leaves them behind): remove them with `etcd-lab kind --delete --purge`, or set kind.name to another name',
@@ -151,9 +151,20 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
         const networks = await engine.networks();
         const network = networks.some((n) => n.name === KIND_NETWORK) ? KIND_NETWORK : 'bridge';
         step.update(`stand-in node on "${network}": etcdctl endpoint health`);
+        // TLS mode: the stand-in gets exactly the node's mounts and presents the API server's certificate.
+        const files = spec.tls.enabled ? kindEtcdFiles(runtime.pkiDir) : undefined;
         const probe = await engine.runOnce({
           image: memberImage,
-          command: ['etcdctl', `--endpoints=${endpoint}`, '--dial-timeout=3s', '--command-timeout=3s', 'endpoint', 'health'],
+          command: [
+            'etcdctl',
+            `--endpoints=${endpoint}`,
+            ...(files ? [`--cacert=${files.caFile}`, `--cert=${files.certFile}`, `--key=${files.keyFile}`] : []),
+            '--dial-timeout=3s',
+            '--command-timeout=3s',
+            'endpoint',
+            'health',
+          ],
+          binds: files?.mounts.map((m) => `${m.hostPath}:${m.containerPath}:ro`),
           network,
           labels: { [LABEL.lab]: spec.name, [LABEL.role]: 'probe' },
           timeoutMs: 15_000,
@@ -169,7 +180,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
         }
       });
 
-      await reporter.step(`write ${config}`, () => writeFile(config, renderKindConfig(spec, mode, lab.local.clientPort, kubeadmApi)));
+      await reporter.step(`write ${config}`, () => writeFile(config, renderKindConfig(spec, { mode, clientPort: lab.local.clientPort, kubeadmApi, hostPkiDir: runtime.pkiDir })));
 
       await reporter.step(`kind create cluster --name ${cluster}`, async (step) => {
         try {
@@ -257,14 +268,14 @@ async function deleteFromLab(runtime: LabRuntime, opts: KindDeleteOptions, repor
   await reporter.step(`kind delete cluster --name ${cluster}`, (step) => kindCli.delete(cluster, (line) => step.update(line)));
   let deletedKeys = 0;
   if (opts.purge) {
-    const count = await countPrefix(runtime.clientEndpoint, `${prefix}/`);
+    const count = await countPrefix(runtime.client, `${prefix}/`);
     if (count > 0 && !opts.yes) {
       if (!opts.confirm) throw new UserError(`refusing to delete ${count} objects under ${prefix}/ without confirmation`, { hint: 'add --yes' });
       if (!(await opts.confirm(`Delete ${count} objects of cluster "${cluster}" under ${prefix}/ in the lab's etcd?`))) {
         throw new UserError('the cluster is deleted; its objects in etcd were kept');
       }
     }
-    deletedKeys = await reporter.step(`delete ${count} objects under ${prefix}/`, () => deletePrefix(runtime.clientEndpoint, `${prefix}/`));
+    deletedKeys = await reporter.step(`delete ${count} objects under ${prefix}/`, () => deletePrefix(runtime.client, `${prefix}/`));
   }
   return { cluster, deletedKeys };
 }

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
+import { PKI_DIR } from '../render/pki.js';
 import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
@@ -53,7 +54,7 @@ const withoutImages = (env: string | undefined) => env?.replace(/^ETCD_LAB_(ETCD
 async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promise<boolean> {
   const { spec, local, outDir, owner } = runtime.lab;
   if (running.length !== spec.members + 1 || running.some((c) => c.state !== 'running')) return false;
-  const files = renderLab({ spec, local, endpointMode: 'network', owner });
+  const files = renderLab({ spec, local, endpointMode: 'network', owner, hostPkiDir: join(outDir, PKI_DIR) });
   for (const name of [COMPOSE_FILE, HAPROXY_FILE, ENV_FILE]) {
     const existing = await readFile(join(outDir, name), 'utf8').catch(() => undefined);
     const same = name === ENV_FILE ? withoutImages(existing) === withoutImages(files.get(name)) : existing === files.get(name);

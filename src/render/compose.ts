@@ -6,7 +6,9 @@ import { ENV_VARS } from '../config/local.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_DATA_DIR,
+  ETCD_METRICS_PORT,
   ETCD_PEER_PORT,
+  ETCD_PKI_DIR,
   HAPROXY_CLIENT_PORT,
   HAPROXY_CONFIG_PATH,
   HAPROXY_STATS_PORT,
@@ -19,6 +21,7 @@ import {
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
+import { CLIENTS, PKI_DIR } from './pki.js';
 
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
 function interpolate(variable: string, fallback: string | number): string {
@@ -30,14 +33,56 @@ function labels(spec: LabSpec, role: Role, member?: string): Record<string, stri
   return { ...labLabels(spec, role, member), [LABEL.owner]: `\${${OWNER_VAR}:?run etcd-lab generate to create .env}` };
 }
 
+/** Where each certificate file is inside a member (TLS mode), from generated/pki/<member>-… */
+const IN_MEMBER = {
+  ca: `${ETCD_PKI_DIR}/ca.crt`,
+  serverCert: `${ETCD_PKI_DIR}/server.crt`,
+  serverKey: `${ETCD_PKI_DIR}/server.key`,
+  peerCert: `${ETCD_PKI_DIR}/peer.crt`,
+  peerKey: `${ETCD_PKI_DIR}/peer.key`,
+  healthcheckCert: `${ETCD_PKI_DIR}/${CLIENTS.healthcheck}.crt`,
+  healthcheckKey: `${ETCD_PKI_DIR}/${CLIENTS.healthcheck}.key`,
+};
+
+/** TLS mode: client and peer TLS, both requiring a certificate from the lab CA; health on plain HTTP. */
+function tlsFlags(): string[] {
+  return [
+    `--cert-file=${IN_MEMBER.serverCert}`,
+    `--key-file=${IN_MEMBER.serverKey}`,
+    '--client-cert-auth',
+    `--trusted-ca-file=${IN_MEMBER.ca}`,
+    `--peer-cert-file=${IN_MEMBER.peerCert}`,
+    `--peer-key-file=${IN_MEMBER.peerKey}`,
+    '--peer-client-cert-auth',
+    `--peer-trusted-ca-file=${IN_MEMBER.ca}`,
+    // /health and /metrics without a client certificate, for HAProxy's checks (as kubeadm probes etcd).
+    `--listen-metrics-urls=http://0.0.0.0:${ETCD_METRICS_PORT}`,
+  ];
+}
+
+/** The member's certificate files, mounted read-only at the paths its flags name. */
+function tlsMounts(member: MemberTopology): string[] {
+  const file = (name: string) => `./${PKI_DIR}/${name}`;
+  return [
+    `${file('ca.crt')}:${IN_MEMBER.ca}:ro`,
+    `${file(`${member.name}-server.crt`)}:${IN_MEMBER.serverCert}:ro`,
+    `${file(`${member.name}-server.key`)}:${IN_MEMBER.serverKey}:ro`,
+    `${file(`${member.name}-peer.crt`)}:${IN_MEMBER.peerCert}:ro`,
+    `${file(`${member.name}-peer.key`)}:${IN_MEMBER.peerKey}:ro`,
+    `${file(`${CLIENTS.healthcheck}.crt`)}:${IN_MEMBER.healthcheckCert}:ro`,
+    `${file(`${CLIENTS.healthcheck}.key`)}:${IN_MEMBER.healthcheckKey}:ro`,
+  ];
+}
+
 export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {
   const { etcd } = spec;
+  const scheme = spec.tls.enabled ? 'https' : 'http';
   return [
     `--name=${member.name}`,
     `--data-dir=${ETCD_DATA_DIR}`,
-    `--listen-client-urls=http://0.0.0.0:${ETCD_CLIENT_PORT}`,
+    `--listen-client-urls=${scheme}://0.0.0.0:${ETCD_CLIENT_PORT}`,
     `--advertise-client-urls=${member.clientUrl}`,
-    `--listen-peer-urls=http://0.0.0.0:${ETCD_PEER_PORT}`,
+    `--listen-peer-urls=${scheme}://0.0.0.0:${ETCD_PEER_PORT}`,
     `--initial-advertise-peer-urls=${member.peerUrl}`,
     `--initial-cluster=${initialCluster}`,
     // Ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
@@ -49,9 +94,16 @@ export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluste
     `--auto-compaction-retention=${etcd.autoCompaction.retention}`,
     `--quota-backend-bytes=${etcd.quotaBackendBytes}`,
     `--snapshot-count=${etcd.snapshotCount}`,
+    ...(spec.tls.enabled ? tlsFlags() : []),
     '--logger=zap',
     '--log-outputs=stderr',
   ];
+}
+
+/** `etcdctl endpoint health` inside the member, over TLS with the healthcheck client certificate in TLS mode. */
+function healthcheckTest(spec: LabSpec): string[] {
+  const tls = spec.tls.enabled ? [`--cacert=${IN_MEMBER.ca}`, `--cert=${IN_MEMBER.healthcheckCert}`, `--key=${IN_MEMBER.healthcheckKey}`] : [];
+  return ['CMD', 'etcdctl', `--endpoints=${spec.tls.enabled ? 'https' : 'http'}://127.0.0.1:${ETCD_CLIENT_PORT}`, ...tls, '--command-timeout=2s', 'endpoint', 'health'];
 }
 
 export function renderCompose(spec: LabSpec): string {
@@ -69,10 +121,10 @@ export function renderCompose(spec: LabSpec): string {
       command: etcdCommand(spec, member, topo.initialCluster),
       // Each member's client port on a host port Docker picks: etcd-lab finds it by label.
       ports: [`${bind}::${ETCD_CLIENT_PORT}`],
-      volumes: [`${member.name}-data:${ETCD_DATA_DIR}`],
+      volumes: [`${member.name}-data:${ETCD_DATA_DIR}`, ...(spec.tls.enabled ? tlsMounts(member) : [])],
       networks: { lab: { ipv4_address: member.address } },
       healthcheck: {
-        test: ['CMD', 'etcdctl', `--endpoints=http://127.0.0.1:${ETCD_CLIENT_PORT}`, '--command-timeout=2s', 'endpoint', 'health'],
+        test: healthcheckTest(spec),
         interval: '2s',
         timeout: '3s',
         retries: 3,

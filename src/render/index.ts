@@ -29,14 +29,16 @@ export interface RenderInput {
   endpointMode: ResolvedEndpointMode;
   /** The spec file this lab belongs to (see LABEL.owner). */
   owner: string;
+  /** Absolute path of generated/pki/ (TLS mode: the KIND node mounts certificates from there). */
+  hostPkiDir: string;
 }
 
 /** Files in a stable order; the shareable ones first, the per-person .env last. */
-export function renderLab({ spec, local, endpointMode, owner }: RenderInput): Map<string, string> {
+export function renderLab({ spec, local, endpointMode, owner, hostPkiDir }: RenderInput): Map<string, string> {
   return new Map([
     [COMPOSE_FILE, renderCompose(spec)],
     [HAPROXY_FILE, renderHaproxyCfg(spec)],
-    [KIND_FILE, renderKindConfig(spec, endpointMode, local.clientPort)],
+    [KIND_FILE, renderKindConfig(spec, { mode: endpointMode, clientPort: local.clientPort, hostPkiDir })],
     [ENV_FILE, renderEnvFile(local, owner)],
     [GITIGNORE_FILE, GITIGNORE],
   ]);

@@ -1,8 +1,10 @@
 // spec → kind-config.yaml: one control-plane node whose kubeadm uses the lab as external etcd.
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { HAPROXY_CLIENT_PORT, labTopology } from '../config/topology.js';
 import type { KindEndpointMode, LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
+import { CLIENTS } from './pki.js';
 
 export type ResolvedEndpointMode = Exclude<KindEndpointMode, 'auto'>;
 
@@ -17,9 +19,29 @@ export function resolveEndpointMode(mode: KindEndpointMode, dockerDesktop: boole
 
 /** The etcd endpoint as a KIND node must write it. `clientPort` is the host port (host mode only). */
 export function kindEtcdEndpoint(spec: LabSpec, mode: ResolvedEndpointMode, clientPort: number): string {
+  const scheme = spec.tls.enabled ? 'https' : 'http';
   return mode === 'host'
-    ? `http://host.docker.internal:${clientPort}`
-    : `http://${labTopology(spec).haproxy.container}:${HAPROXY_CLIENT_PORT}`;
+    ? `${scheme}://host.docker.internal:${clientPort}`
+    : `${scheme}://${labTopology(spec).haproxy.container}:${HAPROXY_CLIENT_PORT}`;
+}
+
+/** Where the control-plane node finds the lab's CA and the API server's etcd client certificate (TLS mode). */
+export const KIND_NODE_PKI_DIR = '/etc/etcd-lab/pki';
+
+/**
+ * TLS mode: the three files kubeadm's external etcd names, each mounted read-only into the node from
+ * generated/pki/ (`hostPkiDir`, absolute) at the path the config names. kubeadm mounts their
+ * directory into the API server's static pod by itself.
+ */
+export function kindEtcdFiles(hostPkiDir: string): { caFile: string; certFile: string; keyFile: string; mounts: { hostPath: string; containerPath: string; readOnly: true }[] } {
+  const files = { caFile: 'ca.crt', certFile: `${CLIENTS.apiserver}.crt`, keyFile: `${CLIENTS.apiserver}.key` };
+  const mounts = Object.values(files).map((f) => ({ hostPath: join(hostPkiDir, f), containerPath: `${KIND_NODE_PKI_DIR}/${f}`, readOnly: true as const }));
+  return {
+    caFile: `${KIND_NODE_PKI_DIR}/${files.caFile}`,
+    certFile: `${KIND_NODE_PKI_DIR}/${files.certFile}`,
+    keyFile: `${KIND_NODE_PKI_DIR}/${files.keyFile}`,
+    mounts,
+  };
 }
 
 /**
@@ -33,20 +55,31 @@ export function kindEtcdPrefix(spec: LabSpec): string {
 
 export type KubeadmApi = 'v1beta3' | 'v1beta4';
 
-export function renderKindConfig(spec: LabSpec, mode: ResolvedEndpointMode, clientPort: number, kubeadmApi: KubeadmApi = 'v1beta3'): string {
+export interface KindRenderOptions {
+  mode: ResolvedEndpointMode;
+  /** The host's client port (host mode). */
+  clientPort: number;
+  kubeadmApi?: KubeadmApi;
+  /** Absolute path of generated/pki/ on the host (TLS mode). */
+  hostPkiDir: string;
+}
+
+export function renderKindConfig(spec: LabSpec, { mode, clientPort, kubeadmApi = 'v1beta3', hostPkiDir }: KindRenderOptions): string {
   const endpoint = kindEtcdEndpoint(spec, mode, clientPort);
-  const node = (role: string) => (spec.kind.nodeImage ? { role, image: spec.kind.nodeImage } : { role });
+  const tls = spec.tls.enabled ? kindEtcdFiles(hostPkiDir) : undefined;
+  const node = (role: string, mounts: object = {}) => ({ role, ...(spec.kind.nodeImage ? { image: spec.kind.nodeImage } : {}), ...mounts });
   const prefix = kindEtcdPrefix(spec);
   // No apiVersion in the patch: kind merges it into whichever kubeadm API version it uses. Only
   // apiServer.extraArgs differ: a map in v1beta3 (kind ≤ 0.31), a list of {name, value} in v1beta4.
   const extraArgs = kubeadmApi === 'v1beta3' ? { 'etcd-prefix': prefix } : [{ name: 'etcd-prefix', value: prefix }];
-  const patch = stringify({ kind: 'ClusterConfiguration', etcd: { external: { endpoints: [endpoint] } }, apiServer: { extraArgs } });
+  const external = tls ? { endpoints: [endpoint], caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile } : { endpoints: [endpoint] };
+  const patch = stringify({ kind: 'ClusterConfiguration', etcd: { external }, apiServer: { extraArgs } });
   const config = {
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: spec.kind.name,
     // One control plane: kind's multi-control-plane path copies stacked-etcd CA files that external etcd lacks.
-    nodes: [node('control-plane'), ...Array.from({ length: spec.kind.workers }, () => node('worker'))],
+    nodes: [node('control-plane', tls ? { extraMounts: tls.mounts } : {}), ...Array.from({ length: spec.kind.workers }, () => node('worker'))],
     kubeadmConfigPatches: [patch],
   };
   const note = `# etcd endpoint (${mode} mode): ${endpoint}; objects under ${prefix}; kubeadm ${kubeadmApi} form`;

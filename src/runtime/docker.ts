@@ -234,13 +234,15 @@ export class DockerEngine {
     network: string;
     labels: Record<string, string>;
     timeoutMs: number;
+    /** "host:container:ro" bind mounts. */
+    binds?: string[];
   }): Promise<{ exitCode: number; output: string }> {
     const container = await this.docker.createContainer({
       Image: opts.image,
       Entrypoint: opts.command.slice(0, 1),
       Cmd: opts.command.slice(1),
       Labels: opts.labels,
-      HostConfig: { NetworkMode: opts.network },
+      HostConfig: { NetworkMode: opts.network, ...(opts.binds ? { Binds: opts.binds } : {}) },
     });
     try {
       await container.start();

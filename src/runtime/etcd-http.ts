@@ -1,5 +1,6 @@
 // etcd's own HTTP API (the gRPC gateway and /health), with a deadline on every call and no
 // client-side circuit breaker, so recovery is seen as soon as it happens.
+import https from 'node:https';
 
 export interface MemberStatus {
   memberId: string;
@@ -16,11 +17,61 @@ export interface Health {
   reason: string;
 }
 
+/** What a client needs to reach an etcd over TLS with a client certificate (PEM text). */
+export interface ClientTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** An etcd client URL, and in TLS mode the client certificate to present there. */
+export type Endpoint = string | { url: string; tls?: ClientTls };
+
+export function endpointUrl(endpoint: Endpoint): string {
+  return typeof endpoint === 'string' ? endpoint : endpoint.url;
+}
+
+/** One keep-alive agent per TLS identity, as fetch keeps one pool: a handshake per request would skew every figure. */
+const agents = new Map<string, https.Agent>();
+function agentFor(tls: ClientTls): https.Agent {
+  const id = `${tls.ca}\n${tls.cert}`;
+  let agent = agents.get(id);
+  if (!agent) {
+    agent = new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key });
+    agents.set(id, agent);
+  }
+  return agent;
+}
+
+/** HTTPS with a client certificate and a deadline (fetch cannot present one without another package). */
+function httpsRequest(url: string, init: { method?: string; body?: string; headers?: Record<string, string> }, tls: ClientTls, timeoutMs: number) {
+  return new Promise<{ status: number; ok: boolean; text: string }>((resolve, reject) => {
+    const request = https.request(url, { method: init.method ?? 'GET', headers: init.headers, agent: agentFor(tls) }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, ok: (response.statusCode ?? 0) < 300, text }));
+      response.on('error', reject);
+    });
+    const timer = setTimeout(() => request.destroy(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError' })), timeoutMs);
+    request.on('close', () => clearTimeout(timer));
+    request.on('error', reject);
+    request.end(init.body);
+  });
+}
+
 /**
- * fetch with a deadline. AbortSignal.timeout's timer does not keep Node's event loop alive, so a
+ * A request with a deadline. AbortSignal.timeout's timer does not keep Node's event loop alive, so a
  * request that hangs on a half-open connection could end the process mid-wait; this timer does.
  */
-export async function fetchWithDeadline(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; ok: boolean; text: string }> {
+export async function fetchWithDeadline(
+  endpoint: Endpoint,
+  init: { method?: string; body?: string; headers?: Record<string, string> },
+  timeoutMs: number,
+  path = '',
+): Promise<{ status: number; ok: boolean; text: string }> {
+  const url = `${endpointUrl(endpoint)}${path}`;
+  if (typeof endpoint !== 'string' && endpoint.tls) return httpsRequest(url, init, endpoint.tls, timeoutMs);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')), timeoutMs);
   try {
@@ -34,21 +85,17 @@ export async function fetchWithDeadline(url: string, init: RequestInit, timeoutM
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
-async function post<T>(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
-  const response = await fetchWithDeadline(
-    `${endpoint}${path}`,
-    { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
-    timeoutMs,
-  );
+async function post<T>(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  const response = await fetchWithDeadline(endpoint, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, timeoutMs, path);
   const text = response.text;
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${text.trim().slice(0, 200)}`);
   return JSON.parse(text) as T;
 }
 
 /** GET /health: 200 only with a leader and a successful linearizable read. */
-export async function memberHealth(endpoint: string, timeoutMs = 1000): Promise<Health> {
+export async function memberHealth(endpoint: Endpoint, timeoutMs = 1000): Promise<Health> {
   try {
-    const response = await fetchWithDeadline(`${endpoint}/health`, {}, timeoutMs);
+    const response = await fetchWithDeadline(endpoint, {}, timeoutMs, '/health');
     const text = response.text;
     let reason = '';
     try {
@@ -63,13 +110,13 @@ export async function memberHealth(endpoint: string, timeoutMs = 1000): Promise<
 }
 
 export function describeFetchError(error: unknown): string {
-  const e = error as Error & { cause?: { code?: string } };
+  const e = error as Error & { code?: string; cause?: { code?: string } };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer in time';
-  return e.cause?.code ?? e.message;
+  return e.cause?.code ?? e.code ?? e.message;
 }
 
 /** POST /v3/maintenance/status. int64 fields arrive as decimal strings. */
-export async function memberStatus(endpoint: string, timeoutMs = 1000): Promise<MemberStatus> {
+export async function memberStatus(endpoint: Endpoint, timeoutMs = 1000): Promise<MemberStatus> {
   const s = await post<{
     header?: { member_id?: string };
     leader?: string;
@@ -90,14 +137,14 @@ export async function memberStatus(endpoint: string, timeoutMs = 1000): Promise<
   };
 }
 
-export async function putKey(endpoint: string, key: string, value: string, timeoutMs = 2000): Promise<{ revision: number }> {
+export async function putKey(endpoint: Endpoint, key: string, value: string, timeoutMs = 2000): Promise<{ revision: number }> {
   const r = await post<{ header?: { revision?: string } }>(endpoint, '/v3/kv/put', { key: b64(key), value: b64(value) }, timeoutMs);
   return { revision: Number(r.header?.revision ?? 0) };
 }
 
 /** Linearizable by default; `serializable` reads the member's local copy (works without quorum). */
 export async function getKey(
-  endpoint: string,
+  endpoint: Endpoint,
   key: string,
   opts: { timeoutMs?: number; serializable?: boolean } = {},
 ): Promise<string | undefined> {
@@ -111,7 +158,7 @@ export async function getKey(
   return kv ? unb64(kv.value ?? '') : undefined;
 }
 
-export async function deleteKey(endpoint: string, key: string, timeoutMs = 2000): Promise<void> {
+export async function deleteKey(endpoint: Endpoint, key: string, timeoutMs = 2000): Promise<void> {
   await post(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs);
 }
 
@@ -123,20 +170,20 @@ function rangeEnd(prefix: string): string {
 }
 
 /** How many keys start with `prefix`. */
-export async function countPrefix(endpoint: string, prefix: string, timeoutMs = 2000): Promise<number> {
+export async function countPrefix(endpoint: Endpoint, prefix: string, timeoutMs = 2000): Promise<number> {
   const r = await post<{ count?: string }>(endpoint, '/v3/kv/range', { key: b64(prefix), range_end: rangeEnd(prefix), count_only: true }, timeoutMs);
   return Number(r.count ?? 0);
 }
 
 /** Deletes every key that starts with `prefix`; returns how many went. */
-export async function deletePrefix(endpoint: string, prefix: string, timeoutMs = 5000): Promise<number> {
+export async function deletePrefix(endpoint: Endpoint, prefix: string, timeoutMs = 5000): Promise<number> {
   const r = await post<{ deleted?: string }>(endpoint, '/v3/kv/deleterange', { key: b64(prefix), range_end: rangeEnd(prefix) }, timeoutMs);
   return Number(r.deleted ?? 0);
 }
 
 /** Every key under a prefix with its value, in one linearizable (or serializable) range read. */
 export async function getPrefix(
-  endpoint: string,
+  endpoint: Endpoint,
   prefix: string,
   opts: { timeoutMs?: number; serializable?: boolean } = {},
 ): Promise<{ values: Map<string, string>; revision: number }> {

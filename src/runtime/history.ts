@@ -31,8 +31,9 @@ export interface Verdict {
 
 /** What a failed put tells us about whether it may still commit. */
 export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
-  const e = error as Error & { cause?: { code?: string } };
-  const code = e.cause?.code ?? '';
+  // fetch (plain HTTP) puts the system error in `cause`; node:https (TLS mode) on the error itself.
+  const e = error as Error & { code?: string; cause?: { code?: string } };
+  const code = e.cause?.code ?? e.code ?? '';
   const message = e.message ?? String(error);
   // Never connected, or etcd refused before proposing to raft: it cannot commit.
   if (code === 'ECONNREFUSED') return { outcome: 'failed', reason: 'connection refused' };

@@ -7,7 +7,9 @@ import { COMPOSE_FILE } from '../render/index.js';
 import type { LoadedLab } from '../config/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
-import { memberStatus, type MemberStatus } from './etcd-http.js';
+import { memberStatus, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { readClientTls } from './pki.js';
+import { CLIENTS, PKI_DIR } from '../render/pki.js';
 
 export interface LabMemberContainer extends ContainerInfo {
   member: string;
@@ -41,8 +43,31 @@ export class LabRuntime {
     return bind === '0.0.0.0' ? '127.0.0.1' : bind;
   }
 
+  private get scheme(): string {
+    return this.lab.spec.tls.enabled ? 'https' : 'http';
+  }
+
+  /** The lab's client URL through HAProxy, as people dial it. */
   get clientEndpoint(): string {
-    return `http://${this.hostAddress}:${this.lab.local.clientPort}`;
+    return `${this.scheme}://${this.hostAddress}:${this.lab.local.clientPort}`;
+  }
+
+  private tls: ClientTls | undefined;
+  /** Where etcd-lab's own TLS files are: generated/pki/. */
+  get pkiDir(): string {
+    return join(this.lab.outDir, PKI_DIR);
+  }
+
+  /** A URL of this lab as etcd-lab itself reaches it: in TLS mode with the admin client certificate. */
+  endpoint(url: string): Endpoint {
+    if (!this.lab.spec.tls.enabled) return url;
+    this.tls ??= readClientTls(this.pkiDir, CLIENTS.admin);
+    return { url, tls: this.tls };
+  }
+
+  /** HAProxy's client port, as etcd-lab reaches it. */
+  get client(): Endpoint {
+    return this.endpoint(this.clientEndpoint);
   }
 
   get statsUrl(): string {
@@ -150,8 +175,8 @@ export class LabRuntime {
   }
 
   /** The member's client API on this machine, if its container runs and publishes it. */
-  memberEndpoint(container: ContainerInfo): string | undefined {
+  memberEndpoint(container: ContainerInfo): Endpoint | undefined {
     const port = container.hostPorts[ETCD_CLIENT_PORT];
-    return container.state === 'running' && port ? `http://${this.hostAddress}:${port}` : undefined;
+    return container.state === 'running' && port ? this.endpoint(`${this.scheme}://${this.hostAddress}:${port}`) : undefined;
   }
 }

@@ -92,8 +92,8 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
       async () => {
         const value = `ready at ${new Date().toISOString()}`;
         try {
-          await putKey(runtime.clientEndpoint, 'etcd-lab/ready', value, 1000);
-          const read = await getKey(runtime.clientEndpoint, 'etcd-lab/ready', { timeoutMs: 1000 });
+          await putKey(runtime.client, 'etcd-lab/ready', value, 1000);
+          const read = await getKey(runtime.client, 'etcd-lab/ready', { timeoutMs: 1000 });
           return { done: read === value, detail: read === value ? 'put and get agree' : `read back ${JSON.stringify(read)}` };
         } catch (error) {
           return { done: false, detail: (error as Error).message };

@@ -4,6 +4,7 @@ import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
 import { memberHealth, memberStatus, type MemberStatus } from './etcd-http.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
+import { earliestExpiry } from './pki.js';
 
 export interface MemberReport {
   name: string;
@@ -46,6 +47,8 @@ export interface LabStatus {
     held: boolean;
   };
   summary: string;
+  /** TLS mode: the lab's certificates, and the one that expires first. */
+  tls?: { pki: string; earliest?: { name: string; notAfter: string } };
 }
 
 export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Promise<LabStatus> {
@@ -107,6 +110,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     ...(leader ? { leader } : {}),
     quorum: { members: quorum.members, healthy: quorum.count, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
     summary: quorum.text,
+    ...(runtime.lab.spec.tls.enabled ? { tls: { pki: runtime.pkiDir, earliest: earliestExpiry(runtime.pkiDir) } } : {}),
   };
 }
 

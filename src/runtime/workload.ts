@@ -1,10 +1,10 @@
 // A bounded write workload: one sequential writer, each key written once, every call with a
 // deadline and no client-side breaker, so the history shows exactly what the cluster did.
-import { putKey } from './etcd-http.js';
+import { putKey, type Endpoint } from './etcd-http.js';
 import { classifyWriteError, type WriteOp } from './history.js';
 
 export interface WorkloadOptions {
-  endpoint: string;
+  endpoint: Endpoint;
   prefix: string;
   /** Deadline of each put. */
   callTimeoutMs: number;

@@ -40,8 +40,14 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
   const lines = [
     `lab ${c.bold(s.name)}: ${s.quorum.held ? c.green(s.summary) : c.red(s.summary)}`,
     body,
-    `etcd endpoint  ${s.clientEndpoint.replace(/^http:\/\//, '')} (HAProxy ${s.haproxy.state})`,
+    `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state})`,
     `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,
   ];
+  if (s.tls) {
+    const e = s.tls.earliest;
+    const days = e ? Math.floor((Date.parse(e.notAfter) - Date.now()) / 86_400_000) : undefined;
+    const when = e ? `first to expire: ${e.name}, ${e.notAfter} (${days} days; \`etcd-lab up\` or \`generate\` re-issues certificates close to expiry)` : 'no certificates found';
+    lines.push(`TLS            client certificates required; ${days !== undefined && days < 30 ? c.yellow(when) : when}`);
+  }
   return lines.join('\n');
 }

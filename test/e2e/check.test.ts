@@ -3,18 +3,18 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult } from '../../src/lab/check.js';
 import type { UpResult } from '../../src/lab/up.js';
-import { deleteKey, getKey } from '../../src/runtime/etcd-http.js';
+import { deleteKey, getKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { WriteOp } from '../../src/runtime/history.js';
-import { createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
+import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 
-describe.skipIf(skipE2E)('etcd-lab check', () => {
+describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, TLS $tls', ({ tls }) => {
   let lab: TestLab;
-  let endpoint: string;
+  let endpoint: Endpoint;
   let result: CheckResult;
 
   beforeAll(async () => {
-    lab = await createTestLab('check');
-    endpoint = (await lab.json<UpResult>(['up'])).clientEndpoint;
+    lab = await createTestLab(tls ? 'checkt' : 'check', { tls: { enabled: tls } });
+    endpoint = clientOf(lab, (await lab.json<UpResult>(['up'])).clientEndpoint);
   });
   afterAll(async () => lab?.remove());
 

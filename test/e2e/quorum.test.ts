@@ -4,10 +4,10 @@
 // Back: the cluster converges and every acknowledged write is there with its value.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpResult } from '../../src/lab/up.js';
-import { getKey, getPrefix, putKey } from '../../src/runtime/etcd-http.js';
+import { getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { FaultResult } from '../../src/runtime/faults.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
+import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 
 const FAULTS = [
   { kind: 'kill', recover: 'start' },
@@ -24,7 +24,7 @@ class Client {
   readonly acked = new Map<string, string>();
   private n = 0;
   constructor(
-    readonly endpoint: string,
+    readonly endpoint: Endpoint,
     readonly prefix: string,
   ) {}
 
@@ -79,15 +79,22 @@ class Client {
   }
 }
 
-describe.skipIf(skipE2E).each([3, 5])('quorum with %i members', (members) => {
+// Both modes: plain HTTP, and TLS with client certificates on every hop (HAProxy passing TLS through).
+describe.skipIf(skipE2E).each([
+  { members: 3, tls: false },
+  { members: 5, tls: false },
+  { members: 3, tls: true },
+  { members: 5, tls: true },
+])('quorum with $members members, TLS $tls', ({ members, tls }) => {
   let lab: TestLab;
-  let endpoint: string;
+  let endpoint: Endpoint;
   const tolerated = (members - 1) / 2;
 
   beforeAll(async () => {
-    lab = await createTestLab(`q${members}`, { members });
+    lab = await createTestLab(`q${members}${tls ? 't' : ''}`, { members, tls: { enabled: tls } });
     const up = await lab.json<UpResult>(['up']);
-    endpoint = up.clientEndpoint;
+    expect(up.clientEndpoint.startsWith(tls ? 'https://' : 'http://')).toBe(true);
+    endpoint = clientOf(lab, up.clientEndpoint);
   });
   afterAll(async () => lab?.remove());
 
@@ -139,10 +146,10 @@ describe.skipIf(skipE2E).each([3, 5])('quorum with %i members', (members) => {
     // And every member holds them in its own copy (serializable reads, member by member).
     for (const m of healed.members) {
       const deadline = Date.now() + 5000;
-      let local = await getPrefix(`http://127.0.0.1:${m.hostPort}`, client.prefix, { serializable: true });
+      let local = await getPrefix(clientOf(lab, `${tls ? 'https' : 'http'}://127.0.0.1:${m.hostPort}`), client.prefix, { serializable: true });
       while ([...client.acked].some(([k, v]) => local.values.get(k) !== v) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
-        local = await getPrefix(`http://127.0.0.1:${m.hostPort}`, client.prefix, { serializable: true });
+        local = await getPrefix(clientOf(lab, `${tls ? 'https' : 'http'}://127.0.0.1:${m.hostPort}`), client.prefix, { serializable: true });
       }
       for (const [key, value] of client.acked) expect(local.values.get(key), `${m.name} ${key}`).toBe(value);
     }

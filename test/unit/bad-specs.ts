@@ -22,7 +22,9 @@ export const BAD_SPECS: { name: string; input: unknown; paths: string[]; mention
   { name: 'bad bind address', input: { haproxy: { bindAddress: 'localhost' } }, paths: ['haproxy.bindAddress'] },
   { name: 'unknown balance', input: { haproxy: { balance: 'random-ish' } }, paths: ['haproxy.balance'] },
   { name: 'uppercase name', input: { name: 'My_Lab' }, paths: ['name'] },
-  { name: 'tls on', input: { tls: { enabled: true } }, paths: ['tls.enabled'], mentions: [/not available yet/] },
+  { name: 'tls.enabled not a boolean', input: { tls: { enabled: 'yes' } }, paths: ['tls.enabled'], mentions: [/true or false/] },
+  { name: 'certificate lifetime in years', input: { tls: { certValidity: '1y' } }, paths: ['tls.certValidity'], mentions: [/500ms or 2s/] },
+  { name: 'certificates outliving their CA', input: { tls: { caValidity: '30d', certValidity: '365d' } }, paths: ['tls.certValidity'], mentions: [/cannot outlive the CA/] },
   { name: 'wrong apiVersion', input: { apiVersion: 'v1' }, paths: ['apiVersion'] },
   { name: 'unknown endpoint mode', input: { kind: { endpoint: 'magic' } }, paths: ['kind.endpoint'] },
   { name: 'typo in a key', input: { memebrs: 3 }, paths: ['memebrs'], mentions: [/did you mean members/] },
@@ -49,4 +51,5 @@ export const VALIDATOR_ONLY = new Set([
   'election below 5x heartbeat',
   'revision retention not a number',
   'same client and stats port',
+  'certificates outliving their CA',
 ]);

@@ -27,7 +27,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('etcd-lab CLI', () => {
-  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'kind', 'images', 'setup-host'];
+  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'kind', 'images', 'setup-host', 'env'];
   it.each([[], ...commands.map((c) => [c]), ['images', 'build']])('--help works for %j', (...args) => {
     const r = cli(...args, '--help');
     expect(r.code).toBe(0);
@@ -135,7 +135,14 @@ describe('etcd-lab CLI', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(where);
       expect(r.stderr).toMatch(/no TLS and no authentication/);
-      expect(r.stderr).toMatch(/TLS with client certificates/);
+      expect(r.stderr).toMatch(/set tls\.enabled: true .*TLS with client certificates/);
+    });
+
+    it('with TLS on, the same address is no warning: client certificates guard it', () => {
+      writeFileSync(join(dir, 'etcd-lab.yaml'), 'tls:\n  enabled: true\n');
+      const r = cli('generate', '--bind-address', '0.0.0.0');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/no TLS and no authentication/);
     });
 
     it('loopback other than 127.0.0.1 is no warning', () => {

@@ -37,7 +37,7 @@ function render(yaml: string, env: Record<string, string> = {}) {
   expect(problems).toEqual([]);
   const { settings, problems: localProblems } = resolveLocalSettings(spec, { env }, () => PASSWORD);
   expect(localProblems).toEqual([]);
-  const files = renderLab({ spec, local: settings, endpointMode: resolveEndpointMode(spec.kind.endpoint, false), owner: '/work/team/etcd-lab.yaml' });
+  const files = renderLab({ spec, local: settings, endpointMode: resolveEndpointMode(spec.kind.endpoint, false), owner: '/work/team/etcd-lab.yaml', hostPkiDir: '/work/team/generated/pki' });
   return { spec, local: settings, files };
 }
 
@@ -81,11 +81,22 @@ function checkMeaning(spec: LabSpec, files: Map<string, string>) {
     const cluster = flag('initial-cluster')!.split(',');
     // Every member appears in every member's --initial-cluster, at the address it really has.
     expect(cluster).toHaveLength(spec.members);
+    const scheme = spec.tls.enabled ? 'https' : 'http';
     for (const [other, otherService] of members) {
-      expect(cluster).toContain(`${other}=http://${otherService.networks.lab.ipv4_address}:2380`);
+      expect(cluster).toContain(`${other}=${scheme}://${otherService.networks.lab.ipv4_address}:2380`);
     }
     expect(flag('name')).toBe(name);
-    expect(flag('initial-advertise-peer-urls')).toBe(`http://${service.networks.lab.ipv4_address}:2380`);
+    expect(flag('initial-advertise-peer-urls')).toBe(`${scheme}://${service.networks.lab.ipv4_address}:2380`);
+    expect(flag('listen-client-urls')).toBe(`${scheme}://0.0.0.0:2379`);
+    if (spec.tls.enabled) {
+      // Every file a TLS flag names is mounted at that path, from this member's own files in pki/.
+      const mounts = new Map(service.volumes.slice(1).map((v) => [v.split(':')[1]!, v.split(':')[0]!]));
+      for (const f of ['cert-file', 'key-file', 'trusted-ca-file', 'peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file']) {
+        expect(mounts.get(flag(f)!), f).toMatch(new RegExp(`^\\./pki/(ca\\.crt|${name}-(server|peer)\\.(crt|key))$`));
+      }
+      expect(service.command).toEqual(expect.arrayContaining(['--client-cert-auth', '--peer-client-cert-auth']));
+      expect(service.volumes.every((v) => !v.includes('admin') && !v.includes('ca.key'))).toBe(true);
+    }
     expect(flag('election-timeout')).toBe(String(spec.etcd.electionTimeoutMs));
     expect(flag('heartbeat-interval')).toBe(String(spec.etcd.heartbeatIntervalMs));
     // Exec-form health check: the official etcd image has no shell.
@@ -196,7 +207,7 @@ describe('KIND config across kubeadm API versions', () => {
   it('v1beta3 (kind ≤ 0.31) gets apiServer.extraArgs as a map, v1beta4 as a list; both merge without apiVersion', () => {
     const { spec } = readSpec({ name: 'demo' });
     for (const api of ['v1beta3', 'v1beta4'] as const) {
-      const text = renderKindConfig(spec, 'network', 2379, api);
+      const text = renderKindConfig(spec, { mode: 'network', clientPort: 2379, kubeadmApi: api, hostPkiDir: '/work/team/generated/pki' });
       expectGolden(join(GOLDEN, `kind-${api}`, KIND_FILE), text);
       const patch = parse((parse(text) as { kubeadmConfigPatches: string[] }).kubeadmConfigPatches[0]!) as {
         apiVersion?: string;

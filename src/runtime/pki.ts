@@ -1,0 +1,183 @@
+// The lab's PKI on disk (generated/pki/): a CA and the certificates render/pki.ts asks for, ECDSA
+// P-256, made with @peculiar/x509 on Node's WebCrypto. Kept across runs: a certificate is issued
+// again only when the names it must carry changed, its CA changed, or it is close to expiry.
+import { X509Certificate, type webcrypto } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileError, UserError } from '../errors.js';
+import type { TlsSpec } from '../config/types.js';
+import type { CertRequest } from '../render/pki.js';
+import type { ClientTls } from './etcd-http.js';
+
+export const CA = 'ca';
+
+export interface PkiReport {
+  dir: string;
+  issued: string[];
+  kept: string[];
+  /** The certificate that expires first, and when. */
+  earliest: { name: string; notAfter: string };
+}
+
+
+export function readClientTls(dir: string, client: string): ClientTls {
+  const read = (file: string) => {
+    const path = join(dir, file);
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(error, path, 'the certificate file', 'fix or remove it, then run `etcd-lab generate`');
+      throw new UserError(`the lab's certificate file ${path} is missing`, { hint: 'run `etcd-lab generate` (or `etcd-lab up`) to issue the lab certificates', exitCode: 2 });
+    }
+  };
+  return { ca: read(`${CA}.crt`), cert: read(`${client}.crt`), key: read(`${client}.key`) };
+}
+
+/** The certificate in `dir` that expires first (TLS mode's `status` shows it). */
+export function earliestExpiry(dir: string): { name: string; notAfter: string } | undefined {
+  let earliest: { name: string; notAfter: string } | undefined;
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.crt'));
+  } catch {
+    return undefined;
+  }
+  for (const file of files) {
+    try {
+      const notAfter = new X509Certificate(readFileSync(join(dir, file))).validTo;
+      if (!earliest || Date.parse(notAfter) < Date.parse(earliest.notAfter)) earliest = { name: file.replace(/\.crt$/, ''), notAfter };
+    } catch {
+      /* not a certificate: ensurePki issues it again */
+    }
+  }
+  return earliest;
+}
+
+/** Re-issue when less than this much of a certificate's life is left: 30 days, or a third of a short lifetime. */
+export function renewBefore(validityMs: number): number {
+  return Math.min(30 * 86_400_000, validityMs / 3);
+}
+
+const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+
+function sameNames(cert: X509Certificate, request: CertRequest): boolean {
+  const have = (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter(Boolean)
+    .sort();
+  const want = [...request.dns.map((d) => `DNS:${d}`), ...request.ips.map((ip) => `IP Address:${ip}`)].sort();
+  return JSON.stringify(have) === JSON.stringify(want) && cert.subject.split('\n').includes(`CN=${request.commonName}`);
+}
+
+function existing(dir: string, name: string): X509Certificate | undefined {
+  const crt = join(dir, `${name}.crt`);
+  if (!existsSync(crt) || !existsSync(join(dir, `${name}.key`))) return undefined;
+  try {
+    return new X509Certificate(readFileSync(crt));
+  } catch {
+    return undefined; // unreadable or not a certificate: issue it again
+  }
+}
+
+/** Writes whole or not at all, with the mode set before the file appears under its name. */
+async function writePrivate(path: string, content: string, mode: number): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, content, { mode });
+  await chmod(temporary, mode);
+  await rename(temporary, path);
+}
+
+/**
+ * Makes sure `dir` holds a CA and every requested certificate, valid for a while yet. Returns what it
+ * issued and kept, and the earliest expiry.
+ */
+export async function ensurePki(dir: string, requests: CertRequest[], tls: TlsSpec, now = new Date()): Promise<PkiReport> {
+  const [{ webcrypto }, x509] = await Promise.all([import('node:crypto'), import('reflect-metadata').then(() => import('@peculiar/x509'))]);
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  const subtle = webcrypto.subtle;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw fileError(error, dir, 'the certificate directory', 'it must be a directory you can write: fix or remove what is there');
+  }
+  const issued: string[] = [];
+  const kept: string[] = [];
+  const fresh = (cert: X509Certificate, validityMs: number) => Date.parse(cert.validTo) - now.getTime() > renewBefore(validityMs);
+  const serial = () => {
+    const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+    bytes[0] = bytes[0]! & 0x7f; // positive
+    return Buffer.from(bytes).toString('hex');
+  };
+  const exportKey = async (key: webcrypto.CryptoKey) => x509.PemConverter.encode(await subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
+
+  // The CA: kept while it is fresh; a new one means every certificate is issued anew.
+  let caCert = existing(dir, CA);
+  let caKey: webcrypto.CryptoKey;
+  let caX509: InstanceType<typeof x509.X509Certificate>;
+  if (caCert && fresh(caCert, tls.caValidityMs)) {
+    const pem = readFileSync(join(dir, `${CA}.key`), 'utf8');
+    caKey = await subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), ALGORITHM, true, ['sign']);
+    caX509 = new x509.X509Certificate(caCert.raw);
+    kept.push(CA);
+  } else {
+    const keys = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+    caX509 = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: serial(),
+      name: 'CN=etcd-lab CA',
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(now.getTime() + tls.caValidityMs),
+      keys,
+      signingAlgorithm: ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    caKey = keys.privateKey;
+    await writePrivate(join(dir, `${CA}.key`), await exportKey(keys.privateKey), 0o600);
+    await writePrivate(join(dir, `${CA}.crt`), caX509.toString('pem'), 0o644);
+    caCert = new X509Certificate(caX509.toString('pem'));
+    issued.push(CA);
+  }
+  const caPublic = caCert.publicKey;
+
+  for (const request of requests) {
+    const have = existing(dir, request.name);
+    if (have && !issued.includes(CA) && have.verify(caPublic) && sameNames(have, request) && fresh(have, tls.certValidityMs)) {
+      kept.push(request.name);
+      continue;
+    }
+    const keys = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+    const names = [...request.dns.map((value) => ({ type: 'dns' as const, value })), ...request.ips.map((value) => ({ type: 'ip' as const, value }))];
+    const usages = [...(request.server ? [x509.ExtendedKeyUsage.serverAuth] : []), ...(request.client ? [x509.ExtendedKeyUsage.clientAuth] : [])];
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: `CN=${request.commonName}${request.organization ? `, O=${request.organization}` : ''}`,
+      issuer: caX509.subject,
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(Math.min(now.getTime() + tls.certValidityMs, caX509.notAfter.getTime())),
+      signingKey: caKey,
+      publicKey: keys.publicKey,
+      signingAlgorithm: ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.ExtendedKeyUsageExtension(usages),
+        ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+        await x509.AuthorityKeyIdentifierExtension.create(caX509, false),
+      ],
+    });
+    await writePrivate(join(dir, `${request.name}.key`), await exportKey(keys.privateKey), 0o600);
+    await writePrivate(join(dir, `${request.name}.crt`), cert.toString('pem'), 0o644);
+    issued.push(request.name);
+  }
+
+  let earliest = { name: CA, notAfter: caCert.validTo };
+  for (const request of requests) {
+    const cert = existing(dir, request.name)!;
+    if (Date.parse(cert.validTo) < Date.parse(earliest.notAfter)) earliest = { name: request.name, notAfter: cert.validTo };
+  }
+  return { dir, issued, kept, earliest };
+}

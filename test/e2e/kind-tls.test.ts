@@ -1,0 +1,113 @@
+// `etcd-lab kind` on a TLS lab, up to the boundary this machine has: the generated config names
+// https endpoints and the API server's etcd client files, mounted into the node; the real kind binary
+// accepts it; and a stand-in node with exactly those mounts, at those paths, on the network KIND
+// uses, passes `etcdctl endpoint health` and a put/get through the endpoint as written.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { UpResult } from '../../src/lab/up.js';
+import { DockerEngine } from '../../src/runtime/docker.js';
+import { getKey } from '../../src/runtime/etcd-http.js';
+import { clientOf, createTestLab, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+
+const FAKE_BIN = fileURLToPath(new URL('../fixtures/fake-bin/', import.meta.url));
+const REAL_KIND = ['/usr/bin/kind', '/usr/local/bin/kind'].find((p) => existsSync(p));
+const docker = new Docker();
+
+interface KindConfig {
+  nodes: { role: string; extraMounts?: { hostPath: string; containerPath: string; readOnly: boolean }[] }[];
+  kubeadmConfigPatches: string[];
+}
+
+describe.skipIf(skipE2E)('etcd-lab kind on a TLS lab', () => {
+  let lab: TestLab;
+  let up: UpResult;
+  let network: string;
+
+  beforeAll(async () => {
+    lab = await createTestLab('kindtls', { tls: { enabled: true } });
+    up = await lab.json<UpResult>(['up']);
+    network = `${lab.name}-kind`;
+  });
+  afterAll(async () => {
+    for (const n of await docker.listNetworks({ filters: { name: [network] } })) {
+      if (n.Name !== network) continue;
+      const net = docker.getNetwork(n.Id);
+      const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
+      for (const id of Object.keys(info.Containers ?? {})) await net.disconnect({ Container: id, Force: true }).catch(() => {});
+      await net.remove().catch(() => {});
+    }
+    await lab?.remove();
+  });
+
+  it('writes https endpoints, the three files kubeadm names, and mounts them into the control-plane node', async () => {
+    const log = join(lab.dir, 'kind-calls.log');
+    writeFileSync(log, '');
+    const r = await lab.cli(['kind'], { PATH: `${FAKE_BIN}:${process.env.PATH}`, FAKE_LOG: log, KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
+    expect(r.code, r.stderr).toBe(0);
+    const config = parse(readFileSync(join(lab.dir, 'generated/kind-config.yaml'), 'utf8')) as KindConfig;
+    const external = (parse(config.kubeadmConfigPatches[0]!) as { etcd: { external: Record<string, unknown> } }).etcd.external;
+    expect(external).toEqual({
+      endpoints: [`https://${lab.name}-haproxy:2379`],
+      caFile: '/etc/etcd-lab/pki/ca.crt',
+      certFile: '/etc/etcd-lab/pki/kube-apiserver-etcd-client.crt',
+      keyFile: '/etc/etcd-lab/pki/kube-apiserver-etcd-client.key',
+    });
+    const mounts = config.nodes[0]!.extraMounts!;
+    for (const file of ['caFile', 'certFile', 'keyFile']) {
+      const mount = mounts.find((m) => m.containerPath === external[file]);
+      expect(mount, file).toBeDefined();
+      expect(existsSync(mount!.hostPath), mount!.hostPath).toBe(true);
+      expect(mount!.hostPath.startsWith(join(lab.dir, 'generated/pki/'))).toBe(true);
+    }
+    expect(readFileSync(log, 'utf8')).toMatch(/kind create cluster/);
+  });
+
+  it('a stand-in node with exactly those mounts, on the KIND network, reaches etcd with those files', async () => {
+    const config = parse(readFileSync(join(lab.dir, 'generated/kind-config.yaml'), 'utf8')) as KindConfig;
+    const external = (parse(config.kubeadmConfigPatches[0]!) as { etcd: { external: { endpoints: string[]; caFile: string; certFile: string; keyFile: string } } }).etcd.external;
+    const binds = config.nodes[0]!.extraMounts!.map((m) => `${m.hostPath}:${m.containerPath}:ro`);
+    const engine = new DockerEngine();
+    const etcdctl = (...args: string[]) =>
+      engine.runOnce({
+        image: TEST_IMAGES.etcd,
+        command: ['etcdctl', `--endpoints=${external.endpoints[0]}`, `--cacert=${external.caFile}`, `--cert=${external.certFile}`, `--key=${external.keyFile}`, '--command-timeout=5s', ...args],
+        binds,
+        network,
+        labels: { 'io.etcd-lab.lab': lab.name },
+        timeoutMs: 20_000,
+      });
+    const health = await etcdctl('endpoint', 'health');
+    expect(health.exitCode, health.output).toBe(0);
+    const value = `from-a-tls-kind-node-${Date.now()}`;
+    expect(await etcdctl('put', 'e2e/kind-tls', value)).toMatchObject({ exitCode: 0, output: 'OK' });
+    expect(await etcdctl('get', '--print-value-only', 'e2e/kind-tls')).toMatchObject({ exitCode: 0, output: value });
+    expect(await getKey(clientOf(lab, up.clientEndpoint), 'e2e/kind-tls')).toBe(value);
+    // Without the client certificate, the same stand-in is refused.
+    const bare = await engine.runOnce({
+      image: TEST_IMAGES.etcd,
+      command: ['etcdctl', `--endpoints=${external.endpoints[0]}`, `--cacert=${external.caFile}`, '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
+      binds,
+      network,
+      labels: { 'io.etcd-lab.lab': lab.name },
+      timeoutMs: 20_000,
+    });
+    expect(bare.exitCode).not.toBe(0);
+  });
+
+  it('the real kind binary accepts the TLS config: it gets as far as the node image', async () => {
+    expect(REAL_KIND, 'the kind binary is not installed: etcd-lab setup-host --kind').toBeDefined();
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(REAL_KIND!, ['create', 'cluster', '--name', lab.name, '--config', join(lab.dir, 'generated/kind-config.yaml')], { timeout: 120_000 }, (error, _o, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).not.toMatch(/unable to decode config|invalid configuration/);
+    expect(r.stderr).toMatch(/failed to pull image "kindest\/node/);
+  });
+});

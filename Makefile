@@ -55,4 +55,4 @@ typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck
 
 clean: ## remove build output and generated files (not the lab: see make down)
-	rm -rf dist generated/docker-compose.yml generated/haproxy.cfg generated/kind-config.yaml generated/.env
+	rm -rf dist generated/docker-compose.yml generated/haproxy.cfg generated/kind-config.yaml generated/.env generated/.gitignore generated/pki

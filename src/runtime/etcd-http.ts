@@ -1,5 +1,6 @@
 // etcd's own HTTP API (the gRPC gateway and /health), with a deadline on every call and no
 // client-side circuit breaker, so recovery is seen as soon as it happens.
+import http from 'node:http';
 import https from 'node:https';
 
 export interface MemberStatus {
@@ -31,55 +32,59 @@ export function endpointUrl(endpoint: Endpoint): string {
   return typeof endpoint === 'string' ? endpoint : endpoint.url;
 }
 
-/** One keep-alive agent per TLS identity, as fetch keeps one pool: a handshake per request would skew every figure. */
-const agents = new Map<string, https.Agent>();
-function agentFor(tls: ClientTls): https.Agent {
-  const id = `${tls.ca}\n${tls.cert}`;
+/**
+ * One keep-alive agent per scheme and TLS identity, as fetch keeps one pool: a connection (and a TLS
+ * handshake) per request would skew every figure. node:http(s) rather than fetch, because fetch
+ * cannot present a client certificate, and one client for both modes keeps their figures comparable.
+ */
+const agents = new Map<string, http.Agent>();
+function agentFor(tls: ClientTls | undefined): http.Agent {
+  const id = tls ? `${tls.ca}\n${tls.cert}` : 'plain';
   let agent = agents.get(id);
   if (!agent) {
-    agent = new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key });
+    agent = tls ? new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key }) : new http.Agent({ keepAlive: true });
     agents.set(id, agent);
   }
   return agent;
 }
 
-/** HTTPS with a client certificate and a deadline (fetch cannot present one without another package). */
-function httpsRequest(url: string, init: { method?: string; body?: string; headers?: Record<string, string> }, tls: ClientTls, timeoutMs: number) {
-  return new Promise<{ status: number; ok: boolean; text: string }>((resolve, reject) => {
-    const request = https.request(url, { method: init.method ?? 'GET', headers: init.headers, agent: agentFor(tls) }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, ok: (response.statusCode ?? 0) < 300, text }));
-      response.on('error', reject);
-    });
-    const timer = setTimeout(() => request.destroy(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError' })), timeoutMs);
-    request.on('close', () => clearTimeout(timer));
-    request.on('error', reject);
-    request.end(init.body);
-  });
+export interface RequestInit {
+  method?: string;
+  body?: string;
+  headers?: Record<string, string>;
 }
 
 /**
- * A request with a deadline. AbortSignal.timeout's timer does not keep Node's event loop alive, so a
- * request that hangs on a half-open connection could end the process mid-wait; this timer does.
+ * A request with a deadline that keeps Node's event loop alive (AbortSignal.timeout's timer does not,
+ * so a request hanging on a half-open connection could end the process mid-wait). A kept-alive
+ * connection the server closed meanwhile (HAProxy restarted) fails before the request reaches anyone:
+ * that one is retried once on a fresh connection, as Node's documentation advises.
  */
-export async function fetchWithDeadline(
-  endpoint: Endpoint,
-  init: { method?: string; body?: string; headers?: Record<string, string> },
-  timeoutMs: number,
-  path = '',
-): Promise<{ status: number; ok: boolean; text: string }> {
-  const url = `${endpointUrl(endpoint)}${path}`;
-  if (typeof endpoint !== 'string' && endpoint.tls) return httpsRequest(url, init, endpoint.tls, timeoutMs);
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')), timeoutMs);
-  try {
-    const response = await fetch(url, { ...init, signal: controller.signal });
-    return { status: response.status, ok: response.ok, text: await response.text() };
-  } finally {
-    clearTimeout(timer);
-  }
+function request(url: string, init: RequestInit, tls: ClientTls | undefined, timeoutMs: number, retried = false): Promise<{ status: number; ok: boolean; text: string }> {
+  return new Promise((resolve, reject) => {
+    const send = url.startsWith('https:') ? https.request : http.request;
+    const req = send(url, { method: init.method ?? 'GET', headers: init.headers, agent: agentFor(tls) }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, ok: (response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 300, text }));
+      response.on('error', reject);
+    });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError' })), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (!retried && req.reusedSocket && error.code === 'ECONNRESET') {
+        clearTimeout(timer);
+        resolve(request(url, init, tls, timeoutMs, true));
+      } else reject(error);
+    });
+    req.end(init.body);
+  });
+}
+
+/** `endpoint` + `path`, with a deadline; in TLS mode presenting the endpoint's client certificate. */
+export function fetchWithDeadline(endpoint: Endpoint, init: RequestInit, timeoutMs: number, path = ''): Promise<{ status: number; ok: boolean; text: string }> {
+  return request(`${endpointUrl(endpoint)}${path}`, init, typeof endpoint === 'string' ? undefined : endpoint.tls, timeoutMs);
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -110,9 +115,9 @@ export async function memberHealth(endpoint: Endpoint, timeoutMs = 1000): Promis
 }
 
 export function describeFetchError(error: unknown): string {
-  const e = error as Error & { code?: string; cause?: { code?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer in time';
-  return e.cause?.code ?? e.code ?? e.message;
+  const e = error as Error & { code?: string };
+  if (e.name === 'TimeoutError') return 'no answer in time';
+  return e.code ?? e.message;
 }
 
 /** POST /v3/maintenance/status. int64 fields arrive as decimal strings. */

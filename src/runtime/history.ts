@@ -31,15 +31,14 @@ export interface Verdict {
 
 /** What a failed put tells us about whether it may still commit. */
 export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
-  // fetch (plain HTTP) puts the system error in `cause`; node:https (TLS mode) on the error itself.
-  const e = error as Error & { code?: string; cause?: { code?: string } };
-  const code = e.cause?.code ?? e.code ?? '';
+  const e = error as Error & { code?: string };
+  const code = e.code ?? '';
   const message = e.message ?? String(error);
   // Never connected, or etcd refused before proposing to raft: it cannot commit.
   if (code === 'ECONNREFUSED') return { outcome: 'failed', reason: 'connection refused' };
   if (/etcdserver: no leader/.test(message)) return { outcome: 'failed', reason: 'no leader' };
   // Anything else (timeouts, resets, "request timed out") may have been proposed and may commit later.
-  return { outcome: 'unknown', reason: e.name === 'TimeoutError' || e.name === 'AbortError' ? 'deadline exceeded' : code || message.slice(0, 120) };
+  return { outcome: 'unknown', reason: e.name === 'TimeoutError' ? 'deadline exceeded' : code || message.slice(0, 120) };
 }
 
 export function verifyHistory(writes: WriteOp[], finalValues: Map<string, string>): Verdict {

@@ -105,6 +105,17 @@ describe.skipIf(skipE2E)('installed as a package in a team\'s own repository', (
     for (const file of staged) expect(readFileSync(join(repo, file), 'utf8')).not.toContain(password);
   });
 
+  it('in TLS mode too: keys stay in generated/pki, and git still stages none of them', async () => {
+    expect((await npx(['down', '--volumes', '--yes'])).code).toBe(0);
+    writeFileSync(join(repo, 'etcd-lab.yaml'), readFileSync(join(repo, 'etcd-lab.yaml'), 'utf8').replace(/^ {2}enabled: false/m, '  enabled: true'));
+    const r = await npx(['up']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(repo, 'generated/pki/admin.key'))).toBe(true);
+    const staged = (await git(['add', '--all', '--dry-run'])).stdout.trim().split('\n').map((l) => l.replace(/^add '(.*)'$/, '$1')).sort();
+    expect(staged).toEqual(['.gitignore', 'etcd-lab.yaml', 'package-lock.json', 'package.json']);
+    for (const file of staged) expect(readFileSync(join(repo, file), 'utf8')).not.toMatch(/PRIVATE KEY/);
+  });
+
   it('down --volumes --yes leaves nothing behind', async () => {
     const r = await npx(['down', '--volumes', '--yes']);
     expect(r.code, r.stderr).toBe(0);

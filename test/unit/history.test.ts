@@ -66,10 +66,10 @@ describe('verifyHistory', () => {
 
 describe('classifyWriteError', () => {
   it('only refusals before raft count as failed; the rest is unknown', () => {
-    expect(classifyWriteError(Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } })).outcome).toBe('failed');
+    expect(classifyWriteError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:2379'), { code: 'ECONNREFUSED' })).outcome).toBe('failed');
     expect(classifyWriteError(new Error('/v3/kv/put: HTTP 503 {"error":"etcdserver: no leader"}')).outcome).toBe('failed');
     expect(classifyWriteError(Object.assign(new Error('deadline'), { name: 'TimeoutError' })).outcome).toBe('unknown');
     expect(classifyWriteError(new Error('etcdserver: request timed out')).outcome).toBe('unknown');
-    expect(classifyWriteError(Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNRESET' } })).outcome).toBe('unknown');
+    expect(classifyWriteError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).outcome).toBe('unknown');
   });
 });

@@ -197,6 +197,23 @@ describe('per-person values', () => {
     expect(files.get(ENV_FILE)).toMatch(/^ETCD_LAB_OWNER=\/work\/team\/etcd-lab\.yaml$/m);
   });
 
+  it('TLS in host mode (Docker Desktop): https to host.docker.internal, with the same certificate files and mounts', () => {
+    const { files } = render('tls:\n  enabled: true\nkind:\n  endpoint: host\n', { ETCD_LAB_CLIENT_PORT: '32379' });
+    const kind = parse(files.get(KIND_FILE)!) as { nodes: { extraMounts?: { hostPath: string; containerPath: string }[] }[]; kubeadmConfigPatches: string[] };
+    const external = (parse(kind.kubeadmConfigPatches[0]!) as { etcd: { external: Record<string, unknown> } }).etcd.external;
+    expect(external).toEqual({
+      endpoints: ['https://host.docker.internal:32379'],
+      caFile: '/etc/etcd-lab/pki/ca.crt',
+      certFile: '/etc/etcd-lab/pki/kube-apiserver-etcd-client.crt',
+      keyFile: '/etc/etcd-lab/pki/kube-apiserver-etcd-client.key',
+    });
+    expect(kind.nodes[0]!.extraMounts!.map((m) => m.hostPath)).toEqual([
+      '/work/team/generated/pki/ca.crt',
+      '/work/team/generated/pki/kube-apiserver-etcd-client.crt',
+      '/work/team/generated/pki/kube-apiserver-etcd-client.key',
+    ]);
+  });
+
   it('network endpoint mode points KIND at HAProxy by container name', () => {
     const kind = render('name: demo\nkind:\n  endpoint: network\n').files.get(KIND_FILE)!;
     expect(kind).toContain('http://demo-haproxy:2379');

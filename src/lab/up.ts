@@ -5,7 +5,8 @@ import { join, relative } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
-import { PKI_DIR } from '../render/pki.js';
+import { certRequests, PKI_DIR } from '../render/pki.js';
+import { ensurePki } from '../runtime/pki.js';
 import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
@@ -162,6 +163,12 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
     status: await collectStatus(runtime),
   });
   if (await isAlreadyUp(runtime, before.running)) {
+    // Still re-issue what is close to expiry: etcd reads its certificate files anew for each new
+    // connection. A new CA is only trusted after a restart.
+    if (spec.tls.enabled) {
+      const pki = await ensurePki(runtime.pkiDir, certRequests(spec, lab.local), spec.tls);
+      if (pki.issued.includes('ca')) reporter.warn('the lab CA was replaced (it was close to expiry): restart the lab so the members trust it — `etcd-lab down && etcd-lab up`');
+    }
     return result(true, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage });
   }
 

@@ -6,17 +6,15 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { UpResult } from '../../src/lab/up.js';
 import { DockerEngine } from '../../src/runtime/docker.js';
 import { getKey } from '../../src/runtime/etcd-http.js';
-import { clientOf, createTestLab, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+import { clientOf, createTestLab, removeNetwork, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
 
 const FAKE_BIN = fileURLToPath(new URL('../fixtures/fake-bin/', import.meta.url));
 const REAL_KIND = ['/usr/bin/kind', '/usr/local/bin/kind'].find((p) => existsSync(p));
-const docker = new Docker();
 
 interface KindConfig {
   nodes: { role: string; extraMounts?: { hostPath: string; containerPath: string; readOnly: boolean }[] }[];
@@ -34,13 +32,7 @@ describe.skipIf(skipE2E)('etcd-lab kind on a TLS lab', () => {
     network = `${lab.name}-kind`;
   });
   afterAll(async () => {
-    for (const n of await docker.listNetworks({ filters: { name: [network] } })) {
-      if (n.Name !== network) continue;
-      const net = docker.getNetwork(n.Id);
-      const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
-      for (const id of Object.keys(info.Containers ?? {})) await net.disconnect({ Container: id, Force: true }).catch(() => {});
-      await net.remove().catch(() => {});
-    }
+    await removeNetwork(network);
     await lab?.remove();
   });
 

@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import type { UpResult } from '../../src/lab/up.js';
 import { DockerEngine } from '../../src/runtime/docker.js';
 import { countPrefix, getKey, putKey } from '../../src/runtime/etcd-http.js';
-import { createTestLab, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+import { createTestLab, removeNetwork, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
 
 const FAKE_BIN = fileURLToPath(new URL('../fixtures/fake-bin/', import.meta.url));
 const REAL_KIND = ['/usr/bin/kind', '/usr/local/bin/kind'].find((p) => existsSync(p));
@@ -23,16 +23,6 @@ function kindEndpointOf(configPath: string): string {
   const config = parse(readFileSync(configPath, 'utf8')) as { kubeadmConfigPatches: string[] };
   const patch = parse(config.kubeadmConfigPatches[0]!) as { etcd: { external: { endpoints: string[] } } };
   return patch.etcd.external.endpoints[0]!;
-}
-
-async function removeNetwork(name: string) {
-  for (const n of await docker.listNetworks({ filters: { name: [name] } })) {
-    if (n.Name !== name) continue;
-    const net = docker.getNetwork(n.Id);
-    const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
-    for (const id of Object.keys(info.Containers ?? {})) await net.disconnect({ Container: id, Force: true }).catch(() => {});
-    await net.remove().catch(() => {});
-  }
 }
 
 async function networkMembers(name: string): Promise<string[]> {

@@ -215,3 +215,15 @@ export function clientOf(lab: TestLab, url: string): Endpoint {
   const read = (f: string) => readFileSync(join(pki, f), 'utf8');
   return { url, tls: { ca: read('ca.crt'), cert: read('admin.crt'), key: read('admin.key') } };
 }
+
+/** Removes a network a test made (a KIND network, say), detaching whatever is still on it. */
+export async function removeNetwork(name: string): Promise<void> {
+  const docker = new Docker();
+  for (const n of await docker.listNetworks({ filters: { name: [name] } })) {
+    if (n.Name !== name) continue;
+    const net = docker.getNetwork(n.Id);
+    const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
+    for (const id of Object.keys(info.Containers ?? {})) await net.disconnect({ Container: id, Force: true }).catch(() => {});
+    await net.remove().catch(() => {});
+  }
+}

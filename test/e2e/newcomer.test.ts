@@ -18,6 +18,7 @@ import {
   createTestLab,
   labResources,
   removeImage,
+  removeNetwork,
   removeTestLabs,
   skipE2E,
   spawnCli,
@@ -92,13 +93,7 @@ describe.skipIf(skipE2E)('a lab started as a newcomer starts it (no image named 
       expect(r.stderr).toMatch(/etcd answers at http:\/\/.*-haproxy:2379 from the ".*-kind" network/);
       expect(readFileSync(log, 'utf8')).toMatch(/kind create cluster/);
     } finally {
-      const found = (await docker.listNetworks({ filters: { name: [network] } })).find((n) => n.Name === network);
-      if (found) {
-        const net = docker.getNetwork(found.Id);
-        const info = (await net.inspect()) as { Containers?: Record<string, unknown> };
-        for (const id of Object.keys(info.Containers ?? {})) await net.disconnect({ Container: id, Force: true }).catch(() => {});
-        await net.remove().catch(() => {});
-      }
+      await removeNetwork(network);
     }
   });
 });

@@ -122,6 +122,10 @@ describe.skipIf(skipE2E)('TLS mode', () => {
     expect(read('etcd1-server.crt')).toBe(before);
     const status = await lab.json<LabStatus>(['status']);
     expect(status.quorum.healthy).toBe(3);
+    // The first certificate to expire, about a year out (tls.certValidity's default).
+    expect(status.tls?.earliest?.name).toMatch(/^(etcd\d-(server|peer)|admin|kube-apiserver-etcd-client|healthcheck-client)$/);
+    expect(Math.round((Date.parse(status.tls!.earliest!.notAfter) - Date.now()) / 86_400_000)).toBe(365);
+    expect((await lab.cli(['status'])).stdout).toMatch(/^TLS {12}client certificates required; first to expire: \S+, .* \(36[45] days;/m);
     await putKey(clientOf(lab, up.clientEndpoint), 'tls/after-restart', 'x');
   });
 });

@@ -195,6 +195,29 @@ describe('etcd-lab CLI', () => {
     });
   });
 
+  describe('env', () => {
+    it('TLS mode: the endpoint and the admin certificate, for bash, fish and PowerShell', () => {
+      writeFileSync(join(dir, 'etcd-lab.yaml'), 'tls:\n  enabled: true\n');
+      expect(cli('env').code).toBe(2); // no certificates yet: says to run up
+      expect(cli('generate').code).toBe(0);
+      const bash = cli('env');
+      expect(bash.code, bash.stderr).toBe(0);
+      expect(bash.stdout).toContain("export ETCDCTL_ENDPOINTS='https://127.0.0.1:2379'");
+      expect(bash.stdout).toContain(`export ETCDCTL_CERT='${join(dir, 'generated/pki/admin.crt')}'`);
+      expect(cli('env', '--shell', 'fish').stdout).toContain(`set -gx ETCDCTL_KEY '${join(dir, 'generated/pki/admin.key')}';`);
+      expect(cli('env', '--shell', 'powershell').stdout).toContain(`$Env:ETCDCTL_CACERT = '${join(dir, 'generated/pki/ca.crt')}'`);
+      const vars = JSON.parse(cli('env', '--json').stdout) as Record<string, string>;
+      for (const name of ['ETCDCTL_CACERT', 'ETCDCTL_CERT', 'ETCDCTL_KEY']) expect(existsSync(vars[name]!), name).toBe(true);
+    });
+
+    it('plain mode: the endpoint, and the certificate variables unset', () => {
+      const r = cli('env', '--client-port', '12379');
+      expect(r.stdout).toMatch(/^export ETCDCTL_ENDPOINTS='http:\/\/127\.0\.0\.1:12379'$/m);
+      expect(r.stdout).toMatch(/^unset ETCDCTL_CERT$/m);
+      expect(cli('env', '--shell', 'csh').code).not.toBe(0);
+    });
+  });
+
   it('an unknown command says so', () => {
     const r = cli('frobnicate');
     expect(r.code).not.toBe(0);

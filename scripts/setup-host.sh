@@ -64,7 +64,7 @@ install_from_trixie() {
   apt_update
   dir=$(mktemp -d)
   # apt downloads as its own user, _apt, into the current directory.
-  chown _apt "$dir" 2>/dev/null || chmod 777 "$dir"
+  chown _apt "$dir" 2>/dev/null || true
   (cd "$dir" && apt-get download -qq "$pkg/trixie" >/dev/null)
   dpkg -i "$dir"/*.deb >/dev/null
   rm -rf "$dir"

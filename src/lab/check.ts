@@ -2,7 +2,7 @@
 // verdict: every acknowledged write readable with its value, revisions never going backwards.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { fileError, UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { getPrefix } from '../runtime/etcd-http.js';
 import { applyFault, membersOut, restoreLab } from '../runtime/faults.js';
@@ -71,7 +71,14 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   const started = Date.now();
 
   if (opts.verify) {
-    const saved = JSON.parse(await readFile(opts.verify, 'utf8')) as SavedHistory;
+    const saved = await readFile(opts.verify, 'utf8')
+      .then((text) => JSON.parse(text) as SavedHistory)
+      .catch((error: unknown) => {
+        if (error instanceof SyntaxError) throw new UserError(`${opts.verify} is not a history etcd-lab check saved (not JSON)`, { exitCode: 2 });
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${opts.verify} does not exist`, { hint: 'check prints where it saved the history: generated/check-….json', exitCode: 2 });
+        throw fileError(error, opts.verify!, 'the history file', 'point --verify at a readable file');
+      });
+    if (!Array.isArray(saved.writes) || typeof saved.prefix !== 'string') throw new UserError(`${opts.verify} is not a history etcd-lab check saved`, { exitCode: 2 });
     const values = await reporter.step(`read back ${saved.prefix}`, () => readBack(runtime, saved.prefix));
     return { verdict: verifyHistory(saved.writes, values), faults: saved.faults, prefix: saved.prefix, historyFile: opts.verify, durationMs: Date.now() - started };
   }

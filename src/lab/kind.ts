@@ -214,39 +214,52 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
     }
 
     const context = `kind-${cluster}`;
-    await reporter.step('API server ready', (step) =>
-      waitUntil(
-        'the API server to report ready',
-        Date.now() + (opts.timeoutMs ?? 120_000),
-        async () => {
-          try {
-            const out = (await kindCli.kubectl(context, ['get', '--raw', '/readyz'])).trim();
-            return { done: out === 'ok', detail: out.slice(0, 80) };
-          } catch (error) {
-            return { done: false, detail: (error as Error).message.split('\n').at(-1) ?? '' };
+    // From here the cluster exists: a failure says so, and how to remove it.
+    try {
+      await reporter.step('API server ready', (step) =>
+        waitUntil(
+          'the API server to report ready',
+          Date.now() + (opts.timeoutMs ?? 120_000),
+          async () => {
+            try {
+              const out = (await kindCli.kubectl(context, ['get', '--raw', '/readyz'])).trim();
+              return { done: out === 'ok', detail: out.slice(0, 80) };
+            } catch (error) {
+              return { done: false, detail: (error as Error).message.split('\n').at(-1) ?? '' };
+            }
+          },
+          step,
+          { intervalMs: 1000, hint: `kubectl --context ${context} get --raw '/readyz?verbose'` },
+        ).catch((error: unknown) => {
+          if (error instanceof Interrupted) {
+            throw new Interrupted(`stopped waiting for the API server; KIND cluster ${cluster} exists`, '`etcd-lab kind --delete` removes it');
           }
-        },
-        step,
-        { intervalMs: 1000, hint: `kubectl --context ${context} get --raw '/readyz?verbose'` },
-      ).catch((error: unknown) => {
-        if (error instanceof Interrupted) {
-          throw new Interrupted(`stopped waiting for the API server; KIND cluster ${cluster} exists`, '`etcd-lab kind --delete` removes it');
-        }
-        throw error;
-      }),
-    );
+          throw error;
+        }),
+      );
 
-    await reporter.step('no stacked etcd in kube-system', async () => {
-      const pods = (await kindCli.kubectl(context, ['get', 'pods', '--namespace', 'kube-system', '--output', 'name'])).split('\n').filter(Boolean);
-      const stacked = pods.filter((p) => /^pod\/etcd-/.test(p));
-      if (stacked.length > 0) {
-        throw new UserError(`kube-system runs a stacked etcd (${stacked.join(', ')}): the external etcd patch did not apply`, {
-          hint: `check ${config} and \`kubectl --context ${context} -n kube-system get cm kubeadm-config -o yaml\``,
-          exitCode: 6,
+      await reporter.step('no stacked etcd in kube-system', async () => {
+        const pods = (await kindCli.kubectl(context, ['get', 'pods', '--namespace', 'kube-system', '--output', 'name'])).split('\n').filter(Boolean);
+        const stacked = pods.filter((p) => /^pod\/etcd-/.test(p));
+        if (stacked.length > 0) {
+          throw new UserError(`kube-system runs a stacked etcd (${stacked.join(', ')}): the external etcd patch did not apply`, {
+            hint: `check ${config} and \`kubectl --context ${context} -n kube-system get cm kubeadm-config -o yaml\``,
+            exitCode: 6,
+          });
+        }
+      });
+
+    } catch (error) {
+      if (error instanceof UserError && !(error instanceof Interrupted)) {
+        throw new UserError(`${error.message} (KIND cluster ${cluster} exists)`, {
+          problems: error.problems,
+          hint: `${error.hint ? `${error.hint}; ` : ''}\`etcd-lab kind --delete\` removes the cluster`,
+          exitCode: error.exitCode,
+          cause: error.cause,
         });
       }
-    });
-
+      throw error;
+    }
     return { cluster, context, endpoint, endpointMode: mode, etcdPrefix: prefix, kubeadmApi, config, clientEndpoint: runtime.clientEndpoint };
   });
 }

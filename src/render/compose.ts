@@ -21,7 +21,7 @@ import {
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
-import { CLIENTS, PKI_DIR } from './pki.js';
+import { MEMBER_FILES, PKI_DIR } from './pki.js';
 
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
 function interpolate(variable: string, fallback: string | number): string {
@@ -33,16 +33,8 @@ function labels(spec: LabSpec, role: Role, member?: string): Record<string, stri
   return { ...labLabels(spec, role, member), [LABEL.owner]: `\${${OWNER_VAR}:?run etcd-lab generate to create .env}` };
 }
 
-/** Where each certificate file is inside a member (TLS mode), from generated/pki/<member>-… */
-const IN_MEMBER = {
-  ca: `${ETCD_PKI_DIR}/ca.crt`,
-  serverCert: `${ETCD_PKI_DIR}/server.crt`,
-  serverKey: `${ETCD_PKI_DIR}/server.key`,
-  peerCert: `${ETCD_PKI_DIR}/peer.crt`,
-  peerKey: `${ETCD_PKI_DIR}/peer.key`,
-  healthcheckCert: `${ETCD_PKI_DIR}/${CLIENTS.healthcheck}.crt`,
-  healthcheckKey: `${ETCD_PKI_DIR}/${CLIENTS.healthcheck}.key`,
-};
+/** Where each certificate file is inside a member (TLS mode): its own generated/pki/<member>/, mounted whole. */
+const IN_MEMBER = Object.fromEntries(Object.entries(MEMBER_FILES).map(([k, f]) => [k, `${ETCD_PKI_DIR}/${f}`])) as Record<keyof typeof MEMBER_FILES, string>;
 
 /** TLS mode: client and peer TLS, both requiring a certificate from the lab CA; health on plain HTTP. */
 function tlsFlags(): string[] {
@@ -60,18 +52,13 @@ function tlsFlags(): string[] {
   ];
 }
 
-/** The member's certificate files, mounted read-only at the paths its flags name. */
+/**
+ * The member's own certificate directory, read-only. A directory, not single files: a certificate
+ * re-issued (by rename) while the lab runs then reaches the member, which reads its files anew for
+ * each connection.
+ */
 function tlsMounts(member: MemberTopology): string[] {
-  const file = (name: string) => `./${PKI_DIR}/${name}`;
-  return [
-    `${file('ca.crt')}:${IN_MEMBER.ca}:ro`,
-    `${file(`${member.name}-server.crt`)}:${IN_MEMBER.serverCert}:ro`,
-    `${file(`${member.name}-server.key`)}:${IN_MEMBER.serverKey}:ro`,
-    `${file(`${member.name}-peer.crt`)}:${IN_MEMBER.peerCert}:ro`,
-    `${file(`${member.name}-peer.key`)}:${IN_MEMBER.peerKey}:ro`,
-    `${file(`${CLIENTS.healthcheck}.crt`)}:${IN_MEMBER.healthcheckCert}:ro`,
-    `${file(`${CLIENTS.healthcheck}.key`)}:${IN_MEMBER.healthcheckKey}:ro`,
-  ];
+  return [`./${PKI_DIR}/${member.name}:${ETCD_PKI_DIR}:ro`];
 }
 
 export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {

@@ -1,10 +1,10 @@
 // spec → kind-config.yaml: one control-plane node whose kubeadm uses the lab as external etcd.
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { HAPROXY_CLIENT_PORT, labTopology } from '../config/topology.js';
 import type { KindEndpointMode, LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
-import { CLIENTS } from './pki.js';
+import { APISERVER_DIR, CLIENTS } from './pki.js';
 
 export type ResolvedEndpointMode = Exclude<KindEndpointMode, 'auto'>;
 
@@ -29,18 +29,18 @@ export function kindEtcdEndpoint(spec: LabSpec, mode: ResolvedEndpointMode, clie
 export const KIND_NODE_PKI_DIR = '/etc/etcd-lab/pki';
 
 /**
- * TLS mode: the three files kubeadm's external etcd names, each mounted read-only into the node from
- * generated/pki/ (`hostPkiDir`, absolute) at the path the config names. kubeadm mounts their
- * directory into the API server's static pod by itself.
+ * TLS mode: the three files kubeadm's external etcd names, in a directory mounted read-only into the
+ * node from generated/pki/kube-apiserver/ (`hostPkiDir` is generated/pki, absolute). kubeadm mounts
+ * that directory into the API server's static pod by itself.
  */
 export function kindEtcdFiles(hostPkiDir: string): { caFile: string; certFile: string; keyFile: string; mounts: { hostPath: string; containerPath: string; readOnly: true }[] } {
-  const files = { caFile: 'ca.crt', certFile: `${CLIENTS.apiserver}.crt`, keyFile: `${CLIENTS.apiserver}.key` };
-  const mounts = Object.values(files).map((f) => ({ hostPath: join(hostPkiDir, f), containerPath: `${KIND_NODE_PKI_DIR}/${f}`, readOnly: true as const }));
+  const pair = basename(CLIENTS.apiserver);
   return {
-    caFile: `${KIND_NODE_PKI_DIR}/${files.caFile}`,
-    certFile: `${KIND_NODE_PKI_DIR}/${files.certFile}`,
-    keyFile: `${KIND_NODE_PKI_DIR}/${files.keyFile}`,
-    mounts,
+    caFile: `${KIND_NODE_PKI_DIR}/ca.crt`,
+    certFile: `${KIND_NODE_PKI_DIR}/${pair}.crt`,
+    keyFile: `${KIND_NODE_PKI_DIR}/${pair}.key`,
+    // The node's own directory, mounted whole, so a re-issued certificate reaches it.
+    mounts: [{ hostPath: join(hostPkiDir, APISERVER_DIR), containerPath: KIND_NODE_PKI_DIR, readOnly: true }],
   };
 }
 

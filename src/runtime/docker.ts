@@ -247,8 +247,9 @@ export class DockerEngine {
     try {
       await container.start();
       const timer = setTimeout(() => void container.kill().catch(() => {}), opts.timeoutMs);
-      const { StatusCode } = (await unlessInterrupted(container.wait(), () => void container.kill().catch(() => {}))) as { StatusCode: number };
-      clearTimeout(timer);
+      const { StatusCode } = (await unlessInterrupted(container.wait(), () => void container.kill().catch(() => {})).finally(() => clearTimeout(timer))) as {
+        StatusCode: number;
+      };
       const raw = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
       const out: Buffer[] = [];
       const sink = { write: (b: Buffer) => out.push(Buffer.from(b)) } as unknown as NodeJS.WritableStream;

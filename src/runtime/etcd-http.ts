@@ -61,6 +61,7 @@ export interface RequestInit {
  * that one is retried once on a fresh connection, as Node's documentation advises.
  */
 function request(url: string, init: RequestInit, tls: ClientTls | undefined, timeoutMs: number, retried = false): Promise<{ status: number; ok: boolean; text: string }> {
+  const started = Date.now();
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? https.request : http.request;
     const req = send(url, { method: init.method ?? 'GET', headers: init.headers, agent: agentFor(tls) }, (response) => {
@@ -73,9 +74,11 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
     const timer = setTimeout(() => req.destroy(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError' })), timeoutMs);
     req.on('close', () => clearTimeout(timer));
     req.on('error', (error: NodeJS.ErrnoException) => {
-      if (!retried && req.reusedSocket && error.code === 'ECONNRESET') {
+      const left = timeoutMs - (Date.now() - started);
+      if (!retried && req.reusedSocket && error.code === 'ECONNRESET' && left > 0) {
         clearTimeout(timer);
-        resolve(request(url, init, tls, timeoutMs, true));
+        // Within the same deadline: the caller's timing stays what it asked for.
+        resolve(request(url, init, tls, left, true));
       } else reject(error);
     });
     req.end(init.body);

@@ -161,8 +161,12 @@ export class LabRuntime {
     const list = members ?? (await this.memberContainers());
     return Promise.all(
       list.map(async (container) => {
-        const endpoint = this.memberEndpoint(container);
-        return { container, status: endpoint ? await memberStatus(endpoint, timeoutMs).catch(() => undefined) : undefined };
+        try {
+          const endpoint = this.memberEndpoint(container);
+          return { container, status: endpoint ? await memberStatus(endpoint, timeoutMs).catch(() => undefined) : undefined };
+        } catch {
+          return { container, status: undefined }; // no client certificate here (generated/pki removed): no answer
+        }
       }),
     );
   }

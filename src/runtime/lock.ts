@@ -2,11 +2,11 @@
 // file per lab (and Docker engine) in a per-user temporary directory, created exclusively, holding
 // who took it. A lock whose process is gone is stale and taken over; a live one is waited for
 // briefly, then refused with its holder named.
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { fileError, UserError } from '../errors.js';
 import { sleep } from '../interrupt.js';
 
 export interface LockHolder {
@@ -58,6 +58,14 @@ export function holderAlive(holder: LockHolder): boolean {
   return holder.started === undefined || started === undefined || started === holder.started;
 }
 
+function mtimeMs(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 function tryCreate(path: string, holder: LockHolder): boolean {
   try {
     const fd = openSync(path, 'wx', 0o644);
@@ -66,7 +74,7 @@ function tryCreate(path: string, holder: LockHolder): boolean {
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    throw fileError(error, path, 'the lock file', 'set ETCD_LAB_LOCK_DIR to a directory you can write');
   }
 }
 
@@ -88,13 +96,26 @@ export async function acquireLabLock(
   command: string,
   opts: { waitMs?: number; onWait?: (text: string) => void } = {},
 ): Promise<LabLock> {
-  mkdirSync(lockDir(), { recursive: true });
+  try {
+    mkdirSync(lockDir(), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw fileError(error, lockDir(), 'the lock directory', 'set ETCD_LAB_LOCK_DIR to a directory you can write');
+  }
   const path = lockPath(lab);
+  const waitSeconds = Number(process.env.ETCD_LAB_LOCK_WAIT ?? 10);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
+    throw new UserError(`ETCD_LAB_LOCK_WAIT must be a number of seconds (got ${JSON.stringify(process.env.ETCD_LAB_LOCK_WAIT)})`, { exitCode: 2 });
+  }
   const me: LockHolder = { pid: process.pid, started: processStart(process.pid), command, cwd: process.cwd(), startedAt: new Date().toISOString() };
-  const deadline = Date.now() + (opts.waitMs ?? Number(process.env.ETCD_LAB_LOCK_WAIT ?? 10) * 1000);
+  const deadline = Date.now() + (opts.waitMs ?? waitSeconds * 1000);
   for (;;) {
     if (tryCreate(path, me)) break;
     const holder = readHolder(path);
+    // Unreadable for a moment is a lock being written: only a half-written one a while old is stale.
+    if (!holder && Date.now() - mtimeMs(path) < 2000) {
+      await sleep(50);
+      continue;
+    }
     if (!holder || !holderAlive(holder)) {
       // Stale (its process died) or half-written by a process that died: take it over.
       try {
@@ -106,7 +127,7 @@ export async function acquireLabLock(
     }
     if (Date.now() >= deadline) {
       throw new UserError(`lab "${lab}" is busy: ${describeHolder(holder)} is working on it`, {
-        hint: 'wait for it to finish and run this again, or stop it (Ctrl-C there undoes what it was doing)',
+        hint: `wait for it to finish and run this again, or stop it (Ctrl-C there undoes what it was doing); the lock is ${path}`,
         exitCode: 3,
       });
     }

@@ -1,10 +1,10 @@
 // The lab's PKI on disk (generated/pki/): a CA and the certificates render/pki.ts asks for, ECDSA
 // P-256, made with @peculiar/x509 on Node's WebCrypto. Kept across runs: a certificate is issued
 // again only when the names it must carry changed, its CA changed, or it is close to expiry.
-import { X509Certificate, type webcrypto } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type webcrypto } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import type { TlsSpec } from '../config/types.js';
 import type { CertRequest } from '../render/pki.js';
@@ -34,16 +34,16 @@ export function readClientTls(dir: string, client: string): ClientTls {
   return { ca: read(`${CA}.crt`), cert: read(`${client}.crt`), key: read(`${client}.key`) };
 }
 
-/** The certificate in `dir` that expires first (TLS mode's `status` shows it). */
+/** The certificate under `dir` that expires first (TLS mode's `status` shows it). */
 export function earliestExpiry(dir: string): { name: string; notAfter: string } | undefined {
   let earliest: { name: string; notAfter: string } | undefined;
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.crt'));
+    files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.crt') && basename(f) !== `${CA}.crt`);
   } catch {
     return undefined;
   }
-  for (const file of files) {
+  for (const file of [`${CA}.crt`, ...files]) {
     try {
       const notAfter = new X509Certificate(readFileSync(join(dir, file))).validTo;
       if (!earliest || Date.parse(notAfter) < Date.parse(earliest.notAfter)) earliest = { name: file.replace(/\.crt$/, ''), notAfter };
@@ -70,13 +70,17 @@ function sameNames(cert: X509Certificate, request: CertRequest): boolean {
   return JSON.stringify(have) === JSON.stringify(want) && cert.subject.split('\n').includes(`CN=${request.commonName}`);
 }
 
+/** The certificate at <name>.crt, if there is one whose key is <name>.key (a pair cut in half by a crash is no pair). */
 function existing(dir: string, name: string): X509Certificate | undefined {
   const crt = join(dir, `${name}.crt`);
-  if (!existsSync(crt) || !existsSync(join(dir, `${name}.key`))) return undefined;
+  const key = join(dir, `${name}.key`);
+  if (!existsSync(crt) || !existsSync(key)) return undefined;
   try {
-    return new X509Certificate(readFileSync(crt));
+    const cert = new X509Certificate(readFileSync(crt));
+    const fromKey = createPublicKey(createPrivateKey(readFileSync(key))).export({ type: 'spki', format: 'der' });
+    return fromKey.equals(cert.publicKey.export({ type: 'spki', format: 'der' })) ? cert : undefined;
   } catch {
-    return undefined; // unreadable or not a certificate: issue it again
+    return undefined; // unreadable, not a certificate or not a key: issue it again
   }
 }
 
@@ -93,14 +97,19 @@ async function writePrivate(path: string, content: string, mode: number): Promis
  * issued and kept, and the earliest expiry.
  */
 export async function ensurePki(dir: string, requests: CertRequest[], tls: TlsSpec, now = new Date()): Promise<PkiReport> {
+  try {
+    return await issueMissing(dir, requests, tls, now);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === undefined) throw error;
+    throw fileError(error, dir, 'the certificate directory', 'fix or remove what is there (`etcd-lab generate` issues anew what is missing)');
+  }
+}
+
+async function issueMissing(dir: string, requests: CertRequest[], tls: TlsSpec, now: Date): Promise<PkiReport> {
   const [{ webcrypto }, x509] = await Promise.all([import('node:crypto'), import('reflect-metadata').then(() => import('@peculiar/x509'))]);
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const subtle = webcrypto.subtle;
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw fileError(error, dir, 'the certificate directory', 'it must be a directory you can write: fix or remove what is there');
-  }
+  for (const sub of new Set(['.', ...requests.map((r) => dirname(r.name))])) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
   const issued: string[] = [];
   const kept: string[] = [];
   const fresh = (cert: X509Certificate, validityMs: number) => Date.parse(cert.validTo) - now.getTime() > renewBefore(validityMs);
@@ -142,6 +151,13 @@ export async function ensurePki(dir: string, requests: CertRequest[], tls: TlsSp
     issued.push(CA);
   }
   const caPublic = caCert.publicKey;
+
+  // Whatever runs in a container has a directory of its own (render/pki.ts): each gets the CA certificate.
+  const caPem = readFileSync(join(dir, `${CA}.crt`), 'utf8');
+  for (const sub of new Set(requests.map((r) => dirname(r.name)).filter((d) => d !== '.'))) {
+    const copy = join(dir, sub, `${CA}.crt`);
+    if (!existsSync(copy) || readFileSync(copy, 'utf8') !== caPem) await writePrivate(copy, caPem, 0o644);
+  }
 
   for (const request of requests) {
     const have = existing(dir, request.name);

@@ -36,6 +36,13 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
     expect(again.stdout).toMatch(/^PASS:/m);
   });
 
+  it('--verify with a file that is not a saved history says so', async () => {
+    const missing = await lab.cli(['check', '--verify', 'no-such-history.json']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no-such-history\.json does not exist/);
+    expect(missing.stderr).not.toMatch(/bug in etcd-lab/);
+  });
+
   it('fails when an acknowledged write has disappeared', async () => {
     const history = JSON.parse(readFileSync(result.historyFile, 'utf8')) as { writes: WriteOp[] };
     const victim = history.writes.find((w) => w.outcome === 'ok')!;

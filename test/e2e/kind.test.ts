@@ -150,14 +150,14 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
   it('(d) a stacked etcd pod in kube-system is an error', async () => {
     const r = await kind([], { FAKE_SCENARIO: 'stacked' });
     expect(r.code).toBe(6);
-    expect(r.stderr).toMatch(/kube-system runs a stacked etcd \(pod\/etcd-etcd-lab-control-plane\)/);
+    expect(r.stderr).toMatch(/kube-system runs a stacked etcd \(pod\/etcd-etcd-lab-control-plane\).*\(KIND cluster \S+ exists\)/);
   });
 
   it('(d) an API server that never becomes ready times out with a hint', async () => {
     const r = await kind(['--timeout', '2'], { FAKE_SCENARIO: 'notready' });
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/timed out waiting for the API server to report ready/);
-    expect(r.stderr).toMatch(/readyz\?verbose/);
+    expect(r.stderr).toMatch(/timed out waiting for the API server to report ready.*\(KIND cluster \S+ exists\)/);
+    expect(r.stderr).toMatch(/readyz\?verbose.*`etcd-lab kind --delete` removes the cluster/);
   });
 
   it('(d) missing kind or kubectl: a clear error with install hints, nothing done', async () => {

@@ -106,7 +106,9 @@ describe.skipIf(skipE2E)('TLS mode', () => {
   });
 
   it('keeps private keys in generated/pki only: 0600, ignored by git, in no other generated file', () => {
-    for (const file of readdirSync(pki)) if (file.endsWith('.key')) expect(statSync(join(pki, file)).mode & 0o777, file).toBe(0o600);
+    const keys = (readdirSync(pki, { recursive: true }) as string[]).filter((f) => f.endsWith('.key'));
+    expect(keys.length).toBe(1 + 3 * 3 + 2); // CA; server, peer, healthcheck per member; admin; API server
+    for (const file of keys) expect(statSync(join(pki, file)).mode & 0o777, file).toBe(0o600);
     const generated = join(lab.dir, 'generated');
     for (const file of readdirSync(generated)) {
       if (file === 'pki') continue;
@@ -116,14 +118,14 @@ describe.skipIf(skipE2E)('TLS mode', () => {
   });
 
   it('a second up keeps every certificate; status reads the lab over TLS', async () => {
-    const before = read('etcd1-server.crt');
+    const before = read('etcd1/server.crt');
     const again = await lab.cli(['up']);
     expect(again.code, again.stderr).toBe(0);
-    expect(read('etcd1-server.crt')).toBe(before);
+    expect(read('etcd1/server.crt')).toBe(before);
     const status = await lab.json<LabStatus>(['status']);
     expect(status.quorum.healthy).toBe(3);
     // The first certificate to expire, about a year out (tls.certValidity's default).
-    expect(status.tls?.earliest?.name).toMatch(/^(etcd\d-(server|peer)|admin|kube-apiserver-etcd-client|healthcheck-client)$/);
+    expect(status.tls?.earliest?.name).toMatch(/^(etcd\d\/(server|peer|healthcheck-client)|admin|kube-apiserver\/kube-apiserver-etcd-client)$/);
     expect(Math.round((Date.parse(status.tls!.earliest!.notAfter) - Date.now()) / 86_400_000)).toBe(365);
     expect((await lab.cli(['status'])).stdout).toMatch(/^TLS {12}client certificates required; first to expire: \S+, .* \(36[45] days;/m);
     await putKey(clientOf(lab, up.clientEndpoint), 'tls/after-restart', 'x');

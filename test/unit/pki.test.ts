@@ -19,11 +19,22 @@ describe('the lab PKI', () => {
   });
   afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
 
-  it('issues a CA, a server and a peer certificate per member and three clients; keys 0600, directory 0700', async () => {
+  it('issues a CA; per member a server, a peer and a healthcheck certificate; the admin and API server clients; keys 0600, directories 0700', async () => {
     const report = await ensurePki(dir, certRequests(spec, { bindAddress: '127.0.0.1' }), spec.tls);
-    expect(report.issued).toEqual(['ca', 'etcd1-server', 'etcd1-peer', 'etcd2-server', 'etcd2-peer', 'etcd3-server', 'etcd3-peer', 'admin', 'kube-apiserver-etcd-client', 'healthcheck-client']);
-    expect(statSync(dir).mode & 0o777).toBe(0o700);
-    for (const file of readdirSync(dir)) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(file.endsWith('.key') ? 0o600 : 0o644);
+    expect(report.issued).toEqual([
+      'ca',
+      ...['etcd1', 'etcd2', 'etcd3'].flatMap((m) => [`${m}/server`, `${m}/peer`, `${m}/healthcheck-client`]),
+      'admin',
+      'kube-apiserver/kube-apiserver-etcd-client',
+    ]);
+    for (const sub of ['.', 'etcd1', 'kube-apiserver']) expect(statSync(join(dir, sub)).mode & 0o777, sub).toBe(0o700);
+    const files = readdirSync(dir, { recursive: true }) as string[];
+    for (const file of files.filter((f) => /\.(crt|key)$/.test(f))) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(file.endsWith('.key') ? 0o600 : 0o644);
+    // Each container's directory holds all it needs, the CA certificate included; only the top holds the CA key.
+    expect(readdirSync(join(dir, 'etcd2')).sort()).toEqual(['ca.crt', 'healthcheck-client.crt', 'healthcheck-client.key', 'peer.crt', 'peer.key', 'server.crt', 'server.key']);
+    expect(readdirSync(join(dir, 'kube-apiserver')).sort()).toEqual(['ca.crt', 'kube-apiserver-etcd-client.crt', 'kube-apiserver-etcd-client.key']);
+    expect(readFileSync(join(dir, 'etcd2/ca.crt'), 'utf8')).toBe(readFileSync(join(dir, 'ca.crt'), 'utf8'));
+    expect(files.filter((f) => f.endsWith('ca.key'))).toEqual(['ca.key']);
     const ca = cert(dir, 'ca');
     expect(ca.ca).toBe(true);
     for (const name of report.issued.filter((n) => n !== 'ca')) {
@@ -33,17 +44,17 @@ describe('the lab PKI', () => {
       expect(c.publicKey.asymmetricKeyDetails).toMatchObject({ namedCurve: 'prime256v1' });
     }
     // Whoever dials HAProxy, by any name, ends at any member: every server certificate carries them all.
-    expect(cert(dir, 'etcd2-server').subjectAltName).toBe(
+    expect(cert(dir, 'etcd2/server').subjectAltName).toBe(
       'DNS:etcd2, DNS:etcd-lab-etcd2, DNS:localhost, DNS:etcd-lab-haproxy, DNS:host.docker.internal, IP Address:10.79.0.12, IP Address:127.0.0.1, IP Address:10.79.0.2',
     );
-    expect(cert(dir, 'etcd2-peer').subjectAltName).toBe('DNS:etcd2, DNS:etcd-lab-etcd2, IP Address:10.79.0.12');
-    expect(cert(dir, 'kube-apiserver-etcd-client').subject).toBe('CN=kube-apiserver-etcd-client\nO=system:masters');
+    expect(cert(dir, 'etcd2/peer').subjectAltName).toBe('DNS:etcd2, DNS:etcd-lab-etcd2, IP Address:10.79.0.12');
+    expect(cert(dir, 'kube-apiserver/kube-apiserver-etcd-client').subject).toBe('CN=kube-apiserver-etcd-client\nO=system:masters');
     expect(cert(dir, 'admin').keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']); // clientAuth only
-    expect(cert(dir, 'etcd1-server').keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']); // serverAuth, and clientAuth for etcd's gateway
+    expect(cert(dir, 'etcd1/server').keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']); // serverAuth, and clientAuth for etcd's gateway
     // Lifetimes as the spec says (kubeadm's: CA 10 years, leaves 1 year).
     expect(Date.parse(ca.validTo) - Date.now()).toBeGreaterThan(3649 * DAY);
     expect(Math.round((Date.parse(cert(dir, 'admin').validTo) - Date.now()) / DAY)).toBe(365);
-    expect(report.earliest.name).toBe('etcd1-server');
+    expect(report.earliest.name).toBe('etcd1/server');
   });
 
   it('keeps everything on a second run; re-issues only what must carry new names', async () => {
@@ -54,8 +65,12 @@ describe('the lab PKI', () => {
     expect(readFileSync(join(dir, 'admin.crt'), 'utf8')).toBe(before);
     // A teammate's LAN address as bind address: the server certificates must carry it.
     const lan = await ensurePki(dir, certRequests(spec, { bindAddress: '192.168.1.20' }), spec.tls);
-    expect(lan.issued).toEqual(['etcd1-server', 'etcd2-server', 'etcd3-server']);
-    expect(cert(dir, 'etcd1-server').subjectAltName).toContain('IP Address:192.168.1.20');
+    expect(lan.issued).toEqual(['etcd1/server', 'etcd2/server', 'etcd3/server']);
+    expect(cert(dir, 'etcd1/server').subjectAltName).toContain('IP Address:192.168.1.20');
+    // A loopback address other than 127.0.0.1 is dialled as such: it must be in the certificates too.
+    const other = await ensurePki(dir, certRequests(spec, { bindAddress: '127.0.0.2' }), spec.tls);
+    expect(other.issued).toEqual(['etcd1/server', 'etcd2/server', 'etcd3/server']);
+    expect(cert(dir, 'etcd3/server').subjectAltName).toContain('IP Address:127.0.0.2');
   });
 
   it('re-issues a certificate close to its expiry, and everything under a CA close to its own', async () => {
@@ -67,6 +82,14 @@ describe('the lab PKI', () => {
     expect((await ensurePki(dir, requests, spec.tls, muchLater)).issued).toEqual(['ca', ...requests.map((r) => r.name)]);
   });
 
+  it('a key that does not belong to its certificate (a write cut short) is issued again', async () => {
+    const requests = certRequests(spec, { bindAddress: '127.0.0.1' });
+    await ensurePki(dir, requests, spec.tls);
+    const { copyFileSync } = await import('node:fs');
+    copyFileSync(join(dir, 'etcd1/peer.key'), join(dir, 'etcd1/server.key'));
+    expect((await ensurePki(dir, requests, spec.tls)).issued).toEqual(['etcd1/server']);
+  });
+
   it('a certificate from another CA, or a damaged file, is issued again', async () => {
     const requests = certRequests(spec, { bindAddress: '127.0.0.1' });
     const other = join(dir, '..', 'other');
@@ -75,7 +98,7 @@ describe('the lab PKI', () => {
     const { copyFileSync, writeFileSync } = await import('node:fs');
     copyFileSync(join(other, 'admin.crt'), join(dir, 'admin.crt'));
     copyFileSync(join(other, 'admin.key'), join(dir, 'admin.key'));
-    writeFileSync(join(dir, 'etcd3-peer.crt'), 'not a certificate');
-    expect((await ensurePki(dir, requests, spec.tls)).issued).toEqual(['etcd3-peer', 'admin']);
+    writeFileSync(join(dir, 'etcd3/peer.crt'), 'not a certificate');
+    expect((await ensurePki(dir, requests, spec.tls)).issued).toEqual(['etcd3/peer', 'admin']);
   });
 });

@@ -41,6 +41,8 @@ export interface UpResult {
 
 interface Before {
   containers: Set<string>;
+  /** Names of the lab's containers before this run: one compose recreated stands for the lab, not for this run. */
+  names: Set<string>;
   volumes: Set<string>;
   network: boolean;
 }
@@ -78,11 +80,18 @@ async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promi
  */
 async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter): Promise<string[]> {
   const removed = new Set<string>();
+  const kept = new Set<string>();
   const deadline = Date.now() + 20_000;
+  // New since this run started, and not a recreated container of a lab that ran before (that one is the lab's).
+  const newSince = async () => {
+    const fresh = (await runtime.containers()).filter((c) => !before.containers.has(c.id));
+    fresh.filter((c) => before.names.has(c.name)).forEach((c) => kept.add(c.name));
+    return fresh.filter((c) => !before.names.has(c.name));
+  };
   await reporter.step('roll back what this run created', async (step) => {
     for (;;) {
       const blocked: string[] = [];
-      const created = (await runtime.containers()).filter((c) => !before.containers.has(c.id));
+      const created = await newSince();
       if (created.length > 0) step.update(`removing ${created.map((c) => c.name).join(', ')}`);
       await Promise.all(created.map((c) => runtime.engine.removeContainer(c.id, 2)));
       created.forEach((c) => removed.add(c.name));
@@ -103,12 +112,15 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
       }
       // Settled only if nothing new shows up a moment later either.
       await new Promise((r) => setTimeout(r, 300));
-      const late = (await runtime.containers()).filter((c) => !before.containers.has(c.id));
+      const late = await newSince();
       if (blocked.length === 0 && late.length === 0 && (await runtime.volumes()).every((v) => before.volumes.has(v))) return;
       if (Date.now() > deadline) throw new Error(`still in use after 20 s: ${[...blocked, ...late.map((c) => c.name)].join(', ')}`);
       step.update(`waiting for the engine to settle (${[...blocked, ...late.map((c) => c.name)].join(', ')})`);
     }
   });
+  if (kept.size > 0) {
+    reporter.warn(`kept ${[...kept].join(', ')}: compose recreated them for the changed spec, and the lab ran before this run — \`etcd-lab status\` and \`etcd-lab logs\` show why they are not ready`);
+  }
   return [...removed];
 }
 
@@ -148,7 +160,13 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
       haproxy?.state === 'running' ? [haproxy.hostPorts[HAPROXY_CLIENT_PORT], haproxy.hostPorts[HAPROXY_STATS_PORT]].filter((p): p is number => p !== undefined) : [],
     );
     await checkPorts(runtime, held);
-    return { containers: new Set(containers.map((c) => c.id)), volumes: new Set(volumes), network: network !== undefined, running: containers };
+    return {
+      containers: new Set(containers.map((c) => c.id)),
+      names: new Set(containers.map((c) => c.name)),
+      volumes: new Set(volumes),
+      network: network !== undefined,
+      running: containers,
+    };
   });
 
   // 2. Already up with the same files and images? Then this is a status report, not a change.

@@ -109,6 +109,20 @@ describe.skipIf(skipE2E)('up after the start', () => {
     expect(await labResources(lab.name)).toEqual(nothing);
   });
 
+  it('a failed re-up of a running lab (compose recreated its members) keeps the lab\'s containers and says so', async () => {
+    const lab = await newLab('reup');
+    expect((await lab.cli(['up'])).code).toBe(0);
+    const r = await lab.cli(['up', '--timeout', '3', '--etcd-image', sleepyEtcd]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/kept .*-etcd1.*: compose recreated them for the changed spec/);
+    const left = await labResources(lab.name);
+    expect(left.containers).toHaveLength(4);
+    expect(left.volumes).toHaveLength(3);
+    // Back to its own images, the lab comes up again with its data.
+    const again = await lab.cli(['up']);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
   it('--retain keeps what it created for inspection', async () => {
     const lab = await newLab('retain');
     const r = await lab.cli(['up', '--timeout', '2', '--retain', '--etcd-image', sleepyEtcd]);

@@ -3,9 +3,11 @@
 // one run, alternating: `up` from nothing to ready, and put latency p50/p99 through HAProxy (one
 // sequential client, keep-alive connections; in TLS mode with the admin client certificate).
 //   node bench/tls.mjs [--runs 3] [--puts 2000]
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { putKey } from '../dist/runtime/etcd-http.js';
+import { readClientTls } from '../dist/runtime/pki.js';
+import { CLIENTS, pkiDirOf } from '../dist/render/pki.js';
 import { benchImages, median, option, percentile, scratchLab } from './lib.mjs';
 
 const runs = Number(option('runs', '3'));
@@ -31,11 +33,7 @@ try {
       lab.cli('down', '--volumes', '--yes', '--quiet');
       const up = lab.cli('up', '--json');
       const { clientEndpoint } = JSON.parse(up.stdout);
-      const pki = join(lab.dir, 'generated', 'pki');
-      const endpoint =
-        mode === 'tls'
-          ? { url: clientEndpoint, tls: { ca: readFileSync(join(pki, 'ca.crt'), 'utf8'), cert: readFileSync(join(pki, 'admin.crt'), 'utf8'), key: readFileSync(join(pki, 'admin.key'), 'utf8') } }
-          : clientEndpoint;
+      const endpoint = mode === 'tls' ? { url: clientEndpoint, tls: readClientTls(pkiDirOf(join(lab.dir, 'generated')), CLIENTS.admin) } : clientEndpoint;
       for (let i = 0; i < 50; i++) await putKey(endpoint, `bench/warm/${i}`, 'x', 2000); // connections and leader settled
       const samples = [];
       for (let i = 0; i < puts; i++) {

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
-import { CLIENTS, PKI_DIR } from '../render/pki.js';
+import { CLIENTS, pkiDirOf } from '../render/pki.js';
 import { LabRuntime } from '../runtime/lab.js';
 
 export const SHELLS = ['bash', 'fish', 'powershell'] as const;
@@ -17,7 +17,7 @@ export function labEnv(opts: LoadOptions): LabEnv {
   const lab = loadLab(opts);
   const runtime = new LabRuntime(lab);
   const vars: LabEnv = { ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: runtime.clientEndpoint };
-  const pki = join(lab.outDir, PKI_DIR);
+  const pki = pkiDirOf(lab.outDir);
   const files = { ETCDCTL_CACERT: 'ca.crt', ETCDCTL_CERT: `${CLIENTS.admin}.crt`, ETCDCTL_KEY: `${CLIENTS.admin}.key` };
   for (const [name, file] of Object.entries(files)) {
     if (!lab.spec.tls.enabled) {

@@ -9,7 +9,7 @@ import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.j
 import { loadLab, type LoadedLab, type LoadOptions } from '../config/load.js';
 import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
 import { ensurePki, type PkiReport } from '../runtime/pki.js';
-import { certRequests, PKI_DIR } from '../render/pki.js';
+import { certRequests, pkiDirOf } from '../render/pki.js';
 
 export interface GenerateResult {
   outDir: string;
@@ -34,7 +34,7 @@ async function writeAtomically(path: string, content: string, mode = 0o644): Pro
  */
 export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpointMode): Promise<GenerateResult> {
   const mode = endpointMode ?? resolveEndpointMode(lab.spec.kind.endpoint, process.platform !== 'linux');
-  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode, owner: lab.owner, hostPkiDir: join(lab.outDir, PKI_DIR) });
+  const files = renderLab({ spec: lab.spec, local: lab.local, endpointMode: mode, owner: lab.owner, hostPkiDir: pkiDirOf(lab.outDir) });
   try {
     await mkdir(lab.outDir, { recursive: true });
     for (const [name, content] of files) {
@@ -43,7 +43,7 @@ export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpo
   } catch (error) {
     throw fileError(error, lab.outDir, 'the directory for generated files', 'it must be a directory you can write: fix or remove what is there, or choose another with --out');
   }
-  const pki = lab.spec.tls.enabled ? await ensurePki(join(lab.outDir, PKI_DIR), certRequests(lab.spec, lab.local), lab.spec.tls) : undefined;
+  const pki = await ensureLabPki(lab);
   return { outDir: lab.outDir, files: [...files.keys()], endpointMode: mode, lab, pki };
 }
 
@@ -72,6 +72,11 @@ export function describeFiles(result: GenerateResult, cwd = process.cwd()): stri
   const lines = result.files.map((f) => `  ${relative(cwd, join(result.outDir, f)) || f}  ${what[f] ?? ''}`);
   if (result.pki) lines.push(`  ${relative(cwd, result.pki.dir)}/  ${describePki(result.pki)}`);
   return lines;
+}
+
+/** TLS mode: the lab's certificates, kept or issued as render/pki.ts asks (nothing in plain mode). */
+export async function ensureLabPki(lab: LoadedLab): Promise<PkiReport | undefined> {
+  return lab.spec.tls.enabled ? ensurePki(pkiDirOf(lab.outDir), certRequests(lab.spec, lab.local), lab.spec.tls) : undefined;
 }
 
 export function describePki(pki: PkiReport): string {

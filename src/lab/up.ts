@@ -5,8 +5,8 @@ import { join, relative } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
-import { certRequests, PKI_DIR } from '../render/pki.js';
-import { ensurePki } from '../runtime/pki.js';
+import { pkiDirOf } from '../render/pki.js';
+import { CA } from '../runtime/pki.js';
 import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
@@ -17,7 +17,7 @@ import type { LoadOptions } from '../config/load.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import { withLab } from './session.js';
 import { HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL } from '../config/topology.js';
-import { warnIfEnvCommittable, writeLabFiles } from './generate.js';
+import { ensureLabPki, warnIfEnvCommittable, writeLabFiles } from './generate.js';
 
 export interface UpOptions extends LoadOptions {
   /** Keep what this run created when it fails (for debugging). */
@@ -57,7 +57,7 @@ const withoutImages = (env: string | undefined) => env?.replace(/^ETCD_LAB_(ETCD
 async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promise<boolean> {
   const { spec, local, outDir, owner } = runtime.lab;
   if (running.length !== spec.members + 1 || running.some((c) => c.state !== 'running')) return false;
-  const files = renderLab({ spec, local, endpointMode: 'network', owner, hostPkiDir: join(outDir, PKI_DIR) });
+  const files = renderLab({ spec, local, endpointMode: 'network', owner, hostPkiDir: pkiDirOf(outDir) });
   for (const name of [COMPOSE_FILE, HAPROXY_FILE, ENV_FILE]) {
     const existing = await readFile(join(outDir, name), 'utf8').catch(() => undefined);
     const same = name === ENV_FILE ? withoutImages(existing) === withoutImages(files.get(name)) : existing === files.get(name);
@@ -183,9 +183,9 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
   if (await isAlreadyUp(runtime, before.running)) {
     // Still re-issue what is close to expiry: etcd reads its certificate files anew for each new
     // connection. A new CA is only trusted after a restart.
-    if (spec.tls.enabled) {
-      const pki = await ensurePki(runtime.pkiDir, certRequests(spec, lab.local), spec.tls);
-      if (pki.issued.includes('ca')) reporter.warn('the lab CA was replaced (it was close to expiry): restart the lab so the members trust it — `etcd-lab down && etcd-lab up`');
+    const pki = await ensureLabPki(lab);
+    if (pki?.issued.includes(CA)) {
+    reporter.warn('the lab CA was replaced (it was close to expiry): restart the lab so the members trust it — `etcd-lab down && etcd-lab up`');
     }
     return result(true, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage });
   }

@@ -1,6 +1,7 @@
 // spec → the certificates a TLS lab needs, each with the names it must carry. Pure: issuing and
 // keeping them is runtime/pki.ts's. Like kubeadm's etcd PKI: one CA, per member a server and a peer
 // certificate, and client certificates for the admin, the KIND API server and the healthcheck.
+import { join } from 'node:path';
 import type { LocalSettings } from '../config/local.js';
 import { labTopology } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
@@ -14,6 +15,11 @@ import type { LabSpec } from '../config/types.js';
  *   kube-apiserver/                       the KIND node: ca.crt, kube-apiserver-etcd-client.*
  */
 export const PKI_DIR = 'pki';
+
+/** generated/pki/ of a lab, absolute. */
+export function pkiDirOf(outDir: string): string {
+  return join(outDir, PKI_DIR);
+}
 
 export interface CertRequest {
   /** Path in generated/pki/ without extension: <name>.crt and <name>.key ("etcd1/server"). */

@@ -9,7 +9,7 @@ import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../confi
 import { DockerEngine, type ContainerInfo } from './docker.js';
 import { memberStatus, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { readClientTls } from './pki.js';
-import { CLIENTS, PKI_DIR } from '../render/pki.js';
+import { CLIENTS, pkiDirOf } from '../render/pki.js';
 
 export interface LabMemberContainer extends ContainerInfo {
   member: string;
@@ -55,7 +55,7 @@ export class LabRuntime {
   private tls: ClientTls | undefined;
   /** Where etcd-lab's own TLS files are: generated/pki/. */
   get pkiDir(): string {
-    return join(this.lab.outDir, PKI_DIR);
+    return pkiDirOf(this.lab.outDir);
   }
 
   /** A URL of this lab as etcd-lab itself reaches it: in TLS mode with the admin client certificate. */

@@ -1,7 +1,7 @@
 // Helpers shared by the end-to-end tests: unique names, subnets and ports per test lab,
 // the local images, and cleanup by label.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { stringify } from 'yaml';
 import { LABEL } from '../../src/config/topology.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import { readClientTls } from '../../src/runtime/pki.js';
+import { CLIENTS, pkiDirOf } from '../../src/render/pki.js';
 
 /** Every test lab's name starts with this, so leftovers can be found and removed. */
 export const TEST_LAB_PREFIX = 'elt-';
@@ -211,9 +213,7 @@ export async function removeImage(ref: string | undefined): Promise<void> {
 /** How a test reaches a lab's client URL: in TLS mode with the admin certificate etcd-lab issued it. */
 export function clientOf(lab: TestLab, url: string): Endpoint {
   if (!url.startsWith('https:')) return url;
-  const pki = join(lab.dir, 'generated', 'pki');
-  const read = (f: string) => readFileSync(join(pki, f), 'utf8');
-  return { url, tls: { ca: read('ca.crt'), cert: read('admin.crt'), key: read('admin.key') } };
+  return { url, tls: readClientTls(pkiDirOf(join(lab.dir, 'generated')), CLIENTS.admin) };
 }
 
 /** Removes a network a test made (a KIND network, say), detaching whatever is still on it. */

@@ -21,6 +21,8 @@ export const LABEL = {
   member: 'io.etcd-lab.member',
   /** The spec file (absolute path) of the checkout that made it: another checkout must not act on it. */
   owner: 'io.etcd-lab.owner',
+  /** On HAProxy: a hash of the haproxy.cfg it was started with. */
+  configHash: 'io.etcd-lab.config-hash',
 } as const;
 
 /** The compose variable, set in the generated .env, that carries the owner label's value. */

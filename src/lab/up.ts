@@ -56,6 +56,7 @@ const withoutImages = (env: string | undefined) => env?.replace(/^ETCD_LAB_(ETCD
  */
 async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promise<boolean> {
   const { spec, local, outDir, owner } = runtime.lab;
+  running = running.filter((c) => c.labels[LABEL.role] === 'etcd' || c.labels[LABEL.role] === 'haproxy');
   if (running.length !== spec.members + 1 || running.some((c) => c.state !== 'running')) return false;
   const files = renderLab({ spec, local, endpointMode: 'network', owner, hostPkiDir: pkiDirOf(outDir) });
   for (const name of [COMPOSE_FILE, HAPROXY_FILE, ENV_FILE]) {
@@ -151,7 +152,7 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
     }
     step.update('existing lab');
     const [containers, volumes, network] = await Promise.all([runtime.containers(), runtime.volumes(), runtime.network()]);
-    checkMembership(runtime, volumes);
+    checkMembership(runtime, await runtime.dataVolumes());
     step.update('subnet');
     await checkNetwork(runtime);
     step.update('host ports');

@@ -20,7 +20,9 @@ import {
   type MemberTopology,
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
+import { createHash } from 'node:crypto';
 import { generatedHeader } from './header.js';
+import { renderHaproxyCfg } from './haproxy.js';
 import { MEMBER_FILES, PKI_DIR } from './pki.js';
 
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
@@ -137,7 +139,9 @@ export function renderCompose(spec: LabSpec): string {
       [ENV_VARS.statsPassword]: `\${${ENV_VARS.statsPassword}:?run etcd-lab generate to create .env}`,
     },
     networks: { lab: { ipv4_address: topo.haproxy.address } },
-    labels: labels(spec, 'haproxy'),
+    // haproxy.cfg is replaced by rename, which a running container's bind mount never sees: a changed
+    // hash here makes compose recreate HAProxy on the new file.
+    labels: { ...labels(spec, 'haproxy'), [LABEL.configHash]: createHash('sha256').update(renderHaproxyCfg(spec)).digest('hex').slice(0, 16) },
   };
 
   const volumes: Record<string, unknown> = {};

@@ -1,7 +1,12 @@
 // The runtime boundary: the only module that talks to Docker (dockerode for the engine API,
 // `docker compose` as a child process). Everything else uses this class, so errors carry a fix.
 import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
+import tar from 'tar-stream';
 import { UserError } from '../errors.js';
 import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
 
@@ -54,6 +59,36 @@ function followStream(docker: Docker, stream: NodeJS.ReadableStream, onLine?: (l
       },
     );
   });
+}
+
+/** A file put into a tool's container before it starts: from the host, or given as content. */
+export interface ToolFile {
+  name: string;
+  content?: string | Buffer;
+  /** A host file, streamed (a snapshot may be gigabytes). */
+  hostPath?: string;
+  mode?: number;
+}
+
+export interface ToolRun {
+  image: string;
+  /** The executable, then its arguments. */
+  command: string[];
+  env?: string[];
+  /** A Docker network to join; none by default. */
+  network?: string;
+  /** Named volumes to mount. */
+  volumes?: { volume: string; path: string }[];
+  /** "host:container:ro" bind mounts. */
+  binds?: string[];
+  /** Files to put into a directory that exists in the image (/tmp) before the tool starts. */
+  inputs?: { dir: string; files: ToolFile[] };
+  /** A file the tool leaves behind, copied to the host when it exits 0. */
+  output?: { from: string; to: string };
+  /** Keep the exited container (its files are read later with copyIntoVolume); the caller removes it. */
+  keep?: boolean;
+  labels: Record<string, string>;
+  timeoutMs: number;
 }
 
 /** A container as etcd-lab sees it: found by label, with the host port of its client port. */
@@ -237,14 +272,28 @@ export class DockerEngine {
     /** "host:container:ro" bind mounts. */
     binds?: string[];
   }): Promise<{ exitCode: number; output: string }> {
+    return this.runTool(opts);
+  }
+
+  /**
+   * Runs one of an image's own tools (etcdctl, etcdutl) in a container of its own and removes it.
+   * Files go in and out through the engine's archive API, not bind mounts: that needs no shell in
+   * the image and no host path the engine can see (Docker Desktop shares only some).
+   */
+  async runTool(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }> {
     const container = await this.docker.createContainer({
       Image: opts.image,
       Entrypoint: opts.command.slice(0, 1),
       Cmd: opts.command.slice(1),
+      Env: opts.env,
       Labels: opts.labels,
-      HostConfig: { NetworkMode: opts.network, ...(opts.binds ? { Binds: opts.binds } : {}) },
+      HostConfig: {
+        NetworkMode: opts.network ?? 'none',
+        Binds: [...(opts.binds ?? []), ...(opts.volumes ?? []).map((v) => `${v.volume}:${v.path}`)],
+      },
     });
     try {
+      if (opts.inputs) await container.putArchive(packFiles(opts.inputs.files), { path: opts.inputs.dir });
       await container.start();
       const timer = setTimeout(() => void container.kill().catch(() => {}), opts.timeoutMs);
       const { StatusCode } = (await unlessInterrupted(container.wait(), () => void container.kill().catch(() => {})).finally(() => clearTimeout(timer))) as {
@@ -254,9 +303,52 @@ export class DockerEngine {
       const out: Buffer[] = [];
       const sink = { write: (b: Buffer) => out.push(Buffer.from(b)) } as unknown as NodeJS.WritableStream;
       demuxBuffer(raw, sink, sink);
-      return { exitCode: StatusCode, output: Buffer.concat(out).toString('utf8').trim() };
+      if (StatusCode === 0 && opts.output) {
+        await extractFile((await container.getArchive({ path: opts.output.from })) as unknown as NodeJS.ReadableStream, opts.output.to);
+      }
+      return { exitCode: StatusCode, output: Buffer.concat(out).toString('utf8').trim(), containerId: container.id };
     } finally {
-      await container.remove({ force: true }).catch(() => {});
+      if (!opts.keep) await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /** A named volume's labels, or undefined when there is no such volume. */
+  async volumeLabels(name: string): Promise<Record<string, string> | undefined> {
+    try {
+      const info = await this.docker.getVolume(name).inspect();
+      return (info.Labels ?? {}) as Record<string, string>;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.docker.createVolume({ Name: name, Driver: 'local', Labels: labels });
+  }
+
+  /**
+   * Copies the contents of a directory of a (stopped) container into a volume, owners and modes kept,
+   * as a tar stream to a second container that is created but never started (one container cannot
+   * stream to itself: the engine holds it for the read while the write waits).
+   */
+  async copyIntoVolume(from: { containerId: string; path: string }, volume: string, image: string, labels: Record<string, string>): Promise<void> {
+    const target = await this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${volume}:/to`] } });
+    try {
+      const stream = (await this.docker.getContainer(from.containerId).getArchive({ path: `${from.path.replace(/\/$/, '')}/.` })) as unknown as NodeJS.ReadableStream;
+      await target.putArchive(stream, { path: '/to' });
+    } finally {
+      await target.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /** Copies every file of one volume into another. */
+  async copyVolume(from: string, to: string, image: string, labels: Record<string, string>): Promise<void> {
+    const source = await this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${from}:/from:ro`] } });
+    try {
+      await this.copyIntoVolume({ containerId: source.id, path: '/from' }, to, image, labels);
+    } finally {
+      await source.remove({ force: true }).catch(() => {});
     }
   }
 
@@ -302,9 +394,9 @@ export class DockerEngine {
    * Runs `docker compose -p <project> -f <file> <args>`. ETCD_LAB_* variables are removed from the
    * child's environment so the generated .env (already resolved from flags, env and .env) decides.
    */
-  async compose(project: string, file: string, args: string[], onLine?: (line: string) => void): Promise<string> {
+  async compose(project: string, file: string, args: string[], onLine?: (line: string) => void, opts: { cleanup?: boolean } = {}): Promise<string> {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
-    const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], { env, onLine });
+    const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], { env, onLine, cleanup: opts.cleanup });
     return stdout;
   }
 
@@ -320,6 +412,46 @@ export function shortPullError(message: string): string {
   const line = message.split('\n')[0]!.trim();
   const dial = /dial tcp: (.*)$/.exec(line)?.[1];
   return (dial ?? line.replace(/^\(HTTP code \d+\)\s*[\w ]*error - /, '')).replace(/ on [\d.:]+:53/, '').trim();
+}
+
+/** A tar stream of the given files, host files streamed rather than read whole. */
+function packFiles(files: ToolFile[]): NodeJS.ReadableStream {
+  const pack = tar.pack();
+  void (async () => {
+    try {
+      for (const file of files) {
+        const mode = file.mode ?? 0o600;
+        if (file.hostPath !== undefined) {
+          const { size } = await stat(file.hostPath);
+          const entry = pack.entry({ name: file.name, size, mode });
+          await pipeline(createReadStream(file.hostPath), entry);
+        } else {
+          await new Promise<void>((resolve, reject) => pack.entry({ name: file.name, mode }, file.content ?? '', (e) => (e ? reject(e) : resolve())));
+        }
+      }
+      pack.finalize();
+    } catch (error) {
+      pack.destroy(error as Error);
+    }
+  })();
+  return pack as unknown as NodeJS.ReadableStream;
+}
+
+/** Writes the single file of an archive the engine sent (GET …/archive) to `to`. */
+async function extractFile(archive: NodeJS.ReadableStream, to: string): Promise<void> {
+  const extract = tar.extract();
+  let found = false;
+  extract.on('entry', (header, stream, next) => {
+    if (header.type !== 'file' || found) {
+      stream.on('end', next);
+      stream.resume();
+      return;
+    }
+    found = true;
+    pipeline(stream, createWriteStream(to, { mode: 0o600 })).then(() => next(), (e: Error) => extract.destroy(e));
+  });
+  await pipeline(archive, extract);
+  if (!found) throw new Error(`the container's archive held no file for ${basename(to)}`);
 }
 
 /** Splits Docker's multiplexed log format (8-byte frame headers) into stdout and stderr. */

@@ -9,6 +9,8 @@ export interface MemberStatus {
   raftTerm: number;
   raftIndex: number;
   dbSize: number;
+  /** Bytes the keys really use: the rest of dbSize is free pages a defragmentation gives back. */
+  dbSizeInUse: number;
   version: string;
   errors: string[];
 }
@@ -101,9 +103,10 @@ async function post<T>(endpoint: Endpoint, path: string, body: unknown, timeoutM
 }
 
 /** GET /health: 200 only with a leader and a successful linearizable read. */
-export async function memberHealth(endpoint: Endpoint, timeoutMs = 1000): Promise<Health> {
+export async function memberHealth(endpoint: Endpoint, timeoutMs = 1000, opts: { excludeNoSpace?: boolean } = {}): Promise<Health> {
   try {
-    const response = await fetchWithDeadline(endpoint, {}, timeoutMs, '/health');
+    // exclude=NOSPACE: serving (reads, deletes, compaction) although the space quota is reached (etcd 3.5+).
+    const response = await fetchWithDeadline(endpoint, {}, timeoutMs, opts.excludeNoSpace ? '/health?exclude=NOSPACE' : '/health');
     const text = response.text;
     let reason = '';
     try {
@@ -131,6 +134,7 @@ export async function memberStatus(endpoint: Endpoint, timeoutMs = 1000): Promis
     raftTerm?: string;
     raftIndex?: string;
     dbSize?: string;
+    dbSizeInUse?: string;
     version?: string;
     errors?: string[];
   }>(endpoint, '/v3/maintenance/status', {}, timeoutMs);
@@ -140,6 +144,7 @@ export async function memberStatus(endpoint: Endpoint, timeoutMs = 1000): Promis
     raftTerm: Number(s.raftTerm ?? 0),
     raftIndex: Number(s.raftIndex ?? 0),
     dbSize: Number(s.dbSize ?? 0),
+    dbSizeInUse: Number(s.dbSizeInUse ?? s.dbSize ?? 0),
     version: s.version ?? '',
     errors: s.errors ?? [],
   };
@@ -205,4 +210,46 @@ export async function getPrefix(
     values: new Map((r.kvs ?? []).map((kv) => [unb64(kv.key), unb64(kv.value ?? '')])),
     revision: Number(r.header?.revision ?? 0),
   };
+}
+
+/** The cluster's current revision (the header of a linearizable read). */
+export async function currentRevision(endpoint: Endpoint, timeoutMs = 2000): Promise<number> {
+  const r = await post<{ header?: { revision?: string } }>(endpoint, '/v3/kv/range', { key: b64('etcd-lab/revision'), count_only: true }, timeoutMs);
+  return Number(r.header?.revision ?? 0);
+}
+
+/** Compacts the key space up to `revision` (physical: returns once the member has removed it). */
+export async function compact(endpoint: Endpoint, revision: number, timeoutMs = 30_000): Promise<void> {
+  await post(endpoint, '/v3/kv/compaction', { revision: String(revision), physical: true }, timeoutMs);
+}
+
+/** Defragments the one member behind `endpoint` (it serves nothing meanwhile). */
+export async function defragment(endpoint: Endpoint, timeoutMs = 120_000): Promise<void> {
+  await post(endpoint, '/v3/maintenance/defragment', {}, timeoutMs);
+}
+
+export type AlarmType = 'NOSPACE' | 'CORRUPT';
+export interface Alarm {
+  /** Decimal, as MemberStatus.memberId. */
+  memberId: string;
+  alarm: AlarmType;
+}
+
+/** The cluster's active alarms (goes through raft: needs quorum). */
+export async function listAlarms(endpoint: Endpoint, timeoutMs = 2000): Promise<Alarm[]> {
+  const r = await post<{ alarms?: { memberID?: string; alarm?: string }[] }>(endpoint, '/v3/maintenance/alarm', { action: 'GET' }, timeoutMs);
+  return (r.alarms ?? []).map((a) => ({ memberId: a.memberID ?? '0', alarm: (a.alarm ?? 'NONE') as AlarmType }));
+}
+
+/** Clears one alarm (etcd raises it again at once if its cause remains). */
+export async function disarmAlarm(endpoint: Endpoint, alarm: Alarm, timeoutMs = 2000): Promise<void> {
+  await post(endpoint, '/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: alarm.memberId, alarm: alarm.alarm }, timeoutMs);
+}
+
+/** The cluster's alarms as a member lists them in its status ("memberID:… alarm:NOSPACE"): readable without quorum. */
+export function alarmsIn(status: MemberStatus): Alarm[] {
+  return status.errors.flatMap((e) => {
+    const m = /memberID:\s*(\d+)\s+alarm:\s*(NOSPACE|CORRUPT)/.exec(e);
+    return m ? [{ memberId: m[1]!, alarm: m[2] as AlarmType }] : [];
+  });
 }

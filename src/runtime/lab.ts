@@ -98,6 +98,11 @@ export class LabRuntime {
     return (await this.engine.volumes([this.labLabel])).map((v) => v.name).sort();
   }
 
+  /** The members' data volumes (not the copies a restore keeps meanwhile). */
+  async dataVolumes(): Promise<string[]> {
+    return (await this.engine.volumes([this.labLabel, `${LABEL.role}=data`])).map((v) => v.name).sort();
+  }
+
   /** The lab's own network (fixed subnet), not the ones `partition` makes. */
   async network() {
     return (await this.networks()).find((n) => n.name === this.topology.network);

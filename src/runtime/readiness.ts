@@ -2,7 +2,7 @@
 // one leader they all agree on, HAProxy marking each of them UP, and a real write and read through
 // HAProxy. `up` expects every member; the failure commands expect the members still alive.
 import type { Reporter } from '../progress.js';
-import { getKey, memberHealth, putKey } from './etcd-http.js';
+import { currentRevision, getKey, memberHealth, putKey } from './etcd-http.js';
 import { fetchBackends } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { waitUntil } from './wait.js';
@@ -11,6 +11,10 @@ export interface ReadyOptions {
   /** Members that must be healthy and UP (default: all). */
   members?: string[];
   hint?: string;
+  /** How the last check proves HAProxy serves: a write and read (default), or a read only, which leaves the revision as it is. */
+  probe?: 'write' | 'read';
+  /** Part of undoing after Ctrl-C: Ctrl-C does not end these waits. */
+  cleanup?: boolean;
 }
 
 export async function waitUntilReady(runtime: LabRuntime, deadline: number, reporter: Reporter, opts: ReadyOptions = {}): Promise<void> {
@@ -37,7 +41,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
         return { done: waiting.length === 0, detail: `${n - waiting.length}/${n} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
       },
       step,
-      { hint },
+      { hint, cleanup: opts.cleanup },
     ),
   );
 
@@ -60,7 +64,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
         };
       },
       step,
-      { hint },
+      { hint, cleanup: opts.cleanup },
     ),
   );
 
@@ -81,10 +85,28 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
         }
       },
       step,
-      { hint },
+      { hint, cleanup: opts.cleanup },
     ),
   );
 
+  if (opts.probe === 'read') {
+    await reporter.step(`read through HAProxy (${runtime.clientEndpoint})`, (step) =>
+      waitUntil(
+        'a linearizable read through HAProxy',
+        deadline,
+        async () => {
+          try {
+            return { done: true, detail: `revision ${await currentRevision(runtime.client, 1000)}` };
+          } catch (error) {
+            return { done: false, detail: (error as Error).message };
+          }
+        },
+        step,
+        { hint, cleanup: opts.cleanup },
+      ),
+    );
+    return;
+  }
   await reporter.step(`write and read through HAProxy (${runtime.clientEndpoint})`, (step) =>
     waitUntil(
       'a write and read through HAProxy',
@@ -100,7 +122,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
         }
       },
       step,
-      { hint },
+      { hint, cleanup: opts.cleanup },
     ),
   );
 }

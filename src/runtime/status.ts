@@ -1,7 +1,7 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
 import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
-import { memberHealth, memberStatus, type MemberStatus } from './etcd-http.js';
+import { alarmsIn, memberHealth, memberStatus, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
@@ -26,7 +26,12 @@ export interface MemberReport {
   raftTerm?: number;
   raftIndex?: number;
   dbSize?: number;
+  dbSizeInUse?: number;
   version?: string;
+  /** Alarms this member raised (NOSPACE: its database reached the space quota, so the cluster refuses writes). */
+  alarms: AlarmType[];
+  /** Every alarm this member knows of (collected, then dropped from the report). */
+  clusterAlarms?: Alarm[];
   /** HAProxy's backend state for this member: UP, DOWN, … or "unknown" when the stats page does not answer. */
   backend: string;
 }
@@ -46,6 +51,8 @@ export interface LabStatus {
     tolerates: number;
     held: boolean;
   };
+  /** Active alarms, each with the members that raised it. */
+  alarms: { alarm: AlarmType; members: string[] }[];
   summary: string;
   /** TLS mode: the lab's certificates, and the one that expires first. */
   tls?: { pki: string; earliest?: { name: string; notAfter: string } };
@@ -69,14 +76,15 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     runtime.topology.members.map(async (m): Promise<MemberReport> => {
       const container = containers.find((c) => c.member === m.name);
       const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
-      const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false };
+      const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false, alarms: [] as AlarmType[] };
       if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
       const endpoint = runtime.memberEndpoint(container);
       const hostPort = container.hostPorts[ETCD_CLIENT_PORT];
       base.partitioned = runtime.isPartitioned(container);
       if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
       const [health, status] = await Promise.all([
-        memberHealth(endpoint, timeoutMs),
+        // A NOSPACE alarm is reported as such below: the member still serves reads, deletes and compaction.
+        memberHealth(endpoint, timeoutMs, { excludeNoSpace: true }),
         memberStatus(endpoint, timeoutMs).catch(() => undefined as MemberStatus | undefined),
       ]);
       return {
@@ -90,7 +98,10 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
         raftTerm: status?.raftTerm,
         raftIndex: status?.raftIndex,
         dbSize: status?.dbSize,
+        dbSizeInUse: status?.dbSizeInUse,
         version: status?.version,
+        alarms: status ? alarmsIn(status).filter((a) => a.memberId === status.memberId).map((a) => a.alarm) : [],
+        clusterAlarms: status ? alarmsIn(status) : [],
       };
     }),
   );
@@ -101,6 +112,13 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   for (const m of members) m.isLeader = leaderId !== undefined && m.memberId === leaderId;
   const quorum = quorumState(members.filter((m) => m.healthy).length, members.length, 'healthy');
   const leader = members.find((m) => m.isLeader)?.name;
+  // Every member lists every alarm of the cluster; the members that raised them are named by ID.
+  const nameOf = new Map(members.filter((m) => m.memberId).map((m) => [m.memberId!, m.name]));
+  const raised = members.flatMap((m) => m.clusterAlarms ?? []);
+  const alarms = (['NOSPACE', 'CORRUPT'] as const)
+    .map((alarm) => ({ alarm, members: [...new Set(raised.filter((a) => a.alarm === alarm).map((a) => nameOf.get(a.memberId) ?? a.memberId))].sort() }))
+    .filter((a) => a.members.length > 0);
+  for (const m of members) delete m.clusterAlarms;
   return {
     name: runtime.name,
     clientEndpoint: runtime.clientEndpoint,
@@ -109,10 +127,16 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     members,
     ...(leader ? { leader } : {}),
     quorum: { members: quorum.members, healthy: quorum.count, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
-    summary: quorum.text,
+    alarms,
+    summary: quorum.text + alarms.map((a) => `; ALARM ${a.alarm} on ${a.members.join(', ')}${ALARM_MEANING[a.alarm]}`).join(''),
     ...(runtime.lab.spec.tls.enabled ? { tls: { pki: runtime.pkiDir, earliest: earliestExpiry(runtime.pkiDir) } } : {}),
   };
 }
+
+const ALARM_MEANING: Record<AlarmType, string> = {
+  NOSPACE: ' — the space quota is reached: writes are refused until space is freed and the alarm disarmed (`etcd-lab alarm recover`)',
+  CORRUPT: ' — members disagree on their data: see `etcd-lab logs`; restore from a snapshot (`etcd-lab snapshot restore`)',
+};
 
 function mostCommon(values: string[]): string | undefined {
   const counts = new Map<string, number>();

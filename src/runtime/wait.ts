@@ -16,19 +16,21 @@ export async function waitUntil<T>(
   deadline: number,
   probe: () => Promise<Probe<T>>,
   step?: StepHandle,
-  opts: { intervalMs?: number; hint?: string } = {},
+  /** cleanup: a wait that is part of undoing after Ctrl-C, so Ctrl-C does not end it. */
+  opts: { intervalMs?: number; hint?: string; cleanup?: boolean } = {},
 ): Promise<T | undefined> {
   const interval = opts.intervalMs ?? 100;
   let last: Probe<T> = { done: false, detail: 'not checked yet' };
   for (;;) {
-    throwIfInterrupted();
+    if (!opts.cleanup) throwIfInterrupted();
     const started = Date.now();
     last = await probe();
     step?.update(last.detail);
     if (last.done) return last.value;
     if (Date.now() >= deadline) break;
     const pause = Math.min(Math.max(0, interval - (Date.now() - started)), Math.max(0, deadline - Date.now()));
-    await sleep(pause);
+    if (opts.cleanup) await new Promise((resolve) => setTimeout(resolve, pause));
+    else await sleep(pause);
   }
   throw new UserError(`timed out waiting for ${what}: ${last.detail}`, { hint: opts.hint, exitCode: 4 });
 }

@@ -2,12 +2,8 @@
 // container and load-balancer state, then the quorum line.
 import chalk, { Chalk } from 'chalk';
 import type { LabStatus } from '../runtime/status.js';
+import { humanBytes } from './bytes.js';
 
-function size(bytes: number | undefined): string {
-  if (bytes === undefined) return '-';
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} kB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
 
 function table(rows: string[][], colour: (row: number, col: number, cell: string) => string): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -18,7 +14,7 @@ function table(rows: string[][], colour: (row: number, col: number, cell: string
 
 export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.isTTY)): string {
   const c = useColour ? chalk : new Chalk({ level: 0 });
-  const header = ['MEMBER', 'ADDRESS', 'CONTAINER', 'HEALTH', 'LEADER', 'TERM', 'INDEX', 'DB SIZE', 'VERSION', 'HAPROXY'];
+  const header = ['MEMBER', 'ADDRESS', 'CONTAINER', 'HEALTH', 'LEADER', 'TERM', 'INDEX', 'DB SIZE', 'VERSION', 'HAPROXY', 'ALARMS'];
   const rows = s.members.map((m) => [
     m.name,
     m.address,
@@ -27,18 +23,20 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
     m.isLeader ? 'leader' : '',
     m.raftTerm === undefined ? '-' : String(m.raftTerm),
     m.raftIndex === undefined ? '-' : String(m.raftIndex),
-    size(m.dbSize),
+    humanBytes(m.dbSize),
     m.version ?? '-',
     m.backend,
+    m.alarms.join(',') || '-',
   ]);
   const body = table([header, ...rows], (ri, ci, cell) => {
     if (ri === 0) return c.bold(cell);
     if (ci === 3 || ci === 9) return /healthy|UP/.test(cell) && !/unhealthy/.test(cell) ? c.green(cell) : c.red(cell);
     if (ci === 4 && cell.trim()) return c.cyan(cell);
+    if (ci === 10 && cell.trim() !== '-') return c.red(cell);
     return cell;
   });
   const lines = [
-    `lab ${c.bold(s.name)}: ${s.quorum.held ? c.green(s.summary) : c.red(s.summary)}`,
+    `lab ${c.bold(s.name)}: ${s.quorum.held && s.alarms.length === 0 ? c.green(s.summary) : c.red(s.summary)}`,
     body,
     `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state})`,
     `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,

@@ -27,8 +27,9 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('etcd-lab CLI', () => {
-  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'kind', 'images', 'setup-host', 'env'];
-  it.each([[], ...commands.map((c) => [c]), ['images', 'build']])('--help works for %j', (...args) => {
+  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'snapshot', 'defrag', 'alarm', 'kind', 'images', 'setup-host', 'env'];
+  const subcommands = [['images', 'build'], ['snapshot', 'save'], ['snapshot', 'status'], ['snapshot', 'restore'], ['snapshot', 'rollback'], ['alarm', 'list'], ['alarm', 'disarm'], ['alarm', 'recover']];
+  it.each([[], ...commands.map((c) => [c]), ...subcommands])('--help works for %j', (...args) => {
     const r = cli(...args, '--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: etcd-lab/);

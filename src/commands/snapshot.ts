@@ -1,0 +1,92 @@
+// `etcd-lab snapshot save|status|restore|rollback`: backup and disaster recovery.
+import type { Command } from 'commander';
+import { humanBytes } from '../ui/bytes.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+
+interface SnapshotTable {
+  file: string;
+  bytes: number;
+  hash: number;
+  revision: number;
+  totalKeys: number;
+  totalSize: number;
+  version?: string;
+  hashed: boolean;
+}
+
+/** The table `etcdutl snapshot status -w table` prints, and the file. */
+function snapshotLines(s: SnapshotTable): string[] {
+  const rows = [
+    ['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE', ...(s.version ? ['VERSION'] : [])],
+    [s.hash.toString(16).padStart(8, '0'), String(s.revision), String(s.totalKeys), humanBytes(s.totalSize), ...(s.version ? [s.version] : [])],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return [
+    ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()),
+    `file  ${s.file} (${humanBytes(s.bytes)}${s.hashed ? ', sha256 verified' : ', no integrity hash'})`,
+  ];
+}
+
+export function register(program: Command): void {
+  const snapshot = program.command('snapshot').description('back up and restore the lab (etcd snapshots)');
+
+  outputOptions(specOptions(snapshot.command('save')))
+    .description('take a snapshot from a healthy member (a follower when there is one) and show its status')
+    .argument('[file]', 'where to write it (default: generated/snapshots/<lab>-<time>.db)')
+    .action(async (file: string | undefined, flags: SpecFlags & OutputFlags) => {
+      const { saveLabSnapshot } = await import('../lab/snapshot.js');
+      const result = await saveLabSnapshot({ ...loadOptionsFrom(flags), file }, await reporter(flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      print([`saved from ${result.member} in ${(result.elapsedMs / 1000).toFixed(1)}s`, ...snapshotLines(result)]);
+    });
+
+  outputOptions(specOptions(snapshot.command('status')))
+    .description("a snapshot file's hash, revision, key count and size (etcd's own snapshot status), after checking its integrity hash")
+    .argument('<file>', 'the snapshot file')
+    .option('--skip-hash-check', 'read a bare database file (one copied from a data directory has no integrity hash)')
+    .action(async (file: string, flags: SpecFlags & OutputFlags & { skipHashCheck?: boolean }) => {
+      const { labSnapshotStatus } = await import('../lab/snapshot.js');
+      const result = await labSnapshotStatus({ ...loadOptionsFrom(flags), file, skipHashCheck: flags.skipHashCheck }, await reporter({ ...flags, quiet: true }));
+      if (flags.json) return printJson(result);
+      print(snapshotLines(result));
+    });
+
+  outputOptions(specOptions(snapshot.command('restore')))
+    .description('disaster recovery: replace every member\'s data with a snapshot (asks first); the old data is put back if anything fails')
+    .argument('<file>', 'the snapshot file (from any lab: 3 or 5 members)')
+    .option('-y, --yes', 'do not ask first')
+    .option('--ignore-kind', 'restore even though a KIND cluster uses the lab (its API server then serves stale data until restarted)')
+    .option('--skip-hash-check', 'restore a bare database file (one copied from a data directory has no integrity hash)')
+    .option('--timeout <seconds>', 'how long the restored lab may take to be ready', '60')
+    .action(async (file: string, flags: SpecFlags & OutputFlags & { yes?: boolean; ignoreKind?: boolean; skipHashCheck?: boolean; timeout: string }) => {
+      const [{ restoreLabSnapshot }, { confirmOnTerminal }] = await Promise.all([import('../lab/snapshot.js'), import('../ui/confirm.js')]);
+      const result = await restoreLabSnapshot(
+        {
+          ...loadOptionsFrom(flags),
+          file,
+          yes: flags.yes,
+          confirm: confirmOnTerminal(),
+          ignoreKind: flags.ignoreKind,
+          skipHashCheck: flags.skipHashCheck,
+          timeoutMs: seconds(flags.timeout, '--timeout'),
+        },
+        await reporter(flags),
+      );
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      print([
+        `lab ${result.lab} restored in ${(result.elapsedMs / 1000).toFixed(1)}s: ${result.members.length} members at revision ${result.revision} (${result.snapshot.totalKeys} keys)`,
+      ]);
+    });
+
+  outputOptions(specOptions(snapshot.command('rollback')))
+    .description('put back the data an unfinished restore kept (after it was killed before it could do so itself)')
+    .action(async (flags: SpecFlags & OutputFlags) => {
+      const { rollbackRestore } = await import('../lab/snapshot.js');
+      const result = await rollbackRestore(loadOptionsFrom(flags), await reporter(flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      print([`lab ${result.lab} is back on its own data${result.putBack.length ? ` (${result.putBack.join(', ')} put back)` : ''}`]);
+    });
+}

@@ -1,0 +1,208 @@
+// `etcd-lab defrag` and `etcd-lab alarm list|disarm|recover`: the maintenance etcd's operations guide
+// asks for. Defragmentation blocks the member it runs on, so one member at a time, followers first
+// and the leader last, each healthy again before the next; never one the quorum cannot spare.
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import type { LoadOptions } from '../config/load.js';
+import { quorumOf } from '../config/topology.js';
+import type { DockerEngine } from '../runtime/docker.js';
+import {
+  alarmsIn,
+  compact,
+  currentRevision,
+  defragment,
+  describeFetchError,
+  disarmAlarm,
+  listAlarms,
+  memberHealth,
+  memberStatus,
+  putKey,
+  type Alarm,
+  type AlarmType,
+} from '../runtime/etcd-http.js';
+import type { LabMemberContainer, LabRuntime } from '../runtime/lab.js';
+import { waitUntil } from '../runtime/wait.js';
+import { humanBytes } from '../ui/bytes.js';
+import { withLab } from './session.js';
+
+export interface DefragOptions extends LoadOptions {
+  /** Members to defragment (default: all). */
+  members?: string[];
+  /** Defragment even a member the quorum needs (writes stop meanwhile). */
+  force?: boolean;
+  timeoutMs?: number;
+  engine?: DockerEngine;
+}
+
+export interface DefragReport {
+  member: string;
+  wasLeader: boolean;
+  /** File size and the part of it in use, before and after. */
+  before: { dbSize: number; dbSizeInUse: number };
+  after: { dbSize: number; dbSizeInUse: number };
+  /** How long the member was busy defragmenting (it answers nothing meanwhile). */
+  elapsedMs: number;
+}
+
+export async function defrag(opts: DefragOptions, reporter: Reporter): Promise<{ lab: string; members: DefragReport[] }> {
+  return withLab(opts, { lock: 'defrag' }, reporter, async (runtime) => ({
+    lab: runtime.name,
+    members: await defragMembers(runtime, opts.members ?? [], reporter, opts),
+  }));
+}
+
+/** Followers first, the leader last: its pause costs an election timeout's worth of writes, a follower's none. */
+async function defragMembers(runtime: LabRuntime, names: string[], reporter: Reporter, opts: { force?: boolean; timeoutMs?: number }): Promise<DefragReport[]> {
+  const answers = await runtime.statuses(undefined, 2000);
+  const known = answers.map((a) => a.container.member);
+  for (const name of names) {
+    if (!known.includes(name)) throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}`, exitCode: 2 });
+  }
+  const targets = answers.filter((a) => names.length === 0 || names.includes(a.container.member));
+  const silent = targets.filter((a) => !a.status).map((a) => a.container.member);
+  if (silent.length > 0) {
+    throw new UserError(`${silent.join(', ')} ${silent.length === 1 ? 'does' : 'do'} not answer: there is nothing to defragment there`, {
+      hint: '`etcd-lab status` shows why; name the members that run (`etcd-lab defrag etcd1 etcd2`), or start them first (`etcd-lab start`)',
+      exitCode: 3,
+    });
+  }
+  const healthy = (await Promise.all(answers.map(async (a) => (runtime.memberEndpoint(a.container) ? (await memberHealth(runtime.memberEndpoint(a.container)!, 1000, { excludeNoSpace: true })).healthy : false)))).filter(Boolean).length;
+  const members = runtime.topology.members.length;
+  if (members > 1 && healthy - 1 < quorumOf(members) && !opts.force) {
+    throw new UserError(`only ${healthy} of ${members} members are healthy: defragmenting one would leave no quorum while it runs, and writes would stop`, {
+      hint: 'bring the others back first (`etcd-lab start`, `etcd-lab status`), or pass --force to accept the pause',
+      exitCode: 3,
+    });
+  }
+  const leaderId = targets.find((a) => a.status!.leader !== '0')?.status!.leader;
+  const ordered = [...targets.filter((a) => a.status!.memberId !== leaderId), ...targets.filter((a) => a.status!.memberId === leaderId)];
+
+  const reports: DefragReport[] = [];
+  for (const { container, status } of ordered) {
+    const wasLeader = status!.memberId === leaderId;
+    reports.push(
+      await reporter.step(`defragment ${container.member}${wasLeader ? ' (leader, last)' : ''}`, async (step) => {
+        step.update(`${humanBytes(status!.dbSize)}, ${humanBytes(status!.dbSizeInUse)} in use`);
+        const report = await defragOne(runtime, container, opts.timeoutMs ?? 300_000);
+        step.update(`${humanBytes(report.before.dbSize)} → ${humanBytes(report.after.dbSize)} in ${(report.elapsedMs / 1000).toFixed(1)}s`);
+        return { ...report, wasLeader };
+      }),
+    );
+  }
+  return reports;
+}
+
+async function defragOne(runtime: LabRuntime, container: LabMemberContainer, timeoutMs: number): Promise<Omit<DefragReport, 'wasLeader'>> {
+  const endpoint = runtime.memberEndpoint(container);
+  if (!endpoint) throw new UserError(`${container.member} is ${container.state}`, { hint: '`etcd-lab start` it first', exitCode: 3 });
+  const before = await memberStatus(endpoint, 2000);
+  const started = Date.now();
+  try {
+    await defragment(endpoint, timeoutMs);
+  } catch (error) {
+    throw new UserError(`defragmenting ${container.member} failed: ${describeFetchError(error)}`, { hint: '`etcd-lab logs` ' + container.member + ' shows why', exitCode: 4, cause: error });
+  }
+  const elapsedMs = Date.now() - started;
+  await waitUntil(
+    `${container.member} to be healthy after defragmentation`,
+    Date.now() + 30_000,
+    async () => {
+      const h = await memberHealth(endpoint, 1000, { excludeNoSpace: true });
+      return { done: h.healthy, detail: h.healthy ? 'healthy' : h.reason };
+    },
+    undefined,
+    { hint: '`etcd-lab status` and `etcd-lab logs` show why' },
+  );
+  const after = await memberStatus(endpoint, 2000);
+  return {
+    member: container.member,
+    before: { dbSize: before.dbSize, dbSizeInUse: before.dbSizeInUse },
+    after: { dbSize: after.dbSize, dbSizeInUse: after.dbSizeInUse },
+    elapsedMs,
+  };
+}
+
+export interface AlarmReport {
+  member: string;
+  alarm: AlarmType;
+}
+
+/** Alarms as the cluster records them (needs quorum), else as each member reports its own. */
+async function activeAlarms(runtime: LabRuntime): Promise<AlarmReport[]> {
+  const answers = await runtime.statuses(undefined, 2000);
+  const byId = new Map(answers.filter((a) => a.status).map((a) => [a.status!.memberId, a.container.member]));
+  try {
+    return (await listAlarms(runtime.client, 3000)).map((a) => ({ member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm }));
+  } catch {
+    const seen = new Map<string, AlarmReport>();
+    for (const a of answers.flatMap((x) => (x.status ? alarmsIn(x.status) : []))) {
+      seen.set(`${a.memberId}/${a.alarm}`, { member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm });
+    }
+    return [...seen.values()];
+  }
+}
+
+export async function alarmList(opts: LoadOptions & { engine?: DockerEngine }, reporter: Reporter): Promise<{ lab: string; alarms: AlarmReport[] }> {
+  return withLab(opts, {}, reporter, async (runtime) => ({ lab: runtime.name, alarms: await activeAlarms(runtime) }));
+}
+
+async function disarmAll(runtime: LabRuntime): Promise<AlarmReport[]> {
+  const alarms: Alarm[] = await listAlarms(runtime.client, 3000);
+  for (const alarm of alarms) await disarmAlarm(runtime.client, alarm, 3000);
+  const answers = await runtime.statuses(undefined, 2000);
+  const byId = new Map(answers.filter((a) => a.status).map((a) => [a.status!.memberId, a.container.member]));
+  return alarms.map((a) => ({ member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm }));
+}
+
+export async function alarmDisarm(opts: LoadOptions & { engine?: DockerEngine }, reporter: Reporter): Promise<{ lab: string; disarmed: AlarmReport[]; remaining: AlarmReport[] }> {
+  return withLab(opts, { lock: 'alarm disarm' }, reporter, async (runtime) => {
+    const disarmed = await reporter.step('disarm every alarm', () => disarmAll(runtime));
+    return { lab: runtime.name, disarmed, remaining: await activeAlarms(runtime) };
+  });
+}
+
+export interface RecoverResult {
+  lab: string;
+  compactedTo: number;
+  defragmented: DefragReport[];
+  disarmed: AlarmReport[];
+  /** The write through HAProxy that proves the lab takes writes again. */
+  writeRevision: number;
+}
+
+/**
+ * etcd's way out of a full database (NOSPACE): compact away the history up to the current revision,
+ * defragment every member to give the freed pages back, disarm the alarm, and prove a write goes
+ * through. When the live keys themselves fill the quota, nothing here can help, and it says so.
+ */
+export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: DockerEngine }, reporter: Reporter): Promise<RecoverResult> {
+  return withLab(opts, { lock: 'alarm recover' }, reporter, async (runtime) => {
+    const quota = runtime.lab.spec.etcd.quotaBackendBytes;
+    const revision = await reporter.step('current revision', () => currentRevision(runtime.client, 5000));
+    await reporter.step(`compact to revision ${revision}`, async () => {
+      try {
+        await compact(runtime.client, revision);
+      } catch (error) {
+        // Compacted already at this revision (an earlier run): nothing older is left to free.
+        if (!/required revision has been compacted/.test((error as Error).message)) throw error;
+      }
+    });
+    const defragmented = await defragMembers(runtime, [], reporter, { force: opts.force });
+    const fullest = Math.max(...defragmented.map((d) => d.after.dbSizeInUse));
+    const disarmed = await reporter.step('disarm the alarms', () => disarmAll(runtime));
+    const writeRevision = await reporter.step('a write through HAProxy', async () => {
+      try {
+        return (await putKey(runtime.client, 'etcd-lab/ready', `recovered at ${new Date().toISOString()}`, 5000)).revision;
+      } catch (error) {
+        throw new UserError(`writes still fail after compaction and defragmentation: ${(error as Error).message}`, {
+          hint:
+            `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. Delete keys you do not need, ` +
+            'or raise etcd.quotaBackendBytes in etcd-lab.yaml and restart the members (`etcd-lab down && etcd-lab up`, data kept), then run this again',
+          exitCode: 4,
+          cause: error,
+        });
+      }
+    });
+    return { lab: runtime.name, compactedTo: revision, defragmented, disarmed, writeRevision };
+  });
+}

@@ -1,0 +1,379 @@
+// `etcd-lab snapshot save|status|restore|rollback`: backup and disaster recovery as the Kubernetes
+// etcd operations guide describes them, with etcd's own tools. A restore keeps the data it replaces
+// until the restored lab is proven up, and puts it back when anything fails or Ctrl-C is pressed.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
+import type { Reporter } from '../progress.js';
+import type { LoadOptions } from '../config/load.js';
+import { LABEL } from '../config/topology.js';
+import type { DockerEngine } from '../runtime/docker.js';
+import { currentRevision } from '../runtime/etcd-http.js';
+import type { LabRuntime } from '../runtime/lab.js';
+import { checkMembership } from '../runtime/preflight.js';
+import { waitUntilReady } from '../runtime/readiness.js';
+import { readClientTls } from '../runtime/pki.js';
+import { restoreForMember, saveSnapshot, snapshotStatus, type SnapshotInfo } from '../runtime/snapshot.js';
+import { CLIENTS } from '../render/pki.js';
+import { removeContainers } from './down.js';
+import { withLab } from './session.js';
+import { humanBytes } from '../ui/bytes.js';
+
+export const SNAPSHOTS_DIR = 'snapshots';
+
+/** "2026-11-22T16-05-09Z": sortable, and safe in a file name everywhere. */
+function stamp(date = new Date()): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+}
+
+export interface SaveOptions extends LoadOptions {
+  file?: string;
+  engine?: DockerEngine;
+}
+
+export interface SaveResult extends SnapshotInfo {
+  lab: string;
+  /** The member the snapshot was streamed from. */
+  member: string;
+  elapsedMs: number;
+}
+
+/** A member to stream a snapshot from: one that answers on the lab network, a follower if there is one (the leader has enough to do). */
+async function snapshotSource(runtime: LabRuntime) {
+  const answers = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && !runtime.isPartitioned(a.container) && a.status.leader !== '0');
+  const follower = answers.find((a) => a.status!.memberId !== a.status!.leader);
+  const source = follower ?? answers[0];
+  if (!source) {
+    throw new UserError(`no member of lab "${runtime.name}" answers with a leader: there is nothing consistent to save`, {
+      hint: '`etcd-lab status` shows why; start stopped members with `etcd-lab start`',
+      exitCode: 3,
+    });
+  }
+  return source.container;
+}
+
+export async function saveLabSnapshot(opts: SaveOptions, reporter: Reporter): Promise<SaveResult> {
+  return withLab(opts, { lock: 'snapshot save' }, reporter, async (runtime) => {
+    const started = Date.now();
+    const { lab } = runtime;
+    const file = resolve(opts.file ?? join(lab.outDir, SNAPSHOTS_DIR, `${lab.spec.name}-${stamp()}.db`));
+    if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
+    await mkdir(dirname(file), { recursive: true });
+    const source = await snapshotSource(runtime);
+    const member = runtime.topology.members.find((m) => m.name === source.member)!;
+    await reporter.step(`etcdctl snapshot save from ${member.name} (${member.clientUrl})`, () =>
+      guarded({ undoing: 'stopping the snapshot (no partial file is left)' }, () =>
+        saveSnapshot(runtime.engine, {
+          image: source.image,
+          lab: lab.spec.name,
+          network: runtime.topology.network,
+          memberUrl: member.clientUrl,
+          tls: lab.spec.tls.enabled ? readClientTls(runtime.pkiDir, CLIENTS.admin) : undefined,
+          file,
+        }),
+      ),
+    );
+    const info = await reporter.step('snapshot status', () => snapshotStatus(runtime.engine, source.image, lab.spec.name, file));
+    return { lab: lab.spec.name, member: member.name, ...info, elapsedMs: Date.now() - started };
+  });
+}
+
+export interface StatusOptions extends LoadOptions {
+  file: string;
+  skipHashCheck?: boolean;
+  engine?: DockerEngine;
+}
+
+/** `snapshot status` of any file, with the lab's etcd image (from its running members, else the configured one). */
+export async function labSnapshotStatus(opts: StatusOptions, reporter: Reporter): Promise<SnapshotInfo> {
+  return withLab(opts, {}, reporter, async (runtime) => {
+    const image = await toolImage(runtime);
+    return reporter.step(`snapshot status ${opts.file}`, () => snapshotStatus(runtime.engine, image, runtime.name, resolve(opts.file), opts));
+  });
+}
+
+async function toolImage(runtime: LabRuntime): Promise<string> {
+  const running = (await runtime.memberContainers())[0]?.image;
+  const image = running ?? runtime.lab.local.etcdImage;
+  if (!(await runtime.engine.imageExists(image))) {
+    throw new UserError(`the etcd image ${image} is not on this machine: etcd-lab runs etcd's own snapshot tools from it`, {
+      hint: '`etcd-lab up` gets it (or builds a local one), as does `etcd-lab images build`',
+      exitCode: 3,
+    });
+  }
+  return image;
+}
+
+export interface RestoreOptions extends LoadOptions {
+  file: string;
+  yes?: boolean;
+  confirm?: (question: string) => Promise<boolean>;
+  /** Go on although a KIND cluster uses the lab. */
+  ignoreKind?: boolean;
+  skipHashCheck?: boolean;
+  /** Deadline for the restored lab to be ready. */
+  timeoutMs?: number;
+  engine?: DockerEngine;
+}
+
+export interface RestoreResult {
+  lab: string;
+  snapshot: SnapshotInfo;
+  /** The lab's revision after the restore, read through HAProxy. */
+  revision: number;
+  members: string[];
+  elapsedMs: number;
+}
+
+/** A member's current data, kept while a restore is under way. */
+export function keptVolumeName(volume: string): string {
+  return `${volume}-before-restore`;
+}
+
+/** Written beside the generated files while a restore runs: which members' data was replaced, for rollback after a crash. */
+const RESTORE_STATE = '.restore-state.json';
+interface RestoreState {
+  snapshot: string;
+  /** Members whose volume no longer holds their own data (only their kept copy does). */
+  replaced: string[];
+}
+
+async function writeState(runtime: LabRuntime, state: RestoreState): Promise<void> {
+  await writeFile(join(runtime.lab.outDir, RESTORE_STATE), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+async function readState(runtime: LabRuntime): Promise<RestoreState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(runtime.lab.outDir, RESTORE_STATE), 'utf8')) as RestoreState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The running nodes of the KIND cluster the spec names: their API servers cache what etcd holds. */
+async function kindNodes(runtime: LabRuntime): Promise<string[]> {
+  const nodes = await runtime.engine.containers([`io.x-k8s.kind.cluster=${runtime.lab.spec.kind.name}`]);
+  return nodes.filter((n) => n.state === 'running').map((n) => n.name);
+}
+
+async function keptVolumes(runtime: LabRuntime): Promise<string[]> {
+  return (await runtime.engine.volumes([`${LABEL.lab}=${runtime.name}`, `${LABEL.role}=kept-data`])).map((v) => v.name).sort();
+}
+
+export async function restoreLabSnapshot(opts: RestoreOptions, reporter: Reporter): Promise<RestoreResult> {
+  return withLab(opts, { lock: 'snapshot restore', warn: true }, reporter, (runtime) => restoreOwnedLab(runtime, opts, reporter));
+}
+
+async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, reporter: Reporter): Promise<RestoreResult> {
+  const started = Date.now();
+  const { lab, engine, topology } = runtime;
+  const file = resolve(opts.file);
+
+  // 1. Checks: nothing is touched until each passes.
+  const { snapshot, image } = await reporter.step('preflight', async (step) => {
+    const kept = await keptVolumes(runtime);
+    if (kept.length > 0) {
+      throw new UserError(`an earlier restore of lab "${runtime.name}" did not finish: it kept the data it replaced (${kept.join(', ')})`, {
+        hint: '`etcd-lab snapshot rollback` puts that data back; or, to keep the lab as it is now, remove them: `docker volume rm ' + kept.join(' ') + '`',
+        exitCode: 3,
+      });
+    }
+    step.update('the lab');
+    const [members, volumes] = await Promise.all([runtime.memberContainers(), runtime.dataVolumes()]);
+    if (volumes.length === 0 || members.length === 0) {
+      throw new UserError(`lab "${runtime.name}" does not exist here: there is nothing to restore into`, {
+        hint: '`etcd-lab up` makes it (an empty cluster), then restore the snapshot into it',
+        exitCode: 3,
+      });
+    }
+    checkMembership(runtime, volumes);
+    step.update('KIND');
+    const nodes = await kindNodes(runtime);
+    if (nodes.length > 0 && !opts.ignoreKind) {
+      throw new UserError(`KIND cluster "${lab.spec.kind.name}" is running on this lab (${nodes.join(', ')})`, {
+        hint:
+          'its API server caches what etcd holds and would go on serving it, newer than the restored data. As the etcd guide says, stop the API servers first ' +
+          `(\`docker stop ${nodes.join(' ')}\`), restore, then start them (\`docker start …\`); or pass --ignore-kind to restore anyway`,
+        exitCode: 3,
+      });
+    }
+    step.update(`checking ${file}`);
+    const image = await toolImage(runtime);
+    return { snapshot: await snapshotStatus(engine, image, runtime.name, file, opts), image };
+  });
+  reporter.info(`snapshot ${file}: revision ${snapshot.revision}, ${snapshot.totalKeys} keys, ${humanBytes(snapshot.totalSize)}`);
+
+  if (!opts.yes) {
+    if (!opts.confirm) {
+      throw new UserError(`refusing to replace the data of lab "${runtime.name}" without confirmation`, {
+        hint: 'there is no terminal to ask: add --yes',
+        exitCode: 1,
+      });
+    }
+    if (!(await opts.confirm(`Replace the data of every member of lab "${runtime.name}" with the snapshot at revision ${snapshot.revision}? Writes made after it are lost.`))) {
+      throw new UserError('nothing was changed', { exitCode: 1 });
+    }
+  }
+
+  const state: RestoreState = { snapshot: file, replaced: [] };
+  const prepared = new Map<string, { containerId: string; path: string }>();
+  const removePrepared = async () => {
+    await Promise.all([...prepared.values()].map((p) => engine.removeContainer(p.containerId, 0).catch(() => {})));
+    prepared.clear();
+  };
+  let stopped = false;
+
+  return guarded({ undoing: 'putting back the data the restore replaced', leftovers: async () => (await keptVolumes(runtime)).map((v) => `volume ${v} (\`etcd-lab snapshot rollback\`)`) }, async () => {
+    try {
+      // 2. Restore every member's data while the lab still runs: a snapshot etcd refuses costs nothing.
+      await reporter.step(`snapshot restore for ${topology.members.length} members`, async (step) => {
+        for (const member of topology.members) {
+          throwIfInterrupted();
+          step.update(member.name);
+          prepared.set(
+            member.name,
+            await restoreForMember(engine, {
+              image,
+              lab: runtime.name,
+              file,
+              member,
+              initialCluster: topology.initialCluster,
+              token: lab.spec.name,
+              skipHashCheck: opts.skipHashCheck,
+            }),
+          );
+        }
+      });
+
+      // 3. Stop the members; keep their data; put the restored data in its place.
+      throwIfInterrupted();
+      stopped = true;
+      await writeState(runtime, state);
+      await stopMembers(runtime, reporter);
+      await reporter.step('keep the current data', async (step) => {
+        for (const member of topology.members) {
+          throwIfInterrupted();
+          step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
+          await engine.createVolume(keptVolumeName(member.volume), { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data', [LABEL.member]: member.name, [LABEL.owner]: lab.owner });
+          await engine.copyVolume(member.volume, keptVolumeName(member.volume), image, toolLabels(runtime));
+        }
+      });
+      await reporter.step('put the restored data in place', async (step) => {
+        for (const member of topology.members) {
+          throwIfInterrupted();
+          step.update(member.name);
+          state.replaced.push(member.name);
+          await writeState(runtime, state);
+          await emptyVolume(engine, member.volume);
+          await engine.copyIntoVolume(prepared.get(member.name)!, member.volume, image, toolLabels(runtime));
+        }
+      });
+      await removePrepared();
+
+      // 4. Start, and prove it: quorum, one leader, HAProxy, a read at the snapshot's revision.
+      await startMembers(runtime, reporter);
+      await waitUntilReady(runtime, Date.now() + (opts.timeoutMs ?? 60_000), reporter, {
+        probe: 'read',
+        hint: 'the data the restore replaced is put back now',
+      });
+      const revision = await currentRevision(runtime.client, 5000);
+      if (revision !== snapshot.revision) {
+        throw new Error(`the restored lab is at revision ${revision}, the snapshot at ${snapshot.revision}`);
+      }
+
+      // 5. Only now is the old data no longer needed.
+      await reporter.step('remove the replaced data', () => removeKept(runtime));
+      return { lab: runtime.name, snapshot, revision, members: topology.members.map((m) => m.name), elapsedMs: Date.now() - started };
+    } catch (error) {
+      await removePrepared();
+      if (!stopped) {
+        if (error instanceof Interrupted) throw new Interrupted('restore interrupted before the lab was touched: nothing changed');
+        throw error;
+      }
+      reporter.warn(`restore failed (${(error as Error).message.split('\n')[0]}): putting back the data it replaced`);
+      try {
+        await putBack(runtime, state, image, reporter);
+      } catch (undoError) {
+        throw new UserError(`restore failed, and putting back the old data failed too: ${(undoError as Error).message}`, {
+          hint: `the old data is kept in volumes ${(await keptVolumes(runtime)).join(', ') || '(none)'}: \`etcd-lab snapshot rollback\` tries again`,
+          exitCode: 4,
+          cause: error,
+        });
+      }
+      if (error instanceof Interrupted) throw new Interrupted('restore interrupted: the lab is back on its own data, as it was before');
+      throw new UserError(`restore failed: ${(error as Error).message}`, {
+        hint: 'the lab is back on its own data, as it was before (proven: quorum, one leader, HAProxy serving)',
+        exitCode: (error as UserError).exitCode ?? 4,
+        cause: error,
+      });
+    }
+  });
+}
+
+function toolLabels(runtime: LabRuntime): Record<string, string> {
+  return { [LABEL.lab]: runtime.name, [LABEL.role]: 'tool' };
+}
+
+/** Removes a volume's contents by making it anew with the labels compose gave it (there is no other way without a shell in the image). */
+async function emptyVolume(engine: DockerEngine, volume: string): Promise<void> {
+  const labels = await engine.volumeLabels(volume);
+  if (labels === undefined) throw new Error(`volume ${volume} is missing`);
+  await engine.removeVolume(volume);
+  await engine.createVolume(volume, labels);
+}
+
+async function stopMembers(runtime: LabRuntime, reporter: Reporter, graceSeconds = 10): Promise<void> {
+  await reporter.step('stop the members', async () => removeContainers(runtime, await runtime.memberContainers(), undefined, graceSeconds));
+}
+
+async function startMembers(runtime: LabRuntime, reporter: Reporter, cleanup = false): Promise<void> {
+  await reporter.step('start the members', (step) =>
+    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-recreate'], (line) => step.update(line), { cleanup }),
+  );
+}
+
+async function removeKept(runtime: LabRuntime): Promise<void> {
+  for (const v of await keptVolumes(runtime)) await runtime.engine.removeVolume(v);
+  await rm(join(runtime.lab.outDir, RESTORE_STATE), { force: true });
+}
+
+/** Puts each replaced member's kept data back, starts the lab, proves it serves, then drops the copies. */
+async function putBack(runtime: LabRuntime, state: RestoreState, image: string, reporter: Reporter): Promise<void> {
+  const { engine } = runtime;
+  await stopMembers(runtime, reporter, 2);
+  await reporter.step('put back the kept data', async (step) => {
+    for (const name of state.replaced) {
+      const volume = runtime.topology.members.find((m) => m.name === name)!.volume;
+      step.update(name);
+      await emptyVolume(engine, volume);
+      await engine.copyVolume(keptVolumeName(volume), volume, image, toolLabels(runtime));
+    }
+  });
+  await startMembers(runtime, reporter, true);
+  await waitUntilReady(runtime, Date.now() + 60_000, reporter, { probe: 'read', cleanup: true });
+  await reporter.step('remove the kept copies', () => removeKept(runtime));
+}
+
+export interface RollbackOptions extends LoadOptions {
+  engine?: DockerEngine;
+}
+
+/** After a restore that could not finish (the process was killed): puts back the data it kept. */
+export async function rollbackRestore(opts: RollbackOptions, reporter: Reporter): Promise<{ lab: string; putBack: string[] }> {
+  return withLab(opts, { lock: 'snapshot rollback' }, reporter, async (runtime) => {
+    const kept = await keptVolumes(runtime);
+    if (kept.length === 0) {
+      throw new UserError(`lab "${runtime.name}" has no data kept by an unfinished restore: there is nothing to roll back`, { exitCode: 1 });
+    }
+    // Without the state file (deleted by hand), every member with a complete set of kept copies is put back.
+    const state = (await readState(runtime)) ?? {
+      snapshot: '',
+      replaced: runtime.topology.members.filter((m) => kept.includes(keptVolumeName(m.volume))).map((m) => m.name),
+    };
+    const image = await toolImage(runtime);
+    await putBack(runtime, state, image, reporter);
+    return { lab: runtime.name, putBack: state.replaced };
+  });
+}

@@ -1,0 +1,77 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { renderCompose } from '../../src/render/compose.js';
+import { readSpec } from '../../src/config/read.js';
+import { LABEL } from '../../src/config/topology.js';
+import { alarmsIn, type MemberStatus } from '../../src/runtime/etcd-http.js';
+import { checkSnapshotFile } from '../../src/runtime/snapshot.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'etcd-lab-snapshot-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A file shaped as etcd's Snapshot API writes one: bbolt pages (512-byte multiples), then the sha256 of them. */
+function snapshotLike(name: string, pages = 8): { file: string; bytes: Buffer } {
+  const db = randomBytes(512 * pages);
+  const bytes = Buffer.concat([db, createHash('sha256').update(db).digest()]);
+  const file = join(dir, name);
+  writeFileSync(file, bytes);
+  return { file, bytes };
+}
+
+describe('snapshot integrity check (before any tool or lab sees the file)', () => {
+  it('accepts a snapshot whose appended sha256 matches', async () => {
+    const { file, bytes } = snapshotLike('good.db');
+    await expect(checkSnapshotFile(file)).resolves.toEqual({ bytes: bytes.length, hashed: true });
+  });
+
+  it('refuses a changed byte, naming the hash', async () => {
+    const { file, bytes } = snapshotLike('changed.db');
+    bytes[700] = bytes[700]! ^ 0xff;
+    writeFileSync(file, bytes);
+    await expect(checkSnapshotFile(file)).rejects.toThrow(/damaged: its contents do not match the sha256/);
+  });
+
+  it('refuses a truncated file as incomplete, and says how a bare db file is restored', async () => {
+    const { file, bytes } = snapshotLike('cut.db');
+    writeFileSync(file, bytes.subarray(0, 3000));
+    await expect(checkSnapshotFile(file)).rejects.toThrow(/not a complete snapshot: it has no integrity hash/);
+    await expect(checkSnapshotFile(file)).rejects.toMatchObject({ hint: expect.stringMatching(/--skip-hash-check/) });
+    await expect(checkSnapshotFile(file, { skipHashCheck: true })).resolves.toEqual({ bytes: 3000, hashed: false });
+  });
+
+  it('refuses a missing file and a directory with exit code 2', async () => {
+    await expect(checkSnapshotFile(join(dir, 'none.db'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/ENOENT/) });
+    await expect(checkSnapshotFile(dir)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/is not a file/) });
+  });
+});
+
+describe('alarms in a member status', () => {
+  const status = (errors: string[]): MemberStatus => ({ memberId: '1', leader: '1', raftTerm: 2, raftIndex: 3, dbSize: 0, dbSizeInUse: 0, version: '3.5.16', errors });
+  it('reads every alarm of the cluster with the member that raised it', () => {
+    expect(alarmsIn(status(['memberID:13113284445835351589 alarm:NOSPACE ', 'memberID:42 alarm:CORRUPT ']))).toEqual([
+      { memberId: '13113284445835351589', alarm: 'NOSPACE' },
+      { memberId: '42', alarm: 'CORRUPT' },
+    ]);
+    expect(alarmsIn(status([]))).toEqual([]);
+    expect(alarmsIn(status(['some other error']))).toEqual([]);
+  });
+});
+
+describe('HAProxy follows its configuration', () => {
+  const hashFor = (yaml: string) => {
+    const spec = readSpec(parse(yaml)).spec!;
+    const compose = parse(renderCompose(spec)) as { services: { haproxy: { labels: Record<string, string> } } };
+    return compose.services.haproxy.labels[LABEL.configHash];
+  };
+  it('a changed haproxy.cfg changes the label compose compares, so HAProxy is recreated on it', () => {
+    const base = hashFor('members: 3');
+    expect(base).toMatch(/^[0-9a-f]{16}$/);
+    expect(hashFor('members: 3')).toBe(base);
+    expect(hashFor('members: 3\nhaproxy: { balance: roundrobin }')).not.toBe(base);
+    expect(hashFor('members: 5')).not.toBe(base);
+  });
+});

@@ -30,14 +30,18 @@ export function register(program: Command): void {
   outputOptions(specOptions(program.command('defrag')))
     .description('defragment members one at a time, followers first and the leader last, each healthy again before the next')
     .argument('[members...]', 'members to defragment (default: every member)')
+    .option('--compact', 'first compact to the current revision (the history before it goes): only then do deleted and overwritten values leave the database')
     .option('--force', 'defragment even when the quorum cannot spare the member (writes stop while it runs)')
     .option('--timeout <seconds>', 'how long one member may take', '300')
-    .action(async (members: string[], flags: SpecFlags & OutputFlags & { force?: boolean; timeout: string }) => {
+    .action(async (members: string[], flags: SpecFlags & OutputFlags & { compact?: boolean; force?: boolean; timeout: string }) => {
       const { defrag } = await import('../lab/maintenance.js');
-      const result = await defrag({ ...loadOptionsFrom(flags), members, force: flags.force, timeoutMs: seconds(flags.timeout, '--timeout') }, await reporter(flags));
+      const result = await defrag(
+        { ...loadOptionsFrom(flags), members, compact: flags.compact, force: flags.force, timeoutMs: seconds(flags.timeout, '--timeout') },
+        await reporter(flags),
+      );
       if (flags.json) return printJson(result);
       if (flags.quiet) return;
-      print(defragLines(result.members));
+      print([...(result.compactedTo ? [`compacted to revision ${result.compactedTo}`] : []), ...defragLines(result.members)]);
     });
 
   const alarm = program.command('alarm').description("etcd's alarms: NOSPACE (the space quota is reached: writes refused) and CORRUPT");

@@ -30,6 +30,8 @@ export interface DefragOptions extends LoadOptions {
   members?: string[];
   /** Defragment even a member the quorum needs (writes stop meanwhile). */
   force?: boolean;
+  /** Compact to the current revision first: only then do deleted and overwritten values leave the database. */
+  compact?: boolean;
   timeoutMs?: number;
   engine?: DockerEngine;
 }
@@ -44,11 +46,25 @@ export interface DefragReport {
   elapsedMs: number;
 }
 
-export async function defrag(opts: DefragOptions, reporter: Reporter): Promise<{ lab: string; members: DefragReport[] }> {
-  return withLab(opts, { lock: 'defrag' }, reporter, async (runtime) => ({
-    lab: runtime.name,
-    members: await defragMembers(runtime, opts.members ?? [], reporter, opts),
-  }));
+export async function defrag(opts: DefragOptions, reporter: Reporter): Promise<{ lab: string; compactedTo?: number; members: DefragReport[] }> {
+  return withLab(opts, { lock: 'defrag' }, reporter, async (runtime) => {
+    const compactedTo = opts.compact ? await compactToNow(runtime, reporter) : undefined;
+    return { lab: runtime.name, ...(compactedTo ? { compactedTo } : {}), members: await defragMembers(runtime, opts.members ?? [], reporter, opts) };
+  });
+}
+
+/** Compacts the key space to the current revision (etcdctl compact): the history before it goes. */
+async function compactToNow(runtime: LabRuntime, reporter: Reporter): Promise<number> {
+  const revision = await reporter.step('current revision', () => currentRevision(runtime.client, 5000));
+  await reporter.step(`compact to revision ${revision}`, async () => {
+    try {
+      await compact(runtime.client, revision);
+    } catch (error) {
+      // Compacted at this revision already (an earlier run): nothing older is left to free.
+      if (!/required revision has been compacted/.test((error as Error).message)) throw error;
+    }
+  });
+  return revision;
 }
 
 /** Followers first, the leader last: its pause costs an election timeout's worth of writes, a follower's none. */
@@ -168,7 +184,13 @@ export interface RecoverResult {
   disarmed: AlarmReport[];
   /** The write through HAProxy that proves the lab takes writes again. */
   writeRevision: number;
+  /** What the live keys use after defragmentation (the fullest member), against the quota. */
+  liveBytes: number;
+  quotaBytes: number;
 }
+
+/** Past this share of the quota in live keys, a recovery only buys a few writes: say so. */
+const FULL_AFTER_RECOVERY = 0.8;
 
 /**
  * etcd's way out of a full database (NOSPACE): compact away the history up to the current revision,
@@ -178,31 +200,27 @@ export interface RecoverResult {
 export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: DockerEngine }, reporter: Reporter): Promise<RecoverResult> {
   return withLab(opts, { lock: 'alarm recover' }, reporter, async (runtime) => {
     const quota = runtime.lab.spec.etcd.quotaBackendBytes;
-    const revision = await reporter.step('current revision', () => currentRevision(runtime.client, 5000));
-    await reporter.step(`compact to revision ${revision}`, async () => {
-      try {
-        await compact(runtime.client, revision);
-      } catch (error) {
-        // Compacted already at this revision (an earlier run): nothing older is left to free.
-        if (!/required revision has been compacted/.test((error as Error).message)) throw error;
-      }
-    });
+    const revision = await compactToNow(runtime, reporter);
     const defragmented = await defragMembers(runtime, [], reporter, { force: opts.force });
     const fullest = Math.max(...defragmented.map((d) => d.after.dbSizeInUse));
+    const crowded = fullest > FULL_AFTER_RECOVERY * quota;
+    const advice =
+      'Delete keys you do not need, or raise etcd.quotaBackendBytes in etcd-lab.yaml and restart the members (`etcd-lab down && etcd-lab up`, data kept)';
     const disarmed = await reporter.step('disarm the alarms', () => disarmAll(runtime));
     const writeRevision = await reporter.step('a write through HAProxy', async () => {
       try {
         return (await putKey(runtime.client, 'etcd-lab/ready', `recovered at ${new Date().toISOString()}`, 5000)).revision;
       } catch (error) {
         throw new UserError(`writes still fail after compaction and defragmentation: ${(error as Error).message}`, {
-          hint:
-            `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. Delete keys you do not need, ` +
-            'or raise etcd.quotaBackendBytes in etcd-lab.yaml and restart the members (`etcd-lab down && etcd-lab up`, data kept), then run this again',
+          hint: `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. ${advice}, then run this again`,
           exitCode: 4,
           cause: error,
         });
       }
     });
-    return { lab: runtime.name, compactedTo: revision, defragmented, disarmed, writeRevision };
+    if (crowded) {
+      reporter.warn(`the live keys still use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: compaction freed the history, but the next writes will fill it again. ${advice}`);
+    }
+    return { lab: runtime.name, compactedTo: revision, defragmented, disarmed, writeRevision, liveBytes: fullest, quotaBytes: quota };
   });
 }

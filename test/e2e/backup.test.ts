@@ -1,0 +1,210 @@
+// Backup and disaster recovery on real containers: `snapshot save`, `status` and `restore`, in plain
+// and TLS mode; a bad snapshot is refused with the lab untouched; a restore that fails, is
+// interrupted, or is killed outright leaves the old data in place or restorable.
+import { readFileSync, writeFileSync } from 'node:fs';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RestoreResult, SaveResult } from '../../src/lab/snapshot.js';
+import type { UpResult } from '../../src/lab/up.js';
+import type { LabStatus } from '../../src/runtime/status.js';
+import { countPrefix, getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import type { SnapshotInfo } from '../../src/runtime/snapshot.js';
+import { LABEL } from '../../src/config/topology.js';
+import { clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+
+/** Every member's own copy (serializable reads, one member at a time) of the keys under `prefix`. */
+async function perMember(lab: TestLab, prefix: string): Promise<Map<string, string>[]> {
+  const status = await lab.json<LabStatus>(['status']);
+  return Promise.all(
+    status.members.map(async (m) => {
+      const url = `${status.clientEndpoint.startsWith('https') ? 'https' : 'http'}://127.0.0.1:${m.hostPort}`;
+      return (await getPrefix(clientOf(lab, url), prefix, { serializable: true })).values;
+    }),
+  );
+}
+
+async function memberIds(lab: TestLab): Promise<string[]> {
+  const docker = new Docker();
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.lab}=${lab.name}`, `${LABEL.role}=etcd`] } });
+  return list.map((c) => c.Id).sort();
+}
+
+describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save and restore, TLS $tls', ({ tls }) => {
+  let lab: TestLab;
+  let client: Endpoint;
+  let saved: SaveResult;
+
+  beforeAll(async () => {
+    lab = await createTestLab(tls ? 'bakt' : 'bak', { tls: { enabled: tls }, kind: { name: `kind-${tls ? 'bakt' : 'bak'}-${process.pid}` } });
+    client = clientOf(lab, (await lab.json<UpResult>(['up'])).clientEndpoint);
+  });
+  afterAll(async () => lab?.remove());
+
+  it('save: from a follower, into generated/snapshots/, with the status etcd reports', async () => {
+    for (let i = 0; i < 50; i++) await putKey(client, `before/${i}`, `v${i}`);
+    saved = await lab.json<SaveResult>(['snapshot', 'save']);
+    expect(saved.file).toMatch(new RegExp(`/generated/snapshots/${lab.name}-\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\dZ\\.db$`));
+    expect(saved.hashed).toBe(true);
+    expect(saved.totalKeys).toBeGreaterThanOrEqual(50);
+    expect(saved.revision).toBeGreaterThanOrEqual(51);
+    const status = await lab.json<LabStatus>(['status']);
+    expect(status.members.find((m) => m.name === saved.member)?.isLeader).toBe(false);
+    // `snapshot status` reads the same file the same way; people get etcd's table.
+    const again = await lab.json<SnapshotInfo>(['snapshot', 'status', saved.file]);
+    expect(again).toMatchObject({ hash: saved.hash, revision: saved.revision, totalKeys: saved.totalKeys, totalSize: saved.totalSize });
+    const human = await lab.cli(['snapshot', 'status', saved.file]);
+    expect(human.stdout).toMatch(/^HASH\s+REVISION\s+TOTAL KEYS\s+TOTAL SIZE/m);
+    expect(human.stdout).toContain(saved.hash.toString(16).padStart(8, '0'));
+    // A file that exists is never overwritten.
+    const twice = await lab.cli(['snapshot', 'save', saved.file]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/already exists/);
+  });
+
+  it('restore refuses a damaged or cut-short snapshot before touching the lab', async () => {
+    await putKey(client, 'after/marker', 'written after the snapshot');
+    const ids = await memberIds(lab);
+    const bytes = readFileSync(saved.file);
+    const damaged = `${lab.dir}/damaged.db`;
+    const copy = Buffer.from(bytes);
+    copy[Math.floor(copy.length / 2)] = copy[Math.floor(copy.length / 2)]! ^ 0xff;
+    writeFileSync(damaged, copy);
+    const cut = `${lab.dir}/cut.db`;
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 1000));
+    for (const [file, message] of [
+      [damaged, /is damaged: its contents do not match the sha256/],
+      [cut, /not a complete snapshot|is damaged/],
+    ] as const) {
+      const r = await lab.cli(['snapshot', 'restore', file, '--yes']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(await memberIds(lab)).toEqual(ids);
+    expect(await getKey(client, 'after/marker')).toBe('written after the snapshot');
+  });
+
+  it('restore without --yes and without a terminal refuses', async () => {
+    const r = await lab.cli(['snapshot', 'restore', saved.file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/without confirmation[\s\S]*--yes/);
+  });
+
+  it('restore refuses while a KIND cluster of the lab runs, saying why', async () => {
+    const docker = new Docker();
+    const spec = readFileSync(`${lab.dir}/etcd-lab.yaml`, 'utf8');
+    const kindName = /name: (kind-[\w-]+)/.exec(spec)![1]!;
+    const node = await docker.createContainer({
+      Image: TEST_IMAGES.etcd,
+      Entrypoint: ['sleep', '300'],
+      name: `${kindName}-control-plane`,
+      Labels: { 'io.x-k8s.kind.cluster': kindName, [LABEL.lab]: lab.name },
+    });
+    await node.start();
+    try {
+      const r = await lab.cli(['snapshot', 'restore', saved.file, '--yes']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(new RegExp(`KIND cluster "${kindName}" is running on this lab`));
+      expect(r.stderr).toMatch(/API server caches[\s\S]*stop the API servers first[\s\S]*--ignore-kind/);
+    } finally {
+      await node.remove({ force: true });
+    }
+  });
+
+  it('a restore that fails after the members were stopped puts the old data back', async () => {
+    // Too short a deadline for the restored lab: the failure comes after the old data was replaced.
+    const r = await lab.cli(['snapshot', 'restore', saved.file, '--yes', '--timeout', '0.1']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/put the restored data in place/);
+    expect(r.stderr).toMatch(/restore failed[\s\S]*the lab is back on its own data/);
+    expect(await getKey(client, 'after/marker')).toBe('written after the snapshot');
+    expect((await labResources(lab.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toEqual([]);
+  });
+
+  it('restore: later writes gone, earlier ones there, at the reported revision, on every member', async () => {
+    const result = await lab.json<RestoreResult>(['snapshot', 'restore', saved.file, '--yes']);
+    expect(result.revision).toBe(saved.revision);
+    expect(result.snapshot.revision).toBe(saved.revision);
+    expect(await getKey(client, 'after/marker')).toBeUndefined();
+    expect(await countPrefix(client, 'before/')).toBe(50);
+    const copies = await perMember(lab, 'before/');
+    expect(copies).toHaveLength(3);
+    for (const copy of copies) {
+      expect(copy.size).toBe(50);
+      expect(copy.get('before/7')).toBe('v7');
+    }
+    // Nothing kept behind, and the lab takes writes again.
+    const { volumes, containers } = await labResources(lab.name);
+    expect(volumes).toHaveLength(3);
+    expect(containers).toHaveLength(4);
+    expect((await putKey(client, 'after/restore', 'yes')).revision).toBe(saved.revision + 1);
+  });
+});
+
+describe.skipIf(skipE2E)('restore across sizes, interrupted and killed restores', () => {
+  let three: TestLab;
+  let five: TestLab;
+  let client3: Endpoint;
+  let client5: Endpoint;
+
+  beforeAll(async () => {
+    three = await createTestLab('rst3', { members: 3 });
+    five = await createTestLab('rst5', { members: 5 });
+    client3 = (await three.json<UpResult>(['up'])).clientEndpoint;
+    client5 = (await five.json<UpResult>(['up'])).clientEndpoint;
+  });
+  afterAll(async () => {
+    await three?.remove();
+    await five?.remove();
+  });
+
+  it('a snapshot of a 3-member lab restores into a 5-member lab, and the reverse', async () => {
+    await putKey(client3, 'from/three', '3');
+    await putKey(client5, 'from/five', '5');
+    const of3 = await three.json<SaveResult>(['snapshot', 'save']);
+    const of5 = await five.json<SaveResult>(['snapshot', 'save']);
+
+    const into5 = await five.json<RestoreResult>(['snapshot', 'restore', of3.file, '--yes']);
+    expect(into5.members).toHaveLength(5);
+    expect(into5.revision).toBe(of3.revision);
+    for (const copy of await perMember(five, 'from/')) expect([...copy.entries()]).toEqual([['from/three', '3']]);
+
+    const into3 = await three.json<RestoreResult>(['snapshot', 'restore', of5.file, '--yes']);
+    expect(into3.members).toHaveLength(3);
+    for (const copy of await perMember(three, 'from/')) expect([...copy.entries()]).toEqual([['from/five', '5']]);
+    const status = await five.json<LabStatus>(['status']);
+    expect(status.quorum).toMatchObject({ healthy: 5, held: true });
+  });
+
+  it('Ctrl-C while the restored lab starts: the old data comes back and the command says so', async () => {
+    const snap = await three.json<SaveResult>(['snapshot', 'save']);
+    await putKey(client3, 'after/ctrl-c', 'kept');
+    const run = spawnCli(three.dir, ['snapshot', 'restore', snap.file, '--yes']);
+    await run.waitFor(/\.\.\. start the members/, 90_000);
+    run.child.kill('SIGINT');
+    const r = await run.exited;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/restore interrupted: the lab is back on its own data/);
+    expect(await getKey(client3, 'after/ctrl-c')).toBe('kept');
+    expect((await labResources(three.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toEqual([]);
+  });
+
+  it('a restore killed outright (SIGKILL) after replacing data leaves the old data restorable: `snapshot rollback`', async () => {
+    const snap = await three.json<SaveResult>(['snapshot', 'save']);
+    await putKey(client3, 'after/kill', 'kept');
+    const run = spawnCli(three.dir, ['snapshot', 'restore', snap.file, '--yes']);
+    await run.waitFor(/\.\.\. start the members/, 90_000);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    // The restore's copies of the old data are there, and a new restore will not run over them.
+    expect((await labResources(three.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toHaveLength(3);
+    const blocked = await three.cli(['snapshot', 'restore', snap.file, '--yes']);
+    expect(blocked.code).toBe(3);
+    expect(blocked.stderr).toMatch(/an earlier restore[\s\S]*did not finish[\s\S]*etcd-lab snapshot rollback/);
+
+    const back = await three.cli(['snapshot', 'rollback']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(await getKey(client3, 'after/kill')).toBe('kept');
+    for (const copy of await perMember(three, 'after/')) expect(copy.get('after/kill')).toBe('kept');
+    expect((await labResources(three.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toEqual([]);
+  });
+});

@@ -50,6 +50,7 @@ bench: images ## benchmarks (figures, not pass/fail)
 	node bench/cli-start.mjs
 	node bench/up.mjs
 	node bench/failover.mjs
+	node bench/backup.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

@@ -60,13 +60,15 @@ export interface RequestInit {
  * A request with a deadline that keeps Node's event loop alive (AbortSignal.timeout's timer does not,
  * so a request hanging on a half-open connection could end the process mid-wait). A kept-alive
  * connection the server closed meanwhile (HAProxy restarted) fails before the request reaches anyone:
- * that one is retried once on a fresh connection, as Node's documentation advises.
+ * that one is retried once on a fresh connection, as Node's documentation advises, after the other
+ * idle connections (to the same server, dead alike) are dropped.
  */
 function request(url: string, init: RequestInit, tls: ClientTls | undefined, timeoutMs: number, retried = false): Promise<{ status: number; ok: boolean; text: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? https.request : http.request;
-    const req = send(url, { method: init.method ?? 'GET', headers: init.headers, agent: agentFor(tls) }, (response) => {
+    const agent = agentFor(tls);
+    const req = send(url, { method: init.method ?? 'GET', headers: init.headers, agent }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
@@ -79,6 +81,8 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
       const left = timeoutMs - (Date.now() - started);
       if (!retried && req.reusedSocket && error.code === 'ECONNRESET' && left > 0) {
         clearTimeout(timer);
+        // The other idle connections went to the same server and died with it: retry on a new one.
+        for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
         // Within the same deadline: the caller's timing stays what it asked for.
         resolve(request(url, init, tls, left, true));
       } else reject(error);

@@ -1,6 +1,7 @@
 // Backup and disaster recovery on real containers: `snapshot save`, `status` and `restore`, in plain
 // and TLS mode; a bad snapshot is refused with the lab untouched; a restore that fails, is
 // interrupted, or is killed outright leaves the old data in place or restorable.
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,16 @@ import type { LabStatus } from '../../src/runtime/status.js';
 import { countPrefix, getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { SnapshotInfo } from '../../src/runtime/snapshot.js';
 import { LABEL } from '../../src/config/topology.js';
-import { clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+import { BIN, cliEnv, clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+
+/** A shell line in the lab's directory with `etcd-lab env` applied: how a person drives the host's own etcdctl. */
+function withEnv(lab: TestLab, line: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile('bash', ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} env)" && ${line}`], { cwd: lab.dir, env: cliEnv() }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}
 
 /** Every member's own copy (serializable reads, one member at a time) of the keys under `prefix`. */
 async function perMember(lab: TestLab, prefix: string): Promise<Map<string, string>[]> {
@@ -59,6 +69,18 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     const twice = await lab.cli(['snapshot', 'save', saved.file]);
     expect(twice.code).toBe(2);
     expect(twice.stderr).toMatch(/already exists/);
+  });
+
+  it("the host's own etcdctl (Debian's) reads etcd-lab's snapshot, and etcd-lab reads one etcdctl saved", async () => {
+    const status = await withEnv(lab, `etcdctl snapshot status ${JSON.stringify(saved.file)} -w json`);
+    expect(status.code, `${status.stderr} (etcdctl comes with \`etcd-lab setup-host --clients\`)`).toBe(0);
+    expect(JSON.parse(status.stdout.trim().split('\n').at(-1)!)).toMatchObject({ hash: saved.hash, revision: saved.revision, totalKey: saved.totalKeys });
+    const theirs = `${lab.dir}/by-etcdctl.db`;
+    const save = await withEnv(lab, `etcdctl snapshot save ${JSON.stringify(theirs)}`);
+    expect(save.code, save.stderr).toBe(0);
+    const info = await lab.json<SnapshotInfo>(['snapshot', 'status', theirs]);
+    expect(info.hashed).toBe(true);
+    expect(info.revision).toBeGreaterThanOrEqual(saved.revision);
   });
 
   it('restore refuses a damaged or cut-short snapshot before touching the lab', async () => {

@@ -7,9 +7,12 @@ export function register(program: Command): void {
   outputOptions(images.command('build'))
     .description('build etcd and HAProxy images from Debian trixie packages (no registry needed)')
     .addOption(new Option('--force', 'rebuild even if the images exist'))
-    .action(async (flags: OutputFlags & { force?: boolean }) => {
+    .addOption(
+      new Option('--etcd-version <version...>', 'also etcd 3.4 from Debian bookworm, as etcd-lab/etcd:3.4-bookworm (3.5 from trixie is etcd-lab/etcd:trixie): to rehearse an upgrade').choices(['3.4', '3.5']),
+    )
+    .action(async (flags: OutputFlags & { force?: boolean; etcdVersion?: ('3.4' | '3.5')[] }) => {
       const { buildLocalImages } = await import('../runtime/images.js');
-      const result = await buildLocalImages({ force: flags.force }, await reporter(flags));
+      const result = await buildLocalImages({ force: flags.force, etcdVersions: flags.etcdVersion }, await reporter(flags));
       if (flags.json) printJson(result);
       else if (!flags.quiet) print([result.summary]);
     });

@@ -63,6 +63,12 @@ function tlsMounts(member: MemberTopology): string[] {
   return [`./${PKI_DIR}/${member.name}:${ETCD_PKI_DIR}:ro`];
 }
 
+/** The variables that start a member as one joining a running cluster, set only by etcd-lab for that start. */
+export function joinVars(member: string): { initialCluster: string; state: string } {
+  const prefix = `ETCD_LAB_${member.toUpperCase()}`;
+  return { initialCluster: `${prefix}_INITIAL_CLUSTER`, state: `${prefix}_INITIAL_CLUSTER_STATE` };
+}
+
 export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {
   const { etcd } = spec;
   const scheme = spec.tls.enabled ? 'https' : 'http';
@@ -73,9 +79,11 @@ export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluste
     `--advertise-client-urls=${member.clientUrl}`,
     `--listen-peer-urls=${scheme}://0.0.0.0:${ETCD_PEER_PORT}`,
     `--initial-advertise-peer-urls=${member.peerUrl}`,
-    `--initial-cluster=${initialCluster}`,
-    // Ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
-    '--initial-cluster-state=new',
+    // Both ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
+    // A member joining a running cluster (member replace, scale) is started once with its own
+    // values in the environment of that one `docker compose up` (see joinEnv).
+    `--initial-cluster=${interpolate(joinVars(member.name).initialCluster, initialCluster)}`,
+    `--initial-cluster-state=${interpolate(joinVars(member.name).state, 'new')}`,
     `--initial-cluster-token=${spec.name}`,
     `--heartbeat-interval=${etcd.heartbeatIntervalMs}`,
     `--election-timeout=${etcd.electionTimeoutMs}`,

@@ -394,8 +394,14 @@ export class DockerEngine {
    * Runs `docker compose -p <project> -f <file> <args>`. ETCD_LAB_* variables are removed from the
    * child's environment so the generated .env (already resolved from flags, env and .env) decides.
    */
-  async compose(project: string, file: string, args: string[], onLine?: (line: string) => void, opts: { cleanup?: boolean } = {}): Promise<string> {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
+  async compose(
+    project: string,
+    file: string,
+    args: string[],
+    onLine?: (line: string) => void,
+    opts: { cleanup?: boolean; /** Values for this run only (a joining member's start). */ env?: Record<string, string> } = {},
+  ): Promise<string> {
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_'))), ...opts.env };
     const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], { env, onLine, cleanup: opts.cleanup });
     return stdout;
   }

@@ -257,3 +257,55 @@ export function alarmsIn(status: MemberStatus): Alarm[] {
     return m ? [{ memberId: m[1]!, alarm: m[2] as AlarmType }] : [];
   });
 }
+
+/** A member as etcd's membership API reports it. IDs are decimal strings, as in MemberStatus. */
+export interface ClusterMember {
+  id: string;
+  /** Empty until the member has started and published itself. */
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
+}
+
+type RawMember = { ID?: string; name?: string; peerURLs?: string[]; clientURLs?: string[]; isLearner?: boolean };
+const toMember = (m: RawMember): ClusterMember => ({
+  id: m.ID ?? '0',
+  name: m.name ?? '',
+  peerUrls: m.peerURLs ?? [],
+  clientUrls: m.clientURLs ?? [],
+  isLearner: m.isLearner ?? false,
+});
+
+/** The membership as the cluster has committed it (linearizable: needs quorum). */
+export async function listMembers(endpoint: Endpoint, timeoutMs = 3000): Promise<ClusterMember[]> {
+  const r = await post<{ members?: RawMember[] }>(endpoint, '/v3/cluster/member/list', { linearizable: true }, timeoutMs);
+  return (r.members ?? []).map(toMember);
+}
+
+export async function addMember(endpoint: Endpoint, peerUrl: string, opts: { learner?: boolean; timeoutMs?: number } = {}): Promise<{ added: ClusterMember; members: ClusterMember[] }> {
+  const r = await post<{ member?: RawMember; members?: RawMember[] }>(endpoint, '/v3/cluster/member/add', { peerURLs: [peerUrl], isLearner: opts.learner ?? false }, opts.timeoutMs ?? 5000);
+  return { added: toMember(r.member ?? {}), members: (r.members ?? []).map(toMember) };
+}
+
+export async function removeMember(endpoint: Endpoint, id: string, timeoutMs = 5000): Promise<void> {
+  await post(endpoint, '/v3/cluster/member/remove', { ID: id }, timeoutMs);
+}
+
+/** Makes a learner a voting member; etcd refuses until the learner has caught up with the leader. */
+export async function promoteMember(endpoint: Endpoint, id: string, timeoutMs = 5000): Promise<void> {
+  await post(endpoint, '/v3/cluster/member/promote', { ID: id }, timeoutMs);
+}
+
+/** Hands leadership to `targetId`; must be sent to the current leader. */
+export async function moveLeader(leaderEndpoint: Endpoint, targetId: string, timeoutMs = 10_000): Promise<void> {
+  await post(leaderEndpoint, '/v3/maintenance/transfer-leadership', { targetID: targetId }, timeoutMs);
+}
+
+/** GET /version: the member's server version and the cluster version the members agreed on. */
+export async function versions(endpoint: Endpoint, timeoutMs = 1000): Promise<{ server: string; cluster: string }> {
+  const response = await fetchWithDeadline(endpoint, {}, timeoutMs, '/version');
+  if (!response.ok) throw new Error(`/version: HTTP ${response.status}`);
+  const v = JSON.parse(response.text) as { etcdserver?: string; etcdcluster?: string };
+  return { server: v.etcdserver ?? '', cluster: v.etcdcluster ?? '' };
+}

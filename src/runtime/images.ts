@@ -19,6 +19,16 @@ export const LOCAL_IMAGES = {
   haproxy: 'etcd-lab/haproxy:trixie',
 } as const;
 
+/**
+ * etcd versions Debian packages, as local images: two real versions for rehearsing a rolling
+ * upgrade without a registry. 3.5 is the lab's usual local image.
+ */
+export const LOCAL_ETCD_VERSIONS = {
+  '3.4': { suite: 'bookworm', ref: 'etcd-lab/etcd:3.4-bookworm' },
+  '3.5': { suite: 'trixie', ref: LOCAL_IMAGES.etcd },
+} as const;
+export type LocalEtcdVersion = keyof typeof LOCAL_ETCD_VERSIONS;
+
 export interface ImagesResult {
   base: string;
   built: string[];
@@ -86,26 +96,31 @@ async function ensureBase(engine: DockerEngine, reporter: Reporter, force: boole
 }
 
 export async function buildLocalImages(
-  opts: { force?: boolean; engine?: DockerEngine },
+  opts: { force?: boolean; engine?: DockerEngine; /** Also these etcd versions (the usual pair is always there). */ etcdVersions?: LocalEtcdVersion[] },
   reporter: Reporter,
 ): Promise<ImagesResult> {
   const engine = opts.engine ?? new DockerEngine();
   await engine.ping();
   const present: string[] = [];
-  const wanted: [keyof typeof LOCAL_IMAGES, string][] = [];
-  for (const [name, ref] of Object.entries(LOCAL_IMAGES) as [keyof typeof LOCAL_IMAGES, string][]) {
-    if (!opts.force && (await engine.imageExists(ref))) present.push(ref);
-    else wanted.push([name, ref]);
+  const candidates: { name: keyof typeof LOCAL_IMAGES; ref: string; suite: string }[] = [
+    { name: 'etcd', ref: LOCAL_IMAGES.etcd, suite: 'trixie' },
+    { name: 'haproxy', ref: LOCAL_IMAGES.haproxy, suite: 'trixie' },
+    ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite })),
+  ];
+  const wanted: typeof candidates = [];
+  for (const candidate of candidates) {
+    if (!opts.force && (await engine.imageExists(candidate.ref))) present.push(candidate.ref);
+    else wanted.push(candidate);
   }
   let base = '';
   if (wanted.length > 0) base = await ensureBase(engine, reporter, Boolean(opts.force));
-  for (const [name, ref] of wanted) {
-    await reporter.step(`build ${ref} from Debian packages`, async (step) => {
+  for (const { name, ref, suite } of wanted) {
+    await reporter.step(`build ${ref} from Debian ${suite} packages`, async (step) => {
       await engine
         .buildImage({
           context: join(TEMPLATES_DIR, 'images', name),
           tag: ref,
-          buildArgs: { BASE: base },
+          buildArgs: { BASE: base, SUITE: suite, MIRROR: aptMirror() ?? 'http://deb.debian.org/debian' },
           labels: { 'io.etcd-lab.image': name },
           onLine: (line) => step.update(line.slice(0, 100)),
         })
@@ -120,7 +135,7 @@ export async function buildLocalImages(
         });
     });
   }
-  const built = wanted.map(([, ref]) => ref);
+  const built = wanted.map((w) => w.ref);
   const summary = [
     built.length > 0 ? `built ${built.join(', ')} (base ${base})` : `already present: ${present.join(', ')} (--force rebuilds)`,
     `to use them, put these in the .env beside etcd-lab.yaml (\`etcd-lab up\` does this by itself when the official images cannot be pulled):`,

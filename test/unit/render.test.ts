@@ -77,8 +77,14 @@ function checkMeaning(spec: LabSpec, files: Map<string, string>) {
   expect(addresses).not.toContain(compose.networks.lab.ipam.config[0]!.gateway);
 
   for (const [name, service] of members) {
-    const flag = (f: string) => service.command!.find((c) => c.startsWith(`--${f}=`))?.split('=').slice(1).join('=');
+    // As compose reads it with no join variable set: "${VAR:-value}" is value.
+    const flag = (f: string) =>
+      service.command!.find((c) => c.startsWith(`--${f}=`))?.split('=').slice(1).join('=').replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
     const cluster = flag('initial-cluster')!.split(',');
+    // A joining member (replace, scale) gets its own state and membership for one start, from etcd-lab only.
+    const upper = name.toUpperCase();
+    expect(service.command).toContain(`--initial-cluster-state=\${ETCD_LAB_${upper}_INITIAL_CLUSTER_STATE:-new}`);
+    expect(service.command!.find((c) => c.startsWith('--initial-cluster='))).toMatch(new RegExp(`^--initial-cluster=\\$\\{ETCD_LAB_${upper}_INITIAL_CLUSTER:-`));
     // Every member appears in every member's --initial-cluster, at the address it really has.
     expect(cluster).toHaveLength(spec.members);
     const scheme = spec.tls.enabled ? 'https' : 'http';

@@ -1,0 +1,49 @@
+// `etcd-lab member list|replace` and `etcd-lab leader`: membership on a running lab.
+import type { Command } from 'commander';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+
+export function register(program: Command): void {
+  const member = program.command('member').description("the cluster's membership, as etcd sees it, and replacing a member");
+
+  outputOptions(specOptions(member.command('list')))
+    .description('what etcd thinks (IDs, names, peer and client URLs, voter or learner), beside what the lab expects')
+    .action(async (flags: SpecFlags & OutputFlags) => {
+      const { memberList } = await import('../lab/membership.js');
+      const result = await memberList(loadOptionsFrom(flags), await reporter({ ...flags, quiet: true }));
+      if (flags.json) return printJson(result);
+      const rows = [
+        ['ID', 'NAME', 'PEER URLS', 'CLIENT URLS', 'ROLE', 'LAB'],
+        ...result.members.map((m) => [m.id ?? '-', m.name || '(not started)', m.peerUrls.join(','), m.clientUrls.join(',') || '-', m.role, m.expected]),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      print(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()));
+    });
+
+  outputOptions(specOptions(member.command('replace')))
+    .description('replace a member whose container or data is gone: member remove, member add (learner), start with existing state, promote once caught up')
+    .argument('<member>', 'the member to replace (etcd1, etcd2, …)')
+    .option('--force', 'replace it even though it is healthy (its data is thrown away)')
+    .option('--timeout <seconds>', 'how long the new member may take to catch up and serve', '120')
+    .action(async (name: string, flags: SpecFlags & OutputFlags & { force?: boolean; timeout: string }) => {
+      const { replaceMember } = await import('../lab/membership.js');
+      const result = await replaceMember({ ...loadOptionsFrom(flags), member: name, force: flags.force, timeoutMs: seconds(flags.timeout, '--timeout') }, await reporter(flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      print([`${result.member} replaced in ${(result.elapsedMs / 1000).toFixed(1)}s: member ${result.oldId ?? '(none)'} removed, ${result.newId} added, caught up and promoted`]);
+    });
+
+  outputOptions(specOptions(program.command('leader')))
+    .description("move leadership to a member (etcd's move-leader) and show the election")
+    .argument('<member>', 'the member to lead (etcd1, etcd2, …)')
+    .action(async (name: string, flags: SpecFlags & OutputFlags) => {
+      const { moveLeadership } = await import('../lab/membership.js');
+      const result = await moveLeadership({ ...loadOptionsFrom(flags), member: name }, await reporter(flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet) return;
+      print([
+        result.before === result.leader
+          ? `${result.leader} already leads (term ${result.term})`
+          : `${result.before} was leader: ${result.leader} leads at term ${result.term}, ${(result.afterMs / 1000).toFixed(1)}s later`,
+      ]);
+    });
+}

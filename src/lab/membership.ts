@@ -1,0 +1,268 @@
+// `etcd-lab member list|replace` and `etcd-lab leader`: membership changes on a running lab, the
+// way the etcd operations guide does them — one member at a time, quorum checked before each step.
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import type { LoadOptions } from '../config/load.js';
+import { quorumOf, type MemberTopology } from '../config/topology.js';
+import { joinVars } from '../render/compose.js';
+import type { DockerEngine } from '../runtime/docker.js';
+import {
+  addMember,
+  describeFetchError,
+  listMembers,
+  memberHealth,
+  memberStatus,
+  moveLeader,
+  promoteMember,
+  removeMember,
+  type ClusterMember,
+  type Endpoint,
+} from '../runtime/etcd-http.js';
+import type { LabMemberContainer, LabRuntime } from '../runtime/lab.js';
+import { waitUntilReady } from '../runtime/readiness.js';
+import { waitUntil } from '../runtime/wait.js';
+import { removeContainers } from './down.js';
+import { withLab } from './session.js';
+
+export interface MemberRow {
+  /** The lab's name for it (etcd1, …), or etcd's, or "" for a member added but never started. */
+  name: string;
+  /** etcd's member ID (hex, as etcdctl prints it), when etcd knows the member. */
+  id?: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  role: 'voter' | 'learner' | '-';
+  /** What the lab expects: "as expected", "not in the cluster", "not in the spec", "peer URL differs". */
+  expected: string;
+}
+
+const hex = (decimal: string) => BigInt(decimal).toString(16);
+
+/** etcd's membership, read through HAProxy, else from any member that answers. */
+async function clusterMembers(runtime: LabRuntime): Promise<ClusterMember[]> {
+  const endpoints: Endpoint[] = [runtime.client];
+  for (const c of await runtime.memberContainers()) {
+    const e = runtime.memberEndpoint(c);
+    if (e) endpoints.push(e);
+  }
+  let last: unknown;
+  for (const endpoint of endpoints) {
+    try {
+      return await listMembers(endpoint, 3000);
+    } catch (error) {
+      last = error;
+    }
+  }
+  throw new UserError(`no member of lab "${runtime.name}" answers a member list: ${describeFetchError(last)}`, {
+    hint: '`etcd-lab status` shows why; `etcd-lab up` starts the lab',
+    exitCode: 3,
+  });
+}
+
+export function compareMembership(expected: MemberTopology[], actual: ClusterMember[]): MemberRow[] {
+  const rows: MemberRow[] = [];
+  const seen = new Set<ClusterMember>();
+  for (const m of expected) {
+    const found = actual.find((a) => a.name === m.name) ?? actual.find((a) => a.peerUrls.includes(m.peerUrl));
+    if (!found) {
+      rows.push({ name: m.name, peerUrls: [m.peerUrl], clientUrls: [m.clientUrl], role: '-', expected: 'not in the cluster' });
+      continue;
+    }
+    seen.add(found);
+    rows.push({
+      name: m.name,
+      id: hex(found.id),
+      peerUrls: found.peerUrls,
+      clientUrls: found.clientUrls,
+      role: found.isLearner ? 'learner' : 'voter',
+      expected: !found.peerUrls.includes(m.peerUrl) ? `peer URL differs (the spec says ${m.peerUrl})` : found.name === '' ? 'added, not started yet' : 'as expected',
+    });
+  }
+  for (const a of actual.filter((x) => !seen.has(x))) {
+    rows.push({ name: a.name, id: hex(a.id), peerUrls: a.peerUrls, clientUrls: a.clientUrls, role: a.isLearner ? 'learner' : 'voter', expected: 'not in the spec' });
+  }
+  return rows;
+}
+
+export async function memberList(opts: LoadOptions & { engine?: DockerEngine }, reporter: Reporter): Promise<{ lab: string; members: MemberRow[]; coherent: boolean }> {
+  return withLab(opts, {}, reporter, async (runtime) => {
+    const members = compareMembership(runtime.topology.members, await clusterMembers(runtime));
+    return { lab: runtime.name, members, coherent: members.every((m) => m.expected === 'as expected') };
+  });
+}
+
+async function leaderOf(runtime: LabRuntime): Promise<{ container: LabMemberContainer; id: string } | undefined> {
+  const answers = await runtime.statuses(undefined, 1000);
+  const leaderId = answers.find((a) => a.status && a.status.leader !== '0')?.status?.leader;
+  const leader = answers.find((a) => a.status?.memberId === leaderId);
+  return leader && leaderId ? { container: leader.container, id: leaderId } : undefined;
+}
+
+export interface LeaderResult {
+  lab: string;
+  before: string;
+  leader: string;
+  term: number;
+  afterMs: number;
+}
+
+/** Hands leadership to `target` and waits until every answering member follows it. */
+async function transferLeadership(runtime: LabRuntime, target: string, reporter: Reporter): Promise<LeaderResult> {
+  const containers = await runtime.memberContainers();
+  const targetContainer = containers.find((c) => c.member === target);
+  if (!targetContainer) throw new UserError(`lab "${runtime.name}" has no member "${target}"`, { hint: `choose from: ${containers.map((c) => c.member).join(', ')}`, exitCode: 2 });
+  const targetEndpoint = runtime.memberEndpoint(targetContainer);
+  const targetStatus = targetEndpoint ? await memberStatus(targetEndpoint, 1000).catch(() => undefined) : undefined;
+  if (!targetStatus) throw new UserError(`${target} does not answer: it cannot take the lead`, { hint: '`etcd-lab status` shows why; `etcd-lab start` starts it', exitCode: 3 });
+  const leader = await leaderOf(runtime);
+  if (!leader) throw new UserError('no member is leader right now (is quorum lost?)', { hint: '`etcd-lab status` shows why', exitCode: 3 });
+  if (leader.container.member === target) return { lab: runtime.name, before: target, leader: target, term: targetStatus.raftTerm, afterMs: 0 };
+  const started = Date.now();
+  await reporter.step(`move leadership ${leader.container.member} → ${target}`, async (step) => {
+    try {
+      await moveLeader(runtime.memberEndpoint(leader.container)!, targetStatus.memberId);
+    } catch (error) {
+      throw new UserError(`etcd refused to move leadership to ${target}: ${(error as Error).message}`, {
+        hint: 'a learner cannot lead, and the target must be caught up with the leader; `etcd-lab member list` and `etcd-lab status` show both',
+        exitCode: 4,
+      });
+    }
+    await waitUntil(
+      `every member to follow ${target}`,
+      Date.now() + 15_000,
+      async () => {
+        const answers = (await runtime.statuses(undefined, 1000)).filter((a) => a.status);
+        const agree = answers.every((a) => a.status!.leader === targetStatus.memberId);
+        return { done: agree, detail: `${answers.filter((a) => a.status!.leader === targetStatus.memberId).length}/${answers.length} follow ${target}` };
+      },
+      step,
+    );
+  });
+  const after = await memberStatus(targetEndpoint!, 1000);
+  return { lab: runtime.name, before: leader.container.member, leader: target, term: after.raftTerm, afterMs: Date.now() - started };
+}
+
+export async function moveLeadership(opts: LoadOptions & { member: string; engine?: DockerEngine }, reporter: Reporter): Promise<LeaderResult> {
+  return withLab(opts, { lock: 'leader' }, reporter, async (runtime) => {
+    const target = opts.member === 'leader' ? (await leaderOf(runtime))?.container.member ?? opts.member : opts.member;
+    return transferLeadership(runtime, target, reporter);
+  });
+}
+
+export interface ReplaceResult {
+  lab: string;
+  member: string;
+  oldId?: string;
+  newId: string;
+  elapsedMs: number;
+}
+
+/**
+ * Replaces a member whose container or data is gone: member remove, member add (as a learner), start
+ * it with `initial-cluster-state=existing`, promote it once it has caught up with the leader.
+ */
+export async function replaceMember(opts: LoadOptions & { member: string; force?: boolean; timeoutMs?: number; engine?: DockerEngine }, reporter: Reporter): Promise<ReplaceResult> {
+  return withLab(opts, { lock: 'member replace', warn: true }, reporter, async (runtime) => {
+    const started = Date.now();
+    const { topology } = runtime;
+    const target = topology.members.find((m) => m.name === opts.member);
+    if (!target) throw new UserError(`lab "${runtime.name}" has no member "${opts.member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: 2 });
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+
+    // 1. Safety: the others must hold quorum by themselves, and a healthy member is not replaced by accident.
+    const old = await reporter.step('preflight', async (step) => {
+      const containers = await runtime.memberContainers();
+      const health = await Promise.all(
+        containers.map(async (c) => {
+          const e = runtime.memberEndpoint(c);
+          return { member: c.member, healthy: e ? (await memberHealth(e, 1000, { excludeNoSpace: true })).healthy : false };
+        }),
+      );
+      const othersHealthy = health.filter((h) => h.member !== target.name && h.healthy).length;
+      const needed = quorumOf(topology.members.length);
+      if (othersHealthy < needed) {
+        throw new UserError(`only ${othersHealthy} of the other ${topology.members.length - 1} members are healthy; the cluster needs ${needed} to change its membership`, {
+          hint: 'with quorum lost for good, membership cannot change: restore from a snapshot instead (`etcd-lab snapshot restore FILE`); if members are only stopped, `etcd-lab start` them first',
+          exitCode: 3,
+        });
+      }
+      if (health.find((h) => h.member === target.name)?.healthy && !opts.force) {
+        throw new UserError(`${target.name} is healthy: replacing it throws its data away and makes the cluster send it everything again`, {
+          hint: `replace a member whose container or data is gone (\`etcd-lab kill ${target.name}\` and remove its volume to rehearse it); --force replaces it anyway`,
+          exitCode: 3,
+        });
+      }
+      step.update('membership');
+      const members = await listMembers(runtime.client, 3000);
+      return members.find((m) => m.name === target.name) ?? members.find((m) => m.peerUrls.includes(target.peerUrl));
+    });
+
+    // 2. Out with the old one: leadership handed off first if it leads, its container and data gone.
+    const leader = await leaderOf(runtime);
+    if (leader?.container.member === target.name) {
+      const next = topology.members.find((m) => m.name !== target.name)!.name;
+      await transferLeadership(runtime, next, reporter);
+    }
+    await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
+      const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
+      if (container) await removeContainers(runtime, [container], undefined, 5);
+      if (old) {
+        step.update(`etcdctl member remove ${hex(old.id)}`);
+        await removeMember(runtime.client, old.id);
+      }
+      await runtime.engine.removeVolume(target.volume);
+    });
+
+    // 3. In with the new one, as a learner: it does not count towards quorum until promoted.
+    const added = await reporter.step(`member add ${target.name} ${target.peerUrl} (learner)`, () => addMember(runtime.client, target.peerUrl, { learner: true }));
+    await startJoining(runtime, target, added.members, reporter);
+    await promoteWhenCaughtUp(runtime, target, added.added.id, deadline, reporter);
+    await settle(runtime, target, deadline, reporter);
+    return { lab: runtime.name, member: target.name, ...(old ? { oldId: hex(old.id) } : {}), newId: hex(added.added.id), elapsedMs: Date.now() - started };
+  });
+}
+
+/** Starts a member that joins a running cluster: `existing` state and the membership as it is now. */
+export async function startJoining(runtime: LabRuntime, member: MemberTopology, members: ClusterMember[], reporter: Reporter): Promise<void> {
+  const initialCluster = members
+    .map((m) => `${m.name || member.name}=${m.peerUrls[0]}`)
+    .sort()
+    .join(',');
+  const vars = joinVars(member.name);
+  await reporter.step(`start ${member.name} (initial-cluster-state=existing)`, (step) =>
+    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
+      env: { [vars.state]: 'existing', [vars.initialCluster]: initialCluster },
+    }),
+  );
+}
+
+/** etcd promotes a learner only once it is in sync with the leader: try until it agrees. */
+export async function promoteWhenCaughtUp(runtime: LabRuntime, member: MemberTopology, id: string, deadline: number, reporter: Reporter): Promise<void> {
+  await reporter.step(`promote ${member.name} once it has caught up`, (step) =>
+    waitUntil(
+      `${member.name} to catch up with the leader`,
+      deadline,
+      async () => {
+        try {
+          await promoteMember(runtime.client, id);
+          return { done: true, detail: 'promoted to voter' };
+        } catch (error) {
+          return { done: false, detail: (error as Error).message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120) };
+        }
+      },
+      step,
+      { intervalMs: 300, hint: `\`etcd-lab logs ${member.name}\` shows why` },
+    ),
+  );
+}
+
+/**
+ * Recreates the member from the plain compose file (its data now holds the membership, so the join
+ * flags no longer matter): `up` afterwards changes nothing. Then waits until the whole lab is ready.
+ */
+export async function settle(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<void> {
+  await reporter.step(`${member.name} on the lab's own compose definition`, (step) =>
+    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line)),
+  );
+  await waitUntilReady(runtime, deadline, reporter, { probe: 'read' });
+}

@@ -1,6 +1,7 @@
 // `etcd-lab member list|replace` and `etcd-lab leader`: membership changes on a running lab, the
 // way the etcd operations guide does them — one member at a time, quorum checked before each step.
 import { UserError } from '../errors.js';
+import { guarded, Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
@@ -197,28 +198,71 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
       return members.find((m) => m.name === target.name) ?? members.find((m) => m.peerUrls.includes(target.peerUrl));
     });
 
-    // 2. Out with the old one: leadership handed off first if it leads, its container and data gone.
-    const leader = await leaderOf(runtime);
-    if (leader?.container.member === target.name) {
-      const next = topology.members.find((m) => m.name !== target.name)!.name;
-      await transferLeadership(runtime, next, reporter);
-    }
-    await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
-      const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
-      if (container) await removeContainers(runtime, [container], undefined, 5);
-      if (old) {
-        step.update(`etcdctl member remove ${hex(old.id)}`);
-        await removeMember(runtime.client, old.id);
+    // From here on a stop leaves a cluster that holds quorum with one member fewer, and running
+    // `member replace` again continues from wherever it stopped.
+    const resume = `\`etcd-lab member replace ${target.name}\` again continues from where this stopped (\`etcd-lab member list\` shows where it stands)`;
+    return guarded({ undoing: `stopping; ${resume}` }, async () => {
+      try {
+        return await swapMember(runtime, target, old, deadline, reporter, started);
+      } catch (error) {
+        if (error instanceof Interrupted) throw new Interrupted(`member replace interrupted`, resume);
+        throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? 4, cause: error });
       }
-      await runtime.engine.removeVolume(target.volume);
     });
+  });
+}
 
-    // 3. In with the new one, as a learner: it does not count towards quorum until promoted.
-    const added = await reporter.step(`member add ${target.name} ${target.peerUrl} (learner)`, () => addMember(runtime.client, target.peerUrl, { learner: true }));
-    await startJoining(runtime, target, added.members, reporter);
-    await promoteWhenCaughtUp(runtime, target, added.added.id, deadline, reporter);
-    await settle(runtime, target, deadline, reporter);
-    return { lab: runtime.name, member: target.name, ...(old ? { oldId: hex(old.id) } : {}), newId: hex(added.added.id), elapsedMs: Date.now() - started };
+async function swapMember(runtime: LabRuntime, target: MemberTopology, old: ClusterMember | undefined, deadline: number, reporter: Reporter, started: number): Promise<ReplaceResult> {
+  const { topology } = runtime;
+  // 2. Out with the old one: leadership handed off first if it leads, its container and data gone.
+  const leader = await leaderOf(runtime);
+  if (leader?.container.member === target.name) {
+    const next = topology.members.find((m) => m.name !== target.name)!.name;
+    await transferLeadership(runtime, next, reporter);
+  }
+  await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
+    const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
+    if (container) await removeContainers(runtime, [container], undefined, 5);
+    if (old) {
+      step.update(`etcdctl member remove ${hex(old.id)}`);
+      await removeMember(runtime.client, old.id);
+    }
+    await runtime.engine.removeVolume(target.volume);
+  });
+
+  // 3. In with the new one, as a learner: it does not count towards quorum until promoted.
+  const added = await addWhenHealthy(runtime, target, deadline, reporter);
+  await startJoining(runtime, target, added.members, reporter);
+  await promoteWhenCaughtUp(runtime, target, added.added.id, deadline, reporter);
+  await settle(runtime, target, deadline, reporter);
+  return { lab: runtime.name, member: target.name, ...(old ? { oldId: hex(old.id) } : {}), newId: hex(added.added.id), elapsedMs: Date.now() - started };
+}
+
+/**
+ * `member add` as a learner. etcd refuses a membership change until the member asked has been
+ * connected to a quorum for a few seconds ("unhealthy cluster"), as it is just after a member was
+ * removed or came back: asked again until then.
+ */
+export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<{ added: ClusterMember; members: ClusterMember[] }> {
+  return reporter.step(`member add ${member.name} ${member.peerUrl} (learner)`, async (step) => {
+    let result: { added: ClusterMember; members: ClusterMember[] } | undefined;
+    await waitUntil(
+      `etcd to accept ${member.name} as a new member`,
+      deadline,
+      async () => {
+        try {
+          result = await addMember(runtime.client, member.peerUrl, { learner: true });
+          return { done: true, detail: `added as ${hex(result.added.id)}` };
+        } catch (error) {
+          const message = (error as Error).message;
+          if (!/unhealthy cluster|not enough started members|no answer|ECONNRESET|ECONNREFUSED|deadline/i.test(message)) throw error;
+          return { done: false, detail: message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120) };
+        }
+      },
+      step,
+      { intervalMs: 500 },
+    );
+    return result!;
   });
 }
 

@@ -16,5 +16,6 @@ import * as setupHost from './setup-host.js';
 import * as snapshot from './snapshot.js';
 import * as status from './status.js';
 import * as up from './up.js';
+import * as upgrade from './upgrade.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, kind, images, setupHost];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, upgrade, kind, images, setupHost];

@@ -51,9 +51,9 @@ export function loadOptionsFrom(flags: SpecFlags): LoadOptions {
   };
 }
 
-/** The flags that pick the spec and the per-person values. */
-export function specOptions(cmd: Command): Command {
-  return cmd
+/** The flags that pick the spec and the per-person values (`upgrade` gives --etcd-image its own meaning). */
+export function specOptions(cmd: Command, opts: { etcdImage?: boolean } = {}): Command {
+  cmd
     .option('-c, --config <path>', 'lab spec to read (default: ./etcd-lab.yaml; without one, the defaults)')
     .option('-o, --out <dir>', 'where the generated files go (default: generated/ beside the spec)')
     .option('--name <name>', 'override the lab name from the spec')
@@ -61,9 +61,9 @@ export function specOptions(cmd: Command): Command {
     .option('--subnet <cidr>', 'override the lab subnet (private IPv4 CIDR)')
     .option('--client-port <port>', 'host port for etcd clients (else $ETCD_LAB_CLIENT_PORT, .env, spec)')
     .option('--stats-port <port>', 'host port for the HAProxy stats page (else $ETCD_LAB_STATS_PORT, .env, spec)')
-    .option('--bind-address <ip>', 'host address the ports bind to (else $ETCD_LAB_BIND_ADDRESS, .env, spec)')
-    .option('--etcd-image <ref>', 'etcd image for this machine (else $ETCD_LAB_ETCD_IMAGE, .env, spec)')
-    .option('--haproxy-image <ref>', 'HAProxy image for this machine (else $ETCD_LAB_HAPROXY_IMAGE, .env, spec)');
+    .option('--bind-address <ip>', 'host address the ports bind to (else $ETCD_LAB_BIND_ADDRESS, .env, spec)');
+  if (opts.etcdImage !== false) cmd.option('--etcd-image <ref>', 'etcd image for this machine (else $ETCD_LAB_ETCD_IMAGE, .env, spec)');
+  return cmd.option('--haproxy-image <ref>', 'HAProxy image for this machine (else $ETCD_LAB_HAPROXY_IMAGE, .env, spec)');
 }
 
 export function outputOptions(cmd: Command, json = true): Command {

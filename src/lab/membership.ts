@@ -108,7 +108,7 @@ export interface LeaderResult {
 }
 
 /** Hands leadership to `target` and waits until every answering member follows it. */
-async function transferLeadership(runtime: LabRuntime, target: string, reporter: Reporter): Promise<LeaderResult> {
+export async function moveLeadershipIn(runtime: LabRuntime, target: string, reporter: Reporter): Promise<LeaderResult> {
   const containers = await runtime.memberContainers();
   const targetContainer = containers.find((c) => c.member === target);
   if (!targetContainer) throw new UserError(`lab "${runtime.name}" has no member "${target}"`, { hint: `choose from: ${containers.map((c) => c.member).join(', ')}`, exitCode: 2 });
@@ -146,7 +146,7 @@ async function transferLeadership(runtime: LabRuntime, target: string, reporter:
 export async function moveLeadership(opts: LoadOptions & { member: string; engine?: DockerEngine }, reporter: Reporter): Promise<LeaderResult> {
   return withLab(opts, { lock: 'leader' }, reporter, async (runtime) => {
     const target = opts.member === 'leader' ? (await leaderOf(runtime))?.container.member ?? opts.member : opts.member;
-    return transferLeadership(runtime, target, reporter);
+    return moveLeadershipIn(runtime, target, reporter);
   });
 }
 
@@ -218,7 +218,7 @@ async function swapMember(runtime: LabRuntime, target: MemberTopology, old: Clus
   const leader = await leaderOf(runtime);
   if (leader?.container.member === target.name) {
     const next = topology.members.find((m) => m.name !== target.name)!.name;
-    await transferLeadership(runtime, next, reporter);
+    await moveLeadershipIn(runtime, next, reporter);
   }
   await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
     const container = (await runtime.memberContainers()).find((c) => c.member === target.name);

@@ -55,29 +55,32 @@ async function snapshotSource(runtime: LabRuntime) {
 }
 
 export async function saveLabSnapshot(opts: SaveOptions, reporter: Reporter): Promise<SaveResult> {
-  return withLab(opts, { lock: 'snapshot save' }, reporter, async (runtime) => {
-    const started = Date.now();
-    const { lab } = runtime;
-    const file = resolve(opts.file ?? join(lab.outDir, SNAPSHOTS_DIR, `${lab.spec.name}-${stamp()}.db`));
-    if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
-    await mkdir(dirname(file), { recursive: true });
-    const source = await snapshotSource(runtime);
-    const member = runtime.topology.members.find((m) => m.name === source.member)!;
-    await reporter.step(`etcdctl snapshot save from ${member.name} (${member.clientUrl})`, () =>
-      guarded({ undoing: 'stopping the snapshot (no partial file is left)' }, () =>
-        saveSnapshot(runtime.engine, {
-          image: source.image,
-          lab: lab.spec.name,
-          network: runtime.topology.network,
-          memberUrl: member.clientUrl,
-          tls: lab.spec.tls.enabled ? readClientTls(runtime.pkiDir, CLIENTS.admin) : undefined,
-          file,
-        }),
-      ),
-    );
-    const info = await reporter.step('snapshot status', () => snapshotStatus(runtime.engine, source.image, lab.spec.name, file));
-    return { lab: lab.spec.name, member: member.name, ...info, elapsedMs: Date.now() - started };
-  });
+  return withLab(opts, { lock: 'snapshot save' }, reporter, (runtime) => saveSnapshotOf(runtime, opts.file, reporter));
+}
+
+/** A snapshot of a lab this command already holds (`upgrade` takes one first); `tag` goes into the default name. */
+export async function saveSnapshotOf(runtime: LabRuntime, requested: string | undefined, reporter: Reporter, tag = ''): Promise<SaveResult> {
+  const started = Date.now();
+  const { lab } = runtime;
+  const file = resolve(requested ?? join(lab.outDir, SNAPSHOTS_DIR, `${lab.spec.name}${tag ? `-${tag}` : ''}-${stamp()}.db`));
+  if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
+  await mkdir(dirname(file), { recursive: true });
+  const source = await snapshotSource(runtime);
+  const member = runtime.topology.members.find((m) => m.name === source.member)!;
+  await reporter.step(`etcdctl snapshot save from ${member.name} (${member.clientUrl})`, () =>
+    guarded({ undoing: 'stopping the snapshot (no partial file is left)' }, () =>
+      saveSnapshot(runtime.engine, {
+        image: source.image,
+        lab: lab.spec.name,
+        network: runtime.topology.network,
+        memberUrl: member.clientUrl,
+        tls: lab.spec.tls.enabled ? readClientTls(runtime.pkiDir, CLIENTS.admin) : undefined,
+        file,
+      }),
+    ),
+  );
+  const info = await reporter.step('snapshot status', () => snapshotStatus(runtime.engine, source.image, lab.spec.name, file));
+  return { lab: lab.spec.name, member: member.name, ...info, elapsedMs: Date.now() - started };
 }
 
 export interface StatusOptions extends LoadOptions {

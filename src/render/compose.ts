@@ -69,6 +69,11 @@ export function joinVars(member: string): { initialCluster: string; state: strin
   return { initialCluster: `${prefix}_INITIAL_CLUSTER`, state: `${prefix}_INITIAL_CLUSTER_STATE` };
 }
 
+/** The variable that puts one member on another image, set only by `etcd-lab upgrade` for that member's start. */
+export function memberImageVar(member: string): string {
+  return `ETCD_LAB_${member.toUpperCase()}_IMAGE`;
+}
+
 export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {
   const { etcd } = spec;
   const scheme = spec.tls.enabled ? 'https' : 'http';
@@ -110,7 +115,8 @@ export function renderCompose(spec: LabSpec): string {
 
   for (const member of topo.members) {
     services[member.name] = {
-      image: interpolate(ENV_VARS.etcdImage, spec.etcd.image),
+      // A member's own image only while `etcd-lab upgrade` moves the members over one at a time.
+      image: interpolate(memberImageVar(member.name), interpolate(ENV_VARS.etcdImage, spec.etcd.image)),
       container_name: member.container,
       hostname: member.name,
       // Exec form with the binary named: the official image has no shell and the local one no CMD to inherit.

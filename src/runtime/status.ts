@@ -1,7 +1,7 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
 import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
-import { alarmsIn, memberHealth, memberStatus, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
+import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
@@ -51,6 +51,8 @@ export interface LabStatus {
     tolerates: number;
     held: boolean;
   };
+  /** The cluster version the members agreed on (the lowest server version among them, as major.minor.0). */
+  clusterVersion?: string;
   /** Active alarms, each with the members that raised it. */
   alarms: { alarm: AlarmType; members: string[] }[];
   summary: string;
@@ -119,6 +121,12 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     .map((alarm) => ({ alarm, members: [...new Set(raised.filter((a) => a.alarm === alarm).map((a) => nameOf.get(a.memberId) ?? a.memberId))].sort() }))
     .filter((a) => a.members.length > 0);
   for (const m of members) delete m.clusterAlarms;
+  const answering = members.find((m) => m.healthy && m.hostPort);
+  const clusterVersion = answering
+    ? await versions(runtime.memberEndpoint(containers.find((c) => c.member === answering.name)!)!, timeoutMs)
+        .then((v) => v.cluster)
+        .catch(() => undefined)
+    : undefined;
   return {
     name: runtime.name,
     clientEndpoint: runtime.clientEndpoint,
@@ -127,6 +135,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     members,
     ...(leader ? { leader } : {}),
     quorum: { members: quorum.members, healthy: quorum.count, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },
+    ...(clusterVersion ? { clusterVersion } : {}),
     alarms,
     summary: quorum.text + alarms.map((a) => `; ALARM ${a.alarm} on ${a.members.join(', ')}${ALARM_MEANING[a.alarm]}`).join(''),
     ...(runtime.lab.spec.tls.enabled ? { tls: { pki: runtime.pkiDir, earliest: earliestExpiry(runtime.pkiDir) } } : {}),

@@ -38,7 +38,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
   const lines = [
     `lab ${c.bold(s.name)}: ${s.quorum.held && s.alarms.length === 0 ? c.green(s.summary) : c.red(s.summary)}`,
     body,
-    `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state})`,
+    `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state})${s.clusterVersion ? `; cluster version ${s.clusterVersion}` : ''}`,
     `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,
   ];
   if (s.tls) {

@@ -6,9 +6,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderCompose } from '../../src/render/compose.js';
 import { readSpec } from '../../src/config/read.js';
-import { LABEL } from '../../src/config/topology.js';
+import { LABEL, labTopology } from '../../src/config/topology.js';
 import { alarmsIn, type MemberStatus } from '../../src/runtime/etcd-http.js';
 import { checkSnapshotFile } from '../../src/runtime/snapshot.js';
+import { upgradeRefusal } from '../../src/lab/upgrade.js';
+import { compareMembership } from '../../src/lab/membership.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'etcd-lab-snapshot-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,5 +75,41 @@ describe('HAProxy follows its configuration', () => {
     expect(hashFor('members: 3')).toBe(base);
     expect(hashFor('members: 3\nhaproxy: { balance: roundrobin }')).not.toBe(base);
     expect(hashFor('members: 5')).not.toBe(base);
+  });
+});
+
+describe("etcd's upgrade rules", () => {
+  it('one minor version up, or a patch, is allowed', () => {
+    expect(upgradeRefusal('3.4.0', '3.5.16')).toBeUndefined();
+    expect(upgradeRefusal('3.5.0', '3.5.21')).toBeUndefined();
+  });
+  it('a downgrade is refused, pointing to the snapshot', () => {
+    expect(upgradeRefusal('3.5.0', '3.4.23')).toMatch(/downgrade[\s\S]*restore the snapshot/);
+  });
+  it('a skipped minor version is refused', () => {
+    expect(upgradeRefusal('3.4.0', '3.6.1')).toMatch(/skips a minor version[\s\S]*one minor version at a time/);
+    expect(upgradeRefusal('3.5.0', '4.0.0')).toMatch(/skips a minor version/);
+  });
+});
+
+describe('member list: what etcd has beside what the lab expects', () => {
+  const spec = readSpec(parse('members: 3')).spec!;
+  const topo = labTopology(spec);
+  const member = (i: number, extra: Partial<{ name: string; isLearner: boolean; peer: string }> = {}) => ({
+    id: String(1000 + i),
+    name: extra.name ?? `etcd${i}`,
+    peerUrls: [extra.peer ?? topo.members[i - 1]!.peerUrl],
+    clientUrls: [topo.members[i - 1]?.clientUrl ?? ''],
+    isLearner: extra.isLearner ?? false,
+  });
+  it('names each difference', () => {
+    const rows = compareMembership(topo.members, [member(1), member(2, { name: '', isLearner: true }), { ...member(1), id: '77', name: 'stray', peerUrls: ['http://10.0.0.99:2380'] }]);
+    expect(rows.map((r) => [r.name, r.role, r.expected])).toEqual([
+      ['etcd1', 'voter', 'as expected'],
+      ['etcd2', 'learner', 'added, not started yet'],
+      ['etcd3', '-', 'not in the cluster'],
+      ['stray', 'voter', 'not in the spec'],
+    ]);
+    expect(rows[0]!.id).toBe((1001).toString(16));
   });
 });

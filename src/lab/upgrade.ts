@@ -1,0 +1,209 @@
+// `etcd-lab upgrade --etcd-image REF`: a rolling upgrade as etcd's upgrade guides do it — a snapshot
+// first, then one member at a time (followers first, the leader last after handing leadership to an
+// upgraded member), each recreated on the new image with its own data volume and proven healthy and
+// caught up before the next. It stops at the first member that does not come back, quorum held.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import type { LoadOptions } from '../config/load.js';
+import { ENV_VARS } from '../config/local.js';
+import { memberImageVar } from '../render/compose.js';
+import { ENV_FILE } from '../render/index.js';
+import type { DockerEngine } from '../runtime/docker.js';
+import { memberHealth, memberStatus, versions } from '../runtime/etcd-http.js';
+import type { LabRuntime } from '../runtime/lab.js';
+import { waitUntilReady } from '../runtime/readiness.js';
+import { waitUntil } from '../runtime/wait.js';
+import { LABEL } from '../config/topology.js';
+import { writeLabFiles } from './generate.js';
+import { moveLeadershipIn } from './membership.js';
+import { saveSnapshotOf } from './snapshot.js';
+import { withLab } from './session.js';
+
+export interface UpgradeOptions extends LoadOptions {
+  image: string;
+  /** Per member: how long it may take to be healthy and caught up on the new image. */
+  timeoutMs?: number;
+  engine?: DockerEngine;
+}
+
+export interface UpgradeResult {
+  lab: string;
+  image: string;
+  snapshot: string;
+  before: { servers: Record<string, string>; cluster: string };
+  after: { servers: Record<string, string>; cluster: string };
+  /** In the order they were upgraded, with how long each took. */
+  members: { member: string; wasLeader: boolean; ms: number }[];
+  elapsedMs: number;
+}
+
+/** "3.5.16" → [3, 5]. */
+export function minorOf(version: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/** etcd's rules: one minor version at a time, and no way back (3.6 brings a downgrade API; 3.4/3.5 have none). */
+export function upgradeRefusal(cluster: string, target: string): string | undefined {
+  const from = minorOf(cluster);
+  const to = minorOf(target);
+  if (!from || !to) return undefined;
+  if (to[0] < from[0] || (to[0] === from[0] && to[1] < from[1])) {
+    return `that is a downgrade (cluster version ${cluster} → ${target}): etcd raises the cluster version and its data format only forward, and etcd before 3.6 has no way down — restore the snapshot taken before the upgrade instead`;
+  }
+  if (to[0] !== from[0] || to[1] > from[1] + 1) {
+    return `that skips a minor version (cluster version ${cluster} → ${target}): etcd supports upgrading one minor version at a time (3.4 → 3.5 → 3.6)`;
+  }
+  return undefined;
+}
+
+/** The etcd version an image holds (`etcd --version`), read in a container of its own. */
+async function imageVersion(runtime: LabRuntime, image: string): Promise<string> {
+  if (!(await runtime.engine.imageExists(image))) {
+    const pulled = await runtime.engine.pullImage(image);
+    if (!pulled.ok) {
+      throw new UserError(`image ${image} is not on this machine and cannot be pulled: ${pulled.reason}`, {
+        hint: 'without a registry, `etcd-lab images build --etcd-version 3.4` builds etcd 3.4 (etcd-lab/etcd:3.4-bookworm) and 3.5 (etcd-lab/etcd:trixie) from Debian packages',
+        exitCode: 3,
+      });
+    }
+  }
+  const run = await runtime.engine.runTool({ image, command: ['etcd', '--version'], labels: { [LABEL.lab]: runtime.name, [LABEL.role]: 'tool' }, timeoutMs: 30_000 });
+  const version = /etcd Version:\s*(\S+)/.exec(run.output)?.[1];
+  if (run.exitCode !== 0 || !version) {
+    throw new UserError(`\`etcd --version\` in ${image} does not say which etcd it is: ${run.output.split('\n').at(-1)?.slice(0, 160)}`, {
+      hint: 'is it an etcd image? It must have etcd on its PATH',
+      exitCode: 3,
+    });
+  }
+  return version;
+}
+
+async function versionsOf(runtime: LabRuntime): Promise<{ servers: Record<string, string>; cluster: string }> {
+  const servers: Record<string, string> = {};
+  let cluster = '';
+  for (const c of await runtime.memberContainers()) {
+    const e = runtime.memberEndpoint(c);
+    const v = e ? await versions(e, 2000).catch(() => undefined) : undefined;
+    if (v) {
+      servers[c.member] = v.server;
+      cluster ||= v.cluster;
+    }
+  }
+  return { servers, cluster };
+}
+
+/** Sets one variable in the per-person .env beside the spec, keeping every other line. */
+async function setInDotenv(file: string, name: string, value: string): Promise<void> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const lines = text.split('\n').filter((l, i, all) => !(i === all.length - 1 && l === ''));
+  const at = lines.findIndex((l) => l.startsWith(`${name}=`));
+  if (at >= 0) lines[at] = `${name}=${value}`;
+  else lines.push(`${name}=${value}`);
+  await writeFile(file, `${lines.join('\n')}\n`);
+}
+
+export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise<UpgradeResult> {
+  return withLab(opts, { lock: 'upgrade', warn: true }, reporter, async (runtime) => {
+    const started = Date.now();
+    const { lab, topology } = runtime;
+    const perMemberMs = opts.timeoutMs ?? 90_000;
+
+    // 1. Every member healthy, the step allowed, the image real.
+    const { before, target } = await reporter.step('preflight', async (step) => {
+      const containers = await runtime.memberContainers();
+      const unhealthy: string[] = [];
+      for (const m of topology.members) {
+        const c = containers.find((x) => x.member === m.name);
+        const e = c && runtime.memberEndpoint(c);
+        if (!e || !(await memberHealth(e, 1000)).healthy) unhealthy.push(m.name);
+      }
+      if (unhealthy.length > 0) {
+        throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: a rolling upgrade starts from a healthy cluster`, {
+          hint: '`etcd-lab status` shows why; `etcd-lab start` or `etcd-lab member replace` first',
+          exitCode: 3,
+        });
+      }
+      step.update('versions');
+      const before = await versionsOf(runtime);
+      step.update(`etcd --version in ${opts.image}`);
+      const target = await imageVersion(runtime, opts.image);
+      const refusal = upgradeRefusal(before.cluster, target);
+      if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: 3 });
+      return { before, target };
+    });
+    reporter.info(`etcd ${Object.values(before.servers).join('/')} (cluster version ${before.cluster}) → ${target} from ${opts.image}`);
+
+    // 2. The guide's advice: a snapshot before anything changes.
+    const snapshot = await saveSnapshotOf(runtime, undefined, reporter, 'before-upgrade');
+
+    // 3. One member at a time: followers first, the leader last once it has handed over.
+    const leaderOf = async () => (await runtime.statuses(undefined, 1000)).find((a) => a.status && a.status.memberId === a.status.leader)?.container.member;
+    const leader = await leaderOf();
+    const order = [...topology.members.filter((m) => m.name !== leader), ...topology.members.filter((m) => m.name === leader)];
+    const done: UpgradeResult['members'] = [];
+    for (const member of order) {
+      const memberStarted = Date.now();
+      const wasLeader = (await leaderOf()) === member.name;
+      if (wasLeader && done.length > 0) await moveLeadershipIn(runtime, done.at(-1)!.member, reporter);
+      await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>
+        runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
+          env: { [memberImageVar(member.name)]: opts.image },
+        }),
+      );
+      try {
+        await reporter.step(`${member.name}: healthy on etcd ${target} and caught up`, (step) =>
+          waitUntil(
+            `${member.name} to serve on ${opts.image}`,
+            Date.now() + perMemberMs,
+            async () => {
+              const c = (await runtime.memberContainers()).find((x) => x.member === member.name);
+              const e = c && runtime.memberEndpoint(c);
+              if (!e) return { done: false, detail: `container ${c?.state ?? 'missing'}` };
+              const [health, status] = await Promise.all([memberHealth(e, 1000), memberStatus(e, 1000).catch(() => undefined)]);
+              if (!health.healthy || !status) return { done: false, detail: health.reason || 'no status yet' };
+              const others = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.container.member !== member.name);
+              const leaderIndex = Math.max(...others.map((a) => a.status!.raftIndex));
+              const behind = leaderIndex - status.raftIndex;
+              return { done: status.version === target && behind <= 2, detail: `version ${status.version}, ${Math.max(0, behind)} entries behind` };
+            },
+            step,
+          ),
+        );
+      } catch (error) {
+        const rest = order.slice(order.indexOf(member) + 1).map((m) => m.name);
+        throw new UserError(`${member.name} did not come back on ${opts.image}: ${(error as Error).message}`, {
+          hint:
+            `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
+            `\`etcd-lab logs ${member.name}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${snapshot.file}`,
+          exitCode: 4,
+          cause: error,
+        });
+      }
+      done.push({ member: member.name, wasLeader, ms: Date.now() - memberStarted });
+    }
+
+    // 4. Recorded where `up` reads it, so the next `up` keeps the new image; then the lab proven whole.
+    await setInDotenv(join(lab.projectDir, ENV_FILE), ENV_VARS.etcdImage, opts.image);
+    lab.local.etcdImage = opts.image;
+    await reporter.step(`record ${ENV_VARS.etcdImage}=${opts.image} in ${join(lab.projectDir, ENV_FILE)}`, () => writeLabFiles(lab));
+    await waitUntilReady(runtime, Date.now() + perMemberMs, reporter, { probe: 'read' });
+    const after = await reporter.step(`cluster version ${minorOf(target)!.join('.')}`, async (step) => {
+      let last = { servers: {} as Record<string, string>, cluster: '' };
+      await waitUntil(
+        'the cluster version to follow',
+        Date.now() + 30_000,
+        async () => {
+          last = await versionsOf(runtime);
+          return { done: last.cluster.startsWith(`${minorOf(target)!.join('.')}.`), detail: `cluster version ${last.cluster}` };
+        },
+        step,
+        { intervalMs: 500 },
+      );
+      return last;
+    });
+    return { lab: runtime.name, image: opts.image, snapshot: snapshot.file, before, after, members: done, elapsedMs: Date.now() - started };
+  });
+}

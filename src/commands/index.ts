@@ -12,10 +12,11 @@ import * as kind from './kind.js';
 import * as logs from './logs.js';
 import * as maintenance from './maintenance.js';
 import * as member from './member.js';
+import * as scale from './scale.js';
 import * as setupHost from './setup-host.js';
 import * as snapshot from './snapshot.js';
 import * as status from './status.js';
 import * as up from './up.js';
 import * as upgrade from './upgrade.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, upgrade, kind, images, setupHost];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, images, setupHost];

@@ -2,7 +2,7 @@
 // way the etcd operations guide does them — one member at a time, quorum checked before each step.
 import { UserError } from '../errors.js';
 import { guarded, Interrupted } from '../interrupt.js';
-import type { Reporter } from '../progress.js';
+import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import { joinVars } from '../render/compose.js';
@@ -239,31 +239,38 @@ async function swapMember(runtime: LabRuntime, target: MemberTopology, old: Clus
 }
 
 /**
- * `member add` as a learner. etcd refuses a membership change until the member asked has been
- * connected to a quorum for a few seconds ("unhealthy cluster"), as it is just after a member was
- * removed or came back: asked again until then.
+ * etcd refuses a membership change until the member asked has been connected to a quorum for a few
+ * seconds ("unhealthy cluster"), as it is just after another member was added, removed or restarted:
+ * the change is asked again until then.
  */
+export async function whenClusterAllows<T>(what: string, deadline: number, step: StepHandle | undefined, change: () => Promise<T>): Promise<T> {
+  let result: T | undefined;
+  let done = false;
+  await waitUntil(
+    what,
+    deadline,
+    async () => {
+      try {
+        result = await change();
+        done = true;
+        return { done, detail: 'done' };
+      } catch (error) {
+        const message = (error as Error).message;
+        if (!/unhealthy cluster|not enough started members|TimeoutError|deadline|socket hang up|ECONNRESET|ECONNREFUSED/i.test(`${(error as Error).name} ${(error as NodeJS.ErrnoException).code} ${message}`)) throw error;
+        return { done: false, detail: `etcd: ${message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120)}` };
+      }
+    },
+    step,
+    { intervalMs: 500 },
+  );
+  return result as T;
+}
+
+/** `member add` as a learner: it does not count towards quorum until promoted. */
 export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<{ added: ClusterMember; members: ClusterMember[] }> {
-  return reporter.step(`member add ${member.name} ${member.peerUrl} (learner)`, async (step) => {
-    let result: { added: ClusterMember; members: ClusterMember[] } | undefined;
-    await waitUntil(
-      `etcd to accept ${member.name} as a new member`,
-      deadline,
-      async () => {
-        try {
-          result = await addMember(runtime.client, member.peerUrl, { learner: true });
-          return { done: true, detail: `added as ${hex(result.added.id)}` };
-        } catch (error) {
-          const message = (error as Error).message;
-          if (!/unhealthy cluster|not enough started members|no answer|ECONNRESET|ECONNREFUSED|deadline/i.test(message)) throw error;
-          return { done: false, detail: message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120) };
-        }
-      },
-      step,
-      { intervalMs: 500 },
-    );
-    return result!;
-  });
+  return reporter.step(`member add ${member.name} ${member.peerUrl} (learner)`, (step) =>
+    whenClusterAllows(`etcd to accept ${member.name} as a new member`, deadline, step, () => addMember(runtime.client, member.peerUrl, { learner: true })),
+  );
 }
 
 /** Starts a member that joins a running cluster: `existing` state and the membership as it is now. */

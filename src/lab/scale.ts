@@ -1,0 +1,208 @@
+// `etcd-lab scale <n>`: membership grows and shrinks one member at a time on a running lab. New
+// members join as learners and are promoted once caught up (etcd's advice since 3.4); leaving
+// members hand leadership off first and are removed before they stop. Afterwards the spec, the
+// generated files, HAProxy's backends and etcd's membership all say n, so `up` changes nothing.
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { UserError } from '../errors.js';
+import type { Reporter } from '../progress.js';
+import { loadLab, type LoadOptions } from '../config/load.js';
+import { MEMBER_COUNTS } from '../config/types.js';
+import { quorumOf, type MemberTopology } from '../config/topology.js';
+import type { DockerEngine } from '../runtime/docker.js';
+import { listMembers, memberHealth, memberStatus, removeMember } from '../runtime/etcd-http.js';
+import { LabRuntime } from '../runtime/lab.js';
+import { waitUntilReady } from '../runtime/readiness.js';
+import { waitUntil } from '../runtime/wait.js';
+import { removeContainers } from './down.js';
+import { writeLabFiles } from './generate.js';
+import { addWhenHealthy, moveLeadershipIn, promoteWhenCaughtUp, startJoining, whenClusterAllows } from './membership.js';
+import { withLab } from './session.js';
+
+export interface ScaleOptions extends LoadOptions {
+  members: number;
+  timeoutMs?: number;
+  engine?: DockerEngine;
+}
+
+export interface ScaleResult {
+  lab: string;
+  from: number;
+  to: number;
+  added: string[];
+  removed: string[];
+  spec: string;
+  elapsedMs: number;
+}
+
+/** Sets `members:` in etcd-lab.yaml, every comment and other line kept. */
+export async function writeMemberCount(specPath: string, members: number): Promise<void> {
+  const doc = parseDocument(await readFile(specPath, 'utf8'));
+  doc.set('members', members);
+  await writeFile(specPath, doc.toString());
+}
+
+const leaderName = async (runtime: LabRuntime) => (await runtime.statuses(undefined, 1000)).find((a) => a.status && a.status.memberId === a.status.leader)?.container.member;
+
+export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<ScaleResult> {
+  return withLab(opts, { lock: 'scale', warn: true }, reporter, async (current) => {
+    const started = Date.now();
+    const from = current.lab.spec.members;
+    const to = opts.members;
+    const deadline = () => Date.now() + (opts.timeoutMs ?? 120_000);
+
+    // 1. Checks: a count etcd is safe with, a spec to record it in, a whole and healthy lab.
+    if (!(MEMBER_COUNTS as readonly number[]).includes(to)) {
+      throw new UserError(`cannot scale to ${to} members: choose 1, 3, 5 or 7`, {
+        hint: to % 2 === 0 ? `an even count tolerates no more failures than ${to - 1} and can split ${to / 2}:${to / 2} with no quorum` : 'the lab runs 1, 3, 5 or 7 members',
+        exitCode: 2,
+      });
+    }
+    if (to === from) throw new UserError(`lab "${current.name}" already has ${to} members`, { exitCode: 1 });
+    if (!current.lab.configPath) {
+      throw new UserError('scale records the member count in etcd-lab.yaml, and there is none here', { hint: 'run `etcd-lab init` first (or point --config at yours)', exitCode: 2 });
+    }
+    // The spec at the new size, validated as any spec (the subnet must hold every address).
+    // The images the lab runs now (a local stand-in, say), not whatever the spec would pull.
+    const images = { etcd: (await current.memberContainers())[0]?.image, haproxy: (await current.haproxyContainer())?.image };
+    const sizedRuntime = (k: number) => {
+      const lab = loadLab({ ...opts, overrides: [...(opts.overrides ?? []), { path: 'members', value: k, source: 'scale' }] });
+      lab.local.etcdImage = images.etcd ?? lab.local.etcdImage;
+      lab.local.haproxyImage = images.haproxy ?? lab.local.haproxyImage;
+      return new LabRuntime(lab, current.engine);
+    };
+    const next = sizedRuntime(to);
+    await reporter.step('preflight', async () => {
+      const containers = await current.memberContainers();
+      const unhealthy: string[] = [];
+      for (const m of current.topology.members) {
+        const c = containers.find((x) => x.member === m.name);
+        const e = c && current.memberEndpoint(c);
+        if (!e || !(await memberHealth(e, 1000)).healthy) unhealthy.push(m.name);
+      }
+      if (unhealthy.length > 0) {
+        throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: membership changes start from a healthy cluster`, {
+          hint: 'while a member joins, the cluster counts it towards quorum as soon as it is promoted, and while one leaves it has one fewer to lose: `etcd-lab start` or `etcd-lab member replace` first',
+          exitCode: 3,
+        });
+      }
+      const members = await listMembers(current.client, 3000);
+      const expected = current.topology.members.map((m) => m.peerUrl).sort();
+      const actual = members.map((m) => m.peerUrls[0] ?? '').sort();
+      if (members.some((m) => m.isLearner) || expected.join() !== actual.join()) {
+        throw new UserError(`etcd's membership is not the ${from} members the lab expects`, { hint: '`etcd-lab member list` shows the difference; `etcd-lab member replace` mends one member', exitCode: 3 });
+      }
+    });
+
+    const added: string[] = [];
+    const removed: string[] = [];
+    // A runtime whose topology is the first k members, for the waits between steps.
+    // Between steps the lab has k members, even ones too: a view of the first k, not a spec of its own.
+    const sized = (k: number) => (k === to ? next : new LabRuntime({ ...next.lab, spec: { ...next.lab.spec, members: k } }, current.engine));
+
+    try {
+      if (to > from) {
+        // 2. Files for the new size first: compose knows the new services, HAProxy (recreated) their backends.
+        await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
+          await writeLabFiles(next.lab);
+          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line));
+        });
+        await waitUntilReady(current, deadline(), reporter, { probe: 'read' });
+        // 3. One at a time: member add (learner), start with existing state, promote once caught up.
+        for (const member of next.topology.members.slice(from)) {
+          const k = Number(member.name.replace(/\D/g, ''));
+          const at = sized(k);
+          const joined = await addWhenHealthy(next, member, deadline(), reporter);
+          await startJoining(next, member, joined.members, reporter);
+          await promoteWhenCaughtUp(next, member, joined.added.id, deadline(), reporter);
+          await waitUntilReady(at, deadline(), reporter, { probe: 'read' });
+          added.push(member.name);
+        }
+      } else {
+        // 2. One at a time from the highest: leadership handed off, member remove, then its container and data go.
+        for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
+          const k = Number(member.name.replace(/\D/g, ''));
+          const remaining = sized(k - 1);
+          if ((await leaderName(current)) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
+          await reporter.step(`member remove ${member.name}; its container and data`, async (step) => {
+            const found = (await listMembers(current.client, 3000)).find((m) => m.peerUrls.includes(member.peerUrl));
+            if (found) await whenClusterAllows(`etcd to remove ${member.name}`, deadline(), step, () => removeMember(current.client, found.id));
+            step.update('stopping');
+            const container = (await current.memberContainers()).find((c) => c.member === member.name);
+            if (container) await removeContainers(current, [container], undefined, 5);
+            await current.engine.removeVolume(member.volume);
+          });
+          await waitUntilQuorum(remaining, quorumOf(k - 1), deadline(), reporter);
+          removed.push(member.name);
+        }
+        await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
+          await writeLabFiles(next.lab);
+          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line));
+        });
+        await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
+      }
+    } catch (error) {
+      if (added.length > 0 || removed.length > 0) {
+        const now = from + added.length - removed.length;
+        throw new UserError(`scaling stopped with ${now} members (${[...added.map((m) => `${m} added`), ...removed.map((m) => `${m} removed`)].join(', ')}): ${(error as Error).message}`, {
+          hint: `the cluster holds quorum with ${now} members; \`etcd-lab member list\` shows etcd's view. etcd-lab.yaml still says ${from}`,
+          exitCode: 4,
+          cause: error,
+        });
+      }
+      // Nothing joined or left yet: the files and HAProxy go back to the current size, unused volumes go.
+      await writeLabFiles(sizedRuntime(from).lab).catch(() => {});
+      await current.engine.compose(current.name, current.composeFile, ['up', '--detach', '--no-color', '--no-deps', current.topology.haproxy.service], undefined, { cleanup: true }).catch(() => {});
+      for (const m of next.topology.members.slice(from)) await current.engine.removeVolume(m.volume).catch(() => {});
+      throw error;
+    }
+
+    // 4. Every member on the compose definition of the new size (its --initial-cluster lists them
+    //    all; ignored by a member with data, but compose compares it): one at a time, leader last.
+    await rollToDefinition(next, reporter, deadline);
+    await reporter.step(`record members: ${to} in ${current.lab.configPath}`, () => writeMemberCount(current.lab.configPath!, to));
+    await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
+    return { lab: current.name, from, to, added, removed, spec: current.lab.configPath, elapsedMs: Date.now() - started };
+  });
+}
+
+async function waitUntilQuorum(runtime: LabRuntime, needed: number, deadline: number, reporter: Reporter): Promise<void> {
+  await reporter.step(`${runtime.topology.members.length} members agree on a leader`, (step) =>
+    waitUntil(
+      'the remaining members to agree on a leader',
+      deadline,
+      async () => {
+        const answers = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.status.leader !== '0');
+        const leaders = new Set(answers.map((a) => a.status!.leader));
+        return { done: answers.length >= needed && leaders.size === 1, detail: `${answers.length} answering, ${leaders.size} leader view(s)` };
+      },
+      step,
+    ),
+  );
+}
+
+/** Recreates each member whose container differs from the generated compose file, followers first, the leader last. */
+async function rollToDefinition(runtime: LabRuntime, reporter: Reporter, deadline: () => number): Promise<void> {
+  const leader = await leaderName(runtime);
+  const order: MemberTopology[] = [...runtime.topology.members.filter((m) => m.name !== leader), ...runtime.topology.members.filter((m) => m.name === leader)];
+  for (const member of order) {
+    if (member.name === leader) await moveLeadershipIn(runtime, order[0]!.name, reporter);
+    await reporter.step(`${member.name} on the compose definition for ${runtime.topology.members.length} members`, (step) =>
+      runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line)),
+    );
+    await reporter.step(`${member.name} serving`, (step) =>
+      waitUntil(
+        `${member.name} to serve`,
+        deadline(),
+        async () => {
+          const c = (await runtime.memberContainers()).find((x) => x.member === member.name);
+          const e = c && runtime.memberEndpoint(c);
+          if (!e) return { done: false, detail: `container ${c?.state ?? 'missing'}` };
+          const [h, s] = await Promise.all([memberHealth(e, 1000), memberStatus(e, 1000).catch(() => undefined)]);
+          return { done: h.healthy && s !== undefined && s.leader !== '0', detail: h.healthy ? 'healthy' : h.reason };
+        },
+        step,
+      ),
+    );
+  }
+}

@@ -1,0 +1,104 @@
+// `etcd-lab scale` on real containers, a writer going through HAProxy the whole time and its history
+// verified: 3 → 5 → 3, afterwards spec, files, HAProxy, etcd and `up` agree; down then up brings the
+// same members back with their data; even counts and an unhealthy lab are refused.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { MemberRow } from '../../src/lab/membership.js';
+import type { ScaleResult } from '../../src/lab/scale.js';
+import type { UpResult } from '../../src/lab/up.js';
+import type { LabStatus } from '../../src/runtime/status.js';
+import { getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { verifyHistory } from '../../src/runtime/history.js';
+import { Writer } from '../../src/runtime/workload.js';
+import { createTestLab, labResources, skipE2E, type TestLab } from './lab-fixture.js';
+
+async function underWrites(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<void> {
+  const writer = new Writer({ endpoint: client, prefix, callTimeoutMs: 2000, pauseMs: 10, maxWrites: 100_000, maxDurationMs: 300_000 }).start();
+  await new Promise((r) => setTimeout(r, 300));
+  await work();
+  await new Promise((r) => setTimeout(r, 300));
+  const writes = await writer.stop();
+  const verdict = verifyHistory(writes, (await getPrefix(client, prefix)).values);
+  expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
+  expect(verdict.counts.acknowledged).toBeGreaterThan(20);
+}
+
+/** Everything that says how many members the lab has. */
+async function agreeOn(lab: TestLab, n: number): Promise<void> {
+  const spec = readFileSync(join(lab.dir, 'etcd-lab.yaml'), 'utf8');
+  expect((parse(spec) as { members: number }).members).toBe(n);
+  expect(spec).toContain('# the team keeps this comment');
+  const compose = parse(readFileSync(join(lab.dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
+  expect(Object.keys(compose.services).filter((s) => s.startsWith('etcd'))).toHaveLength(n);
+  expect(readFileSync(join(lab.dir, 'generated/haproxy.cfg'), 'utf8').match(/^\s+server etcd\d+ /gm)).toHaveLength(n);
+  const list = await lab.json<{ members: MemberRow[]; coherent: boolean }>(['member', 'list']);
+  expect(list.coherent).toBe(true);
+  expect(list.members.filter((m) => m.role === 'voter')).toHaveLength(n);
+  const status = await lab.json<LabStatus>(['status']);
+  expect(status.quorum).toMatchObject({ members: n, healthy: n, held: true });
+  expect(status.members.every((m) => m.backend === 'UP')).toBe(true);
+  expect((await labResources(lab.name)).volumes).toHaveLength(n);
+  expect((await lab.json<UpResult>(['up'])).alreadyUp).toBe(true);
+}
+
+describe.skipIf(skipE2E)('etcd-lab scale', () => {
+  let lab: TestLab;
+  let client: Endpoint;
+
+  beforeAll(async () => {
+    lab = await createTestLab('scl', { members: 3 });
+    // A comment the team wrote: scale edits the member count in place and keeps it.
+    const spec = join(lab.dir, 'etcd-lab.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(spec, `# the team keeps this comment\n${readFileSync(spec, 'utf8')}`);
+    client = (await lab.json<UpResult>(['up'])).clientEndpoint;
+    await putKey(client, 'scale/before', 'kept');
+  });
+  afterAll(async () => lab?.remove());
+
+  it('refuses an even count and says why', async () => {
+    const r = await lab.cli(['scale', '4']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot scale to 4 members[\s\S]*an even count tolerates no more failures than 3/);
+  });
+
+  it('3 → 5 under writes: learners first, promoted; everything agrees on 5', async () => {
+    let result: ScaleResult | undefined;
+    await underWrites(client, 'scale-up/', async () => {
+      result = await lab.json<ScaleResult>(['scale', '5']);
+    });
+    expect(result).toMatchObject({ from: 3, to: 5, added: ['etcd4', 'etcd5'], removed: [] });
+    await agreeOn(lab, 5);
+  });
+
+  it('5 → 3 under writes: the highest members leave one at a time; everything agrees on 3', async () => {
+    let result: ScaleResult | undefined;
+    await underWrites(client, 'scale-down/', async () => {
+      result = await lab.json<ScaleResult>(['scale', '3']);
+    });
+    expect(result).toMatchObject({ from: 5, to: 3, added: [], removed: ['etcd5', 'etcd4'] });
+    await agreeOn(lab, 3);
+  });
+
+  it('down then up brings back the same members with their data', async () => {
+    const before = await lab.json<{ members: MemberRow[] }>(['member', 'list']);
+    expect((await lab.cli(['down'])).code).toBe(0);
+    expect((await lab.cli(['up'])).code).toBe(0);
+    const after = await lab.json<{ members: MemberRow[] }>(['member', 'list']);
+    expect(after.members.map((m) => m.id)).toEqual(before.members.map((m) => m.id));
+    expect(await getKey(client, 'scale/before')).toBe('kept');
+  });
+
+  it('refuses to change membership while a member is down', async () => {
+    expect((await lab.cli(['kill', 'etcd2', '--no-wait'])).code).toBe(0);
+    try {
+      const r = await lab.cli(['scale', '5']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/etcd2 is not healthy: membership changes start from a healthy cluster/);
+    } finally {
+      expect((await lab.cli(['start'])).code).toBe(0);
+    }
+  });
+});

@@ -51,6 +51,7 @@ bench: images ## benchmarks (figures, not pass/fail)
 	node bench/up.mjs
 	node bench/failover.mjs
 	node bench/backup.mjs
+	node bench/membership.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

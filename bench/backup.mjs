@@ -7,67 +7,23 @@
 //     the whole lab (after half the keys were deleted and compacted, so there is work to do).
 //   node bench/backup.mjs [--mb 100] [--runs 3]   (--mb: the database file size to reach)
 // Traffic goes only to 127.0.0.1. Everything it creates is removed at the end.
-import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compact, currentRevision, deletePrefix, memberStatus, putKey } from '../dist/runtime/etcd-http.js';
-import { benchImages, median, option, RESULTS, scratchLab } from './lib.mjs';
+import { ackWriter, benchImages, cliAsync, longestGap, median, option, RESULTS, scratchLab } from './lib.mjs';
 
 const MB = Number(option('mb', 100));
 const RUNS = Number(option('runs', 3));
-const BIN = new URL('../bin/etcd-lab.js', import.meta.url).pathname;
 
 const images = benchImages();
 const lab = await scratchLab({ name: 'bench-backup', subnet: '10.243.0.0/24', images });
 const client = `http://127.0.0.1:${lab.clientPort}`;
 
-/** The CLI without blocking the event loop (the writer keeps going meanwhile). */
-function cliAsync(...command) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
-  const start = Date.now();
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, [BIN, ...command], { cwd: lab.dir, env: { ...env, CI: 'true' }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`etcd-lab ${command.join(' ')}: ${stderr}`)) : resolve({ ms: Date.now() - start, stdout }),
-    ),
-  );
-}
-
-/** One sequential writer through HAProxy: the times at which writes were acknowledged. */
-function startWriter(prefix) {
-  const acked = [];
-  let failed = 0;
-  let stop = false;
-  const done = (async () => {
-    for (let i = 0; !stop; i++) {
-      try {
-        await putKey(client, `${prefix}${i}`, 'v', 2000);
-        acked.push(Date.now());
-      } catch {
-        failed += 1;
-      }
-    }
-  })();
-  return {
-    async stop() {
-      stop = true;
-      await done;
-      return { acked, failed };
-    },
-  };
-}
-
-function longestGap(acked, from, to) {
-  const inside = [from, ...acked.filter((t) => t >= from && t <= to), to];
-  let gap = 0;
-  for (let i = 1; i < inside.length; i++) gap = Math.max(gap, inside[i] - inside[i - 1]);
-  return gap;
-}
-
 async function duringDefrag(args) {
-  const writer = startWriter(`during/${args.join('-') || 'all'}/`);
+  const writer = ackWriter(putKey, client, `during/${args.join('-') || 'all'}/`);
   await new Promise((r) => setTimeout(r, 500));
   const from = Date.now();
-  const { stdout } = await cliAsync('defrag', ...args, '--json');
+  const stdout = await cliAsync(lab.dir, 'defrag', ...args, '--json');
   const to = Date.now();
   await new Promise((r) => setTimeout(r, 500));
   const { acked, failed } = await writer.stop();

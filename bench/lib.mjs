@@ -1,6 +1,6 @@
 // What the benchmarks share: flags, free loopback ports, the images to use, a scratch project
 // with its own lab name, subnet and ports, and the CLI run as a child process.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,4 +69,49 @@ export async function scratchLab({ name, members = 3, subnet, images, extraYaml 
     return { ms, stdout: r.stdout };
   };
   return { dir, clientPort, statsPort, cli };
+}
+
+/**
+ * One sequential writer through `client` (2 s deadline per put, the next put at once): it records
+ * when each write was acknowledged. `stop()` ends it.
+ */
+export function ackWriter(putKey, client, prefix) {
+  const acked = [];
+  let failed = 0;
+  let stop = false;
+  const done = (async () => {
+    for (let i = 0; !stop; i++) {
+      try {
+        await putKey(client, `${prefix}${i}`, 'v', 2000);
+        acked.push(Date.now());
+      } catch {
+        failed += 1;
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await done;
+      return { acked, failed };
+    },
+  };
+}
+
+/** The longest time between acknowledged writes within [from, to]. */
+export function longestGap(acked, from, to) {
+  const inside = [from, ...acked.filter((t) => t >= from && t <= to), to];
+  let gap = 0;
+  for (let i = 1; i < inside.length; i++) gap = Math.max(gap, inside[i] - inside[i - 1]);
+  return gap;
+}
+
+/** The CLI in `dir` without blocking the event loop (a writer keeps going meanwhile); resolves with stdout. */
+export function cliAsync(dir, ...command) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_')));
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [BIN, ...command], { cwd: dir, env: { ...env, CI: 'true' }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`etcd-lab ${command.join(' ')}: ${stderr}`)) : resolve(stdout),
+    ),
+  );
 }

@@ -22,7 +22,7 @@ for arg in "$@"; do
       echo "  --images   also build the lab's local etcd and HAProxy images (etcd-lab images build)"
       echo "  --kind     also install the kind binary (Debian trixie's package) where possible"
       echo "  --browser  also install Chromium (Debian's package) for the stats-page browser test"
-      echo "  --clients  also install Debian's etcdctl (etcd-client), the real client the tests use"
+      echo "  --clients  also install Debian's etcdctl (etcd-client), the real client the tests use, and systemd-analyze"
       exit 0 ;;
     *) echo "setup-host: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -117,25 +117,22 @@ if [ "$want_kind" = 1 ] && ! command -v kind >/dev/null; then
   fi
 fi
 
-if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then
+# Installs a package from Debian when its command is wanted and missing; elsewhere says what to do.
+need() { # need WANTED COMMAND PACKAGE WHAT-FOR IF-NOT-DEBIAN
+  if [ "$1" != 1 ] || command -v "$2" >/dev/null; then return 0; fi
   if is_debian_root; then
     apt_update
-    say "installing chromium (Debian)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    say "installing $3 ($4)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$3" >/dev/null
   else
-    say "chromium is missing: install Chromium (or set CHROMIUM=/path/to/chrome) for the stats-page test"
+    say "$2 is missing: $5"
   fi
-fi
+}
 
-if [ "$want_clients" = 1 ] && ! command -v etcdctl >/dev/null; then
-  if is_debian_root; then
-    apt_update
-    say "installing etcd-client (Debian's etcdctl)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-client >/dev/null
-  else
-    say "etcdctl is missing: install etcd's client (https://etcd.io/docs/latest/install/) for the TLS client tests"
-  fi
-fi
+need "$want_browser" chromium chromium "for the stats-page test" "install Chromium (or set CHROMIUM=/path/to/chrome) for the stats-page test"
+need "$want_clients" etcdctl etcd-client "Debian's etcdctl, the real client the tests use" "install etcd's client (https://etcd.io/docs/latest/install/) for the TLS client tests"
+# The per-host export's test checks its unit files the way systemd does.
+need "$want_clients" systemd-analyze systemd "for systemd-analyze verify" "the export hosts test checks unit files with it (package systemd)"
 
 # Always, not only with --images: `etcd-lab up` builds the local images by itself when the official
 # ones cannot be pulled, and a base image without a registry needs debootstrap.

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import * as check from './check.js';
 import * as down from './down.js';
 import * as env from './env.js';
+import * as exportCommand from './export.js';
 import * as faults from './faults.js';
 import * as generate from './generate.js';
 import * as images from './images.js';
@@ -19,4 +20,4 @@ import * as status from './status.js';
 import * as up from './up.js';
 import * as upgrade from './upgrade.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, images, setupHost];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, exportCommand, images, setupHost];

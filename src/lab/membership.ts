@@ -256,7 +256,7 @@ export async function whenClusterAllows<T>(what: string, deadline: number, step:
         return { done, detail: 'done' };
       } catch (error) {
         const message = (error as Error).message;
-        if (!/unhealthy cluster|not enough started members|TimeoutError|deadline|socket hang up|ECONNRESET|ECONNREFUSED/i.test(`${(error as Error).name} ${(error as NodeJS.ErrnoException).code} ${message}`)) throw error;
+        if (!/unhealthy cluster|not enough started members|server stopped|TimeoutError|deadline|socket hang up|ECONNRESET|ECONNREFUSED/i.test(`${(error as Error).name} ${(error as NodeJS.ErrnoException).code} ${message}`)) throw error;
         return { done: false, detail: `etcd: ${message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120)}` };
       }
     },
@@ -264,6 +264,26 @@ export async function whenClusterAllows<T>(what: string, deadline: number, step:
     { intervalMs: 500 },
   );
   return result as T;
+}
+
+/**
+ * `member remove`, asked of a member that stays: one asked through HAProxy may be the member
+ * leaving, which stops before it answers ("server stopped"). Done once the member is gone from the
+ * list, whichever attempt removed it.
+ */
+export async function removeWhenAllowed(runtime: LabRuntime, id: string, leaving: string, deadline: number, step: StepHandle | undefined): Promise<void> {
+  const stayer = async (): Promise<Endpoint> => {
+    for (const c of await runtime.memberContainers()) {
+      const e = c.member !== leaving ? runtime.memberEndpoint(c) : undefined;
+      if (e && (await memberHealth(e, 1000)).healthy) return e;
+    }
+    return runtime.client;
+  };
+  await whenClusterAllows(`etcd to remove ${leaving}`, deadline, step, async () => {
+    const endpoint = await stayer();
+    if (!(await listMembers(endpoint, 3000)).some((m) => m.id === id)) return;
+    await removeMember(endpoint, id);
+  });
 }
 
 /** `member add` as a learner: it does not count towards quorum until promoted. */

@@ -10,13 +10,13 @@ import { loadLab, type LoadOptions } from '../config/load.js';
 import { MEMBER_COUNTS } from '../config/types.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
-import { listMembers, memberHealth, memberStatus, removeMember } from '../runtime/etcd-http.js';
+import { listMembers, memberHealth, memberStatus } from '../runtime/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
 import { removeContainers } from './down.js';
 import { writeLabFiles } from './generate.js';
-import { addWhenHealthy, moveLeadershipIn, promoteWhenCaughtUp, startJoining, whenClusterAllows } from './membership.js';
+import { addWhenHealthy, moveLeadershipIn, promoteWhenCaughtUp, removeWhenAllowed, startJoining } from './membership.js';
 import { withLab } from './session.js';
 
 export interface ScaleOptions extends LoadOptions {
@@ -126,7 +126,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           if ((await leaderName(current)) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
           await reporter.step(`member remove ${member.name}; its container and data`, async (step) => {
             const found = (await listMembers(current.client, 3000)).find((m) => m.peerUrls.includes(member.peerUrl));
-            if (found) await whenClusterAllows(`etcd to remove ${member.name}`, deadline(), step, () => removeMember(current.client, found.id));
+            if (found) await removeWhenAllowed(current, found.id, member.name, deadline(), step);
             step.update('stopping');
             const container = (await current.memberContainers()).find((c) => c.member === member.name);
             if (container) await removeContainers(current, [container], undefined, 5);

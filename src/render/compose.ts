@@ -36,10 +36,14 @@ function labels(spec: LabSpec, role: Role, member?: string): Record<string, stri
 }
 
 /** Where each certificate file is inside a member (TLS mode): its own generated/pki/<member>/, mounted whole. */
-const IN_MEMBER = Object.fromEntries(Object.entries(MEMBER_FILES).map(([k, f]) => [k, `${ETCD_PKI_DIR}/${f}`])) as Record<keyof typeof MEMBER_FILES, string>;
+function filesIn(dir: string): Record<keyof typeof MEMBER_FILES, string> {
+  return Object.fromEntries(Object.entries(MEMBER_FILES).map(([k, f]) => [k, `${dir}/${f}`])) as Record<keyof typeof MEMBER_FILES, string>;
+}
+const IN_MEMBER = filesIn(ETCD_PKI_DIR);
 
 /** TLS mode: client and peer TLS, both requiring a certificate from the lab CA; health on plain HTTP. */
-function tlsFlags(): string[] {
+function tlsFlags(pkiDir: string): string[] {
+  const IN_MEMBER = filesIn(pkiDir);
   return [
     `--cert-file=${IN_MEMBER.serverCert}`,
     `--key-file=${IN_MEMBER.serverKey}`,
@@ -74,8 +78,13 @@ export function memberImageVar(member: string): string {
   return `ETCD_LAB_${member.toUpperCase()}_IMAGE`;
 }
 
-export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string): string[] {
+/**
+ * The member's etcd flags. In the compose file the bootstrap values can be replaced for one start
+ * (`joinable`); a unit file for a host (export hosts) has them plain.
+ */
+export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string, opts: { joinable?: boolean; /** Where the certificates are (Swarm: /run/secrets). */ pkiDir?: string } = {}): string[] {
   const { etcd } = spec;
+  const joinable = opts.joinable ?? true;
   const scheme = spec.tls.enabled ? 'https' : 'http';
   return [
     `--name=${member.name}`,
@@ -87,8 +96,8 @@ export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluste
     // Both ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
     // A member joining a running cluster (member replace, scale) is started once with its own
     // values in the environment of that one `docker compose up` (see joinEnv).
-    `--initial-cluster=${interpolate(joinVars(member.name).initialCluster, initialCluster)}`,
-    `--initial-cluster-state=${interpolate(joinVars(member.name).state, 'new')}`,
+    `--initial-cluster=${joinable ? interpolate(joinVars(member.name).initialCluster, initialCluster) : initialCluster}`,
+    `--initial-cluster-state=${joinable ? interpolate(joinVars(member.name).state, 'new') : 'new'}`,
     `--initial-cluster-token=${spec.name}`,
     `--heartbeat-interval=${etcd.heartbeatIntervalMs}`,
     `--election-timeout=${etcd.electionTimeoutMs}`,
@@ -96,7 +105,7 @@ export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluste
     `--auto-compaction-retention=${etcd.autoCompaction.retention}`,
     `--quota-backend-bytes=${etcd.quotaBackendBytes}`,
     `--snapshot-count=${etcd.snapshotCount}`,
-    ...(spec.tls.enabled ? tlsFlags() : []),
+    ...(spec.tls.enabled ? tlsFlags(opts.pkiDir ?? ETCD_PKI_DIR) : []),
     '--logger=zap',
     '--log-outputs=stderr',
   ];

@@ -27,8 +27,8 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('etcd-lab CLI', () => {
-  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'snapshot', 'defrag', 'alarm', 'member', 'leader', 'scale', 'upgrade', 'kind', 'images', 'setup-host', 'env'];
-  const subcommands = [['images', 'build'], ['snapshot', 'save'], ['snapshot', 'status'], ['snapshot', 'restore'], ['snapshot', 'rollback'], ['alarm', 'list'], ['alarm', 'disarm'], ['alarm', 'recover'], ['member', 'list'], ['member', 'replace']];
+  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'snapshot', 'defrag', 'alarm', 'member', 'leader', 'scale', 'upgrade', 'kind', 'export', 'images', 'setup-host', 'env'];
+  const subcommands = [['images', 'build'], ['snapshot', 'save'], ['snapshot', 'status'], ['snapshot', 'restore'], ['snapshot', 'rollback'], ['alarm', 'list'], ['alarm', 'disarm'], ['alarm', 'recover'], ['member', 'list'], ['member', 'replace'], ['export', 'hosts'], ['export', 'swarm']];
   it.each([[], ...commands.map((c) => [c]), ...subcommands])('--help works for %j', (...args) => {
     const r = cli(...args, '--help');
     expect(r.code).toBe(0);

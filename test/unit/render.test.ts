@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../../src/render/index.js';
 import { renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
+import { checkHosts, hostsCertRequests, renderHostsExport } from '../../src/render/export-hosts.js';
+import { renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, swarmCertRequests } from '../../src/render/export-swarm.js';
 import { kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
 import { resolveLocalSettings } from '../../src/config/local.js';
 import { parseSubnet, subnetContains, parseIpv4 } from '../../src/config/network.js';
@@ -246,5 +248,90 @@ describe('KIND config across kubeadm API versions', () => {
     expect(kubeadmApiFor([0, 32, 0], 'kindest/node:v1.36.0@sha256:abc')).toBe('v1beta4');
     expect(kubeadmApiFor(undefined, 'kindest/node:v1.36.0')).toBe('v1beta3');
     expect(parseKindVersion('kind v0.27.0 go1.24.4 linux/amd64')).toEqual([0, 27, 0]);
+  });
+});
+
+describe('export hosts', () => {
+  const { spec } = readSpec(parse('apiVersion: etcd-lab/v1alpha1\nname: far\nmembers: 3\n'));
+  const hosts = { etcd1: '192.168.50.11', etcd2: '192.168.50.12', etcd3: '192.168.50.13' };
+  const input = { spec, hosts, loadBalancer: '192.168.50.10', etcdBinary: '/usr/local/bin/etcd', statsUser: 'etcd-lab', statsPassword: 'not-a-real-password' };
+
+  it('matches the golden files (unit, etcdctl env, HAProxy, runbook)', () => {
+    const files = renderHostsExport(input);
+    for (const name of ['README.md', 'etcd1/etcd.service', 'etcd1/etcdctl.env', 'haproxy/haproxy.cfg', 'haproxy/haproxy.service.d/etcd-lab.conf']) {
+      expectGolden(join(GOLDEN, 'export-hosts', name), files.get(name)!.content);
+    }
+    expect(files.get('haproxy/etcd-lab-stats.env')!.mode).toBe(0o600);
+  });
+
+  it('each unit is for its own host, always TLS, and every member names every peer', () => {
+    const files = renderHostsExport({ ...input, spec: { ...spec, tls: { ...spec.tls, enabled: false } } });
+    for (const [member, address] of Object.entries(hosts)) {
+      const unit = files.get(`${member}/etcd.service`)!.content;
+      expect(unit).toContain(`--name=${member}`);
+      expect(unit).toContain(`--initial-advertise-peer-urls=https://${address}:2380`);
+      expect(unit).toContain('--initial-cluster=etcd1=https://192.168.50.11:2380,etcd2=https://192.168.50.12:2380,etcd3=https://192.168.50.13:2380');
+      expect(unit).toContain('--client-cert-auth');
+      expect(unit).not.toMatch(/\$\{/);
+    }
+    const certs = hostsCertRequests(input);
+    expect(certs.find((c) => c.name === 'etcd2/pki/server')!.ips).toEqual(['192.168.50.12', '127.0.0.1', '192.168.50.10']);
+  });
+
+  it('names every problem with the host list', () => {
+    expect(checkHosts(spec, { etcd1: '10.0.0.1', etcd2: '10.0.0.1', etcd9: 'x' })).toEqual([
+      'etcd3 has no host: add --host etcd3=ADDRESS',
+      'the lab has no member "etcd9" (it has etcd1, etcd2, etcd3)',
+      'etcd9=x: give the host\'s IPv4 address',
+      '10.0.0.1 named twice: each member needs a host of its own (and the load balancer one more)',
+    ]);
+  });
+});
+
+describe('export swarm', () => {
+  const { spec } = readSpec(parse('apiVersion: etcd-lab/v1alpha1\nname: far\nmembers: 3\n'));
+  const input = {
+    spec,
+    etcdImage: 'gcr.io/etcd-development/etcd:v3.5.33',
+    haproxyImage: 'haproxy:3.0-alpine',
+    clientAddresses: ['192.168.50.10', 'lb.example.internal'],
+    clientPort: 2379,
+    statsPort: 8404,
+    statsUser: 'etcd-lab',
+    statsPassword: 'not-a-real-password',
+  };
+
+  it('matches the golden files (stack, HAProxy, runbook)', () => {
+    expectGolden(join(GOLDEN, 'export-swarm', 'stack.yml'), renderSwarmStack(input));
+    expectGolden(join(GOLDEN, 'export-swarm', 'haproxy.cfg'), renderSwarmHaproxyCfg(input));
+    expectGolden(join(GOLDEN, 'export-swarm', 'README.md'), renderSwarmRunbook(input));
+  });
+
+  it('means what the issue asks: pinned, DNS round robin, by service name, secrets not environment, host-mode ports', () => {
+    const stack = parse(renderSwarmStack(input)) as {
+      services: Record<string, { command?: string[]; environment?: unknown; volumes?: string[]; secrets: { source: string; target: string }[]; ports?: { mode: string }[]; deploy: { endpoint_mode: string; placement: { constraints: string[] } } }>;
+      networks: Record<string, { driver: string }>;
+      secrets: Record<string, { file: string }>;
+    };
+    expect(stack.networks.etcd!.driver).toBe('overlay');
+    for (const m of ['etcd1', 'etcd2', 'etcd3']) {
+      const s = stack.services[m]!;
+      expect(s.deploy).toMatchObject({ endpoint_mode: 'dnsrr', placement: { constraints: [`node.labels.etcd-lab.${m} == true`] } });
+      expect(s.command).toContain(`--initial-advertise-peer-urls=https://${m}:2380`);
+      expect(s.command).toContain('--initial-cluster=etcd1=https://etcd1:2380,etcd2=https://etcd2:2380,etcd3=https://etcd3:2380');
+      expect(s.command).toContain('--cert-file=/run/secrets/server.crt');
+      expect(s.volumes).toEqual([`${m}-data:/var/lib/etcd`]);
+      expect(s.secrets.map((x) => x.target).sort()).toEqual(['ca.crt', 'peer.crt', 'peer.key', 'server.crt', 'server.key']);
+      expect(s.environment).toBeUndefined();
+    }
+    expect(stack.services.haproxy!.ports!.every((p) => p.mode === 'host')).toBe(true);
+    expect(stack.services.haproxy!.environment).toBeUndefined();
+    // The stats password is only in the HAProxy secret, never in the stack file.
+    expect(renderSwarmStack(input)).not.toContain(input.statsPassword);
+    expect(renderSwarmHaproxyCfg(input)).toContain(`stats auth "etcd-lab:${input.statsPassword}"`);
+    expect(renderSwarmHaproxyCfg(input)).toMatch(/server etcd2 etcd2:2379\n/);
+    const server = swarmCertRequests(input).find((c) => c.name === 'secrets/etcd2/server')!;
+    expect(server.dns).toEqual(expect.arrayContaining(['etcd2', 'haproxy', 'lb.example.internal']));
+    expect(server.ips).toEqual(['127.0.0.1', '192.168.50.10']);
   });
 });

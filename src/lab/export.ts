@@ -1,6 +1,6 @@
 // `etcd-lab export hosts|swarm`: the lab's topology for several machines, from the same
 // etcd-lab.yaml — a bundle per host, or a stack for a Docker Swarm. Writes files only: no Docker.
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -58,8 +58,8 @@ export async function exportHosts(opts: ExportHostsOptions, reporter: Reporter):
   };
   const files = renderHostsExport(input);
   await reporter.step(`write ${files.size} files to ${dir}`, () => writeAll(dir, files));
-  const pki = await reporter.step('certificates (a CA of the export\'s own; ca.key stays here)', () => ensurePki(dir, hostsCertRequests(input), lab.spec.tls));
-  return { dir, files: [...files.keys(), ...pki.issued.map((c) => `${c}.crt`)].sort(), hosts, ...(opts.loadBalancer ? { loadBalancer: opts.loadBalancer } : {}) };
+  await reporter.step("certificates (a CA of the export's own; ca.key stays here)", () => ensurePki(dir, hostsCertRequests(input), lab.spec.tls));
+  return { dir, files: await filesUnder(dir), hosts, ...(opts.loadBalancer ? { loadBalancer: opts.loadBalancer } : {}) };
 }
 
 export interface ExportSwarmOptions extends LoadOptions {
@@ -99,11 +99,11 @@ export async function exportSwarm(opts: ExportSwarmOptions, reporter: Reporter):
     ['README.md', { content: renderSwarmRunbook(input), mode: 0o644 }],
   ]);
   await reporter.step(`write ${files.size} files to ${dir}`, () => writeAll(dir, files));
-  const pki = await reporter.step("certificates (a CA of the export's own; ca.key stays here)", () => ensurePki(dir, swarmCertRequests(input), lab.spec.tls));
+  await reporter.step("certificates (a CA of the export's own; ca.key stays here)", () => ensurePki(dir, swarmCertRequests(input), lab.spec.tls));
   return {
     dir,
     stackFile: join(dir, SWARM_STACK_FILE),
-    files: [...files.keys(), ...pki.issued.map((c) => `${c}.crt`)].sort(),
+    files: await filesUnder(dir),
     nodeLabels: [...swarmTopology(lab.spec).map((m) => `${memberNodeLabel(m.name)}=true`), `${HAPROXY_NODE_LABEL}=true`],
   };
 }
@@ -115,4 +115,13 @@ async function writeAll(dir: string, files: Map<string, { content: string; mode:
     await writeFile(path, content, { mode });
     await chmod(path, mode);
   }
+}
+
+/** Every file of the export, relative to its folder, sorted. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(dir.length + 1))
+    .sort();
 }

@@ -11,7 +11,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportHostsResult } from '../../src/lab/export.js';
 import { HAPROXY_CONFIG_PATH, LABEL } from '../../src/config/topology.js';
-import { cliIn, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { cliIn, demuxLog, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 /** The unit's ExecStart as an argv: continuation lines joined, split on whitespace (the flags hold none). */
 function execStartOf(unit: string): string[] {
@@ -63,7 +63,9 @@ describe.skipIf(skipE2E)('export hosts', () => {
       for (const f of ['etcd.service', 'etcdctl.env', 'pki/ca.crt', 'pki/server.crt', 'pki/server.key', 'pki/peer.crt', 'pki/peer.key']) expect(result.files, `${m}/${f}`).toContain(`${m}/${f}`);
     }
     for (const f of ['haproxy/haproxy.cfg', 'README.md']) expect(result.files).toContain(f);
-    expect(result.files.filter((f) => f.endsWith('ca.key'))).toEqual([]);
+    // The CA key is the exporter's: at the top, in no folder that goes to a host.
+    expect(result.files.filter((f) => f.endsWith('.key') && !f.includes('/'))).toEqual(['ca.key']);
+    expect(result.files.filter((f) => f.endsWith('ca.key'))).toEqual(['ca.key']);
     const runbook = readFileSync(join(bundle, 'README.md'), 'utf8');
     expect(runbook).toMatch(/systemctl daemon-reload && systemctl enable --now etcd/);
     expect(runbook).toMatch(/etcdctl endpoint status --cluster -w table[\s\S]*etcdctl member list -w table/);
@@ -115,7 +117,7 @@ describe.skipIf(skipE2E)('export hosts', () => {
       const c = await docker.createContainer({ Image: TEST_IMAGES.etcd, Labels: labels, Entrypoint: ['etcdctl'], Cmd: args, Env: env, HostConfig: { NetworkMode: name, Binds: binds } });
       await c.start();
       const { StatusCode } = (await c.wait()) as { StatusCode: number };
-      const output = ((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).toString('utf8');
+      const output = demuxLog((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
       await c.remove({ force: true });
       return { code: StatusCode, output };
     };

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
-import { cliIn, freePort, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { cliIn, demuxLog, freePort, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 function docker(args: string[], cwd?: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) =>
@@ -42,6 +42,8 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   let result: ExportSwarmResult;
   let joinedHere = false;
+  /** swarm init makes this network; leaving the swarm does not remove it. */
+  let gwbridgeBefore = true;
   let nodeId = '';
   let client: Endpoint;
   let admin: ReturnType<typeof readClientTls>;
@@ -57,7 +59,7 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
     });
     await c.start();
     const { StatusCode } = (await c.wait()) as { StatusCode: number };
-    const output = ((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer).toString('utf8');
+    const output = demuxLog((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
     await c.remove({ force: true });
     return { code: StatusCode, output };
   };
@@ -73,6 +75,7 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
     client = { url: `https://127.0.0.1:${clientPort}`, tls: admin };
 
     const state = (await engine.info()).Swarm?.LocalNodeState;
+    gwbridgeBefore = (await engine.listNetworks({ filters: { name: ['docker_gwbridge'] } })).some((n) => n.Name === 'docker_gwbridge');
     if (state !== 'active') {
       const init = await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
       expect(init.code, init.output).toBe(0);
@@ -92,6 +95,7 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
     for (const v of (await engine.listVolumes({ filters: { label: [`io.etcd-lab.lab=${name}`] } })).Volumes ?? []) await engine.getVolume(v.Name).remove().catch(() => {});
     if (nodeId && !joinedHere) await docker(['node', 'update', ...result.nodeLabels.flatMap((l) => ['--label-rm', l.split('=')[0]!]), nodeId]);
     if (joinedHere) await docker(['swarm', 'leave', '--force']);
+    if (joinedHere && !gwbridgeBefore) await docker(['network', 'rm', 'docker_gwbridge']);
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 

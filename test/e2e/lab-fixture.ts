@@ -227,3 +227,10 @@ export async function removeNetwork(name: string): Promise<void> {
     await net.remove().catch(() => {});
   }
 }
+
+/** A container's log without Docker's 8-byte frame headers (no TTY): stdout and stderr as written. */
+export function demuxLog(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  for (let at = 0; at + 8 <= buffer.length; at += 8 + buffer.readUInt32BE(at + 4)) parts.push(buffer.subarray(at + 8, at + 8 + buffer.readUInt32BE(at + 4)));
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -217,7 +217,8 @@ async function swapMember(runtime: LabRuntime, target: MemberTopology, old: Clus
   // 2. Out with the old one: leadership handed off first if it leads, its container and data gone.
   const leader = await leaderOf(runtime);
   if (leader?.container.member === target.name) {
-    const next = topology.members.find((m) => m.name !== target.name)!.name;
+    const others = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.container.member !== target.name);
+    const next = others[0]?.container.member ?? topology.members.find((m) => m.name !== target.name)!.name;
     await moveLeadershipIn(runtime, next, reporter);
   }
   await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
@@ -289,7 +290,12 @@ export async function removeWhenAllowed(runtime: LabRuntime, id: string, leaving
 /** `member add` as a learner: it does not count towards quorum until promoted. */
 export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<{ added: ClusterMember; members: ClusterMember[] }> {
   return reporter.step(`member add ${member.name} ${member.peerUrl} (learner)`, (step) =>
-    whenClusterAllows(`etcd to accept ${member.name} as a new member`, deadline, step, () => addMember(runtime.client, member.peerUrl, { learner: true })),
+    whenClusterAllows(`etcd to accept ${member.name} as a new member`, deadline, step, async () => {
+      // An earlier attempt that timed out may have gone through: the learner is there, not started.
+      const members = await listMembers(runtime.client, 3000);
+      const there = members.find((m) => m.peerUrls.includes(member.peerUrl) && m.name === '');
+      return there ? { added: there, members } : addMember(runtime.client, member.peerUrl, { learner: true });
+    }),
   );
 }
 

@@ -113,10 +113,11 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           const k = Number(member.name.replace(/\D/g, ''));
           const at = sized(k);
           const joined = await addWhenHealthy(next, member, deadline(), reporter);
+          // In etcd's membership from here on, whatever happens next.
+          added.push(member.name);
           await startJoining(next, member, joined.members, reporter);
           await promoteWhenCaughtUp(next, member, joined.added.id, deadline(), reporter);
           await waitUntilReady(at, deadline(), reporter, { probe: 'read' });
-          added.push(member.name);
         }
       } else {
         // 2. One at a time from the highest: leadership handed off, member remove, then its container and data go.
@@ -127,13 +128,13 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           await reporter.step(`member remove ${member.name}; its container and data`, async (step) => {
             const found = (await listMembers(current.client, 3000)).find((m) => m.peerUrls.includes(member.peerUrl));
             if (found) await removeWhenAllowed(current, found.id, member.name, deadline(), step);
+            removed.push(member.name);
             step.update('stopping');
             const container = (await current.memberContainers()).find((c) => c.member === member.name);
             if (container) await removeContainers(current, [container], undefined, 5);
             await current.engine.removeVolume(member.volume);
           });
           await waitUntilQuorum(remaining, quorumOf(k - 1), deadline(), reporter);
-          removed.push(member.name);
         }
         await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
           await writeLabFiles(next.lab);
@@ -144,8 +145,12 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     } catch (error) {
       if (added.length > 0 || removed.length > 0) {
         const now = from + added.length - removed.length;
-        throw new UserError(`scaling stopped with ${now} members (${[...added.map((m) => `${m} added`), ...removed.map((m) => `${m} removed`)].join(', ')}): ${(error as Error).message}`, {
-          hint: `the cluster holds quorum with ${now} members; \`etcd-lab member list\` shows etcd's view. etcd-lab.yaml still says ${from}`,
+        throw new UserError(`scaling stopped with ${now} members in etcd's membership (${[...added.map((m) => `${m} added`), ...removed.map((m) => `${m} removed`)].join(', ')}): ${(error as Error).message}`, {
+          hint:
+            `\`etcd-lab member list\` shows etcd's view beside the lab's; etcd-lab.yaml still says ${from}. ` +
+            (added.length > 0
+              ? 'A member that joined but does not serve can be taken out with `etcdctl member remove <ID>` (then `docker rm -f` its container)'
+              : 'The members that left are gone for good: set members: in etcd-lab.yaml to what etcd has'),
           exitCode: 4,
           cause: error,
         });
@@ -159,8 +164,9 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
 
     // 4. Every member on the compose definition of the new size (its --initial-cluster lists them
     //    all; ignored by a member with data, but compose compares it): one at a time, leader last.
-    await rollToDefinition(next, reporter, deadline);
+    // The count is recorded first: etcd has the new membership now, whatever the restarts below do.
     await reporter.step(`record members: ${to} in ${current.lab.configPath}`, () => writeMemberCount(current.lab.configPath!, to));
+    await rollToDefinition(next, reporter, deadline);
     await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
     return { lab: current.name, from, to, added, removed, spec: current.lab.configPath, elapsedMs: Date.now() - started };
   });

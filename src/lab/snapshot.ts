@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
-import { LABEL } from '../config/topology.js';
+import { LABEL, labLabels, type MemberTopology } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { currentRevision } from '../runtime/etcd-http.js';
 import type { LabRuntime } from '../runtime/lab.js';
@@ -139,6 +139,8 @@ export function keptVolumeName(volume: string): string {
 const RESTORE_STATE = '.restore-state.json';
 interface RestoreState {
   snapshot: string;
+  /** Members whose data has been copied whole to their kept volume. */
+  kept: string[];
   /** Members whose volume no longer holds their own data (only their kept copy does). */
   replaced: string[];
 }
@@ -220,13 +222,15 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
     }
   }
 
-  const state: RestoreState = { snapshot: file, replaced: [] };
+  const state: RestoreState = { snapshot: file, kept: [], replaced: [] };
   const prepared = new Map<string, { containerId: string; path: string }>();
   const removePrepared = async () => {
     await Promise.all([...prepared.values()].map((p) => engine.removeContainer(p.containerId, 0).catch(() => {})));
     prepared.clear();
   };
   let stopped = false;
+  /** The restored lab serves: from here a failure must not put the old data back. */
+  let proven = false;
 
   return guarded({ undoing: 'putting back the data the restore replaced', leftovers: async () => (await keptVolumes(runtime)).map((v) => `volume ${v} (\`etcd-lab snapshot rollback\`)`) }, async () => {
     try {
@@ -261,6 +265,8 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
           step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
           await engine.createVolume(keptVolumeName(member.volume), { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data', [LABEL.member]: member.name, [LABEL.owner]: lab.owner });
           await engine.copyVolume(member.volume, keptVolumeName(member.volume), image, toolLabels(runtime));
+          state.kept.push(member.name);
+          await writeState(runtime, state);
         }
       });
       await reporter.step('put the restored data in place', async (step) => {
@@ -269,7 +275,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
           step.update(member.name);
           state.replaced.push(member.name);
           await writeState(runtime, state);
-          await emptyVolume(engine, member.volume);
+          await emptyVolume(runtime, member);
           await engine.copyIntoVolume(prepared.get(member.name)!, member.volume, image, toolLabels(runtime));
         }
       });
@@ -282,14 +288,22 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
         hint: 'the data the restore replaced is put back now',
       });
       const revision = await currentRevision(runtime.client, 5000);
-      if (revision !== snapshot.revision) {
-        throw new Error(`the restored lab is at revision ${revision}, the snapshot at ${snapshot.revision}`);
+      // At least the snapshot's: a client (an API server let in with --ignore-kind, a lease expiring) may write at once.
+      if (revision < snapshot.revision) {
+        throw new Error(`the restored lab is at revision ${revision}, before the snapshot's ${snapshot.revision}`);
       }
+      proven = true;
 
       // 5. Only now is the old data no longer needed.
-      await reporter.step('remove the replaced data', () => removeKept(runtime));
+      await reporter.step('remove the replaced data', () => removeKept(runtime)).catch((error: Error) => {
+        throw new UserError(`the lab is restored (revision ${revision}), but removing the copies of the old data failed: ${error.message}`, {
+          hint: `remove them yourself: \`docker volume rm ${topology.members.map((m) => keptVolumeName(m.volume)).join(' ')}\``,
+          exitCode: 4,
+        });
+      });
       return { lab: runtime.name, snapshot, revision, members: topology.members.map((m) => m.name), elapsedMs: Date.now() - started };
     } catch (error) {
+      if (proven) throw error;
       await removePrepared();
       if (!stopped) {
         if (error instanceof Interrupted) throw new Interrupted('restore interrupted before the lab was touched: nothing changed');
@@ -319,12 +333,20 @@ function toolLabels(runtime: LabRuntime): Record<string, string> {
   return { [LABEL.lab]: runtime.name, [LABEL.role]: 'tool' };
 }
 
-/** Removes a volume's contents by making it anew with the labels compose gave it (there is no other way without a shell in the image). */
-async function emptyVolume(engine: DockerEngine, volume: string): Promise<void> {
-  const labels = await engine.volumeLabels(volume);
-  if (labels === undefined) throw new Error(`volume ${volume} is missing`);
-  await engine.removeVolume(volume);
-  await engine.createVolume(volume, labels);
+/**
+ * Removes a member volume's contents by making it anew with the labels compose gave it (there is no
+ * other way without a shell in the image). A volume already gone (a crash between the two steps) is
+ * made with the labels compose would give it.
+ */
+async function emptyVolume(runtime: LabRuntime, member: MemberTopology): Promise<void> {
+  const labels = (await runtime.engine.volumeLabels(member.volume)) ?? {
+    ...labLabels(runtime.lab.spec, 'data', member.name),
+    [LABEL.owner]: runtime.lab.owner,
+    'com.docker.compose.project': runtime.topology.project,
+    'com.docker.compose.volume': `${member.name}-data`,
+  };
+  await runtime.engine.removeVolume(member.volume);
+  await runtime.engine.createVolume(member.volume, labels);
 }
 
 async function stopMembers(runtime: LabRuntime, reporter: Reporter, graceSeconds = 10): Promise<void> {
@@ -348,10 +370,14 @@ async function putBack(runtime: LabRuntime, state: RestoreState, image: string, 
   await stopMembers(runtime, reporter, 2);
   await reporter.step('put back the kept data', async (step) => {
     for (const name of state.replaced) {
-      const volume = runtime.topology.members.find((m) => m.name === name)!.volume;
+      const member = runtime.topology.members.find((m) => m.name === name)!;
       step.update(name);
-      await emptyVolume(engine, volume);
-      await engine.copyVolume(keptVolumeName(volume), volume, image, toolLabels(runtime));
+      // Never empty a member for a copy that is not whole (or not there): that would lose both.
+      if (!state.kept.includes(name) || (await engine.volumeLabels(keptVolumeName(member.volume))) === undefined) {
+        throw new Error(`the kept copy of ${name}'s data (${keptVolumeName(member.volume)}) is missing or incomplete: ${name}'s volume is left as it is`);
+      }
+      await emptyVolume(runtime, member);
+      await engine.copyVolume(keptVolumeName(member.volume), member.volume, image, toolLabels(runtime));
     }
   });
   await startMembers(runtime, reporter, true);
@@ -371,12 +397,15 @@ export async function rollbackRestore(opts: RollbackOptions, reporter: Reporter)
       throw new UserError(`lab "${runtime.name}" has no data kept by an unfinished restore: there is nothing to roll back`, { exitCode: 1 });
     }
     // Without the state file (deleted by hand), every member with a complete set of kept copies is put back.
-    const state = (await readState(runtime)) ?? {
-      snapshot: '',
-      replaced: runtime.topology.members.filter((m) => kept.includes(keptVolumeName(m.volume))).map((m) => m.name),
-    };
+    const state = await readState(runtime);
+    if (!state) {
+      throw new UserError(`the record of the unfinished restore (${join(runtime.lab.outDir, RESTORE_STATE)}) is gone: which copies are whole is not known`, {
+        hint: `the kept copies are ${kept.join(', ')}; look into them before you remove any (\`docker run --rm -v ${kept[0]}:/d etcd-lab/etcd:trixie ls -R /d\`)`,
+        exitCode: 3,
+      });
+    }
     const image = await toolImage(runtime);
-    await putBack(runtime, state, image, reporter);
+    await guarded({ undoing: 'finishing the step under way; `etcd-lab snapshot rollback` again continues' }, () => putBack(runtime, state, image, reporter));
     return { lab: runtime.name, putBack: state.replaced };
   });
 }

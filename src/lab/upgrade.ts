@@ -147,7 +147,8 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
     for (const member of order) {
       const memberStarted = Date.now();
       const wasLeader = (await leaderOf()) === member.name;
-      if (wasLeader && done.length > 0) await moveLeadershipIn(runtime, done.at(-1)!.member, reporter);
+      // To an upgraded member when there is one; else (leadership moved meanwhile) to any other.
+      if (wasLeader) await moveLeadershipIn(runtime, done.at(-1)?.member ?? order.find((m) => m.name !== member.name)!.name, reporter);
       await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>
         runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
           env: { [memberImageVar(member.name)]: opts.image },

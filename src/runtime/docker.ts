@@ -292,10 +292,15 @@ export class DockerEngine {
         Binds: [...(opts.binds ?? []), ...(opts.volumes ?? []).map((v) => `${v.volume}:${v.path}`)],
       },
     });
+    let kept = false;
     try {
       if (opts.inputs) await container.putArchive(packFiles(opts.inputs.files), { path: opts.inputs.dir });
       await container.start();
-      const timer = setTimeout(() => void container.kill().catch(() => {}), opts.timeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        void container.kill().catch(() => {});
+      }, opts.timeoutMs);
       const { StatusCode } = (await unlessInterrupted(container.wait(), () => void container.kill().catch(() => {})).finally(() => clearTimeout(timer))) as {
         StatusCode: number;
       };
@@ -306,9 +311,12 @@ export class DockerEngine {
       if (StatusCode === 0 && opts.output) {
         await extractFile((await container.getArchive({ path: opts.output.from })) as unknown as NodeJS.ReadableStream, opts.output.to);
       }
-      return { exitCode: StatusCode, output: Buffer.concat(out).toString('utf8').trim(), containerId: container.id };
+      const output = Buffer.concat(out).toString('utf8').trim();
+      // Kept only for a caller that gets its id back: a failure on the way removes it.
+      kept = Boolean(opts.keep);
+      return { exitCode: StatusCode, output: timedOut ? `${output}\n${opts.command[0]} timed out after ${Math.round(opts.timeoutMs / 1000)} s`.trim() : output, containerId: container.id };
     } finally {
-      if (!opts.keep) await container.remove({ force: true }).catch(() => {});
+      if (!kept) await container.remove({ force: true }).catch(() => {});
     }
   }
 

@@ -67,6 +67,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
     const big = 'y'.repeat(100_000);
     const acknowledged = new Map<string, string>();
     let failure = '';
+    let refused = { key: '', value: '' };
     for (let n = 0; n < 1000 && !failure; n++) {
       const key = `hot/${n % 20}`;
       const value = `${n}:${big}`;
@@ -75,6 +76,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
         acknowledged.set(key, value);
       } catch (error) {
         failure = (error as Error).message;
+        refused = { key, value };
       }
     }
     expect(failure).toMatch(/database space exceeded/);
@@ -95,8 +97,13 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
     for (const m of recovered.defragmented) expect(m.after.dbSize).toBeLessThan(m.before.dbSize);
     expect(recovered.writeRevision).toBeGreaterThan(recovered.compactedTo);
 
+    // The put answered NOSPACE is an unknown outcome, not a refusal: when a write crosses the quota
+    // at apply time, etcd's quota applier applies it and then raises the alarm. Its key holds either.
     const values = (await getPrefix(client, 'hot/')).values;
-    for (const [key, value] of acknowledged) expect(values.get(key) === value, `${key} keeps its last acknowledged value`).toBe(true);
+    for (const [key, value] of acknowledged) {
+      const ok = values.get(key) === value || (key === refused.key && values.get(key) === refused.value);
+      expect(ok, `${key} keeps its last acknowledged value`).toBe(true);
+    }
     await putKey(client, 'hot/after', 'works');
     const clear = await lab.json<LabStatus>(['status']);
     expect(clear.alarms).toEqual([]);

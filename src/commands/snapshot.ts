@@ -1,21 +1,11 @@
 // `etcd-lab snapshot save|status|restore|rollback`: backup and disaster recovery.
 import type { Command } from 'commander';
+import type { SnapshotInfo } from '../runtime/snapshot.js';
 import { humanBytes } from '../ui/bytes.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 
-interface SnapshotTable {
-  file: string;
-  bytes: number;
-  hash: number;
-  revision: number;
-  totalKeys: number;
-  totalSize: number;
-  version?: string;
-  hashed: boolean;
-}
-
 /** The table `etcdutl snapshot status -w table` prints, and the file. */
-function snapshotLines(s: SnapshotTable): string[] {
+function snapshotLines(s: SnapshotInfo): string[] {
   const rows = [
     ['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE', ...(s.version ? ['VERSION'] : [])],
     [s.hash.toString(16).padStart(8, '0'), String(s.revision), String(s.totalKeys), humanBytes(s.totalSize), ...(s.version ? [s.version] : [])],

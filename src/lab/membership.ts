@@ -19,7 +19,7 @@ import {
   type ClusterMember,
   type Endpoint,
 } from '../runtime/etcd-http.js';
-import type { LabMemberContainer, LabRuntime } from '../runtime/lab.js';
+import type { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
 import { removeContainers } from './down.js';
@@ -38,6 +38,9 @@ export interface MemberRow {
 }
 
 const hex = (decimal: string) => BigInt(decimal).toString(16);
+
+/** What etcd said in a refused call ("…HTTP 503 {"code":14,"message":"etcdserver: …"}"), for a progress line. */
+const etcdSays = (message: string) => message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120);
 
 /** etcd's membership, read through HAProxy, else from any member that answers. */
 async function clusterMembers(runtime: LabRuntime): Promise<ClusterMember[]> {
@@ -92,13 +95,6 @@ export async function memberList(opts: LoadOptions & { engine?: DockerEngine }, 
   });
 }
 
-async function leaderOf(runtime: LabRuntime): Promise<{ container: LabMemberContainer; id: string } | undefined> {
-  const answers = await runtime.statuses(undefined, 1000);
-  const leaderId = answers.find((a) => a.status && a.status.leader !== '0')?.status?.leader;
-  const leader = answers.find((a) => a.status?.memberId === leaderId);
-  return leader && leaderId ? { container: leader.container, id: leaderId } : undefined;
-}
-
 export interface LeaderResult {
   lab: string;
   before: string;
@@ -115,13 +111,13 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
   const targetEndpoint = runtime.memberEndpoint(targetContainer);
   const targetStatus = targetEndpoint ? await memberStatus(targetEndpoint, 1000).catch(() => undefined) : undefined;
   if (!targetStatus) throw new UserError(`${target} does not answer: it cannot take the lead`, { hint: '`etcd-lab status` shows why; `etcd-lab start` starts it', exitCode: 3 });
-  const leader = await leaderOf(runtime);
+  const leader = await runtime.leaderContainer(1000);
   if (!leader) throw new UserError('no member is leader right now (is quorum lost?)', { hint: '`etcd-lab status` shows why', exitCode: 3 });
-  if (leader.container.member === target) return { lab: runtime.name, before: target, leader: target, term: targetStatus.raftTerm, afterMs: 0 };
+  if (leader.member === target) return { lab: runtime.name, before: target, leader: target, term: targetStatus.raftTerm, afterMs: 0 };
   const started = Date.now();
-  await reporter.step(`move leadership ${leader.container.member} → ${target}`, async (step) => {
+  await reporter.step(`move leadership ${leader.member} → ${target}`, async (step) => {
     try {
-      await moveLeader(runtime.memberEndpoint(leader.container)!, targetStatus.memberId);
+      await moveLeader(runtime.memberEndpoint(leader)!, targetStatus.memberId);
     } catch (error) {
       throw new UserError(`etcd refused to move leadership to ${target}: ${(error as Error).message}`, {
         hint: 'a learner cannot lead, and the target must be caught up with the leader; `etcd-lab member list` and `etcd-lab status` show both',
@@ -140,12 +136,12 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
     );
   });
   const after = await memberStatus(targetEndpoint!, 1000);
-  return { lab: runtime.name, before: leader.container.member, leader: target, term: after.raftTerm, afterMs: Date.now() - started };
+  return { lab: runtime.name, before: leader.member, leader: target, term: after.raftTerm, afterMs: Date.now() - started };
 }
 
 export async function moveLeadership(opts: LoadOptions & { member: string; engine?: DockerEngine }, reporter: Reporter): Promise<LeaderResult> {
   return withLab(opts, { lock: 'leader' }, reporter, async (runtime) => {
-    const target = opts.member === 'leader' ? (await leaderOf(runtime))?.container.member ?? opts.member : opts.member;
+    const target = opts.member === 'leader' ? ((await runtime.leader(1000)) ?? opts.member) : opts.member;
     return moveLeadershipIn(runtime, target, reporter);
   });
 }
@@ -215,8 +211,7 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
 async function swapMember(runtime: LabRuntime, target: MemberTopology, old: ClusterMember | undefined, deadline: number, reporter: Reporter, started: number): Promise<ReplaceResult> {
   const { topology } = runtime;
   // 2. Out with the old one: leadership handed off first if it leads, its container and data gone.
-  const leader = await leaderOf(runtime);
-  if (leader?.container.member === target.name) {
+  if ((await runtime.leader(1000)) === target.name) {
     const others = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.container.member !== target.name);
     const next = others[0]?.container.member ?? topology.members.find((m) => m.name !== target.name)!.name;
     await moveLeadershipIn(runtime, next, reporter);
@@ -258,7 +253,7 @@ export async function whenClusterAllows<T>(what: string, deadline: number, step:
       } catch (error) {
         const message = (error as Error).message;
         if (!/unhealthy cluster|not enough started members|server stopped|TimeoutError|deadline|socket hang up|ECONNRESET|ECONNREFUSED/i.test(`${(error as Error).name} ${(error as NodeJS.ErrnoException).code} ${message}`)) throw error;
-        return { done: false, detail: `etcd: ${message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120)}` };
+        return { done: false, detail: `etcd: ${etcdSays(message)}` };
       }
     },
     step,
@@ -324,7 +319,7 @@ export async function promoteWhenCaughtUp(runtime: LabRuntime, member: MemberTop
           await promoteMember(runtime.client, id);
           return { done: true, detail: 'promoted to voter' };
         } catch (error) {
-          return { done: false, detail: (error as Error).message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120) };
+          return { done: false, detail: etcdSays((error as Error).message) };
         }
       },
       step,

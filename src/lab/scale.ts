@@ -42,8 +42,6 @@ export async function writeMemberCount(specPath: string, members: number): Promi
   await writeFile(specPath, doc.toString());
 }
 
-const leaderName = async (runtime: LabRuntime) => (await runtime.statuses(undefined, 1000)).find((a) => a.status && a.status.memberId === a.status.leader)?.container.member;
-
 export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<ScaleResult> {
   return withLab(opts, { lock: 'scale', warn: true }, reporter, async (current) => {
     const started = Date.now();
@@ -73,13 +71,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     };
     const next = sizedRuntime(to);
     await reporter.step('preflight', async () => {
-      const containers = await current.memberContainers();
-      const unhealthy: string[] = [];
-      for (const m of current.topology.members) {
-        const c = containers.find((x) => x.member === m.name);
-        const e = c && current.memberEndpoint(c);
-        if (!e || !(await memberHealth(e, 1000)).healthy) unhealthy.push(m.name);
-      }
+      const unhealthy = await current.unhealthyMembers();
       if (unhealthy.length > 0) {
         throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: membership changes start from a healthy cluster`, {
           hint: 'while a member joins, the cluster counts it towards quorum as soon as it is promoted, and while one leaves it has one fewer to lose: `etcd-lab start` or `etcd-lab member replace` first',
@@ -124,7 +116,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
           const k = Number(member.name.replace(/\D/g, ''));
           const remaining = sized(k - 1);
-          if ((await leaderName(current)) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
+          if ((await current.leader(1000)) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
           await reporter.step(`member remove ${member.name}; its container and data`, async (step) => {
             const found = (await listMembers(current.client, 3000)).find((m) => m.peerUrls.includes(member.peerUrl));
             if (found) await removeWhenAllowed(current, found.id, member.name, deadline(), step);
@@ -189,7 +181,7 @@ async function waitUntilQuorum(runtime: LabRuntime, needed: number, deadline: nu
 
 /** Recreates each member whose container differs from the generated compose file, followers first, the leader last. */
 async function rollToDefinition(runtime: LabRuntime, reporter: Reporter, deadline: () => number): Promise<void> {
-  const leader = await leaderName(runtime);
+  const leader = await runtime.leader(1000);
   const order: MemberTopology[] = [...runtime.topology.members.filter((m) => m.name !== leader), ...runtime.topology.members.filter((m) => m.name === leader)];
   for (const member of order) {
     if (member.name === leader) await moveLeadershipIn(runtime, order[0]!.name, reporter);

@@ -15,7 +15,7 @@ import type { LabRuntime } from '../runtime/lab.js';
 import { checkMembership } from '../runtime/preflight.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { readClientTls } from '../runtime/pki.js';
-import { restoreForMember, saveSnapshot, snapshotStatus, type SnapshotInfo } from '../runtime/snapshot.js';
+import { restoreForMember, saveSnapshot, snapshotStatus, toolLabels, type SnapshotInfo } from '../runtime/snapshot.js';
 import { CLIENTS } from '../render/pki.js';
 import { removeContainers } from './down.js';
 import { withLab } from './session.js';
@@ -264,7 +264,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
           throwIfInterrupted();
           step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
           await engine.createVolume(keptVolumeName(member.volume), { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data', [LABEL.member]: member.name, [LABEL.owner]: lab.owner });
-          await engine.copyVolume(member.volume, keptVolumeName(member.volume), image, toolLabels(runtime));
+          await engine.copyVolume(member.volume, keptVolumeName(member.volume), image, toolLabels(runtime.name));
           state.kept.push(member.name);
           await writeState(runtime, state);
         }
@@ -276,7 +276,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
           state.replaced.push(member.name);
           await writeState(runtime, state);
           await emptyVolume(runtime, member);
-          await engine.copyIntoVolume(prepared.get(member.name)!, member.volume, image, toolLabels(runtime));
+          await engine.copyIntoVolume(prepared.get(member.name)!, member.volume, image, toolLabels(runtime.name));
         }
       });
       await removePrepared();
@@ -329,10 +329,6 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
   });
 }
 
-function toolLabels(runtime: LabRuntime): Record<string, string> {
-  return { [LABEL.lab]: runtime.name, [LABEL.role]: 'tool' };
-}
-
 /**
  * Removes a member volume's contents by making it anew with the labels compose gave it (there is no
  * other way without a shell in the image). A volume already gone (a crash between the two steps) is
@@ -377,7 +373,7 @@ async function putBack(runtime: LabRuntime, state: RestoreState, image: string, 
         throw new Error(`the kept copy of ${name}'s data (${keptVolumeName(member.volume)}) is missing or incomplete: ${name}'s volume is left as it is`);
       }
       await emptyVolume(runtime, member);
-      await engine.copyVolume(keptVolumeName(member.volume), member.volume, image, toolLabels(runtime));
+      await engine.copyVolume(keptVolumeName(member.volume), member.volume, image, toolLabels(runtime.name));
     }
   });
   await startMembers(runtime, reporter, true);

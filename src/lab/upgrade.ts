@@ -12,10 +12,10 @@ import { memberImageVar } from '../render/compose.js';
 import { ENV_FILE } from '../render/index.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { memberHealth, memberStatus, versions } from '../runtime/etcd-http.js';
+import { toolLabels } from '../runtime/snapshot.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
-import { LABEL } from '../config/topology.js';
 import { writeLabFiles } from './generate.js';
 import { moveLeadershipIn } from './membership.js';
 import { saveSnapshotOf } from './snapshot.js';
@@ -70,7 +70,7 @@ async function imageVersion(runtime: LabRuntime, image: string): Promise<string>
       });
     }
   }
-  const run = await runtime.engine.runTool({ image, command: ['etcd', '--version'], labels: { [LABEL.lab]: runtime.name, [LABEL.role]: 'tool' }, timeoutMs: 30_000 });
+  const run = await runtime.engine.runTool({ image, command: ['etcd', '--version'], labels: toolLabels(runtime.name), timeoutMs: 30_000 });
   const version = /etcd Version:\s*(\S+)/.exec(run.output)?.[1];
   if (run.exitCode !== 0 || !version) {
     throw new UserError(`\`etcd --version\` in ${image} does not say which etcd it is: ${run.output.split('\n').at(-1)?.slice(0, 160)}`, {
@@ -113,13 +113,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
 
     // 1. Every member healthy, the step allowed, the image real.
     const { before, target } = await reporter.step('preflight', async (step) => {
-      const containers = await runtime.memberContainers();
-      const unhealthy: string[] = [];
-      for (const m of topology.members) {
-        const c = containers.find((x) => x.member === m.name);
-        const e = c && runtime.memberEndpoint(c);
-        if (!e || !(await memberHealth(e, 1000)).healthy) unhealthy.push(m.name);
-      }
+      const unhealthy = await runtime.unhealthyMembers();
       if (unhealthy.length > 0) {
         throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: a rolling upgrade starts from a healthy cluster`, {
           hint: '`etcd-lab status` shows why; `etcd-lab start` or `etcd-lab member replace` first',
@@ -140,13 +134,12 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
     const snapshot = await saveSnapshotOf(runtime, undefined, reporter, 'before-upgrade');
 
     // 3. One member at a time: followers first, the leader last once it has handed over.
-    const leaderOf = async () => (await runtime.statuses(undefined, 1000)).find((a) => a.status && a.status.memberId === a.status.leader)?.container.member;
-    const leader = await leaderOf();
+    const leader = await runtime.leader(1000);
     const order = [...topology.members.filter((m) => m.name !== leader), ...topology.members.filter((m) => m.name === leader)];
     const done: UpgradeResult['members'] = [];
     for (const member of order) {
       const memberStarted = Date.now();
-      const wasLeader = (await leaderOf()) === member.name;
+      const wasLeader = (await runtime.leader(1000)) === member.name;
       // To an upgraded member when there is one; else (leadership moved meanwhile) to any other.
       if (wasLeader) await moveLeadershipIn(runtime, done.at(-1)?.member ?? order.find((m) => m.name !== member.name)!.name, reporter);
       await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>

@@ -5,6 +5,7 @@
 // and the stats credentials as Swarm secrets, ports published in host mode. Always TLS. Pure.
 import { stringify } from 'yaml';
 import { ETCD_CLIENT_PORT, ETCD_DATA_DIR, ETCD_PEER_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, type MemberTopology } from '../config/topology.js';
+import { parseIpv4 } from '../config/network.js';
 import type { LabSpec } from '../config/types.js';
 import { etcdCommand } from './compose.js';
 import { renderHaproxyCfg } from './haproxy.js';
@@ -43,7 +44,7 @@ export function swarmTopology(spec: LabSpec): MemberTopology[] {
   });
 }
 
-const isIp = (s: string) => /^\d+\.\d+\.\d+\.\d+$/.test(s);
+const isIp = (s: string) => parseIpv4(s) !== undefined;
 
 export function swarmCertRequests(input: SwarmExportInput): CertRequest[] {
   const extra = { dns: input.clientAddresses.filter((a) => !isIp(a)), ips: input.clientAddresses.filter(isIp) };

@@ -305,13 +305,10 @@ export class DockerEngine {
         StatusCode: number;
       };
       const raw = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
-      const out: Buffer[] = [];
-      const sink = { write: (b: Buffer) => out.push(Buffer.from(b)) } as unknown as NodeJS.WritableStream;
-      demuxBuffer(raw, sink, sink);
       if (StatusCode === 0 && opts.output) {
         await extractFile((await container.getArchive({ path: opts.output.from })) as unknown as NodeJS.ReadableStream, opts.output.to);
       }
-      const output = Buffer.concat(out).toString('utf8').trim();
+      const output = demuxedText(raw).trim();
       // Kept only for a caller that gets its id back: a failure on the way removes it.
       kept = Boolean(opts.keep);
       return { exitCode: StatusCode, output: timedOut ? `${output}\n${opts.command[0]} timed out after ${Math.round(opts.timeoutMs / 1000)} s`.trim() : output, containerId: container.id };
@@ -478,6 +475,14 @@ function demuxBuffer(buffer: Buffer, stdout: NodeJS.WritableStream, stderr: Node
     (kind === 2 ? stderr : stdout).write(payload);
     offset += 8 + length;
   }
+}
+
+/** A container's log (no TTY) as text, stdout and stderr in the order they were written. */
+export function demuxedText(buffer: Buffer): string {
+  const out: Buffer[] = [];
+  const sink = { write: (b: Buffer) => out.push(Buffer.from(b)) } as unknown as NodeJS.WritableStream;
+  demuxBuffer(buffer, sink, sink);
+  return Buffer.concat(out).toString('utf8');
 }
 
 /**

@@ -7,7 +7,7 @@ import { COMPOSE_FILE } from '../render/index.js';
 import type { LoadedLab } from '../config/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
-import { memberStatus, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { memberHealth, memberStatus, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { readClientTls } from './pki.js';
 import { CLIENTS, pkiDirOf } from '../render/pki.js';
 
@@ -178,9 +178,27 @@ export class LabRuntime {
 
   /** The member the reachable members name as leader, if any answers within the timeout. */
   async leader(timeoutMs = 500): Promise<string | undefined> {
+    return (await this.leaderContainer(timeoutMs))?.member;
+  }
+
+  /** The leader's container (to reach it, as move-leader must). */
+  async leaderContainer(timeoutMs = 500): Promise<LabMemberContainer | undefined> {
     const statuses = await this.statuses(undefined, timeoutMs);
     const leaderId = statuses.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
-    return statuses.find((s) => s.status?.memberId === leaderId)?.container.member;
+    return statuses.find((s) => s.status?.memberId === leaderId)?.container;
+  }
+
+  /** The spec's members that are not healthy now: no container, not running, or /health not 200. */
+  async unhealthyMembers(timeoutMs = 1000): Promise<string[]> {
+    const containers = await this.memberContainers();
+    const answers = await Promise.all(
+      this.topology.members.map(async (m) => {
+        const c = containers.find((x) => x.member === m.name);
+        const endpoint = c && this.memberEndpoint(c);
+        return endpoint && (await memberHealth(endpoint, timeoutMs)).healthy ? '' : m.name;
+      }),
+    );
+    return answers.filter(Boolean);
   }
 
   /** The member's client API on this machine, if its container runs and publishes it. */

@@ -110,7 +110,8 @@ function snapshotInput(file: string): { dir: string; files: ToolFile[] } {
   return { dir: '/tmp', files: [{ name: 'etcd-lab/snapshot.db', hostPath: file }] };
 }
 
-function toolLabels(lab: string): Record<string, string> {
+/** The labels of a short-lived tool container of a lab: found and removed with the lab. */
+export function toolLabels(lab: string): Record<string, string> {
   return { [LABEL.lab]: lab, [LABEL.role]: 'tool' };
 }
 

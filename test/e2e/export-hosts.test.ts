@@ -11,7 +11,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportHostsResult } from '../../src/lab/export.js';
 import { HAPROXY_CONFIG_PATH, LABEL } from '../../src/config/topology.js';
-import { cliIn, demuxLog, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { demuxedText } from '../../src/runtime/docker.js';
+import { cliIn, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 /** The unit's ExecStart as an argv: continuation lines joined, split on whitespace (the flags hold none). */
 function execStartOf(unit: string): string[] {
@@ -117,7 +118,7 @@ describe.skipIf(skipE2E)('export hosts', () => {
       const c = await docker.createContainer({ Image: TEST_IMAGES.etcd, Labels: labels, Entrypoint: ['etcdctl'], Cmd: args, Env: env, HostConfig: { NetworkMode: name, Binds: binds } });
       await c.start();
       const { StatusCode } = (await c.wait()) as { StatusCode: number };
-      const output = demuxLog((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
+      const output = demuxedText((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
       await c.remove({ force: true });
       return { code: StatusCode, output };
     };

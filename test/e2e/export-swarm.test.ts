@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
-import { cliIn, demuxLog, freePort, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { demuxedText } from '../../src/runtime/docker.js';
+import { cliIn, freePort, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 function docker(args: string[], cwd?: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) =>
@@ -59,7 +60,7 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
     });
     await c.start();
     const { StatusCode } = (await c.wait()) as { StatusCode: number };
-    const output = demuxLog((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
+    const output = demuxedText((await c.logs({ stdout: true, stderr: true })) as unknown as Buffer);
     await c.remove({ force: true });
     return { code: StatusCode, output };
   };

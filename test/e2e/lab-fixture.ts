@@ -10,7 +10,10 @@ import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABEL } from '../../src/config/topology.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
-import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import { expect } from 'vitest';
+import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { verifyHistory } from '../../src/runtime/history.js';
+import { Writer } from '../../src/runtime/workload.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { CLIENTS, pkiDirOf } from '../../src/render/pki.js';
 
@@ -228,9 +231,18 @@ export async function removeNetwork(name: string): Promise<void> {
   }
 }
 
-/** A container's log without Docker's 8-byte frame headers (no TTY): stdout and stderr as written. */
-export function demuxLog(buffer: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let at = 0; at + 8 <= buffer.length; at += 8 + buffer.readUInt32BE(at + 4)) parts.push(buffer.subarray(at + 8, at + 8 + buffer.readUInt32BE(at + 4)));
-  return Buffer.concat(parts).toString('utf8');
+/**
+ * Runs `work` while one writer puts fresh keys through `client` (HAProxy); then every acknowledged
+ * write must be there with its value, revisions never going back.
+ */
+export async function underWrites(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<{ acknowledged: number; longestGapMs: number }> {
+  const writer = new Writer({ endpoint: client, prefix, callTimeoutMs: 2000, pauseMs: 10, maxWrites: 100_000, maxDurationMs: 300_000 }).start();
+  await new Promise((r) => setTimeout(r, 300));
+  await work();
+  await new Promise((r) => setTimeout(r, 300));
+  const writes = await writer.stop();
+  const verdict = verifyHistory(writes, (await getPrefix(client, prefix)).values);
+  expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
+  expect(verdict.counts.acknowledged).toBeGreaterThan(20);
+  return { acknowledged: verdict.counts.acknowledged, longestGapMs: verdict.longestGapMs };
 }

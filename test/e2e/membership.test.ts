@@ -7,22 +7,7 @@ import type { LeaderResult, MemberRow, ReplaceResult } from '../../src/lab/membe
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { verifyHistory } from '../../src/runtime/history.js';
-import { Writer } from '../../src/runtime/workload.js';
-import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
-
-/** Runs `work` while one writer puts fresh keys through HAProxy; then every acknowledged write must be there, revisions never going back. */
-async function underWrites(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<{ acknowledged: number; longestGapMs: number }> {
-  const writer = new Writer({ endpoint: client, prefix, callTimeoutMs: 2000, pauseMs: 10, maxWrites: 100_000, maxDurationMs: 300_000 }).start();
-  await new Promise((r) => setTimeout(r, 300));
-  await work();
-  await new Promise((r) => setTimeout(r, 300));
-  const writes = await writer.stop();
-  const verdict = verifyHistory(writes, (await getPrefix(client, prefix)).values);
-  expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
-  expect(verdict.counts.acknowledged).toBeGreaterThan(20);
-  return { acknowledged: verdict.counts.acknowledged, longestGapMs: verdict.longestGapMs };
-}
+import { clientOf, createTestLab, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
 
 async function destroyMember(lab: TestLab, member: string): Promise<void> {
   const docker = new Docker();

@@ -9,21 +9,8 @@ import type { MemberRow } from '../../src/lab/membership.js';
 import type { ScaleResult } from '../../src/lab/scale.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { verifyHistory } from '../../src/runtime/history.js';
-import { Writer } from '../../src/runtime/workload.js';
-import { createTestLab, labResources, skipE2E, type TestLab } from './lab-fixture.js';
-
-async function underWrites(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<void> {
-  const writer = new Writer({ endpoint: client, prefix, callTimeoutMs: 2000, pauseMs: 10, maxWrites: 100_000, maxDurationMs: 300_000 }).start();
-  await new Promise((r) => setTimeout(r, 300));
-  await work();
-  await new Promise((r) => setTimeout(r, 300));
-  const writes = await writer.stop();
-  const verdict = verifyHistory(writes, (await getPrefix(client, prefix)).values);
-  expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
-  expect(verdict.counts.acknowledged).toBeGreaterThan(20);
-}
+import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { createTestLab, labResources, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
 
 /** Everything that says how many members the lab has. */
 async function agreeOn(lab: TestLab, n: number): Promise<void> {

@@ -8,11 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpgradeResult } from '../../src/lab/upgrade.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { verifyHistory } from '../../src/runtime/history.js';
-import { Writer } from '../../src/runtime/workload.js';
+import type { Endpoint } from '../../src/runtime/etcd-http.js';
 import { LABEL } from '../../src/config/topology.js';
-import { cliIn, createTestLab, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab } from './lab-fixture.js';
+import { cliIn, createTestLab, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab, underWrites } from './lab-fixture.js';
 
 const ETCD_34 = 'etcd-lab/etcd:3.4-bookworm';
 
@@ -67,20 +65,17 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
     expect(before.members.map((m) => m.version)).toEqual(['3.4.23', '3.4.23', '3.4.23']);
     expect(before.clusterVersion).toBe('3.4.0');
 
-    const writer = new Writer({ endpoint: client, prefix: 'upgrade/', callTimeoutMs: 2000, pauseMs: 10, maxWrites: 100_000, maxDurationMs: 300_000 }).start();
-    await new Promise((r) => setTimeout(r, 300));
-    const result = await lab.json<UpgradeResult>(['upgrade', '--etcd-image', TEST_IMAGES.etcd]);
-    await new Promise((r) => setTimeout(r, 300));
-    const writes = await writer.stop();
+    let result: UpgradeResult | undefined;
+    await underWrites(client, 'upgrade/', async () => {
+      result = await lab.json<UpgradeResult>(['upgrade', '--etcd-image', TEST_IMAGES.etcd]);
+    });
 
+    if (!result) throw new Error('upgrade gave no result');
     expect(result.members.map((m) => m.wasLeader)).toEqual([false, false, true]);
     expect(result.members.at(-1)!.member).toBe(before.leader);
     expect(Object.values(result.after.servers)).toEqual(['3.5.16', '3.5.16', '3.5.16']);
     expect(result.after.cluster).toBe('3.5.0');
     expect(result.snapshot).toMatch(/-before-upgrade-.*\.db$/);
-    const verdict = verifyHistory(writes, (await getPrefix(client, 'upgrade/')).values);
-    expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
-    expect(verdict.counts.acknowledged).toBeGreaterThan(20);
 
     const after = await lab.json<LabStatus>(['status']);
     expect(after.clusterVersion).toBe('3.5.0');

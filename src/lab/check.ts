@@ -11,7 +11,6 @@ import type { LabRuntime } from '../runtime/lab.js';
 import { guarded, Interrupted, sleep } from '../interrupt.js';
 import { withLab } from './session.js';
 import { collectStatus } from '../runtime/status.js';
-import { waitUntil } from '../runtime/wait.js';
 import { Writer } from '../runtime/workload.js';
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
@@ -43,23 +42,10 @@ interface SavedHistory {
 }
 
 
-/** Reads back everything the workload wrote, retrying while the cluster settles. */
+/** Reads back everything the workload wrote, from a member that follows the leader, while the cluster settles. */
 async function readBack(runtime: LabRuntime, prefix: string): Promise<Map<string, string>> {
-  const values = await waitUntil(
-    'reading the written keys back through HAProxy',
-    Date.now() + 30_000,
-    async () => {
-      try {
-        const { values } = await getPrefix(runtime.client, prefix, { timeoutMs: 5000 });
-        return { done: true, value: values, detail: `${values.size} keys` };
-      } catch (error) {
-        return { done: false, detail: (error as Error).message };
-      }
-    },
-    undefined,
-    { intervalMs: 250 },
-  );
-  return values!;
+  const { values } = await runtime.ask(`read back ${prefix}`, (endpoint) => getPrefix(endpoint, prefix, { timeoutMs: 5000 }), { idempotent: true, deadline: Date.now() + 30_000 });
+  return values;
 }
 
 export async function check(opts: CheckOptions, reporter: Reporter): Promise<CheckResult> {
@@ -85,12 +71,16 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
 
   const members = lab.spec.members;
   if (toleratedFailures(members) < 1) {
-    throw new UserError(`a ${members}-member lab tolerates no failure, so there is nothing to check`, { hint: 'use 3 or more members' });
+    throw new UserError(`a ${members}-member lab tolerates no failure, so there is nothing to check`, { hint: 'use 3 or more members', exitCode: 2 });
   }
+  // Right after a failure an election may still run: wait for it, so that only a member really down stops the check.
+  await reporter.step('find the leader', (step) => runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step)).catch(() => undefined);
   const status = await collectStatus(runtime);
   if (status.quorum.healthy !== members) {
-    throw new UserError(`check needs every member healthy first: ${status.summary}`, {
+    const down = status.members.filter((m) => !m.healthy).map((m) => `${m.name} (${m.reason})`);
+    throw new UserError(`check needs every member healthy first: ${down.join(', ')} not healthy; ${status.summary}`, {
       hint: 'run `etcd-lab up`, or `etcd-lab start` / `unpause` / `heal`, then check again',
+      exitCode: 3,
     });
   }
 
@@ -145,7 +135,7 @@ async function injectFaults(runtime: LabRuntime, faultCount: number, hold: numbe
       await applyFault(runtime, 'start', [], reporter);
     } else {
       // A minority that includes the leader: it must step down while the majority elects anew.
-      const leader = await runtime.leader();
+      const leader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member;
       const others = runtime.topology.members.map((m) => m.name).filter((m) => m !== leader);
       const cut = [leader ?? others.shift()!, ...others.slice(0, toleratedFailures(members) - 1)];
       const r = await applyFault(runtime, 'partition', cut, reporter);

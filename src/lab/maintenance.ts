@@ -55,26 +55,38 @@ export async function defrag(opts: DefragOptions, reporter: Reporter): Promise<{
 
 /** Compacts the key space to the current revision (etcdctl compact): the history before it goes. */
 async function compactToNow(runtime: LabRuntime, reporter: Reporter): Promise<number> {
-  const revision = await reporter.step('current revision', () => currentRevision(runtime.client, 5000));
-  await reporter.step(`compact to revision ${revision}`, async () => {
-    try {
-      await compact(runtime.client, revision);
-    } catch (error) {
-      // Compacted at this revision already (an earlier run): nothing older is left to free.
-      if (!/required revision has been compacted/.test((error as Error).message)) throw error;
-    }
-  });
+  const revision = await reporter.step('current revision', (step) => runtime.ask('current revision', (endpoint) => currentRevision(endpoint, 5000), { idempotent: true, step }));
+  await reporter.step(`compact to revision ${revision}`, (step) =>
+    runtime.ask(
+      `compact to revision ${revision}`,
+      async (endpoint) => {
+        try {
+          await compact(endpoint, revision);
+        } catch (error) {
+          // Compacted at this revision already (an earlier try, or run): nothing older is left to free.
+          if (!/required revision has been compacted/.test((error as Error).message)) throw error;
+        }
+      },
+      { idempotent: true, step },
+    ),
+  );
   return revision;
 }
 
 /** Followers first, the leader last: its pause costs an election timeout's worth of writes, a follower's none. */
 async function defragMembers(runtime: LabRuntime, names: string[], reporter: Reporter, opts: { force?: boolean; timeoutMs?: number }): Promise<DefragReport[]> {
+  // Right after a failure an election may still run: wait for it (the leader goes last, and the
+  // quorum arithmetic below counts members that are healthy, not merely between leaders).
+  const view = await reporter.step('find the leader', (step) => runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step)).catch(() => undefined);
   const answers = await runtime.statuses(undefined, 2000);
   const known = answers.map((a) => a.container.member);
   for (const name of names) {
     if (!known.includes(name)) throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}`, exitCode: 2 });
   }
-  const targets = answers.filter((a) => names.length === 0 || names.includes(a.container.member));
+  // Unnamed, the members that run: one killed or stopped has nothing to defragment, and says so.
+  const skipped = names.length === 0 ? answers.filter((a) => a.container.state !== 'running').map((a) => a.container.member) : [];
+  if (skipped.length > 0) reporter.warn(`${skipped.join(', ')} ${skipped.length === 1 ? 'is' : 'are'} not running: not defragmented (\`etcd-lab start\`, then \`etcd-lab defrag ${skipped.join(' ')}\`)`);
+  const targets = answers.filter((a) => (names.length === 0 ? !skipped.includes(a.container.member) : names.includes(a.container.member)));
   const silent = targets.filter((a) => !a.status).map((a) => a.container.member);
   if (silent.length > 0) {
     throw new UserError(`${silent.join(', ')} ${silent.length === 1 ? 'does' : 'do'} not answer: there is nothing to defragment there`, {
@@ -90,7 +102,7 @@ async function defragMembers(runtime: LabRuntime, names: string[], reporter: Rep
       exitCode: 3,
     });
   }
-  const leaderId = targets.find((a) => a.status!.leader !== '0')?.status!.leader;
+  const leaderId = view?.elected.id;
   const ordered = [...targets.filter((a) => a.status!.memberId !== leaderId), ...targets.filter((a) => a.status!.memberId === leaderId)];
 
   const reports: DefragReport[] = [];
@@ -148,7 +160,7 @@ async function activeAlarms(runtime: LabRuntime): Promise<AlarmReport[]> {
   const answers = await runtime.statuses(undefined, 2000);
   const byId = new Map(answers.filter((a) => a.status).map((a) => [a.status!.memberId, a.container.member]));
   try {
-    return (await listAlarms(runtime.client, 3000)).map((a) => ({ member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm }));
+    return (await runtime.ask('alarm list', (endpoint) => listAlarms(endpoint, 3000), { idempotent: true })).map((a) => ({ member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm }));
   } catch {
     const seen = new Map<string, AlarmReport>();
     for (const a of answers.flatMap((x) => (x.status ? alarmsIn(x.status) : []))) {
@@ -163,8 +175,9 @@ export async function alarmList(opts: LoadOptions & { engine?: DockerEngine }, r
 }
 
 async function disarmAll(runtime: LabRuntime): Promise<AlarmReport[]> {
-  const alarms: Alarm[] = await listAlarms(runtime.client, 3000);
-  for (const alarm of alarms) await disarmAlarm(runtime.client, alarm, 3000);
+  const alarms: Alarm[] = await runtime.ask('alarm list', (endpoint) => listAlarms(endpoint, 3000), { idempotent: true });
+  // Disarming an alarm that is gone already changes nothing: safe to ask again.
+  for (const alarm of alarms) await runtime.ask(`alarm disarm ${alarm.alarm}`, (endpoint) => disarmAlarm(endpoint, alarm, 3000), { idempotent: true });
   const answers = await runtime.statuses(undefined, 2000);
   const byId = new Map(answers.filter((a) => a.status).map((a) => [a.status!.memberId, a.container.member]));
   return alarms.map((a) => ({ member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm }));

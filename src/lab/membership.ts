@@ -9,7 +9,7 @@ import { joinVars } from '../render/compose.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import {
   addMember,
-  describeFetchError,
+  isTransient,
   listMembers,
   memberHealth,
   memberStatus,
@@ -19,7 +19,7 @@ import {
   type ClusterMember,
   type Endpoint,
 } from '../runtime/etcd-http.js';
-import type { LabRuntime } from '../runtime/lab.js';
+import { describeAnswers, etcdReason, type LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
 import { removeContainers } from './down.js';
@@ -42,25 +42,9 @@ const hex = (decimal: string) => BigInt(decimal).toString(16);
 /** What etcd said in a refused call ("…HTTP 503 {"code":14,"message":"etcdserver: …"}"), for a progress line. */
 const etcdSays = (message: string) => message.replace(/^.*"message":\s*"([^"]+)".*$/s, '$1').slice(0, 120);
 
-/** etcd's membership, read through HAProxy, else from any member that answers. */
-async function clusterMembers(runtime: LabRuntime): Promise<ClusterMember[]> {
-  const endpoints: Endpoint[] = [runtime.client];
-  for (const c of await runtime.memberContainers()) {
-    const e = runtime.memberEndpoint(c);
-    if (e) endpoints.push(e);
-  }
-  let last: unknown;
-  for (const endpoint of endpoints) {
-    try {
-      return await listMembers(endpoint, 3000);
-    } catch (error) {
-      last = error;
-    }
-  }
-  throw new UserError(`no member of lab "${runtime.name}" answers a member list: ${describeFetchError(last)}`, {
-    hint: '`etcd-lab status` shows why; `etcd-lab up` starts the lab',
-    exitCode: 3,
-  });
+/** etcd's membership (a linearizable read), asked of a member that follows the leader. */
+async function clusterMembers(runtime: LabRuntime, opts: { exclude?: string[]; step?: StepHandle } = {}): Promise<ClusterMember[]> {
+  return runtime.ask('member list', (endpoint) => listMembers(endpoint, 3000), { idempotent: true, ...opts });
 }
 
 export function compareMembership(expected: MemberTopology[], actual: ClusterMember[]): MemberRow[] {
@@ -111,37 +95,53 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
   const targetEndpoint = runtime.memberEndpoint(targetContainer);
   const targetStatus = targetEndpoint ? await memberStatus(targetEndpoint, 1000).catch(() => undefined) : undefined;
   if (!targetStatus) throw new UserError(`${target} does not answer: it cannot take the lead`, { hint: '`etcd-lab status` shows why; `etcd-lab start` starts it', exitCode: 3 });
-  const leader = await runtime.leaderContainer(1000);
-  if (!leader) throw new UserError('no member is leader right now (is quorum lost?)', { hint: '`etcd-lab status` shows why', exitCode: 3 });
-  if (leader.member === target) return { lab: runtime.name, before: target, leader: target, term: targetStatus.raftTerm, afterMs: 0 };
+  const deadline = Date.now() + runtime.electionWaitMs;
+  const before = await reporter.step('find the leader', (step) => runtime.awaitLeader(deadline, step));
+  if (before.container.member === target) return { lab: runtime.name, before: target, leader: target, term: before.elected.term, afterMs: 0 };
   const started = Date.now();
-  await reporter.step(`move leadership ${leader.member} → ${target}`, async (step) => {
-    try {
-      await moveLeader(runtime.memberEndpoint(leader)!, targetStatus.memberId);
-    } catch (error) {
-      throw new UserError(`etcd refused to move leadership to ${target}: ${(error as Error).message}`, {
-        hint: 'a learner cannot lead, and the target must be caught up with the leader; `etcd-lab member list` and `etcd-lab status` show both',
-        exitCode: 4,
-      });
-    }
+  const term = await reporter.step(`move leadership ${before.container.member} → ${target}`, async (step) => {
+    // Sent to whoever leads at each try (an election may move it meanwhile); done once the target leads.
     await waitUntil(
+      `${target} to lead`,
+      deadline,
+      async () => {
+        const view = await runtime.leaderView();
+        if (view.container?.member === target) return { done: true, detail: `${target} leads` };
+        const leaderEndpoint = view.container && runtime.memberEndpoint(view.container);
+        if (!leaderEndpoint) return { done: false, detail: `waiting for a leader: ${describeAnswers(view.answers)}` };
+        try {
+          await moveLeader(leaderEndpoint, targetStatus.memberId, Math.max(1000, Math.min(10_000, deadline - Date.now())));
+          return { done: false, detail: `${view.container!.member} handed over` };
+        } catch (error) {
+          if (isTransient(error)) return { done: false, detail: `${view.container!.member}: ${etcdReason(error)}` };
+          throw new UserError(`etcd refused to move leadership to ${target}: ${etcdReason(error)}`, {
+            hint: 'a learner cannot lead, and the target must be caught up with the leader; `etcd-lab member list` and `etcd-lab status` show both',
+            exitCode: 4,
+          });
+        }
+      },
+      step,
+      { intervalMs: 200 },
+    );
+    const led = await waitUntil(
       `every member to follow ${target}`,
       Date.now() + 15_000,
       async () => {
-        const answers = (await runtime.statuses(undefined, 1000)).filter((a) => a.status);
-        const agree = answers.every((a) => a.status!.leader === targetStatus.memberId);
-        return { done: agree, detail: `${answers.filter((a) => a.status!.leader === targetStatus.memberId).length}/${answers.length} follow ${target}` };
+        const view = await runtime.leaderView();
+        const answering = view.answers.filter((a) => a.status).length;
+        const following = view.elected?.member === target ? view.elected.followers.length : 0;
+        return { done: following === answering, value: view.elected?.term, detail: `${following}/${answering} follow ${target}` };
       },
       step,
     );
+    return led ?? 0;
   });
-  const after = await memberStatus(targetEndpoint!, 1000);
-  return { lab: runtime.name, before: leader.member, leader: target, term: after.raftTerm, afterMs: Date.now() - started };
+  return { lab: runtime.name, before: before.container.member, leader: target, term, afterMs: Date.now() - started };
 }
 
 export async function moveLeadership(opts: LoadOptions & { member: string; engine?: DockerEngine }, reporter: Reporter): Promise<LeaderResult> {
   return withLab(opts, { lock: 'leader' }, reporter, async (runtime) => {
-    const target = opts.member === 'leader' ? ((await runtime.leader(1000)) ?? opts.member) : opts.member;
+    const target = opts.member === 'leader' ? (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member : opts.member;
     return moveLeadershipIn(runtime, target, reporter);
   });
 }
@@ -168,21 +168,38 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
 
     // 1. Safety: the others must hold quorum by themselves, and a healthy member is not replaced by accident.
     const old = await reporter.step('preflight', async (step) => {
-      const containers = await runtime.memberContainers();
-      const health = await Promise.all(
-        containers.map(async (c) => {
-          const e = runtime.memberEndpoint(c);
-          return { member: c.member, healthy: e ? (await memberHealth(e, 1000, { excludeNoSpace: true })).healthy : false };
-        }),
-      );
-      const othersHealthy = health.filter((h) => h.member !== target.name && h.healthy).length;
+      // Right after a failure the others may still be electing a leader: give them the time an
+      // election takes before calling quorum lost.
       const needed = quorumOf(topology.members.length);
-      if (othersHealthy < needed) {
-        throw new UserError(`only ${othersHealthy} of the other ${topology.members.length - 1} members are healthy; the cluster needs ${needed} to change its membership`, {
+      const others = topology.members.length - 1;
+      let health: { member: string; healthy: boolean; reason: string }[] = [];
+      const othersHealthy = () => health.filter((h) => h.member !== target.name && h.healthy).length;
+      await waitUntil(
+        `${needed} of the other members to be healthy`,
+        Math.min(deadline, Date.now() + runtime.electionWaitMs),
+        async () => {
+          const containers = await runtime.memberContainers();
+          health = await Promise.all(
+            topology.members.map(async (m) => {
+              const c = containers.find((x) => x.member === m.name);
+              const e = c && runtime.memberEndpoint(c);
+              const h = e ? await memberHealth(e, 1000, { excludeNoSpace: true }) : { healthy: false, reason: c ? `container ${c.state}` : 'no container' };
+              return { member: m.name, healthy: h.healthy, reason: h.reason };
+            }),
+          );
+          const waiting = health.filter((h) => h.member !== target.name && !h.healthy);
+          return { done: othersHealthy() >= needed, detail: `${othersHealthy()}/${others} others healthy${waiting.length ? ` (${waiting.map((h) => `${h.member}: ${h.reason}`).join(', ')})` : ''}` };
+        },
+        step,
+        { intervalMs: 200 },
+      ).catch((error: unknown) => {
+        if (!(error instanceof UserError)) throw error;
+        throw new UserError(`only ${othersHealthy()} of the other ${others} members are healthy; the cluster needs ${needed} to change its membership`, {
+          problems: health.filter((h) => !h.healthy).map((h) => ({ path: h.member, message: h.reason })),
           hint: 'with quorum lost for good, membership cannot change: restore from a snapshot instead (`etcd-lab snapshot restore FILE`); if members are only stopped, `etcd-lab start` them first',
           exitCode: 3,
         });
-      }
+      });
       if (health.find((h) => h.member === target.name)?.healthy && !opts.force) {
         throw new UserError(`${target.name} is healthy: replacing it throws its data away and makes the cluster send it everything again`, {
           hint: `replace a member whose container or data is gone (\`etcd-lab kill ${target.name}\` and remove its volume to rehearse it); --force replaces it anyway`,
@@ -190,7 +207,7 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
         });
       }
       step.update('membership');
-      const members = await listMembers(runtime.client, 3000);
+      const members = await clusterMembers(runtime, { exclude: [target.name], step });
       return members.find((m) => m.name === target.name) ?? members.find((m) => m.peerUrls.includes(target.peerUrl));
     });
 
@@ -210,18 +227,19 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
 
 async function swapMember(runtime: LabRuntime, target: MemberTopology, old: ClusterMember | undefined, deadline: number, reporter: Reporter, started: number): Promise<ReplaceResult> {
   const { topology } = runtime;
-  // 2. Out with the old one: leadership handed off first if it leads, its container and data gone.
-  if ((await runtime.leader(1000)) === target.name) {
-    const others = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.container.member !== target.name);
-    const next = others[0]?.container.member ?? topology.members.find((m) => m.name !== target.name)!.name;
-    await moveLeadershipIn(runtime, next, reporter);
+  // 2. Out with the old one: leadership handed off first if it leads (to a member that answers), its
+  //    container, its membership (asked of a member that stays) and its data gone.
+  const view = await runtime.leaderView();
+  if (view.container?.member === target.name) {
+    const next = view.answers.find((a) => a.status && a.container.member !== target.name && !runtime.isPartitioned(a.container))?.container.member;
+    if (next) await moveLeadershipIn(runtime, next, reporter);
   }
   await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
     const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
     if (container) await removeContainers(runtime, [container], undefined, 5);
     if (old) {
       step.update(`etcdctl member remove ${hex(old.id)}`);
-      await removeMember(runtime.client, old.id);
+      await removeWhenAllowed(runtime, old.id, target.name, deadline, step);
     }
     await runtime.engine.removeVolume(target.volume);
   });
@@ -268,29 +286,34 @@ export async function whenClusterAllows<T>(what: string, deadline: number, step:
  * list, whichever attempt removed it.
  */
 export async function removeWhenAllowed(runtime: LabRuntime, id: string, leaving: string, deadline: number, step: StepHandle | undefined): Promise<void> {
-  const stayer = async (): Promise<Endpoint> => {
-    for (const c of await runtime.memberContainers()) {
-      const e = c.member !== leaving ? runtime.memberEndpoint(c) : undefined;
-      if (e && (await memberHealth(e, 1000)).healthy) return e;
-    }
-    return runtime.client;
-  };
-  await whenClusterAllows(`etcd to remove ${leaving}`, deadline, step, async () => {
-    const endpoint = await stayer();
-    if (!(await listMembers(endpoint, 3000)).some((m) => m.id === id)) return;
-    await removeMember(endpoint, id);
-  });
+  await whenClusterAllows(`etcd to remove ${leaving}`, deadline, step, () =>
+    // Idempotent as asked: removed only while still listed.
+    runtime.ask(
+      `member remove ${leaving}`,
+      async (endpoint) => {
+        if (!(await listMembers(endpoint, 3000)).some((m) => m.id === id)) return;
+        await removeMember(endpoint, id);
+      },
+      { idempotent: true, exclude: [leaving], deadline, step },
+    ),
+  );
 }
 
 /** `member add` as a learner: it does not count towards quorum until promoted. */
 export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<{ added: ClusterMember; members: ClusterMember[] }> {
   return reporter.step(`member add ${member.name} ${member.peerUrl} (learner)`, (step) =>
-    whenClusterAllows(`etcd to accept ${member.name} as a new member`, deadline, step, async () => {
-      // An earlier attempt that timed out may have gone through: the learner is there, not started.
-      const members = await listMembers(runtime.client, 3000);
-      const there = members.find((m) => m.peerUrls.includes(member.peerUrl) && m.name === '');
-      return there ? { added: there, members } : addMember(runtime.client, member.peerUrl, { learner: true });
-    }),
+    whenClusterAllows(`etcd to accept ${member.name} as a new member`, deadline, step, () =>
+      runtime.ask(
+        `member add ${member.name}`,
+        async (endpoint) => {
+          // An earlier attempt that timed out may have gone through: the learner is there, not started.
+          const members = await listMembers(endpoint, 3000);
+          const there = members.find((m) => m.peerUrls.includes(member.peerUrl) && m.name === '');
+          return there ? { added: there, members } : addMember(endpoint, member.peerUrl, { learner: true });
+        },
+        { idempotent: true, exclude: [member.name], deadline, step },
+      ),
+    ),
   );
 }
 
@@ -316,7 +339,15 @@ export async function promoteWhenCaughtUp(runtime: LabRuntime, member: MemberTop
       deadline,
       async () => {
         try {
-          await promoteMember(runtime.client, id);
+          await runtime.ask(
+            `promote ${member.name}`,
+            async (endpoint) => {
+              // Promoted by an earlier try that did not answer in time: done.
+              if ((await listMembers(endpoint, 3000)).find((m) => m.id === id)?.isLearner === false) return;
+              await promoteMember(endpoint, id);
+            },
+            { idempotent: true, exclude: [member.name], deadline: Math.min(deadline, Date.now() + 5000), step },
+          );
           return { done: true, detail: 'promoted to voter' };
         } catch (error) {
           return { done: false, detail: etcdSays((error as Error).message) };

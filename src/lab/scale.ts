@@ -70,7 +70,10 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       return new LabRuntime(lab, current.engine);
     };
     const next = sizedRuntime(to);
-    await reporter.step('preflight', async () => {
+    await reporter.step('preflight', async (step) => {
+      // Right after a failure, an election may still run: wait for it, so that only the members that
+      // are really down are named below.
+      await current.awaitLeader(Date.now() + current.electionWaitMs, step).catch(() => undefined);
       const unhealthy = await current.unhealthyMembers();
       if (unhealthy.length > 0) {
         throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: membership changes start from a healthy cluster`, {
@@ -78,7 +81,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           exitCode: 3,
         });
       }
-      const members = await listMembers(current.client, 3000);
+      const members = await current.ask('member list', (endpoint) => listMembers(endpoint, 3000), { idempotent: true, step });
       const expected = current.topology.members.map((m) => m.peerUrl).sort();
       const actual = members.map((m) => m.peerUrls[0] ?? '').sort();
       if (members.some((m) => m.isLearner) || expected.join() !== actual.join()) {
@@ -116,9 +119,10 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
           const k = Number(member.name.replace(/\D/g, ''));
           const remaining = sized(k - 1);
-          if ((await current.leader(1000)) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
+          if ((await current.leader()) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
           await reporter.step(`member remove ${member.name}; its container and data`, async (step) => {
-            const found = (await listMembers(current.client, 3000)).find((m) => m.peerUrls.includes(member.peerUrl));
+            const listed = await current.ask('member list', (endpoint) => listMembers(endpoint, 3000), { idempotent: true, exclude: [member.name], deadline: deadline(), step });
+            const found = listed.find((m) => m.peerUrls.includes(member.peerUrl));
             if (found) await removeWhenAllowed(current, found.id, member.name, deadline(), step);
             removed.push(member.name);
             step.update('stopping');
@@ -170,9 +174,10 @@ async function waitUntilQuorum(runtime: LabRuntime, needed: number, deadline: nu
       'the remaining members to agree on a leader',
       deadline,
       async () => {
-        const answers = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.status.leader !== '0');
-        const leaders = new Set(answers.map((a) => a.status!.leader));
-        return { done: answers.length >= needed && leaders.size === 1, detail: `${answers.length} answering, ${leaders.size} leader view(s)` };
+        const view = await runtime.leaderView();
+        const answering = view.answers.filter((a) => a.status).length;
+        const following = view.elected?.followers.length ?? 0;
+        return { done: view.container !== undefined && following >= needed && following === answering, detail: `${answering} answering, ${following} following ${view.elected?.member ?? 'a leader'}` };
       },
       step,
     ),
@@ -181,7 +186,7 @@ async function waitUntilQuorum(runtime: LabRuntime, needed: number, deadline: nu
 
 /** Recreates each member whose container differs from the generated compose file, followers first, the leader last. */
 async function rollToDefinition(runtime: LabRuntime, reporter: Reporter, deadline: () => number): Promise<void> {
-  const leader = await runtime.leader(1000);
+  const leader = (await runtime.awaitLeader(deadline())).container.member;
   const order: MemberTopology[] = [...runtime.topology.members.filter((m) => m.name !== leader), ...runtime.topology.members.filter((m) => m.name === leader)];
   for (const member of order) {
     if (member.name === leader) await moveLeadershipIn(runtime, order[0]!.name, reporter);

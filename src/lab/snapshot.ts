@@ -40,18 +40,17 @@ export interface SaveResult extends SnapshotInfo {
   elapsedMs: number;
 }
 
-/** A member to stream a snapshot from: one that answers on the lab network, a follower if there is one (the leader has enough to do). */
-async function snapshotSource(runtime: LabRuntime) {
-  const answers = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && !runtime.isPartitioned(a.container) && a.status.leader !== '0');
-  const follower = answers.find((a) => a.status!.memberId !== a.status!.leader);
-  const source = follower ?? answers[0];
-  if (!source) {
-    throw new UserError(`no member of lab "${runtime.name}" answers with a leader: there is nothing consistent to save`, {
+/** A member to stream a snapshot from: one that follows the leader a quorum follows, a follower if there is one (the leader has enough to do). */
+async function snapshotSource(runtime: LabRuntime, reporter: Reporter) {
+  const view = await reporter.step('find a member that follows the leader', (step) => runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step)).catch((error: unknown) => {
+    if (!(error instanceof UserError)) throw error;
+    throw new UserError(`no member of lab "${runtime.name}" answers with a leader: there is nothing consistent to save (${error.message})`, {
       hint: '`etcd-lab status` shows why; start stopped members with `etcd-lab start`',
       exitCode: 3,
     });
-  }
-  return source.container;
+  });
+  const following = view.answers.filter((a) => a.status && view.elected.followers.includes(a.container.member) && !runtime.isPartitioned(a.container));
+  return (following.find((a) => a.container.member !== view.container.member) ?? following[0] ?? { container: view.container }).container;
 }
 
 export async function saveLabSnapshot(opts: SaveOptions, reporter: Reporter): Promise<SaveResult> {
@@ -65,7 +64,7 @@ export async function saveSnapshotOf(runtime: LabRuntime, requested: string | un
   const file = resolve(requested ?? join(lab.outDir, SNAPSHOTS_DIR, `${lab.spec.name}${tag ? `-${tag}` : ''}-${stamp()}.db`));
   if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
   await mkdir(dirname(file), { recursive: true });
-  const source = await snapshotSource(runtime);
+  const source = await snapshotSource(runtime, reporter);
   const member = runtime.topology.members.find((m) => m.name === source.member)!;
   await reporter.step(`etcdctl snapshot save from ${member.name} (${member.clientUrl})`, () =>
     guarded({ undoing: 'stopping the snapshot (no partial file is left)' }, () =>

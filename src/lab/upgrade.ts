@@ -113,6 +113,9 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
 
     // 1. Every member healthy, the step allowed, the image real.
     const { before, target } = await reporter.step('preflight', async (step) => {
+      // Right after a failure, an election may still run: wait for it, so that only the members that
+      // are really down are named below.
+      await runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch(() => undefined);
       const unhealthy = await runtime.unhealthyMembers();
       if (unhealthy.length > 0) {
         throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: a rolling upgrade starts from a healthy cluster`, {
@@ -134,12 +137,12 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
     const snapshot = await saveSnapshotOf(runtime, undefined, reporter, 'before-upgrade');
 
     // 3. One member at a time: followers first, the leader last once it has handed over.
-    const leader = await runtime.leader(1000);
+    const leader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member;
     const order = [...topology.members.filter((m) => m.name !== leader), ...topology.members.filter((m) => m.name === leader)];
     const done: UpgradeResult['members'] = [];
     for (const member of order) {
       const memberStarted = Date.now();
-      const wasLeader = (await runtime.leader(1000)) === member.name;
+      const wasLeader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member === member.name;
       // To an upgraded member when there is one; else (leadership moved meanwhile) to any other.
       if (wasLeader) await moveLeadershipIn(runtime, done.at(-1)?.member ?? order.find((m) => m.name !== member.name)!.name, reporter);
       await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>

@@ -127,7 +127,27 @@ export async function memberHealth(endpoint: Endpoint, timeoutMs = 1000, opts: {
 export function describeFetchError(error: unknown): string {
   const e = error as Error & { code?: string };
   if (e.name === 'TimeoutError') return 'no answer in time';
+  if (e.code === 'ECONNREFUSED') return 'connection refused';
+  if (e.code === 'ECONNRESET') return 'connection reset';
   return e.code ?? e.message;
+}
+
+/** The request never reached a server: asking again, or another member, cannot apply it twice. */
+export function neverSent(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL';
+}
+
+/**
+ * A failure that says nothing about the request itself, only about the moment: the member went away,
+ * did not answer in time, or etcd was between leaders ("leader changed", "no leader", "request timed
+ * out", "unhealthy cluster" just after a membership change). Asking again, or another member, may work.
+ */
+export function isTransient(error: unknown): boolean {
+  const e = error as Error & { code?: string };
+  if (e.name === 'TimeoutError' || neverSent(error)) return true;
+  if (['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED'].includes(e.code ?? '')) return true;
+  return /socket hang up|leader changed|no leader|request timed out|timed out waiting for read index|unhealthy cluster|not enough started members|server stopped|too many requests|HTTP 503/i.test(e.message ?? '');
 }
 
 /** POST /v3/maintenance/status. int64 fields arrive as decimal strings. */

@@ -7,6 +7,7 @@ import { LABEL, quorumState } from '../config/topology.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
+import { electedLeader } from './leader.js';
 import { Interrupted, isInterrupted } from '../interrupt.js';
 
 export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal'] as const;
@@ -53,18 +54,12 @@ function partitionNetworkName(runtime: LabRuntime, member: string): string {
   return `${runtime.name}-cut-${member}`;
 }
 
-async function resolveTargets(runtime: LabRuntime, names: string[], containers: LabMemberContainer[]): Promise<LabMemberContainer[]> {
+/** The named members; "leader" is the leader now, waited for while an election runs (one lookup, shared with the election wait). */
+async function resolveTargets(runtime: LabRuntime, names: string[], containers: LabMemberContainer[], leader: () => Promise<string>): Promise<LabMemberContainer[]> {
   const known = containers.map((c) => c.member);
   const targets: LabMemberContainer[] = [];
   for (const name of names) {
-    let member = name;
-    if (name === 'leader') {
-      const leader = await runtime.leader();
-      if (!leader) {
-        throw new UserError('no member is leader right now (is quorum lost?)', { hint: `name a member instead: ${known.join(', ')}` });
-      }
-      member = leader;
-    }
+    const member = name === 'leader' ? await leader() : name;
     const container = containers.find((c) => c.member === member || c.name === member);
     if (!container) {
       throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}, or leader` });
@@ -159,8 +154,25 @@ export async function applyFault(
     if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: 2 });
     targetNames = containers.filter(need).map((c) => c.member);
   }
-  const targets = await resolveTargets(runtime, targetNames, containers);
-  const leaderBefore = ['kill', 'stop', 'pause', 'partition'].includes(action) ? await runtime.leader() : undefined;
+  // The leader is looked up once: the member taken out and the one whose election is awaited are the same.
+  let leaderBefore: { member: string; term: number } | undefined;
+  const findLeader = async (): Promise<string> => {
+    if (!leaderBefore) {
+      const view = await reporter.step('find the leader', (step) =>
+        runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch((error: unknown) => {
+          if (error instanceof UserError) throw new UserError(error.message, { hint: `name a member instead: ${containers.map((c) => c.member).join(', ')}`, exitCode: 3 });
+          throw error;
+        }),
+      );
+      leaderBefore = { member: view.container.member, term: view.elected.term };
+    }
+    return leaderBefore.member;
+  };
+  const targets = await resolveTargets(runtime, targetNames, containers, findLeader);
+  if (!leaderBefore && ['kill', 'stop', 'pause', 'partition'].includes(action)) {
+    const view = await runtime.leaderView();
+    if (view.container && view.elected) leaderBefore = { member: view.container.member, term: view.elected.term };
+  }
   const started = Date.now();
   const done: string[] = [];
 
@@ -176,7 +188,7 @@ export async function applyFault(
   const after = await runtime.memberContainers();
   const alive = after.filter((c) => isAlive(runtime, c));
   const state = aliveState(alive.length, runtime.topology.members.length);
-  const result: FaultResult = { action, members: targets.map((t) => t.member), done, leaderBefore, state };
+  const result: FaultResult = { action, members: targets.map((t) => t.member), done, ...(leaderBefore ? { leaderBefore: leaderBefore.member } : {}), state };
   if (opts.wait === false || targets.length === 0) return result;
   const deadline = Date.now() + (opts.timeoutMs ?? Math.max(15_000, 10 * runtime.lab.spec.etcd.electionTimeoutMs));
 
@@ -194,23 +206,26 @@ async function waitAfter(
   runtime: LabRuntime,
   action: FaultAction,
   reporter: Reporter,
-  w: { leaderBefore?: string; targets: LabMemberContainer[]; alive: LabMemberContainer[]; state: AliveState; started: number; deadline: number; result: FaultResult },
+  w: { leaderBefore?: { member: string; term: number }; targets: LabMemberContainer[]; alive: LabMemberContainer[]; state: AliveState; started: number; deadline: number; result: FaultResult },
 ): Promise<void> {
   const { leaderBefore, targets, alive, state, started, deadline, result } = w;
-  const leaderGone = leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore);
+  const leaderGone = leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore!.member);
   if (leaderGone && state.held) {
     result.election = await reporter.step('election', (step) =>
       waitUntil(
         'a new leader',
         deadline,
         async () => {
-          const answers = await runtime.statuses(alive);
-          const statuses = answers.map((a) => a.status);
-          const named = statuses.find((s) => s && s.leader !== '0' && statuses.filter((x) => x?.leader === s.leader).length >= state.quorum);
-          const leader = answers.find((a) => a.status?.memberId === named?.leader)?.container.member;
+          // The one rule, over the members still alive: a quorum names one of them in a newer term.
+          const answers = await runtime.statuses(alive, 500);
+          const elected = electedLeader(
+            answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm })),
+            state.members,
+          );
+          const leader = elected && elected.term > leaderBefore!.term ? elected.member : undefined;
           return leader
-            ? { done: true, value: { leader, term: named!.raftTerm, afterMs: Date.now() - started }, detail: `${leader} leads at term ${named!.raftTerm}` }
-            : { done: false, detail: `${statuses.filter(Boolean).length}/${alive.length} answering, no leader yet` };
+            ? { done: true, value: { leader, term: elected!.term, afterMs: Date.now() - started }, detail: `${leader} leads at term ${elected!.term}` }
+            : { done: false, detail: `${answers.filter((a) => a.status).length}/${alive.length} answering, no new leader yet` };
         },
         step,
       ),

@@ -5,9 +5,12 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { COMPOSE_FILE } from '../render/index.js';
 import type { LoadedLab } from '../config/load.js';
-import { ETCD_CLIENT_PORT, LABEL, labTopology, type LabTopology } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
-import { memberHealth, memberStatus, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { electedLeader, type ElectedLeader } from './leader.js';
+import { sleep, throwIfInterrupted } from '../interrupt.js';
+import type { StepHandle } from '../progress.js';
 import { readClientTls } from './pki.js';
 import { CLIENTS, pkiDirOf } from '../render/pki.js';
 
@@ -158,34 +161,130 @@ export class LabRuntime {
     return !container.networks.includes(this.topology.network);
   }
 
-  /** Each member's raft status over its own API (undefined where it does not answer in time). */
-  async statuses(
-    members?: LabMemberContainer[],
-    timeoutMs = 500,
-  ): Promise<{ container: LabMemberContainer; status: MemberStatus | undefined }[]> {
+  /** Each member's raft status over its own API (undefined where it does not answer in time, with why). */
+  async statuses(members?: LabMemberContainer[], timeoutMs = 500): Promise<MemberAnswer[]> {
     const list = members ?? (await this.memberContainers());
     return Promise.all(
-      list.map(async (container) => {
+      list.map(async (container): Promise<MemberAnswer> => {
+        let endpoint: Endpoint | undefined;
         try {
-          const endpoint = this.memberEndpoint(container);
-          return { container, status: endpoint ? await memberStatus(endpoint, timeoutMs).catch(() => undefined) : undefined };
+          endpoint = this.memberEndpoint(container);
         } catch {
-          return { container, status: undefined }; // no client certificate here (generated/pki removed): no answer
+          return { container, error: 'no client certificate in generated/pki' };
+        }
+        if (!endpoint) return { container, error: `container ${container.state}` };
+        try {
+          return { container, endpoint, status: await memberStatus(endpoint, timeoutMs) };
+        } catch (error) {
+          return { container, endpoint, error: describeFetchError(error) };
         }
       }),
     );
   }
 
-  /** The member the reachable members name as leader, if any answers within the timeout. */
-  async leader(timeoutMs = 500): Promise<string | undefined> {
-    return (await this.leaderContainer(timeoutMs))?.member;
+  /** The leader by the one rule (see leader.ts), and every member's answer it was read from. */
+  async leaderView(timeoutMs = 1000): Promise<LeaderView> {
+    const answers = await this.statuses(undefined, timeoutMs);
+    const views = answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm }));
+    const elected = electedLeader(views, this.topology.members.length);
+    const container = elected?.member !== undefined ? answers.find((a) => a.container.member === elected.member)?.container : undefined;
+    return { elected, answers, ...(container ? { container } : {}) };
+  }
+
+  /** The member a quorum follows now, if it answers (a leader just killed does not). */
+  async leader(timeoutMs = 1000): Promise<string | undefined> {
+    return (await this.leaderView(timeoutMs)).container?.member;
   }
 
   /** The leader's container (to reach it, as move-leader must). */
-  async leaderContainer(timeoutMs = 500): Promise<LabMemberContainer | undefined> {
-    const statuses = await this.statuses(undefined, timeoutMs);
-    const leaderId = statuses.find((s) => s.status && s.status.leader !== '0')?.status?.leader;
-    return statuses.find((s) => s.status?.memberId === leaderId)?.container;
+  async leaderContainer(timeoutMs = 1000): Promise<LabMemberContainer | undefined> {
+    return (await this.leaderView(timeoutMs)).container;
+  }
+
+  /**
+   * Waits, within `deadline`, for a leader that a quorum follows and that answers: right after a
+   * leader was killed, paused or cut off, its followers name it until the election timeout, then
+   * elect another. Refuses with each member's answer when none comes (quorum lost).
+   */
+  async awaitLeader(deadline: number, step?: StepHandle): Promise<LeaderView & { container: LabMemberContainer; elected: ElectedLeader }> {
+    for (;;) {
+      throwIfInterrupted();
+      const view = await this.leaderView();
+      if (view.container && view.elected) return view as LeaderView & { container: LabMemberContainer; elected: ElectedLeader };
+      step?.update(`waiting for a leader: ${describeAnswers(view.answers)}`);
+      if (Date.now() >= deadline) throw this.noLeader(view);
+      await sleep(Math.min(200, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  /** How long a command waits for an election before calling quorum lost: several election timeouts. */
+  get electionWaitMs(): number {
+    return Math.max(10_000, 10 * this.lab.spec.etcd.electionTimeoutMs);
+  }
+
+  private noLeader(view: LeaderView): UserError {
+    const size = this.topology.members.length;
+    return new UserError(`lab "${this.name}" has no leader that a quorum (${quorumOf(size)} of ${size}) follows: ${describeAnswers(view.answers)}`, {
+      hint: 'with quorum lost nothing can be written or read consistently: bring members back (`etcd-lab start`, `unpause`, `heal`; `etcd-lab status` shows which), or restore from a snapshot (`etcd-lab snapshot restore FILE`)',
+      exitCode: 3,
+    });
+  }
+
+  /**
+   * Asks the cluster something through a member that answers and follows the leader (never blindly
+   * through HAProxy, which may still send a connection to a member that just died). A call that
+   * fails for the moment (see isTransient) is asked again, of the next member, until `deadline`; a
+   * call that is not idempotent is asked again only when it never reached a member. What it cannot
+   * get says which member did not answer and why.
+   */
+  async ask<T>(what: string, call: (endpoint: Endpoint, member: string) => Promise<T>, opts: AskOptions): Promise<T> {
+    const deadline = opts.deadline ?? Date.now() + this.electionWaitMs;
+    const tried: string[] = [];
+    let round = 0;
+    for (;;) {
+      throwIfInterrupted();
+      const view = await this.leaderView();
+      const candidates = view.answers.filter(
+        (a) =>
+          a.status &&
+          a.endpoint &&
+          view.elected &&
+          a.status.leader === view.elected.id &&
+          a.status.raftTerm === view.elected.term &&
+          !(opts.exclude ?? []).includes(a.container.member) &&
+          !this.isPartitioned(a.container),
+      );
+      const isLeader = (a: MemberAnswer) => a.status!.memberId === a.status!.leader;
+      const ordered = opts.prefer === 'leader' ? [...candidates.filter(isLeader), ...candidates.filter((a) => !isLeader(a))] : opts.prefer === 'follower' ? [...candidates.filter((a) => !isLeader(a)), ...candidates.filter(isLeader)] : candidates;
+      // Not always the same member first: one that answers slowly should not take every round.
+      const order = opts.prefer ? ordered : ordered.map((_, i) => ordered[(i + round) % ordered.length]!);
+      round++;
+      if (order.length === 0) tried.push(`no leader yet (${describeAnswers(view.answers)})`);
+      for (const a of order) {
+        try {
+          return await call(a.endpoint!, a.container.member);
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          tried.push(`${a.container.member}: ${etcdReason(error)}`);
+          if (!opts.idempotent && !neverSent(error)) {
+            throw new UserError(`${what}: ${a.container.member} did not answer (${etcdReason(error)}), so whether it was done is unknown`, {
+              hint: '`etcd-lab status` and `etcd-lab member list` show where the lab stands; run the command again once it has a leader',
+              exitCode: 4,
+              cause: error,
+            });
+          }
+        }
+        if (Date.now() >= deadline) break;
+      }
+      opts.step?.update(`${what}: ${tried.at(-1)}; asking again`);
+      if (Date.now() >= deadline) {
+        throw new UserError(`${what}: no member of lab "${this.name}" could answer in time (${[...new Set(tried)].slice(-4).join('; ')})`, {
+          hint: '`etcd-lab status` shows which members serve; bring the others back (`etcd-lab start`, `unpause`, `heal`) and run the command again',
+          exitCode: 3,
+        });
+      }
+      await sleep(Math.min(200, Math.max(0, deadline - Date.now())));
+    }
   }
 
   /** The spec's members that are not healthy now: no container, not running, or /health not 200. */
@@ -206,4 +305,52 @@ export class LabRuntime {
     const port = container.hostPorts[ETCD_CLIENT_PORT];
     return container.state === 'running' && port ? this.endpoint(`${this.scheme}://${this.hostAddress}:${port}`) : undefined;
   }
+}
+
+/** One member's answer to a status call: its status, or why there is none. */
+export interface MemberAnswer {
+  container: LabMemberContainer;
+  endpoint?: Endpoint;
+  status?: MemberStatus;
+  error?: string;
+}
+
+export interface LeaderView {
+  elected?: ElectedLeader;
+  /** The leader's container, when the leader itself answered. */
+  container?: LabMemberContainer;
+  answers: MemberAnswer[];
+}
+
+export interface AskOptions {
+  /** Safe to send twice (a read, or a change whose result is checked first): retried within the deadline. */
+  idempotent: boolean;
+  /** Default: now + the election wait. */
+  deadline?: number;
+  /** Members not to ask (one being replaced or leaving). */
+  exclude?: string[];
+  /** Ask the leader first (move-leader), or a follower first (to spare the leader). */
+  prefer?: 'leader' | 'follower';
+  step?: StepHandle;
+}
+
+/** "etcd1: no answer in time, etcd2: follows etcd3 (term 5), etcd3: leader (term 5)". */
+export function describeAnswers(answers: MemberAnswer[]): string {
+  const names = new Map(answers.filter((a) => a.status).map((a) => [a.status!.memberId, a.container.member]));
+  return answers
+    .map((a) => {
+      if (!a.status) return `${a.container.member}: ${a.error ?? 'no answer'}`;
+      const { leader, memberId, raftTerm } = a.status;
+      if (leader === '0') return `${a.container.member}: no leader (term ${raftTerm})`;
+      if (leader === memberId) return `${a.container.member}: leader (term ${raftTerm})`;
+      return `${a.container.member}: follows ${names.get(leader) ?? BigInt(leader).toString(16)} (term ${raftTerm})`;
+    })
+    .join(', ');
+}
+
+/** etcd's own words when it refused ("…HTTP 503 {"message":"etcdserver: leader changed"}" → "etcdserver: leader changed"). */
+export function etcdReason(error: unknown): string {
+  const message = (error as Error).message ?? '';
+  const said = /"message":\s*"([^"]+)"/.exec(message)?.[1];
+  return said ?? describeFetchError(error);
 }

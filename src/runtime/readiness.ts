@@ -3,6 +3,7 @@
 // HAProxy. `up` expects every member; the failure commands expect the members still alive.
 import type { Reporter } from '../progress.js';
 import { currentRevision, getKey, memberHealth, putKey } from './etcd-http.js';
+import { electedLeader } from './leader.js';
 import { fetchBackends } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { waitUntil } from './wait.js';
@@ -51,16 +52,17 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
       deadline,
       async () => {
         const answers = await runtime.statuses((await runtime.memberContainers()).filter((c) => expected.includes(c.member)));
-        const statuses = answers.map((a) => a.status);
-        const known = statuses.filter((s) => s !== undefined);
-        const leaders = new Set(known.map((s) => s.leader));
-        const leader = [...leaders][0];
-        const leaderName = answers.find((a) => a.status?.memberId === leader)?.container.member;
-        const agreed = known.length === n && leaders.size === 1 && leader !== '0' && leaderName !== undefined;
+        const known = answers.filter((a) => a.status);
+        // The one rule for the leader (leader.ts), and every expected member following it.
+        const elected = electedLeader(
+          answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm })),
+          runtime.topology.members.length,
+        );
+        const agreed = elected?.member !== undefined && known.length === n && elected.followers.length === n;
         return {
           done: agreed,
-          value: leaderName,
-          detail: agreed ? `leader ${leaderName}, term ${known[0]!.raftTerm}` : `${known.length}/${n} answering, ${leaders.size} leader view(s)`,
+          value: elected?.member,
+          detail: agreed ? `leader ${elected.member}, term ${elected.term}` : `${known.length}/${n} answering, ${elected?.followers.length ?? 0} following ${elected?.member ?? 'a leader'}`,
         };
       },
       step,

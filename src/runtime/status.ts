@@ -2,6 +2,7 @@
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
 import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
 import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
+import { electedLeader } from './leader.js';
 import { fetchBackends, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
@@ -108,10 +109,12 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     }),
   );
 
-  // The leader is the one healthy members name; a member cut off from quorum may name a stale one.
-  const named = members.filter((m) => m.healthy && m.leaderId && m.leaderId !== '0').map((m) => m.leaderId!);
-  const leaderId = mostCommon(named);
-  for (const m of members) m.isLeader = leaderId !== undefined && m.memberId === leaderId;
+  // The one rule (leader.ts): a member cut off from quorum may name a stale leader.
+  const elected = electedLeader(
+    members.map((m) => ({ member: m.name, memberId: m.memberId, leaderId: m.leaderId, raftTerm: m.raftTerm })),
+    members.length,
+  );
+  for (const m of members) m.isLeader = elected !== undefined && m.memberId === elected.id;
   const quorum = quorumState(members.filter((m) => m.healthy).length, members.length, 'healthy');
   const leader = members.find((m) => m.isLeader)?.name;
   // Every member lists every alarm of the cluster; the members that raised them are named by ID.
@@ -146,9 +149,3 @@ const ALARM_MEANING: Record<AlarmType, string> = {
   NOSPACE: ' — the space quota is reached: writes are refused until space is freed and the alarm disarmed (`etcd-lab alarm recover`)',
   CORRUPT: ' — members disagree on their data: see `etcd-lab logs`; restore from a snapshot (`etcd-lab snapshot restore`)',
 };
-
-function mostCommon(values: string[]): string | undefined {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-}

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--delete', 'delete the KIND cluster instead')
     .option('--purge', "with --delete: also delete its objects from the lab's etcd (asks first)")
     .option('-y, --yes', 'do not ask before deleting objects')
-    .option('--retain', 'on failure or Ctrl-C, keep the kind network and HAProxy attachment this run made')
+    .option('--retain', 'on failure or Ctrl-C, keep the kind network and HAProxy attachment this run made, and pass --retain to kind create cluster so kind keeps its nodes (a failed kubeadm init stays to inspect)')
     .option('--timeout <seconds>', 'how long the API server may take to become ready', '180')
     .action(async (flags: KindFlags) => {
       const [kind, { confirmOnTerminal }] = await Promise.all([import('../lab/kind.js'), import('../ui/confirm.js')]);

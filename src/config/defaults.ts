@@ -12,7 +12,7 @@ export const DEFAULTS: LabSpec = {
   // Private (RFC 1918) and outside Docker's default address pools (172.17-31.x, 192.168.x).
   network: { subnet: '10.79.0.0/24' },
   etcd: {
-    // kubeadm refuses external etcd older than 3.5.24.
+    // At least kubeadm's minimum external etcd, 3.5.24 (its preflight refuses older ones).
     image: 'gcr.io/etcd-development/etcd:v3.5.33',
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,

@@ -5,7 +5,11 @@ import { isPrivateSubnet, parseSubnet } from './network.js';
 import { requiredSubnetSize } from './topology.js';
 import type { LabSpec } from './types.js';
 
-/** kubeadm refuses an external etcd older than this. */
+/**
+ * kubeadm's MinExternalEtcdVersion ("3.5.24-0", cmd/kubeadm/app/constants/constants.go). Only
+ * kubeadm's preflight checks it (ExternalEtcdVersionCheck, cmd/kubeadm/app/preflight/checks.go),
+ * and kind skips preflight, so under `etcd-lab kind` an older etcd is not refused.
+ */
 export const KUBEADM_MIN_ETCD = [3, 5, 24] as const;
 
 export interface ValidateOptions {
@@ -100,8 +104,8 @@ export function validateSpec(spec: LabSpec, opts: ValidateOptions = {}): { probl
   if (version && olderThan(version, KUBEADM_MIN_ETCD)) {
     warnings.push({
       path: label('etcd.image'),
-      message: `etcd ${version.join('.')} is older than ${KUBEADM_MIN_ETCD.join('.')}, which recent kubeadm requires of an external etcd`,
-      fix: '`etcd-lab kind` may fail; use gcr.io/etcd-development/etcd:v3.5.33 or newer for KIND',
+      message: `etcd ${version.join('.')} is older than ${KUBEADM_MIN_ETCD.join('.')}, kubeadm's minimum for an external etcd`,
+      fix: 'kind skips the kubeadm check, so `etcd-lab kind` still runs, but kubeadm does not support it; use gcr.io/etcd-development/etcd:v3.5.33 or newer for KIND',
     });
   }
 

@@ -21,7 +21,7 @@ import { LABEL } from '../config/topology.js';
 import { KUBEADM_MIN_ETCD, olderThan } from '../config/validate.js';
 
 export interface KindOptions extends LoadOptions {
-  /** Keep what this run set up when kind fails. */
+  /** Keep what this run set up when kind fails, and pass `--retain` to `kind create cluster` so kind keeps its nodes. */
   retain?: boolean;
   /** How long the API server may take to become ready. */
   timeoutMs?: number;
@@ -68,8 +68,8 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
       const parts = v.split('.').map(Number);
       if (olderThan(parts, KUBEADM_MIN_ETCD)) {
         reporter.warn(
-          `the lab runs etcd ${v}, older than ${KUBEADM_MIN_ETCD.join('.')}: recent kubeadm refuses it as external etcd ` +
-            '(kind skips kubeadm preflight, so it may still start); use the official etcd image for KIND',
+          `the lab runs etcd ${v}, older than ${KUBEADM_MIN_ETCD.join('.')}, kubeadm's minimum for external etcd: ` +
+            "kind skips kubeadm's preflight, where that is checked, so the cluster can still start; plain `kubeadm init` would refuse it",
         );
       }
     }
@@ -185,11 +185,11 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
       await reporter.step(`kind create cluster --name ${cluster}`, async (step) => {
         try {
           madeHere.cluster = true;
-          await kindCli.create(cluster, config, (line) => step.update(line.slice(0, 100)));
+          await kindCli.create(cluster, config, (line) => step.update(line.slice(0, 100)), { retain: opts.retain });
         } catch (error) {
           if (error instanceof Interrupted) throw error;
-          // kind removes what it made when it fails; only an interrupted create leaves a cluster.
-          madeHere.cluster = false;
+          // kind removes what it made when it fails, unless --retain; then its nodes stay to inspect.
+          madeHere.cluster = Boolean(opts.retain);
           const text = `${(error as { stderr?: string }).stderr ?? ''}\n${(error as Error).message}`;
           const image = /failed to pull image "([^"]+)"/.exec(text)?.[1];
           if (image) {
@@ -202,7 +202,10 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
             });
           }
           const reason = /ERROR: (.*)/.exec(text)?.[1] ?? text.trim().split('\n').at(-1);
-          throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above`, exitCode: 6, cause: error });
+          const kept = opts.retain
+            ? `; --retain kept the nodes: \`docker exec ${cluster}-control-plane journalctl -u kubelet\`, \`kind export logs --name ${cluster}\`, then \`etcd-lab kind --delete\``
+            : '; `--retain` keeps kind\'s nodes to inspect';
+          throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above${kept}`, exitCode: 6, cause: error });
         }
       });
     } catch (error) {

@@ -69,8 +69,11 @@ export function renderKindConfig(spec: LabSpec, { mode, clientPort, kubeadmApi =
   const tls = spec.tls.enabled ? kindEtcdFiles(hostPkiDir) : undefined;
   const node = (role: string, mounts: object = {}) => ({ role, ...(spec.kind.nodeImage ? { image: spec.kind.nodeImage } : {}), ...mounts });
   const prefix = kindEtcdPrefix(spec);
-  // No apiVersion in the patch: kind merges it into whichever kubeadm API version it uses. Only
-  // apiServer.extraArgs differ: a map in v1beta3 (kind ≤ 0.31), a list of {name, value} in v1beta4.
+  // No apiVersion in the patch: kind matches patches on kind and, only when the patch names one,
+  // apiVersion (kind's pkg/internal/patch/resource.go, matches), so it applies to whichever kubeadm
+  // API kind writes, as a JSON merge patch. Only apiServer.extraArgs differ: a map in v1beta3, a list
+  // of {name, value} in v1beta4 (kind 0.32+ with Kubernetes 1.36+). kind 0.32+ also converts a map
+  // from an unversioned patch for v1beta4; the list form makes the file read as kubeadm gets it.
   const extraArgs = kubeadmApi === 'v1beta3' ? { 'etcd-prefix': prefix } : [{ name: 'etcd-prefix', value: prefix }];
   const external = tls ? { endpoints: [endpoint], caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile } : { endpoints: [endpoint] };
   const patch = stringify({ kind: 'ClusterConfiguration', etcd: { external }, apiServer: { extraArgs } });

@@ -38,17 +38,30 @@ export function parseKindVersion(text: string): [number, number, number] | undef
 }
 
 /**
- * The kubeadm API kind will write, whose apiServer.extraArgs shape our patch must match: v1beta3
- * (a map) up to kind 0.31; from kind 0.32, v1beta4 (a list) for Kubernetes 1.36 and later. With no
- * node image set, kind's own default applies, which for every released kind is below 1.36.
+ * The kubeadm API kind will write, whose apiServer.extraArgs shape our patch is printed in. kind
+ * picks it from the node image's Kubernetes version (kubernetes-sigs/kind v0.32.0,
+ * pkg/cluster/internal/kubeadm/config.go lines 673-679): v1beta3 for 1.23 to 1.35, v1beta4 from
+ * 1.36; kind 0.31 and older have no v1beta4 template and write v1beta3. With no node image set,
+ * kind's own default applies: kindest/node:v1.36.1 in kind 0.32.0 (pkg/apis/config/defaults/image.go),
+ * so v1beta4 there. Either form works with kind 0.32+: for a v1beta4 target it converts a map-form
+ * extraArgs from a patch without apiVersion (pkg/internal/patch/kubeadm_merge.go, mergeExtraArgs).
  */
 export function kubeadmApiFor(kindVersion: [number, number, number] | undefined, nodeImage: string): KubeadmApi {
   if (!kindVersion) return 'v1beta3';
   const [major, minor] = kindVersion;
   const kindWritesV1beta4 = major > 0 || minor >= 32;
   const k8s = /:v(\d+)\.(\d+)/.exec(nodeImage);
-  const k8sAtLeast136 = k8s !== null && (Number(k8s[1]) > 1 || Number(k8s[2]) >= 36);
+  // No image: kind 0.32's default node image is 1.36.
+  const k8sAtLeast136 = k8s === null ? nodeImage === '' : Number(k8s[1]) > 1 || Number(k8s[2]) >= 36;
   return kindWritesV1beta4 && k8sAtLeast136 ? 'v1beta4' : 'v1beta3';
+}
+
+/**
+ * `kind create cluster` arguments. `--retain` keeps kind's node containers when creation fails
+ * (without it kind deletes them, so a failed `kubeadm init` leaves nothing to inspect).
+ */
+export function kindCreateArgs(name: string, config: string, opts: { retain?: boolean } = {}): string[] {
+  return ['create', 'cluster', '--name', name, '--config', config, ...(opts.retain ? ['--retain'] : [])];
 }
 
 export const kindCli = {
@@ -63,8 +76,8 @@ export const kindCli = {
     // "No kind clusters found." goes to stderr; stdout lists one name per line.
     return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
   },
-  async create(name: string, config: string, onLine: (line: string) => void): Promise<void> {
-    await tool('kind', ['create', 'cluster', '--name', name, '--config', config], onLine);
+  async create(name: string, config: string, onLine: (line: string) => void, opts: { retain?: boolean } = {}): Promise<void> {
+    await tool('kind', kindCreateArgs(name, config, opts), onLine);
   },
   async delete(name: string, onLine?: (line: string) => void, opts: { cleanup?: boolean } = {}): Promise<void> {
     await tool('kind', ['delete', 'cluster', '--name', name], onLine, opts.cleanup);

@@ -8,7 +8,7 @@ import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../.
 import { renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
 import { checkHosts, hostsCertRequests, renderHostsExport } from '../../src/render/export-hosts.js';
 import { renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, swarmCertRequests } from '../../src/render/export-swarm.js';
-import { kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
+import { kindCreateArgs, kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
 import { resolveLocalSettings } from '../../src/config/local.js';
 import { parseSubnet, subnetContains, parseIpv4 } from '../../src/config/network.js';
 import { readSpec } from '../../src/config/read.js';
@@ -243,11 +243,27 @@ describe('KIND config across kubeadm API versions', () => {
   it('picks the form kind will write: v1beta4 only from kind 0.32 with Kubernetes 1.36+', () => {
     expect(kubeadmApiFor([0, 27, 0], '')).toBe('v1beta3');
     expect(kubeadmApiFor([0, 31, 0], 'kindest/node:v1.36.0')).toBe('v1beta3');
-    expect(kubeadmApiFor([0, 32, 0], '')).toBe('v1beta3');
+    // No node image: kind 0.32.0's default is kindest/node:v1.36.1.
+    expect(kubeadmApiFor([0, 32, 0], '')).toBe('v1beta4');
+    expect(kubeadmApiFor([0, 32, 0], 'registry.local/node:latest')).toBe('v1beta3');
     expect(kubeadmApiFor([0, 32, 0], 'kindest/node:v1.35.1')).toBe('v1beta3');
     expect(kubeadmApiFor([0, 32, 0], 'kindest/node:v1.36.0@sha256:abc')).toBe('v1beta4');
     expect(kubeadmApiFor(undefined, 'kindest/node:v1.36.0')).toBe('v1beta3');
     expect(parseKindVersion('kind v0.27.0 go1.24.4 linux/amd64')).toEqual([0, 27, 0]);
+  });
+
+  it('passes --retain on to kind create cluster only when asked', () => {
+    expect(kindCreateArgs('demo', '/w/generated/kind-config.yaml')).toEqual(['create', 'cluster', '--name', 'demo', '--config', '/w/generated/kind-config.yaml']);
+    expect(kindCreateArgs('demo', '/w/generated/kind-config.yaml', { retain: false })).not.toContain('--retain');
+    expect(kindCreateArgs('demo', '/w/generated/kind-config.yaml', { retain: true })).toEqual([
+      'create',
+      'cluster',
+      '--name',
+      'demo',
+      '--config',
+      '/w/generated/kind-config.yaml',
+      '--retain',
+    ]);
   });
 });
 

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { dockerRefusal, UserError } from './errors.js';
+import { describeFetchError, isTransient } from './runtime/etcd-http.js';
 import { installInterruptHandlers, Interrupted } from './interrupt.js';
 
 export function buildProgram(): Command {
@@ -37,7 +38,14 @@ export async function main(argv: string[]): Promise<number> {
       if (verbose && error.cause) process.stderr.write(`${String((error.cause as Error).stack ?? error.cause)}\n`);
       return error.exitCode;
     }
-    const e = error as Error;
+    const e = error as Error & { url?: string };
+    if (e.url !== undefined && isTransient(e)) {
+      // A member (or HAProxy) that went away while a command asked it: the lab's state, not a bug.
+      process.stderr.write(`error: ${e.url} did not answer (${describeFetchError(e)})\n`);
+      process.stderr.write('Right after a failure the lab may still be electing a leader: `etcd-lab status` shows which members serve; run the command again.\n');
+      if (verbose) process.stderr.write(`${e.stack}\n`);
+      return 3;
+    }
     process.stderr.write(`error: ${e.message}\n`);
     process.stderr.write(verbose ? `${e.stack}\n` : 'This looks like a bug in etcd-lab: run again with --verbose and report the stack trace.\n');
     return 1;

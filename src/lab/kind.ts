@@ -86,7 +86,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
         exitCode: 3,
       });
     }
-    const left = await countPrefix(runtime.client, `${prefix}/`);
+    const left = await runtime.ask(`count ${prefix}/`, (endpoint) => countPrefix(endpoint, `${prefix}/`), { idempotent: true });
     if (left > 0) {
       throw new UserError(`the lab's etcd still holds ${left} objects under ${prefix}/ from an earlier cluster named "${cluster}"`, {
         hint: 'a new cluster would start with them (kind delete leaves them behind): remove them with `etcd-lab kind --delete --purge`, or set kind.name to another name',
@@ -284,14 +284,17 @@ async function deleteFromLab(runtime: LabRuntime, opts: KindDeleteOptions, repor
   await reporter.step(`kind delete cluster --name ${cluster}`, (step) => kindCli.delete(cluster, (line) => step.update(line)));
   let deletedKeys = 0;
   if (opts.purge) {
-    const count = await countPrefix(runtime.client, `${prefix}/`);
+    const count = await runtime.ask(`count ${prefix}/`, (endpoint) => countPrefix(endpoint, `${prefix}/`), { idempotent: true });
     if (count > 0 && !opts.yes) {
       if (!opts.confirm) throw new UserError(`refusing to delete ${count} objects under ${prefix}/ without confirmation`, { hint: 'add --yes' });
       if (!(await opts.confirm(`Delete ${count} objects of cluster "${cluster}" under ${prefix}/ in the lab's etcd?`))) {
         throw new UserError('the cluster is deleted; its objects in etcd were kept');
       }
     }
-    deletedKeys = await reporter.step(`delete ${count} objects under ${prefix}/`, () => deletePrefix(runtime.client, `${prefix}/`));
+    deletedKeys = await reporter.step(`delete ${count} objects under ${prefix}/`, (step) =>
+      // Deleting what is gone already deletes nothing: safe to ask again.
+      runtime.ask(`delete ${prefix}/`, (endpoint) => deletePrefix(endpoint, `${prefix}/`), { idempotent: true, step }),
+    );
   }
   return { cluster, deletedKeys };
 }

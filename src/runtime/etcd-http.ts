@@ -85,7 +85,7 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
         for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
         // Within the same deadline: the caller's timing stays what it asked for.
         resolve(request(url, init, tls, left, true));
-      } else reject(error);
+      } else reject(Object.assign(error, { url })); // which member (or HAProxy) did not answer
     });
     req.end(init.body);
   });

@@ -54,6 +54,11 @@ export const DEADLINES = {
   idleMs: 300_000,
 };
 
+/** What is left until `deadline` (epoch ms), for a call under it; at least 1 s, so the call still says what it was. */
+export function timeLeft(deadline: number): number {
+  return Math.max(1000, deadline - Date.now());
+}
+
 function inSeconds(ms: number): string {
   return `${ms % 1000 === 0 ? ms / 1000 : (ms / 1000).toFixed(1)} s`;
 }

@@ -172,6 +172,19 @@ describe('child processes (docker compose) under a deadline', () => {
     await expect(run('sleep', ['30'], { timeoutMs: 300 })).rejects.toThrow('`sleep 30` did not finish within 0.3 s');
   });
 
+  it('docker compose under a caller\'s deadline: a compose that hangs is stopped and named (a fake `docker` on PATH)', async () => {
+    writeFileSync(join(dir, 'docker'), '#!/bin/sh\necho "Container demo-etcd1  Creating"\nexec sleep 30\n', { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const error = await failure(new DockerEngine().compose('demo', 'docker-compose.yml', ['up', '--detach'], undefined, { timeoutMs: 300 }));
+      expect(error.message).toBe('`docker compose --project-name demo --file docker-compose.yml up --detach` did not finish within 0.3 s: stopped');
+      expect(error.hint).toMatch(/its last output: "Container demo-etcd1  Creating"/);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
   it('an inactivity deadline lets a command that keeps printing run past it', async () => {
     const { stdout } = await run('sh', ['-c', 'for i in 1 2 3 4 5; do echo $i; sleep 0.3; done'], { timeoutMs: 1000, idle: true });
     expect(stdout.trim().split('\n')).toEqual(['1', '2', '3', '4', '5']);

@@ -5,7 +5,7 @@ import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, sp
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('up')))
     .description('generate the lab, start it, and wait until quorum, one leader and every HAProxy backend are real')
-    .option('--timeout <seconds>', 'how long to wait for the lab to become ready', '60')
+    .option('--timeout <seconds>', 'how long `docker compose up` and the wait for the lab to become ready may take, together', '60')
     .option('--retain', 'on failure or Ctrl-C, keep what this run created (for debugging)')
     .action(async (flags: SpecFlags & OutputFlags & { timeout: string; retain?: boolean }) => {
       const [{ up }, { formatStatus }] = await Promise.all([import('../lab/up.js'), import('../ui/status-view.js')]);

@@ -6,7 +6,7 @@ import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import { joinVars } from '../render/compose.js';
-import type { DockerEngine } from '../runtime/docker.js';
+import { timeLeft, type DockerEngine } from '../runtime/docker.js';
 import {
   addMember,
   isTransient,
@@ -246,7 +246,7 @@ async function swapMember(runtime: LabRuntime, target: MemberTopology, old: Clus
 
   // 3. In with the new one, as a learner: it does not count towards quorum until promoted.
   const added = await addWhenHealthy(runtime, target, deadline, reporter);
-  await startJoining(runtime, target, added.members, reporter);
+  await startJoining(runtime, target, added.members, reporter, deadline);
   await promoteWhenCaughtUp(runtime, target, added.added.id, deadline, reporter);
   await settle(runtime, target, deadline, reporter);
   return { lab: runtime.name, member: target.name, ...(old ? { oldId: hex(old.id) } : {}), newId: hex(added.added.id), elapsedMs: Date.now() - started };
@@ -318,7 +318,7 @@ export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology
 }
 
 /** Starts a member that joins a running cluster: `existing` state and the membership as it is now. */
-export async function startJoining(runtime: LabRuntime, member: MemberTopology, members: ClusterMember[], reporter: Reporter): Promise<void> {
+export async function startJoining(runtime: LabRuntime, member: MemberTopology, members: ClusterMember[], reporter: Reporter, deadline: number): Promise<void> {
   const initialCluster = members
     .map((m) => `${m.name || member.name}=${m.peerUrls[0]}`)
     .sort()
@@ -327,6 +327,7 @@ export async function startJoining(runtime: LabRuntime, member: MemberTopology, 
   await reporter.step(`start ${member.name} (initial-cluster-state=existing)`, (step) =>
     runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
       env: { [vars.state]: 'existing', [vars.initialCluster]: initialCluster },
+      timeoutMs: timeLeft(deadline),
     }),
   );
 }
@@ -365,7 +366,7 @@ export async function promoteWhenCaughtUp(runtime: LabRuntime, member: MemberTop
  */
 export async function settle(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<void> {
   await reporter.step(`${member.name} on the lab's own compose definition`, (step) =>
-    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line)),
+    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), { timeoutMs: timeLeft(deadline) }),
   );
   await waitUntilReady(runtime, deadline, reporter, { probe: 'read' });
 }

@@ -9,7 +9,7 @@ import type { Reporter } from '../progress.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { MEMBER_COUNTS } from '../config/types.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
-import type { DockerEngine } from '../runtime/docker.js';
+import { timeLeft, type DockerEngine } from '../runtime/docker.js';
 import { listMembers, memberHealth, memberStatus } from '../runtime/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
@@ -47,7 +47,9 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     const started = Date.now();
     const from = current.lab.spec.members;
     const to = opts.members;
-    const deadline = () => Date.now() + (opts.timeoutMs ?? 120_000);
+    // Each step's deadline: waits, and the compose runs between them.
+    const stepMs = opts.timeoutMs ?? 120_000;
+    const deadline = () => Date.now() + stepMs;
 
     // 1. Checks: a count etcd is safe with, a spec to record it in, a whole and healthy lab.
     if (!(MEMBER_COUNTS as readonly number[]).includes(to)) {
@@ -100,7 +102,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         // 2. Files for the new size first: compose knows the new services, HAProxy (recreated) their backends.
         await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
           await writeLabFiles(next.lab);
-          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line));
+          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line), { timeoutMs: stepMs });
         });
         await waitUntilReady(current, deadline(), reporter, { probe: 'read' });
         // 3. One at a time: member add (learner), start with existing state, promote once caught up.
@@ -110,7 +112,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           const joined = await addWhenHealthy(next, member, deadline(), reporter);
           // In etcd's membership from here on, whatever happens next.
           added.push(member.name);
-          await startJoining(next, member, joined.members, reporter);
+          await startJoining(next, member, joined.members, reporter, deadline());
           await promoteWhenCaughtUp(next, member, joined.added.id, deadline(), reporter);
           await waitUntilReady(at, deadline(), reporter, { probe: 'read' });
         }
@@ -134,7 +136,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         }
         await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
           await writeLabFiles(next.lab);
-          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line));
+          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line), { timeoutMs: stepMs });
         });
         await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
       }
@@ -191,7 +193,7 @@ async function rollToDefinition(runtime: LabRuntime, reporter: Reporter, deadlin
   for (const member of order) {
     if (member.name === leader) await moveLeadershipIn(runtime, order[0]!.name, reporter);
     await reporter.step(`${member.name} on the compose definition for ${runtime.topology.members.length} members`, (step) =>
-      runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line)),
+      runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), { timeoutMs: timeLeft(deadline()) }),
     );
     await reporter.step(`${member.name} serving`, (step) =>
       waitUntil(

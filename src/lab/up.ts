@@ -223,13 +223,15 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
 async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions & { timeoutMs: number }, reporter: Reporter): Promise<void> {
   const { lab, engine } = runtime;
   const { spec } = lab;
+  // One deadline from `docker compose up` on: compose may use all of it, the waits get what it leaves.
+  const deadline = Date.now() + opts.timeoutMs;
   try {
     throwIfInterrupted();
     await reporter.step(`docker compose up (${spec.members} members + HAProxy)`, async (step) => {
       await engine
-        .compose(spec.name, runtime.composeFile, ['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line))
+        .compose(spec.name, runtime.composeFile, ['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() })
         .catch((error: Error & { stderr?: string }) => {
-          if (error instanceof Interrupted) throw error;
+          if (error instanceof UserError) throw error; // Ctrl-C, or past --timeout: it says so itself
           const lines = (error.stderr ?? error.message).trim().split('\n');
           throw new UserError(`docker compose up failed: ${lines.at(-1)}`, {
             hint: `the generated stack is in ${lab.outDir}; \`docker compose -f ${runtime.composeFile} config\` shows what was asked`,
@@ -238,7 +240,7 @@ async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions
           });
         });
     });
-    await waitUntilReady(runtime, Date.now() + opts.timeoutMs, reporter);
+    await waitUntilReady(runtime, deadline, reporter);
   } catch (error) {
     if (opts.retain) {
       reporter.warn('--retain: leaving the lab as it is for inspection (`etcd-lab down --volumes` removes it)');

@@ -148,6 +148,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
       await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>
         runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
           env: { [memberImageVar(member.name)]: opts.image },
+          timeoutMs: perMemberMs,
         }),
       );
       try {

@@ -4,10 +4,11 @@ import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { pipeline as pipeStreams, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
-import { UserError } from '../errors.js';
+import { dockerRefusal, UserError } from '../errors.js';
 import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
 
 export interface BuildOptions {
@@ -20,6 +21,13 @@ export interface BuildOptions {
 
 export function dockerUnreachable(cause: unknown): UserError {
   const host = process.env.DOCKER_HOST;
+  if ((cause as NodeJS.ErrnoException | undefined)?.code === 'EACCES') {
+    return new UserError(`Docker's socket is there but not open to this user (permission denied${host ? ` at DOCKER_HOST=${host}` : ''})`, {
+      hint: 'add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as a user that may use Docker',
+      cause,
+      exitCode: 3,
+    });
+  }
   return new UserError(
     host ? `Docker is not reachable at DOCKER_HOST=${host}` : 'Docker is not running (no engine answers on its socket)',
     {
@@ -32,28 +40,139 @@ export function dockerUnreachable(cause: unknown): UserError {
   );
 }
 
+/** How long a call may take when its caller has no deadline of its own. */
+export const DEADLINES = {
+  /** An engine call a well engine answers at once: list, inspect, create, start, kill, pause, remove. */
+  engineMs: 10_000,
+  /** `docker compose up` (containers created or recreated, old ones stopped with their grace period). */
+  composeMs: 120_000,
+  /**
+   * Image pulls, builds and imports, and file copies in and out of containers. They are long and
+   * stream progress, and a build step may print nothing for minutes: this is an inactivity deadline,
+   * started anew by each progress line or chunk, not a bound on the whole.
+   */
+  idleMs: 300_000,
+};
+
+/** What is left until `deadline` (epoch ms), for a call under it; at least 1 s, so the call still says what it was. */
+export function timeLeft(deadline: number): number {
+  return Math.max(1000, deadline - Date.now());
+}
+
+function inSeconds(ms: number): string {
+  return `${ms % 1000 === 0 ? ms / 1000 : (ms / 1000).toFixed(1)} s`;
+}
+
+/** The engine took longer than a call's deadline: it names the call, since that is what hung. */
+export function engineHung(call: string, ms: number, idle = false): UserError {
+  return new UserError(idle ? `the Docker engine stopped making progress on "${call}" (nothing for ${inSeconds(ms)})` : `the Docker engine did not answer "${call}" within ${inSeconds(ms)}`, {
+    hint: 'the engine may be hung: check that `docker info` answers; restart Docker Desktop, or the Docker service (`sudo systemctl restart docker`)',
+    exitCode: 3,
+  });
+}
+
 /**
- * Resolves when a dockerode progress stream ends; rejects on an error event inside it. Ctrl-C closes
- * the stream, which makes the engine give up the pull or build.
+ * Runs one engine call under a deadline, by name. `work` gets a signal that aborts its request when
+ * the deadline passes (dockerode takes it as `abortSignal`; where a call does not, we stop waiting).
+ * A `work` that calls `alive()` has an inactivity deadline: each sign of progress starts it anew.
  */
-function followStream(docker: Docker, stream: NodeJS.ReadableStream, onLine?: (line: string) => void): Promise<void> {
+export function withDeadline<T>(call: string, ms: number, work: (signal: AbortSignal, alive: () => void) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let progressed = false;
+    let done = false;
+    const expire = () => {
+      done = true;
+      controller.abort();
+      reject(engineHung(call, ms, progressed));
+    };
+    const alive = (first = false) => {
+      if (done) return;
+      if (!first) progressed = true;
+      clearTimeout(timer);
+      timer = setTimeout(expire, ms);
+    };
+    alive(true);
+    // Not aborted once settled: a stream the call returned (a followed log) lives on.
+    const settle = () => {
+      done = true;
+      clearTimeout(timer);
+    };
+    Promise.resolve()
+      .then(() => work(controller.signal, () => alive()))
+      .then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (error: unknown) => {
+          settle();
+          reject(error);
+        },
+      );
+  });
+}
+
+/** Errors connecting to the engine's socket or DOCKER_HOST: nothing answers there (or not for us). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'EPERM', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function isUnreachable(error: unknown): boolean {
+  const e = error as NodeJS.ErrnoException | undefined;
+  return typeof e?.code === 'string' && UNREACHABLE.has(e.code) && (e.syscall === 'connect' || e.syscall === 'getaddrinfo');
+}
+
+/**
+ * What an engine call's failure means to the user. Only a socket (or DOCKER_HOST) that refuses or
+ * is missing is "Docker is not running"; an answer from the engine (a 400, a 404, a 409, a 500) is
+ * shown in the engine's own words; anything else with its own message. A UserError (a deadline,
+ * Ctrl-C) is already that.
+ */
+export function engineError(call: string, error: unknown): UserError {
+  if (error instanceof UserError) return error;
+  if (isUnreachable(error)) return dockerUnreachable(error);
+  return (
+    dockerRefusal(error, call) ??
+    new UserError(`the Docker engine failed "${call}": ${error instanceof Error ? error.message : String(error)}`, {
+      hint: 'see the engine\'s log (Docker Desktop: Troubleshoot; Linux: `journalctl -u docker` or the dockerd log), then try again',
+      exitCode: 3,
+      cause: error,
+    })
+  );
+}
+
+/**
+ * Resolves when a dockerode progress stream ends; rejects on an error event inside it. Ctrl-C, or the
+ * call's deadline (`signal`), closes the stream, which makes the engine give up the pull or build;
+ * each event counts as progress (`alive`).
+ */
+function followStream(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  onLine: ((line: string) => void) | undefined,
+  deadline: { signal: AbortSignal; alive: () => void },
+): Promise<void> {
   const signal = interruptSignal();
   return new Promise((resolve, reject) => {
+    const close = () => (stream as unknown as { destroy(): void }).destroy();
     const onAbort = () => {
-      (stream as unknown as { destroy(): void }).destroy();
+      close();
       reject(new Interrupted());
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
+    deadline.signal.addEventListener('abort', close, { once: true });
     docker.modem.followProgress(
       stream,
       (error: Error | null, events: { error?: string; errorDetail?: { message?: string } }[]) => {
         signal.removeEventListener('abort', onAbort);
+        deadline.signal.removeEventListener('abort', close);
         const failed = error ?? events.find((e) => e.error);
         if (failed) reject(new Error(failed instanceof Error ? failed.message : (failed.errorDetail?.message ?? failed.error)));
         else resolve();
       },
       (event: { stream?: string; status?: string; progress?: string }) => {
+        deadline.alive();
         const text = (event.stream ?? [event.status, event.progress].filter(Boolean).join(' ')).trim();
         if (text && onLine) onLine(text);
       },
@@ -114,6 +233,11 @@ export interface NetworkInfo {
   subnets: string[];
 }
 
+/** A container or network id as the docker CLI shows it; a name stays whole. */
+function short(idOrName: string): string {
+  return /^[0-9a-f]{64}$/.test(idOrName) ? idOrName.slice(0, 12) : idOrName;
+}
+
 /** A catch handler that lets through Docker's answer `status` ("not found", "already so") and rethrows the rest. */
 function unless(status: number) {
   return (e: { statusCode?: number }) => {
@@ -121,64 +245,90 @@ function unless(status: number) {
   };
 }
 
+/** dockerode takes an abortSignal for these too; its types do not say so. */
+interface Abortable {
+  ping(opts: { abortSignal: AbortSignal }): Promise<unknown>;
+  info(opts: { abortSignal: AbortSignal }): Promise<{ OperatingSystem?: string; ServerVersion?: string }>;
+}
+
 export class DockerEngine {
   readonly docker: Docker;
+  /** Deadline of a quick engine call (DEADLINES.engineMs). */
+  private readonly engineMs: number;
+  /** Inactivity deadline of pulls, builds, imports and file copies (DEADLINES.idleMs). */
+  private readonly idleMs: number;
 
-  constructor(docker?: Docker) {
+  /**
+   * The deadlines are per call, not the modem's `timeout`: that one would also end a log that is
+   * followed, or a build that streams progress for many minutes.
+   */
+  constructor(docker?: Docker, deadlines: { engineMs?: number; idleMs?: number } = {}) {
     // dockerode honours DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) like the docker CLI.
     this.docker = docker ?? new Docker();
+    this.engineMs = deadlines.engineMs ?? DEADLINES.engineMs;
+    this.idleMs = deadlines.idleMs ?? DEADLINES.idleMs;
+  }
+
+  /** Every engine call goes through here: named, under a deadline, its failure told apart by engineError. */
+  private call<T>(name: string, work: (signal: AbortSignal, alive: () => void) => Promise<T>, ms = this.engineMs): Promise<T> {
+    return withDeadline(name, ms, work).catch((error: unknown) => {
+      throw engineError(name, error);
+    });
   }
 
   async ping(): Promise<void> {
-    try {
-      await this.docker.ping();
-    } catch (error) {
-      throw dockerUnreachable(error);
-    }
+    await this.call('ping', (abortSignal) => (this.docker as unknown as Abortable).ping({ abortSignal }));
   }
 
   async info(): Promise<{ operatingSystem: string; serverVersion: string; dockerDesktop: boolean }> {
-    const info = await this.docker.info().catch((e: unknown) => {
-      throw dockerUnreachable(e);
-    });
+    const info = await this.call('info', (abortSignal) => (this.docker as unknown as Abortable).info({ abortSignal }));
     const operatingSystem = String(info.OperatingSystem ?? '');
     return { operatingSystem, serverVersion: String(info.ServerVersion ?? ''), dockerDesktop: /Docker Desktop/i.test(operatingSystem) };
   }
 
   async imageExists(ref: string): Promise<boolean> {
     try {
-      await this.docker.getImage(ref).inspect();
+      // No abortSignal here in dockerode: on expiry we stop waiting.
+      await this.call(`inspect image ${ref}`, () => this.docker.getImage(ref).inspect());
       return true;
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return false;
-      throw dockerUnreachable(error);
+      throw error;
     }
   }
 
   /** Pulls an image. Returns the registry's refusal as text (no registry here, no such tag) instead of throwing. */
   async pullImage(ref: string, onLine?: (line: string) => void): Promise<{ ok: true } | { ok: false; reason: string }> {
     try {
-      const stream = await this.docker.pull(ref);
-      await followStream(this.docker, stream, onLine);
+      await withDeadline(`pull ${ref}`, this.idleMs, async (abortSignal, alive) => {
+        const stream = (await this.docker.pull(ref, { abortSignal })) as NodeJS.ReadableStream;
+        await followStream(this.docker, stream, onLine, { signal: abortSignal, alive });
+      });
       return { ok: true };
     } catch (error) {
-      if (error instanceof Interrupted) throw error;
+      // Ctrl-C, a hung engine, no engine: not the registry's answer.
+      if (error instanceof UserError) throw error;
+      if (isUnreachable(error)) throw dockerUnreachable(error);
       return { ok: false, reason: shortPullError((error as Error).message) };
     }
   }
 
   async buildImage(opts: BuildOptions): Promise<void> {
-    const stream = await this.docker.buildImage(
-      { context: opts.context, src: ['Dockerfile'] },
-      { t: opts.tag, buildargs: opts.buildArgs ?? {}, labels: opts.labels ?? {}, rm: true, forcerm: true },
+    await this.call(
+      `build image ${opts.tag}`,
+      async (abortSignal, alive) => {
+        const stream = await this.docker.buildImage(
+          { context: opts.context, src: ['Dockerfile'] },
+          { t: opts.tag, buildargs: opts.buildArgs ?? {}, labels: opts.labels ?? {}, rm: true, forcerm: true, abortSignal },
+        );
+        await followStream(this.docker, stream, opts.onLine, { signal: abortSignal, alive });
+      },
+      this.idleMs,
     );
-    await followStream(this.docker, stream, opts.onLine);
   }
 
   async containers(labelFilters: string[]): Promise<ContainerInfo[]> {
-    const list = await this.docker.listContainers({ all: true, filters: { label: labelFilters } }).catch((e: unknown) => {
-      throw dockerUnreachable(e);
-    });
+    const list = await this.call('list containers', (abortSignal) => this.docker.listContainers({ all: true, filters: { label: labelFilters }, abortSignal }));
     return list.map((c) => {
       const hostPorts: Record<number, number> = {};
       for (const p of c.Ports ?? []) if (p.PublicPort && p.Type === 'tcp') hostPorts[p.PrivatePort] = p.PublicPort;
@@ -196,9 +346,7 @@ export class DockerEngine {
   }
 
   async networks(labelFilters?: string[]): Promise<NetworkInfo[]> {
-    const list = await this.docker.listNetworks(labelFilters ? { filters: { label: labelFilters } } : {}).catch((e: unknown) => {
-      throw dockerUnreachable(e);
-    });
+    const list = await this.call('list networks', (abortSignal) => this.docker.listNetworks({ ...(labelFilters ? { filters: { label: labelFilters } } : {}), abortSignal }));
     return list.map((n) => ({
       id: n.Id,
       name: n.Name,
@@ -208,9 +356,7 @@ export class DockerEngine {
   }
 
   async volumes(labelFilters: string[]): Promise<{ name: string; labels: Record<string, string> }[]> {
-    const { Volumes } = await this.docker.listVolumes({ filters: { label: labelFilters } }).catch((e: unknown) => {
-      throw dockerUnreachable(e);
-    });
+    const { Volumes } = await this.call('list volumes', (abortSignal) => this.docker.listVolumes({ filters: { label: labelFilters }, abortSignal }));
     return (Volumes ?? []).map((v) => ({ name: v.Name, labels: (v.Labels ?? {}) as Record<string, string> }));
   }
 
@@ -218,45 +364,51 @@ export class DockerEngine {
   async removeContainer(id: string, graceSeconds = 10): Promise<void> {
     const container = this.docker.getContainer(id);
     // A paused container cannot take the stop signal.
-    await container.unpause().catch(() => {});
-    await container.stop({ t: graceSeconds }).catch(() => {});
-    await container.remove({ force: true, v: false }).catch(unless(404));
+    await this.call(`unpause container ${short(id)}`, (abortSignal) => container.unpause({ abortSignal })).catch(() => {});
+    await this.call(`stop container ${short(id)}`, (abortSignal) => container.stop({ t: graceSeconds, abortSignal }), this.engineMs + graceSeconds * 1000).catch(() => {});
+    await this.call(`remove container ${short(id)}`, (abortSignal) => container.remove({ force: true, v: false, abortSignal })).catch(unless(404));
   }
 
   async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
-    await this.docker.getContainer(id).kill({ signal });
+    await this.call(`kill container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).kill({ signal, abortSignal }));
   }
 
   async stopContainer(id: string, graceSeconds = 10): Promise<void> {
-    await this.docker.getContainer(id).stop({ t: graceSeconds }).catch(unless(304)); // 304: already stopped
+    await this.call(`stop container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).stop({ t: graceSeconds, abortSignal }), this.engineMs + graceSeconds * 1000).catch(
+      unless(304), // already stopped
+    );
   }
 
   async startContainer(id: string): Promise<void> {
-    await this.docker.getContainer(id).start().catch(unless(304)); // 304: already running
+    await this.call(`start container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).start({ abortSignal })).catch(unless(304)); // 304: already running
   }
 
   async pauseContainer(id: string): Promise<void> {
-    await this.docker.getContainer(id).pause();
+    await this.call(`pause container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).pause({ abortSignal }));
   }
 
   async unpauseContainer(id: string): Promise<void> {
-    await this.docker.getContainer(id).unpause();
+    await this.call(`unpause container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).unpause({ abortSignal }));
   }
 
   async createNetwork(name: string, labels: Record<string, string>, options: Record<string, string> = {}): Promise<string> {
-    const network = await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, Options: options, CheckDuplicate: true });
+    const network = await this.call(`create network ${name}`, (abortSignal) =>
+      this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, Options: options, CheckDuplicate: true, abortSignal }),
+    );
     return network.id;
   }
 
   async connectNetwork(networkId: string, containerId: string, ipv4Address?: string): Promise<void> {
-    await this.docker.getNetwork(networkId).connect({
-      Container: containerId,
-      ...(ipv4Address ? { EndpointConfig: { IPAMConfig: { IPv4Address: ipv4Address } } } : {}),
+    await this.call(`connect container ${short(containerId)} to network ${short(networkId)}`, (abortSignal) => {
+      const options = { Container: containerId, ...(ipv4Address ? { EndpointConfig: { IPAMConfig: { IPv4Address: ipv4Address } } } : {}), abortSignal };
+      return this.docker.getNetwork(networkId).connect(options);
     });
   }
 
   async disconnectNetwork(networkId: string, containerId: string): Promise<void> {
-    await this.docker.getNetwork(networkId).disconnect({ Container: containerId, Force: true });
+    await this.call(`disconnect container ${short(containerId)} from network ${short(networkId)}`, (abortSignal) =>
+      this.docker.getNetwork(networkId).disconnect({ Container: containerId, Force: true, abortSignal }),
+    );
   }
 
   /**
@@ -281,46 +433,64 @@ export class DockerEngine {
    * the image and no host path the engine can see (Docker Desktop shares only some).
    */
   async runTool(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }> {
-    const container = await this.docker.createContainer({
-      Image: opts.image,
-      Entrypoint: opts.command.slice(0, 1),
-      Cmd: opts.command.slice(1),
-      Env: opts.env,
-      Labels: opts.labels,
-      HostConfig: {
-        NetworkMode: opts.network ?? 'none',
-        Binds: [...(opts.binds ?? []), ...(opts.volumes ?? []).map((v) => `${v.volume}:${v.path}`)],
-      },
-    });
+    const tool = opts.command[0] ?? 'tool';
+    const container = await this.call(`create container for ${tool}`, (abortSignal) =>
+      this.docker.createContainer({
+        Image: opts.image,
+        Entrypoint: opts.command.slice(0, 1),
+        Cmd: opts.command.slice(1),
+        Env: opts.env,
+        Labels: opts.labels,
+        HostConfig: {
+          NetworkMode: opts.network ?? 'none',
+          Binds: [...(opts.binds ?? []), ...(opts.volumes ?? []).map((v) => `${v.volume}:${v.path}`)],
+        },
+        abortSignal,
+      }),
+    );
+    const kill = () => void this.call(`kill ${tool}`, (abortSignal) => container.kill({ abortSignal })).catch(() => {});
     let kept = false;
     try {
-      if (opts.inputs) await container.putArchive(packFiles(opts.inputs.files), { path: opts.inputs.dir });
-      await container.start();
+      const inputs = opts.inputs;
+      if (inputs) {
+        await this.call(
+          `copy files into ${tool}'s container`,
+          (abortSignal, alive) => container.putArchive(counted(packFiles(inputs.files), alive), { path: inputs.dir, abortSignal }),
+          this.idleMs,
+        );
+      }
+      await this.call(`start ${tool}`, (abortSignal) => container.start({ abortSignal }));
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        void container.kill().catch(() => {});
+        kill();
       }, opts.timeoutMs);
-      const { StatusCode } = (await unlessInterrupted(container.wait(), () => void container.kill().catch(() => {})).finally(() => clearTimeout(timer))) as {
-        StatusCode: number;
-      };
-      const raw = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
-      if (StatusCode === 0 && opts.output) {
-        await extractFile((await container.getArchive({ path: opts.output.from })) as unknown as NodeJS.ReadableStream, opts.output.to);
+      // The tool's own timeout kills it; the engine then has its usual deadline to say so.
+      const { StatusCode } = (await this.call(`wait for ${tool}`, (abortSignal) => unlessInterrupted(container.wait({ abortSignal }), kill), opts.timeoutMs + this.engineMs).finally(() =>
+        clearTimeout(timer),
+      )) as { StatusCode: number };
+      const raw = (await this.call(`logs of ${tool}`, (abortSignal) => container.logs({ stdout: true, stderr: true, abortSignal }))) as unknown as Buffer;
+      const output = opts.output;
+      if (StatusCode === 0 && output) {
+        await this.call(
+          `copy ${output.from} out of ${tool}'s container`,
+          async (abortSignal, alive) => extractFile(counted((await container.getArchive({ path: output.from, abortSignal })) as unknown as NodeJS.ReadableStream, alive), output.to),
+          this.idleMs,
+        );
       }
-      const output = demuxedText(raw).trim();
+      const text = demuxedText(raw).trim();
       // Kept only for a caller that gets its id back: a failure on the way removes it.
       kept = Boolean(opts.keep);
-      return { exitCode: StatusCode, output: timedOut ? `${output}\n${opts.command[0]} timed out after ${Math.round(opts.timeoutMs / 1000)} s`.trim() : output, containerId: container.id };
+      return { exitCode: StatusCode, output: timedOut ? `${text}\n${tool} timed out after ${Math.round(opts.timeoutMs / 1000)} s`.trim() : text, containerId: container.id };
     } finally {
-      if (!kept) await container.remove({ force: true }).catch(() => {});
+      if (!kept) await this.call(`remove ${tool}'s container`, (abortSignal) => container.remove({ force: true, abortSignal })).catch(() => {});
     }
   }
 
   /** A named volume's labels, or undefined when there is no such volume. */
   async volumeLabels(name: string): Promise<Record<string, string> | undefined> {
     try {
-      const info = await this.docker.getVolume(name).inspect();
+      const info = await this.call(`inspect volume ${name}`, (abortSignal) => this.docker.getVolume(name).inspect({ abortSignal }));
       return (info.Labels ?? {}) as Record<string, string>;
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return undefined;
@@ -329,7 +499,7 @@ export class DockerEngine {
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {
-    await this.docker.createVolume({ Name: name, Driver: 'local', Labels: labels });
+    await this.call(`create volume ${name}`, (abortSignal) => this.docker.createVolume({ Name: name, Driver: 'local', Labels: labels, abortSignal }));
   }
 
   /**
@@ -338,31 +508,41 @@ export class DockerEngine {
    * stream to itself: the engine holds it for the read while the write waits).
    */
   async copyIntoVolume(from: { containerId: string; path: string }, volume: string, image: string, labels: Record<string, string>): Promise<void> {
-    const target = await this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${volume}:/to`] } });
+    const target = await this.call(`create container for volume ${volume}`, (abortSignal) =>
+      this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${volume}:/to`] }, abortSignal }),
+    );
     try {
-      const stream = (await this.docker.getContainer(from.containerId).getArchive({ path: `${from.path.replace(/\/$/, '')}/.` })) as unknown as NodeJS.ReadableStream;
-      await target.putArchive(stream, { path: '/to' });
+      await this.call(
+        `copy ${from.path} of container ${short(from.containerId)} into volume ${volume}`,
+        async (abortSignal, alive) => {
+          const stream = (await this.docker.getContainer(from.containerId).getArchive({ path: `${from.path.replace(/\/$/, '')}/.`, abortSignal })) as unknown as NodeJS.ReadableStream;
+          await target.putArchive(counted(stream, alive), { path: '/to', abortSignal });
+        },
+        this.idleMs,
+      );
     } finally {
-      await target.remove({ force: true }).catch(() => {});
+      await this.call(`remove container for volume ${volume}`, (abortSignal) => target.remove({ force: true, abortSignal })).catch(() => {});
     }
   }
 
   /** Copies every file of one volume into another. */
   async copyVolume(from: string, to: string, image: string, labels: Record<string, string>): Promise<void> {
-    const source = await this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${from}:/from:ro`] } });
+    const source = await this.call(`create container for volume ${from}`, (abortSignal) =>
+      this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${from}:/from:ro`] }, abortSignal }),
+    );
     try {
       await this.copyIntoVolume({ containerId: source.id, path: '/from' }, to, image, labels);
     } finally {
-      await source.remove({ force: true }).catch(() => {});
+      await this.call(`remove container for volume ${from}`, (abortSignal) => source.remove({ force: true, abortSignal })).catch(() => {});
     }
   }
 
   async removeNetwork(id: string): Promise<void> {
-    await this.docker.getNetwork(id).remove().catch(unless(404));
+    await this.call(`remove network ${short(id)}`, (abortSignal) => this.docker.getNetwork(id).remove({ abortSignal })).catch(unless(404));
   }
 
   async removeVolume(name: string): Promise<void> {
-    await this.docker.getVolume(name).remove().catch(unless(404));
+    await this.call(`remove volume ${name}`, (abortSignal) => this.docker.getVolume(name).remove({ abortSignal })).catch(unless(404));
   }
 
   /** Writes a container's logs to the given streams; resolves when done (or, following, when the container ends). */
@@ -371,15 +551,17 @@ export class DockerEngine {
     opts: { follow: boolean; tail?: number; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
   ): Promise<void> {
     const container = this.docker.getContainer(id);
-    const info = await container.inspect();
+    const info = await this.call(`inspect container ${short(id)}`, (abortSignal) => container.inspect({ abortSignal }));
     const options = { stdout: true, stderr: true, timestamps: false, ...(opts.tail === undefined ? {} : { tail: opts.tail }) };
     if (!opts.follow) {
-      const buffer = (await container.logs({ ...options, follow: false })) as unknown as Buffer;
+      // Read whole, so a long log gets the long deadline.
+      const buffer = (await this.call(`logs of ${short(id)}`, (abortSignal) => container.logs({ ...options, follow: false, abortSignal }), this.idleMs)) as unknown as Buffer;
       if (info.Config.Tty) opts.stdout.write(buffer);
       else demuxBuffer(buffer, opts.stdout, opts.stderr);
       return;
     }
-    const stream = (await container.logs({ ...options, follow: true })) as unknown as NodeJS.ReadableStream;
+    // The deadline covers the engine's answer; following then lasts as long as the container (or until Ctrl-C).
+    const stream = (await this.call(`follow logs of ${short(id)}`, (abortSignal) => container.logs({ ...options, follow: true, abortSignal }))) as unknown as NodeJS.ReadableStream;
     if (info.Config.Tty) stream.pipe(opts.stdout, { end: false });
     else this.docker.modem.demuxStream(stream, opts.stdout, opts.stderr);
     await new Promise<void>((resolve) => stream.on('end', () => resolve()));
@@ -388,9 +570,11 @@ export class DockerEngine {
   /** `docker compose version`: compose v2 answers as a docker plugin. */
   async composeVersion(): Promise<string | undefined> {
     try {
-      const { stdout } = await run('docker', ['compose', 'version', '--short']);
+      const { stdout } = await run('docker', ['compose', 'version', '--short'], { timeoutMs: DEADLINES.engineMs });
       return stdout.trim();
-    } catch {
+    } catch (error) {
+      // Ctrl-C, or a docker CLI that hangs: not "compose is missing".
+      if (error instanceof UserError) throw error;
       return undefined;
     }
   }
@@ -398,23 +582,36 @@ export class DockerEngine {
   /**
    * Runs `docker compose -p <project> -f <file> <args>`. ETCD_LAB_* variables are removed from the
    * child's environment so the generated .env (already resolved from flags, env and .env) decides.
+   * It is stopped after `timeoutMs` (a caller with a deadline passes what is left of it), else
+   * after DEADLINES.composeMs.
    */
   async compose(
     project: string,
     file: string,
     args: string[],
     onLine?: (line: string) => void,
-    opts: { cleanup?: boolean; /** Values for this run only (a joining member's start). */ env?: Record<string, string> } = {},
+    opts: { cleanup?: boolean; /** Values for this run only (a joining member's start). */ env?: Record<string, string>; timeoutMs?: number } = {},
   ): Promise<string> {
     const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_'))), ...opts.env };
-    const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], { env, onLine, cleanup: opts.cleanup });
+    const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], {
+      env,
+      onLine,
+      cleanup: opts.cleanup,
+      timeoutMs: opts.timeoutMs ?? DEADLINES.composeMs,
+    });
     return stdout;
   }
 
   /** Imports a root file system (a tar stream) as an image: how a base is made without a registry. */
   async importImage(tar: NodeJS.ReadableStream, repo: string, tag: string): Promise<void> {
-    const stream = await this.docker.importImage(tar, { repo, tag });
-    await followStream(this.docker, stream);
+    await this.call(
+      `import image ${repo}:${tag}`,
+      async (abortSignal, alive) => {
+        const stream = await this.docker.importImage(counted(tar, alive), { repo, tag, abortSignal });
+        await followStream(this.docker, stream, undefined, { signal: abortSignal, alive });
+      },
+      this.idleMs,
+    );
   }
 }
 
@@ -423,6 +620,18 @@ export function shortPullError(message: string): string {
   const line = message.split('\n')[0]!.trim();
   const dial = /dial tcp: (.*)$/.exec(line)?.[1];
   return (dial ?? line.replace(/^\(HTTP code \d+\)\s*[\w ]*error - /, '')).replace(/ on [\d.:]+:53/, '').trim();
+}
+
+/** The same stream, each chunk through it counting as progress for an inactivity deadline. */
+function counted(source: NodeJS.ReadableStream, alive: () => void): NodeJS.ReadableStream {
+  const through = new Transform({
+    transform(chunk, _encoding, done) {
+      alive();
+      done(null, chunk);
+    },
+  });
+  pipeStreams(source, through, () => {}); // an error in the source ends `through` with it
+  return through;
 }
 
 /** A tar stream of the given files, host files streamed rather than read whole. */
@@ -485,16 +694,36 @@ export function demuxedText(buffer: Buffer): string {
   return Buffer.concat(out).toString('utf8');
 }
 
+/** A child that ran past its deadline, by its command line, with its last words. */
+function runTimedOut(command: string, args: string[], opts: { timeoutMs: number; idle?: boolean }, output: string): UserError {
+  const last = output.trim().split('\n').filter(Boolean).at(-1)?.trim();
+  return new UserError(`\`${[command, ...args].join(' ')}\` ${opts.idle ? 'printed nothing' : 'did not finish'} within ${inSeconds(opts.timeoutMs)}: stopped`, {
+    hint: `${last ? `its last output: "${last}". ` : ''}It may wait on the Docker engine (does \`docker info\` answer?) or on the network; a longer --timeout gives it more time, where the command has one`,
+    exitCode: 4,
+  });
+}
+
 /**
  * Runs a command to completion, collecting output; rejects with the tail of stderr. The child runs
  * in its own process group, so a Ctrl-C at the terminal reaches etcd-lab only; etcd-lab then stops
  * the child (SIGTERM, SIGKILL after 5 s) and rejects with Interrupted once it has exited, so that
- * whatever it made can be undone after it, not while it still works.
+ * whatever it made can be undone after it, not while it still works. Past `timeoutMs` it is stopped
+ * the same way and the error names the command.
  */
 export function run(
   command: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void; input?: string; cleanup?: boolean } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    onLine?: (line: string) => void;
+    input?: string;
+    cleanup?: boolean;
+    /** Every run has a deadline: the caller's, or what is left of it. */
+    timeoutMs: number;
+    /** `timeoutMs` counts from the last output instead: for long work that prints its progress. */
+    idle?: boolean;
+  },
 ): Promise<{ stdout: string; stderr: string }> {
   // Cleanup after a Ctrl-C runs with a signal that never aborts: it is the undoing.
   const signal = opts.cleanup ? new AbortController().signal : interruptSignal();
@@ -506,9 +735,9 @@ export function run(
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
-    let interrupted = false;
-    const stopChild = () => {
-      interrupted = true;
+    let stopped: 'interrupted' | 'timed out' | undefined;
+    const stopChild = (why: 'interrupted' | 'timed out' = 'interrupted') => {
+      stopped ??= why;
       const kill = (sig: NodeJS.Signals) => {
         try {
           if (child.pid) process.kill(-child.pid, sig);
@@ -519,7 +748,14 @@ export function run(
       kill('SIGTERM');
       setTimeout(() => kill('SIGKILL'), 5000).unref();
     };
-    signal.addEventListener('abort', stopChild, { once: true });
+    const onAbort = () => stopChild('interrupted');
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stopChild('timed out'), opts.timeoutMs);
+    };
+    arm();
     // Its own process group outlives us: if we exit first (a second Ctrl-C), take it along.
     const onExit = () => {
       try {
@@ -532,6 +768,7 @@ export function run(
     let stdout = '';
     let stderr = '';
     const lines = (chunk: Buffer) => {
+      if (opts.idle && !stopped) arm();
       if (!opts.onLine) return;
       for (const line of chunk.toString().split('\n')) if (line.trim()) opts.onLine(line.trim());
     };
@@ -543,15 +780,19 @@ export function run(
       stderr += c;
       lines(c);
     });
-    child.on('error', (error) => {
-      signal.removeEventListener('abort', stopChild);
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
       process.off('exit', onExit);
+    };
+    child.on('error', (error) => {
+      done();
       reject(error);
     });
     child.on('close', (code) => {
-      signal.removeEventListener('abort', stopChild);
-      process.off('exit', onExit);
-      if (interrupted) reject(new Interrupted());
+      done();
+      if (stopped === 'interrupted') reject(new Interrupted());
+      else if (stopped === 'timed out') reject(runTimedOut(command, args, opts, `${stderr}\n${stdout}`));
       else if (code === 0) resolve({ stdout, stderr });
       else {
         const tail = stderr.trim().split('\n').slice(-5).join('\n');

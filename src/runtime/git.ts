@@ -2,10 +2,13 @@
 // tree, and would git stage a given file? Without git (or outside a repository) the answers are "no".
 import { run } from './docker.js';
 
+/** git answers these from the local repository at once. */
+const GIT_MS = 10_000;
+
 /** True when `path` is in a git work tree and git would not stage it (ignored). */
 export async function gitIgnores(dir: string, path: string): Promise<boolean> {
   try {
-    await run('git', ['-C', dir, 'check-ignore', '--quiet', path]);
+    await run('git', ['-C', dir, 'check-ignore', '--quiet', path], { timeoutMs: GIT_MS });
     return true;
   } catch {
     return false;
@@ -14,7 +17,7 @@ export async function gitIgnores(dir: string, path: string): Promise<boolean> {
 
 export async function inGitWorkTree(dir: string): Promise<boolean> {
   try {
-    return (await run('git', ['-C', dir, 'rev-parse', '--is-inside-work-tree'])).stdout.trim() === 'true';
+    return (await run('git', ['-C', dir, 'rev-parse', '--is-inside-work-tree'], { timeoutMs: GIT_MS })).stdout.trim() === 'true';
   } catch {
     return false;
   }

@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import { Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
-import { DockerEngine, run } from './docker.js';
+import { DEADLINES, DockerEngine, run } from './docker.js';
 
 export const UPSTREAM_BASE = 'debian:trixie-slim';
 export const LOCAL_BASE = { repo: 'etcd-lab/debian', tag: 'trixie-minbase' } as const;
@@ -54,15 +54,16 @@ async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => v
     });
   }
   try {
-    await run('debootstrap', ['--version']);
+    await run('debootstrap', ['--version'], { timeoutMs: DEADLINES.engineMs });
   } catch {
     throw new UserError('debootstrap is not installed', { hint: 'apt-get install -y debootstrap (or run `etcd-lab setup-host`)' });
   }
   const dir = await mkdtemp(join(tmpdir(), 'etcd-lab-rootfs-'));
   try {
     const mirror = aptMirror();
-    await run('debootstrap', ['--variant=minbase', 'trixie', dir, ...(mirror ? [mirror] : [])], { onLine }).catch((error: unknown) => {
-      if (error instanceof Interrupted) throw error;
+    // It prints a line per package it fetches and unpacks: a deadline of inactivity, not of the whole.
+    await run('debootstrap', ['--variant=minbase', 'trixie', dir, ...(mirror ? [mirror] : [])], { onLine, timeoutMs: DEADLINES.idleMs, idle: true }).catch((error: unknown) => {
+      if (error instanceof UserError) throw error; // Ctrl-C, or silent past its deadline
       throw new UserError(`debootstrap could not make a Debian trixie root file system: ${lastLine(error)}`, {
         hint: `it needs the Debian mirror (${mirror ?? 'the default one'}) and root; see its output above`,
         exitCode: 3,

@@ -14,9 +14,22 @@ function missing(tool: string, error: unknown): UserError {
   return new UserError(`${tool} is not installed (or not on PATH)`, { hint: hints[tool], cause: error, exitCode: 3 });
 }
 
-async function tool(name: string, args: string[], onLine?: (line: string) => void, cleanup = false): Promise<{ stdout: string; stderr: string }> {
+/**
+ * Deadlines: quick questions get QUICK_MS; `kind create cluster` prints a line per stage, but its
+ * first pulls the node image (hundreds of MB) in silence, so it gets a long inactivity deadline.
+ */
+const QUICK_MS = 30_000;
+const KUBECTL_MS = 15_000;
+const DELETE_MS = 120_000;
+const CREATE_IDLE_MS = 600_000;
+
+async function tool(
+  name: string,
+  args: string[],
+  opts: { onLine?: (line: string) => void; cleanup?: boolean; timeoutMs: number; idle?: boolean },
+): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await run(name, args, { onLine, cleanup });
+    return await run(name, args, opts);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missing(name, error);
     throw error;
@@ -66,23 +79,23 @@ export function kindCreateArgs(name: string, config: string, opts: { retain?: bo
 
 export const kindCli = {
   async version(): Promise<string> {
-    return (await tool('kind', ['version'])).stdout.trim();
+    return (await tool('kind', ['version'], { timeoutMs: QUICK_MS })).stdout.trim();
   },
   async kubectlVersion(): Promise<string> {
-    return (await tool('kubectl', ['version', '--client'])).stdout.trim().split('\n')[0] ?? '';
+    return (await tool('kubectl', ['version', '--client'], { timeoutMs: QUICK_MS })).stdout.trim().split('\n')[0] ?? '';
   },
   async clusters(): Promise<string[]> {
-    const { stdout } = await tool('kind', ['get', 'clusters']);
+    const { stdout } = await tool('kind', ['get', 'clusters'], { timeoutMs: QUICK_MS });
     // "No kind clusters found." goes to stderr; stdout lists one name per line.
     return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
   },
   async create(name: string, config: string, onLine: (line: string) => void, opts: { retain?: boolean } = {}): Promise<void> {
-    await tool('kind', kindCreateArgs(name, config, opts), onLine);
+    await tool('kind', kindCreateArgs(name, config, opts), { onLine, timeoutMs: CREATE_IDLE_MS, idle: true });
   },
   async delete(name: string, onLine?: (line: string) => void, opts: { cleanup?: boolean } = {}): Promise<void> {
-    await tool('kind', ['delete', 'cluster', '--name', name], onLine, opts.cleanup);
+    await tool('kind', ['delete', 'cluster', '--name', name], { onLine, cleanup: opts.cleanup, timeoutMs: DELETE_MS });
   },
   async kubectl(context: string, args: string[]): Promise<string> {
-    return (await tool('kubectl', ['--context', context, ...args])).stdout;
+    return (await tool('kubectl', ['--context', context, ...args], { timeoutMs: KUBECTL_MS })).stdout;
   },
 };

@@ -44,7 +44,7 @@ async function haproxyCheck(cfgPath: string, env: string[]): Promise<{ code: num
 describe.skipIf(skipE2E).each(['members-1', 'members-3', 'members-5', 'members-7', 'custom-ports'])('generated %s', (fixture) => {
   it('docker compose config accepts the compose file', async () => {
     const { out, lab } = await generateFixture(fixture);
-    const { stdout } = await run('docker', ['compose', '-f', join(out, 'docker-compose.yml'), 'config', '--format', 'json']);
+    const { stdout } = await run('docker', ['compose', '-f', join(out, 'docker-compose.yml'), 'config', '--format', 'json'], { timeoutMs: 30_000 });
     const resolved = JSON.parse(stdout) as { services: Record<string, { ports: { published: string; host_ip: string }[] }> };
     // compose read the generated .env: the stats port is this machine's, the bind address the spec's.
     const haproxyPorts = resolved.services.haproxy!.ports.map((p) => Number(p.published));

@@ -1,0 +1,192 @@
+// The runtime boundary's deadlines and error reports, against a tiny fake engine on a unix socket
+// (and plain child processes): a hung engine, its refusals, no engine at all. No Docker needed.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/errors.js';
+import { DockerEngine, run } from '../../src/runtime/docker.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An engine that answers every request with `handler`, on a socket of its own. */
+async function fakeEngine(dir: string, handler: Handler): Promise<{ engine: DockerEngine; server: Server; sockets: Set<Socket>; closed: string[] }> {
+  const socketPath = join(dir, 'docker.sock');
+  const sockets = new Set<Socket>();
+  const closed: string[] = [];
+  const server = createServer((req, res) => {
+    req.socket.on('close', () => closed.push(`${req.method} ${req.url}`));
+    handler(req, res);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const engine = new DockerEngine(new Docker({ socketPath }), { engineMs: 300, idleMs: 300 });
+  return { engine, server, sockets, closed };
+}
+
+const answer = (status: number, message: string): Handler => (_req, res) => {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ message }));
+};
+
+async function failure(work: Promise<unknown>): Promise<UserError> {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(UserError);
+  return error as UserError;
+}
+
+describe('the Docker engine, as etcd-lab reports it', () => {
+  let dir: string;
+  let fake: Awaited<ReturnType<typeof fakeEngine>> | undefined;
+  const dockerHost = process.env.DOCKER_HOST;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'etcd-lab-engine-'));
+    delete process.env.DOCKER_HOST;
+  });
+  afterEach(async () => {
+    if (fake) {
+      for (const s of fake.sockets) s.destroy();
+      await new Promise((resolve) => fake!.server.close(resolve));
+      fake = undefined;
+    }
+    if (dockerHost !== undefined) process.env.DOCKER_HOST = dockerHost;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a hung engine: the error names the call that hung, at its deadline, and the request is given up', async () => {
+    fake = await fakeEngine(dir, () => {}); // never answers
+    const started = Date.now();
+    const error = await failure(fake.engine.containers(['io.etcd-lab.lab=demo']));
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(error.message).toBe('the Docker engine did not answer "list containers" within 0.3 s');
+    expect(error.hint).toMatch(/docker info/);
+    expect(error.exitCode).toBe(3);
+    expect(error.message).not.toMatch(/not running/);
+    await expect.poll(() => fake!.closed.some((c) => c.startsWith('GET /containers/json'))).toBe(true);
+  });
+
+  it('every kind of call has its deadline: kill, pause, create volume', async () => {
+    fake = await fakeEngine(dir, () => {});
+    await expect(fake.engine.killContainer('etcd1')).rejects.toThrow('the Docker engine did not answer "kill container etcd1" within 0.3 s');
+    await expect(fake.engine.pauseContainer('etcd2')).rejects.toThrow('"pause container etcd2"');
+    await expect(fake.engine.createVolume('demo-etcd1-data', {})).rejects.toThrow('"create volume demo-etcd1-data"');
+  });
+
+  it('a pull that stops making progress ends an inactivity deadline after its last line, not at a fixed time', async () => {
+    fake = await fakeEngine(dir, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      let n = 0;
+      const tick = setInterval(() => {
+        res.write(`${JSON.stringify({ status: `layer ${++n}`, progress: 'Downloading' })}\n`);
+        if (n === 4) clearInterval(tick); // then silence
+      }, 150);
+    });
+    const lines: string[] = [];
+    const started = Date.now();
+    await expect(fake.engine.pullImage('gcr.io/etcd-development/etcd:v3.5.33', (line) => lines.push(line))).rejects.toThrow(
+      'the Docker engine stopped making progress on "pull gcr.io/etcd-development/etcd:v3.5.33" (nothing for 0.3 s)',
+    );
+    expect(lines).toHaveLength(4);
+    expect(Date.now() - started).toBeGreaterThan(600); // four lines 150 ms apart kept it alive
+  });
+
+  it('a 400 (an image reference with capitals) is shown in the engine\'s words, not as "Docker is not running"', async () => {
+    fake = await fakeEngine(dir, answer(400, 'invalid reference format: repository name must be lowercase'));
+    const error = await failure(fake.engine.imageExists('gcr.io/Etcd-Development/etcd:v3.5.33'));
+    expect(error.message).toBe(
+      'the Docker engine refused "inspect image gcr.io/Etcd-Development/etcd:v3.5.33" (HTTP 400): invalid reference format: repository name must be lowercase',
+    );
+    expect(error.message).not.toMatch(/not running/);
+    expect(error.hint).toMatch(/lowercase/);
+    expect(error.exitCode).toBe(3);
+  });
+
+  it('a 409 is shown in the engine\'s words and keeps its status for the callers that expect one', async () => {
+    fake = await fakeEngine(dir, answer(409, 'error while removing network: network demo has active endpoints'));
+    const error = await failure(fake.engine.removeNetwork('demo'));
+    expect(error.message).toBe('the Docker engine refused "remove network demo" (HTTP 409): error while removing network: network demo has active endpoints');
+    expect((error as UserError & { statusCode?: number }).statusCode).toBe(409);
+    expect(error.hint).toMatch(/etcd-lab status/);
+  });
+
+  it('a 500 on a list is the engine failing, not "Docker is not running"', async () => {
+    fake = await fakeEngine(dir, answer(500, 'layer does not exist'));
+    const error = await failure(fake.engine.volumes(['io.etcd-lab.lab=demo']));
+    expect(error.message).toBe('the Docker engine refused "list volumes" (HTTP 500): layer does not exist');
+    expect(error.hint).toMatch(/log/);
+  });
+
+  it('a 404 the caller expects is still an answer: no such image, no such volume', async () => {
+    fake = await fakeEngine(dir, answer(404, 'No such image'));
+    expect(await fake.engine.imageExists('etcd-lab/etcd:3.5')).toBe(false);
+    expect(await fake.engine.volumeLabels('demo-etcd1-data')).toBeUndefined();
+    await fake.engine.removeVolume('demo-etcd1-data');
+  });
+
+  it('no socket at all is "Docker is not running"', async () => {
+    const engine = new DockerEngine(new Docker({ socketPath: join(dir, 'missing.sock') }), { engineMs: 300 });
+    const error = await failure(engine.containers(['io.etcd-lab.lab=demo']));
+    expect(error.message).toBe('Docker is not running (no engine answers on its socket)');
+    expect(error.exitCode).toBe(3);
+  });
+
+  it('a socket nobody listens on is "Docker is not running"', async () => {
+    const socketPath = join(dir, 'stale.sock');
+    writeFileSync(socketPath, ''); // left behind by an engine that is gone
+    const engine = new DockerEngine(new Docker({ socketPath }), { engineMs: 300 });
+    await expect(engine.ping()).rejects.toThrow('Docker is not running (no engine answers on its socket)');
+  });
+});
+
+describe('child processes (docker compose) under a deadline', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'etcd-lab-run-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Gone, or a zombie nobody reaped yet (a container's PID 1 may not reap). */
+  const dead = (pid: number) => !existsSync(`/proc/${pid}`) || / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*?\)/, ''));
+
+  it.skipIf(process.platform !== 'linux')('a command past its deadline is stopped, its process group with it, and the error names it', async () => {
+    const pidFile = join(dir, 'pid');
+    const started = Date.now();
+    const error = await failure(run('sh', ['-c', `sleep 30 & echo $! > ${pidFile}; wait`], { timeoutMs: 300 }));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error.message).toBe(`\`sh -c sleep 30 & echo $! > ${pidFile}; wait\` did not finish within 0.3 s: stopped`);
+    expect(error.exitCode).toBe(4);
+    const sleeper = Number(readFileSync(pidFile, 'utf8'));
+    await expect.poll(() => dead(sleeper)).toBe(true);
+  });
+
+  it('`sleep 30` is stopped at its deadline', async () => {
+    await expect(run('sleep', ['30'], { timeoutMs: 300 })).rejects.toThrow('`sleep 30` did not finish within 0.3 s');
+  });
+
+  it('docker compose under a caller\'s deadline: a compose that hangs is stopped and named (a fake `docker` on PATH)', async () => {
+    writeFileSync(join(dir, 'docker'), '#!/bin/sh\necho "Container demo-etcd1  Creating"\nexec sleep 30\n', { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const error = await failure(new DockerEngine().compose('demo', 'docker-compose.yml', ['up', '--detach'], undefined, { timeoutMs: 300 }));
+      expect(error.message).toBe('`docker compose --project-name demo --file docker-compose.yml up --detach` did not finish within 0.3 s: stopped');
+      expect(error.hint).toMatch(/its last output: "Container demo-etcd1  Creating"/);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  it('an inactivity deadline lets a command that keeps printing run past it', async () => {
+    const { stdout } = await run('sh', ['-c', 'for i in 1 2 3 4 5; do echo $i; sleep 0.3; done'], { timeoutMs: 1000, idle: true });
+    expect(stdout.trim().split('\n')).toEqual(['1', '2', '3', '4', '5']);
+  });
+});

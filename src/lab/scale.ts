@@ -2,7 +2,7 @@
 // members join as learners and are promoted once caught up (etcd's advice since 3.4); leaving
 // members hand leadership off first and are removed before they stop. Afterwards the spec, the
 // generated files, HAProxy's backends and etcd's membership all say n, so `up` changes nothing.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -10,6 +10,7 @@ import { loadLab, type LoadOptions } from '../config/load.js';
 import { MEMBER_COUNTS } from '../config/types.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { listMembers, memberHealth, memberStatus } from '../runtime/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
@@ -39,7 +40,7 @@ export interface ScaleResult {
 export async function writeMemberCount(specPath: string, members: number): Promise<void> {
   const doc = parseDocument(await readFile(specPath, 'utf8'));
   doc.set('members', members);
-  await writeFile(specPath, doc.toString());
+  await writeFileAtomic(specPath, doc.toString());
 }
 
 export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<ScaleResult> {

@@ -2,7 +2,7 @@
 // etcd operations guide describes them, with etcd's own tools. A restore keeps the data it replaces
 // until the restored lab is proven up, and puts it back when anything fails or Ctrl-C is pressed.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
@@ -10,6 +10,7 @@ import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { LABEL, labLabels, type MemberTopology } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { currentRevision } from '../runtime/etcd-http.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { checkMembership } from '../runtime/preflight.js';
@@ -146,7 +147,8 @@ interface RestoreState {
 }
 
 async function writeState(runtime: LabRuntime, state: RestoreState): Promise<void> {
-  await writeFile(join(runtime.lab.outDir, RESTORE_STATE), `${JSON.stringify(state, null, 2)}\n`);
+  // Whole or not at all: a rollback after a crash reads it.
+  await writeFileAtomic(join(runtime.lab.outDir, RESTORE_STATE), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 async function readState(runtime: LabRuntime): Promise<RestoreState | undefined> {

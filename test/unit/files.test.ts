@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseDotenv, scanDotenv, setDotenvValue } from '../../src/config/local.js';
 import { writeMemberCount } from '../../src/lab/scale.js';
+import { UserError } from '../../src/errors.js';
 import { writeFileAtomic } from '../../src/runtime/files.js';
 
 let dir: string;
@@ -82,5 +83,25 @@ describe('the .env reader and editor', () => {
     expect(setDotenvValue('A=1', 'B', '2')).toBe('A=1\nB=2\n');
     expect(setDotenvValue('', 'B', 'has space')).toBe('B="has space"\n');
     expect(parseDotenv(setDotenvValue('', 'B', 'has space')).B).toBe('has space');
+  });
+});
+
+describe('the base image tar', () => {
+  it('a tar that fails fails the build with what tar said, and leaves no archive', async () => {
+    const { packRootfs } = await import('../../src/runtime/images.js');
+    const archive = join(dir, 'rootfs.tar');
+    const error = await packRootfs(join(dir, 'missing'), archive).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toMatch(/tar could not pack .*missing \(exit 2\): .*No such file or directory/);
+    expect((error as UserError).exitCode).toBe(3);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a tree is packed whole', async () => {
+    const { packRootfs } = await import('../../src/runtime/images.js');
+    mkdirSync(join(dir, 'root'));
+    writeFileSync(join(dir, 'root', 'etc-hostname'), 'lab\n');
+    await packRootfs(join(dir, 'root'), join(dir, 'rootfs.tar'));
+    expect(statSync(join(dir, 'rootfs.tar')).size).toBeGreaterThan(512);
   });
 });

@@ -189,7 +189,7 @@ export function resolveLocalSettings(
   }
   // Both from the spec: the spec's problem, reported there.
   if (settings.clientPort === settings.statsPort && (ports.client.from || ports.stats.from)) {
-    problems.push({ path: ports.stats.from || ports.client.from, message: `is the same as the client port (${settings.clientPort}): the stats page and etcd clients cannot share a port`, fix: 'give each its own port' });
+    problems.push({ path: ports.stats.from || ports.client.from, message: `makes the client port and the stats port both ${settings.clientPort}: etcd clients and the stats page cannot share a port`, fix: 'give each its own port' });
   }
   // HAProxy reads "user:password" from one quoted word: keep both free of quotes, colons and spaces.
   for (const key of ['statsUser', 'statsPassword'] as const) {

@@ -52,9 +52,11 @@ function isMapping(value: unknown): value is Mapping {
 const NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const NAME_RULE = 'lowercase letters, digits and dashes, at most 40 characters, starting and ending with a letter or digit';
 
-const members = parser((raw) => {
-  const n = integer(1, Number.MAX_SAFE_INTEGER)(raw);
+/** A member count etcd is safe with (1, 3, 5 or 7), or why not; `scale` checks its argument with it too. */
+export const memberCount = parser((raw) => {
+  const n = integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'use 1, 3, 5 or 7')(raw);
   if (n instanceof Invalid) return n;
+  if (n < 1) return new Invalid(`must be at least 1 (got ${n}): a lab is its members`, 'use 1, 3, 5 or 7');
   if (n % 2 === 0) {
     const tolerated = (n - 1 - ((n - 1) % 2)) / 2;
     return new Invalid(
@@ -213,7 +215,7 @@ function readFields(r: SpecReader): LabSpec {
   return {
     apiVersion: API_VERSION,
     name,
-    members: r.field('members', d.members, members),
+    members: r.field('members', d.members, memberCount),
     network: {
       subnet: r.field('network.subnet', d.network.subnet, text(CIDR, 'an IPv4 CIDR such as 10.79.0.0/24')),
     },

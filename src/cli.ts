@@ -27,8 +27,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version exit 0; usage errors were already printed by commander.
-      return error.exitCode;
+      // Help and version exit 0; usage errors (printed by commander) are the user's: 2, as every user mistake.
+      return error.exitCode === 0 ? 0 : 2;
     }
     const verbose = program.opts().verbose || process.env.ETCD_LAB_DEBUG;
     const refusal = dockerRefusal(error);

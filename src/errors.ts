@@ -51,6 +51,10 @@ export function fileError(error: unknown, path: string, what: string, fix: strin
     ENOSPC: 'cannot be written: the disk is full',
     ELOOP: 'is a symbolic link that loops',
     EEXIST: 'exists as something else',
+    ENOENT: 'cannot be made: a folder on its path is missing, or the file system there takes no new files',
+    ENAMETOOLONG: 'has a name too long for the file system',
+    EDQUOT: 'cannot be written: the disk quota is used up',
+    EFBIG: 'cannot be written: too large for the file system',
   };
   const reason = code ? reasons[code] : undefined;
   if (!reason) throw error;

@@ -1,6 +1,6 @@
 // What every command module shares: the flags that pick and override the spec, output flags, and
 // small parsers. Light on purpose (types and commander only): the CLI loads it for `--help`.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../errors.js';
 import type { LoadOptions } from '../config/load.js';
 import type { SpecOverride } from '../config/read.js';
@@ -54,16 +54,16 @@ export function loadOptionsFrom(flags: SpecFlags): LoadOptions {
 /** The flags that pick the spec and the per-person values (`upgrade` gives --etcd-image its own meaning). */
 export function specOptions(cmd: Command, opts: { etcdImage?: boolean } = {}): Command {
   cmd
-    .option('-c, --config <path>', 'lab spec to read (default: ./etcd-lab.yaml; without one, the defaults)')
-    .option('-o, --out <dir>', 'where the generated files go (default: generated/ beside the spec)')
-    .option('--name <name>', 'override the lab name from the spec')
-    .option('--members <n>', 'override the member count (1, 3, 5 or 7)')
-    .option('--subnet <cidr>', 'override the lab subnet (private IPv4 CIDR)')
-    .option('--client-port <port>', 'host port for etcd clients (else $ETCD_LAB_CLIENT_PORT, .env, spec)')
-    .option('--stats-port <port>', 'host port for the HAProxy stats page (else $ETCD_LAB_STATS_PORT, .env, spec)')
-    .option('--bind-address <ip>', 'host address the ports bind to (else $ETCD_LAB_BIND_ADDRESS, .env, spec)');
-  if (opts.etcdImage !== false) cmd.option('--etcd-image <ref>', 'etcd image for this machine (else $ETCD_LAB_ETCD_IMAGE, .env, spec)');
-  return cmd.option('--haproxy-image <ref>', 'HAProxy image for this machine (else $ETCD_LAB_HAPROXY_IMAGE, .env, spec)');
+    .option('-c, --config <path>', 'lab spec to read (default: ./etcd-lab.yaml; without one, the defaults)', once)
+    .option('-o, --out <dir>', 'where the generated files go (default: generated/ beside the spec)', once)
+    .option('--name <name>', 'override the lab name from the spec', once)
+    .option('--members <n>', 'override the member count (1, 3, 5 or 7)', once)
+    .option('--subnet <cidr>', 'override the lab subnet (private IPv4 CIDR)', once)
+    .option('--client-port <port>', 'host port for etcd clients (else $ETCD_LAB_CLIENT_PORT, .env, spec)', once)
+    .option('--stats-port <port>', 'host port for the HAProxy stats page (else $ETCD_LAB_STATS_PORT, .env, spec)', once)
+    .option('--bind-address <ip>', 'host address the ports bind to (else $ETCD_LAB_BIND_ADDRESS, .env, spec)', once);
+  if (opts.etcdImage !== false) cmd.option('--etcd-image <ref>', 'etcd image for this machine (else $ETCD_LAB_ETCD_IMAGE, .env, spec)', once);
+  return cmd.option('--haproxy-image <ref>', 'HAProxy image for this machine (else $ETCD_LAB_HAPROXY_IMAGE, .env, spec)', once);
 }
 
 export function outputOptions(cmd: Command, json = true): Command {
@@ -76,10 +76,21 @@ export async function reporter(flags: OutputFlags): Promise<Reporter> {
   return reporterFor(flags);
 }
 
-/** "60" → 60000 ms; refuses anything but a positive number. */
+/** A flag's value parser that refuses the flag given twice (commander would keep the last one silently). */
+export function once(value: string, previous: string | undefined): string {
+  if (previous !== undefined) throw new InvalidArgumentError(`given twice (${JSON.stringify(previous)}, then ${JSON.stringify(value)}): give it once`);
+  return value;
+}
+
+/** The longest wait a flag takes: a day (Node's timers cannot wait beyond about 24.8 days anyway). */
+const MAX_SECONDS = 86_400;
+
+/** "60" → 60000 ms; refuses anything but a positive number up to a day. */
 export function seconds(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} takes a number of seconds (got ${JSON.stringify(text)})`, { exitCode: 2 });
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
+    throw new UserError(`${flag} takes a number of seconds from more than 0 up to ${MAX_SECONDS} (got ${JSON.stringify(text)})`, { exitCode: 2 });
+  }
   return Math.round(n * 1000);
 }
 

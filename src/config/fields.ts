@@ -133,3 +133,40 @@ export function editDistance(a: string, b: string): number {
   }
   return previous[b.length]!;
 }
+
+// An image reference as Docker reads it (github.com/distribution/reference): [host[:port]/]path
+// [:tag] [@digest], the path lowercase. Checked here so a typo fails at `generate`, not at the engine.
+const DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN = `(?:${DOMAIN_PART}(?:\\.${DOMAIN_PART})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_REFERENCE = new RegExp(`^(?:${DOMAIN}/)?${PATH_PART}(?:/${PATH_PART})*(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+
+/** Why `ref` is not an image reference Docker accepts, or undefined when it is one. */
+export function imageReferenceProblem(ref: string): string | undefined {
+  if (ref.trim() === '') return 'is empty';
+  if (/\s/.test(ref)) return 'contains a space';
+  if (IMAGE_REFERENCE.test(ref)) {
+    const name = ref.replace(/@.*$/, '').replace(/:[^:/]*$/, '');
+    return name.length > 255 ? 'has a repository name longer than 255 characters' : undefined;
+  }
+  // The first part is a registry host when it has a dot or a port, or is localhost (as Docker decides).
+  const slash = ref.indexOf('/');
+  const first = slash < 0 ? '' : ref.slice(0, slash);
+  const hasHost = first !== '' && (/[.:]/.test(first) || first === 'localhost');
+  const path = (hasHost ? ref.slice(slash + 1) : ref).replace(/@.*$/, '').replace(/:[^:/]*$/, '');
+  if (/[A-Z]/.test(path)) return 'has capital letters in its repository name, which Docker refuses: repository names are lowercase';
+  return 'is not an image reference Docker accepts: [registry[:port]/]name[:tag][@digest], the name in lowercase letters, digits and . _ - separators';
+}
+
+/** An image reference, such as `example`. */
+export function image(example: string, opts: { empty?: boolean } = {}): FieldParser<string> {
+  return parser(
+    (raw) => {
+      if (typeof raw !== 'string') return new Invalid(`must be an image reference such as ${example} (got ${describe(raw)})`);
+      if (opts.empty && raw === '') return raw;
+      const problem = imageReferenceProblem(raw);
+      return problem ? new Invalid(`${problem} (got ${JSON.stringify(raw)})`, `use a reference such as ${example}${/[A-Z]/.test(raw) ? `, or ${raw.toLowerCase()}` : ''}`) : raw;
+    },
+    { type: 'string', pattern: opts.empty ? `^$|${IMAGE_REFERENCE.source}` : IMAGE_REFERENCE.source },
+  );
+}

@@ -1,9 +1,9 @@
 // Disk side of the spec: finds and parses etcd-lab.yaml, the .env beside it and the last
 // generated .env, then hands everything to the pure readers. Throws one UserError with every problem.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { fileError, UserError, type Problem } from '../errors.js';
+import { fileError, formatProblem, UserError, type Problem } from '../errors.js';
 import { resolveLocalSettings, type LocalOverrides, type LocalSettings } from './local.js';
 import { readSpec, type SpecOverride } from './read.js';
 import type { LabSpec } from './types.js';
@@ -35,9 +35,22 @@ export interface LoadedLab {
   owner: string;
 }
 
+/** What a path is when it is not a regular file ("a directory"), for messages; undefined for a regular file. */
+function fileKind(stats: Stats): string | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isFIFO()) return 'a named pipe';
+  if (stats.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
 /** A file's text, or undefined when it does not exist; any other problem is the user's to fix. */
 function readIfExists(path: string, what: string, fix: string): string | undefined {
   try {
+    // Not a device, a pipe or a directory: /dev/null would read as empty and put generated/ in /dev.
+    const kind = fileKind(statSync(path));
+    if (kind) throw new UserError(`${what} ${path} is ${kind}, not a regular file`, { hint: fix, exitCode: 2 });
     return readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -71,7 +84,7 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
     explicit ? 'point --config at your etcd-lab.yaml file' : 'etcd-lab reads ./etcd-lab.yaml: move that out of the way, or point --config at your spec file',
   );
   if (text === undefined && explicit) {
-    throw new UserError(`${configPath} does not exist`, { hint: 'run `etcd-lab init` to write one, or point --config at yours' });
+    throw new UserError(`${configPath} does not exist`, { hint: 'run `etcd-lab init` to write one, or point --config at yours', exitCode: 2 });
   }
   const projectDir = dirname(configPath);
   const outDir = resolve(cwd, opts.out ?? join(projectDir, DEFAULT_OUT_DIR));
@@ -82,9 +95,13 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
     flags: opts.local,
     env: opts.env ?? process.env,
     dotenv: readIfExists(join(projectDir, '.env'), 'the per-person settings file', 'it must be a readable file of NAME=value lines (or absent)'),
+    dotenvFile: join(projectDir, '.env'),
     previous: readIfExists(join(outDir, '.env'), 'the generated settings file', `remove it (\`etcd-lab generate\` writes it anew), or choose another --out`),
   });
-  const all = [...parsed.problems, ...problems, ...localResult.problems];
+  // One mistake seen by two readers is one problem.
+  const all = [...parsed.problems, ...problems, ...localResult.problems].filter(
+    (p, i, every) => every.findIndex((q) => formatProblem(q) === formatProblem(p)) === i,
+  );
   if (all.length > 0) {
     const where = text === undefined ? 'The default spec with your flags' : configPath;
     throw new UserError(`${where}: ${all.length === 1 ? '1 problem' : `${all.length} problems`}`, {

@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseEnv } from 'node:util';
 import type { Problem } from '../errors.js';
+import { editDistance, imageReferenceProblem } from './fields.js';
+import { parseIpv4 } from './network.js';
 import type { LabSpec } from './types.js';
 
 export interface LocalSettings {
@@ -38,12 +40,92 @@ export interface LocalSources {
   env?: Record<string, string | undefined>;
   /** Contents of the .env beside etcd-lab.yaml, if any. */
   dotenv?: string;
+  /** Its path, for warnings about its lines (default ".env"). */
+  dotenvFile?: string;
   /** Contents of the .env generated last time, so credentials survive regeneration. */
   previous?: string;
 }
 
+/** One NAME=value of a .env file, with the lines it spans (a quoted value may take several). */
+export interface DotenvEntry {
+  name: string;
+  value: string;
+  /** 1-based. */
+  line: number;
+  lines: number;
+}
+
+const DOTENV_ENTRY = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/;
+
+/**
+ * Reads a .env file line by line: every NAME=value (values unquoted as Node's parseEnv does) and
+ * every line that is neither that, a comment nor blank. Node's parser alone would skip such a line
+ * silently, or read it together with the next one.
+ */
+export function scanDotenv(text: string): { entries: DotenvEntry[]; malformed: { line: number; text: string }[] } {
+  const entries: DotenvEntry[] = [];
+  const malformed: { line: number; text: string }[] = [];
+  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (/^\s*(#|$)/.test(line)) continue;
+    const m = DOTENV_ENTRY.exec(line);
+    if (!m) {
+      malformed.push({ line: i + 1, text: line });
+      continue;
+    }
+    // A quoted value not closed on its line goes on to the line that closes it.
+    let end = i;
+    const rest = m[2]!.trimStart();
+    const quote = rest[0];
+    if ((quote === '"' || quote === "'" || quote === '`') && !rest.slice(1).includes(quote)) {
+      const closing = lines.findIndex((l, j) => j > i && l.includes(quote));
+      if (closing > i) end = closing;
+    }
+    const value = (parseEnv(lines.slice(i, end + 1).join('\n')) as Record<string, string>)[m[1]!] ?? '';
+    entries.push({ name: m[1]!, value, line: i + 1, lines: end - i + 1 });
+    i = end;
+  }
+  return { entries, malformed };
+}
+
 export function parseDotenv(text: string | undefined): Record<string, string> {
-  return text ? (parseEnv(text) as Record<string, string>) : {};
+  // The last of a name wins, as with Node's parser and docker compose.
+  return Object.fromEntries((text ? scanDotenv(text).entries : []).map((e) => [e.name, e.value]));
+}
+
+/** `text` with NAME set to `value`: its (last) line replaced, else a line added; every other line kept as it was. */
+export function setDotenvValue(text: string, name: string, value: string): string {
+  const line = `${name}=${/^[^\s#'"`\\]*$/.test(value) ? value : JSON.stringify(value)}`;
+  const at = scanDotenv(text).entries.filter((e) => e.name === name).at(-1);
+  if (!at) return `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`;
+  const lines = text.split('\n');
+  lines.splice(at.line - 1, at.lines, line);
+  return lines.join('\n');
+}
+
+/** Problems a .env file's lines have, as warnings: lines that say nothing, names etcd-lab does not read. */
+function dotenvWarnings(text: string | undefined, file: string): Problem[] {
+  if (!text) return [];
+  const { entries, malformed } = scanDotenv(text);
+  const known: string[] = Object.values(ENV_VARS);
+  return [
+    ...malformed.map((m) => ({
+      path: `${file}:${m.line}`,
+      message: `is not NAME=value, a comment or blank, so it is ignored (got ${JSON.stringify(m.text.length > 60 ? `${m.text.slice(0, 60)}…` : m.text)})`,
+      fix: 'write it as NAME=value, or start it with # to keep it as a comment',
+    })),
+    ...entries
+      .filter((e) => e.name.startsWith('ETCD_LAB_') && !known.includes(e.name))
+      .map((e) => {
+        const near = known.filter((k) => editDistance(k, e.name) <= 3);
+        return {
+          path: `${file}:${e.line}`,
+          message: `${e.name} is not a variable etcd-lab reads, so it is ignored`,
+          fix: near.length > 0 ? `did you mean ${near.join(' or ')}?` : `etcd-lab reads ${known.join(', ')}`,
+        };
+      }),
+  ];
 }
 
 export function newStatsPassword(): string {
@@ -56,7 +138,7 @@ export function resolveLocalSettings(
   makePassword: () => string = newStatsPassword,
 ): { settings: LocalSettings; problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
-  const warnings: Problem[] = [];
+  const warnings: Problem[] = dotenvWarnings(sources.dotenv, sources.dotenvFile ?? '.env');
   const dotenv = parseDotenv(sources.dotenv);
   const previous = parseDotenv(sources.previous);
   const env = sources.env ?? {};
@@ -70,33 +152,44 @@ export function resolveLocalSettings(
     return { value: String(fallback()), from: '' };
   }
 
-  function portOf(key: 'clientPort' | 'statsPort', fallback: number): number {
+  function portOf(key: 'clientPort' | 'statsPort', fallback: number): { value: number; from: string } {
     const { value, from } = pick(key, () => fallback);
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
       problems.push({ path: from || key, message: `must be a port number from 1 to 65535 (got ${JSON.stringify(value)})` });
-      return fallback;
+      return { value: fallback, from: '' };
     }
-    return n;
+    return { value: n, from };
+  }
+
+  function imageOf(key: 'etcdImage' | 'haproxyImage', fallback: string): string {
+    const { value, from } = pick(key, () => fallback);
+    // A bad image in the spec is reported there.
+    const problem = from ? imageReferenceProblem(value) : undefined;
+    if (problem) problems.push({ path: from, message: `${problem} (got ${JSON.stringify(value)})`, fix: `use a reference such as ${fallback}` });
+    return value;
   }
 
   const bind = pick('bindAddress', () => spec.haproxy.bindAddress);
+  const ports = { client: portOf('clientPort', spec.haproxy.clientPort), stats: portOf('statsPort', spec.haproxy.statsPort) };
   const settings: LocalSettings = {
-    clientPort: portOf('clientPort', spec.haproxy.clientPort),
-    statsPort: portOf('statsPort', spec.haproxy.statsPort),
+    clientPort: ports.client.value,
+    statsPort: ports.stats.value,
     bindAddress: bind.value,
-    etcdImage: pick('etcdImage', () => spec.etcd.image).value,
-    haproxyImage: pick('haproxyImage', () => spec.haproxy.image).value,
+    etcdImage: imageOf('etcdImage', spec.etcd.image),
+    haproxyImage: imageOf('haproxyImage', spec.haproxy.image),
     statsUser: pick('statsUser', () => previous[ENV_VARS.statsUser] || 'etcd-lab').value,
     statsPassword: pick('statsPassword', () => previous[ENV_VARS.statsPassword] || makePassword()).value,
   };
-  if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(settings.bindAddress)) {
-    problems.push({ path: 'bind address', message: `must be an IPv4 address such as 127.0.0.1 (got ${settings.bindAddress})` });
+  if (parseIpv4(settings.bindAddress) === undefined) {
+    // A bad value in the spec is the spec's problem, reported there.
+    if (bind.from) problems.push({ path: bind.from, message: `must be an IPv4 address such as 127.0.0.1 (got ${JSON.stringify(settings.bindAddress)})` });
   } else if (!settings.bindAddress.startsWith('127.') && !spec.tls.enabled) {
     warnings.push(exposedWarning(settings, bind.from || 'haproxy.bindAddress'));
   }
-  if (settings.clientPort === settings.statsPort) {
-    problems.push({ path: 'stats port', message: `is the same as the client port (${settings.clientPort})`, fix: 'give each its own port' });
+  // Both from the spec: the spec's problem, reported there.
+  if (settings.clientPort === settings.statsPort && (ports.client.from || ports.stats.from)) {
+    problems.push({ path: ports.stats.from || ports.client.from, message: `makes the client port and the stats port both ${settings.clientPort}: etcd clients and the stats page cannot share a port`, fix: 'give each its own port' });
   }
   // HAProxy reads "user:password" from one quoted word: keep both free of quotes, colons and spaces.
   for (const key of ['statsUser', 'statsPassword'] as const) {

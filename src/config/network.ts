@@ -9,12 +9,19 @@ export interface Ipv4Subnet {
   size: number;
 }
 
+/** One octet, 0-255, without leading zeros (010 reads as octal to some tools, decimal to others). */
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** A dotted-quad IPv4 address: the one grammar every address in etcd-lab is read with. */
+export const IPV4_PATTERN = `^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`;
+/** An IPv4 CIDR: a dotted-quad address, a slash and a prefix length from 0 to 32. */
+export const CIDR_PATTERN = `^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}/(3[0-2]|[12]?[0-9])$`;
+const IPV4 = new RegExp(IPV4_PATTERN);
+
+/** "10.79.0.11" → its 32-bit value; undefined for anything that is not a dotted-quad IPv4 address. */
 export function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  const m = IPV4.exec(text);
   if (!m) return undefined;
-  const octets = m.slice(1).map(Number);
-  if (octets.some((o) => o > 255)) return undefined;
-  return octets.reduce((acc, o) => acc * 256 + o, 0);
+  return m.slice(1).map(Number).reduce((acc, o) => acc * 256 + o, 0);
 }
 
 export function formatIpv4(value: number): string {

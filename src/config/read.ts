@@ -6,6 +6,7 @@ import {
   boolean,
   duration,
   editDistance,
+  image,
   integer,
   Invalid,
   oneOf,
@@ -23,6 +24,7 @@ import {
   MEMBER_COUNTS,
   type LabSpec,
 } from './types.js';
+import { CIDR_PATTERN, IPV4_PATTERN, parseIpv4 } from './network.js';
 import { validateSpec } from './validate.js';
 
 /** A value set from outside the file (a CLI flag), applied on top of etcd-lab.yaml. */
@@ -49,12 +51,12 @@ function isMapping(value: unknown): value is Mapping {
 /** DNS-label-like names: they become compose project, container, network and volume names. */
 const NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const NAME_RULE = 'lowercase letters, digits and dashes, at most 40 characters, starting and ending with a letter or digit';
-const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/;
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-const members = parser((raw) => {
-  const n = integer(1, Number.MAX_SAFE_INTEGER)(raw);
+/** A member count etcd is safe with (1, 3, 5 or 7), or why not; `scale` checks its argument with it too. */
+export const memberCount = parser((raw) => {
+  const n = integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'use 1, 3, 5 or 7')(raw);
   if (n instanceof Invalid) return n;
+  if (n < 1) return new Invalid(`must be at least 1 (got ${n}): a lab is its members`, 'use 1, 3, 5 or 7');
   if (n % 2 === 0) {
     const tolerated = (n - 1 - ((n - 1) % 2)) / 2;
     return new Invalid(
@@ -71,13 +73,12 @@ const members = parser((raw) => {
 
 const bindAddress = parser(
   (raw) => {
-    const m = typeof raw === 'string' ? IPV4.exec(raw) : null;
-    if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+    if (typeof raw !== 'string' || parseIpv4(raw) === undefined) {
       return new Invalid(`must be an IPv4 address such as 127.0.0.1 (got ${JSON.stringify(raw)})`);
     }
     return raw as string;
   },
-  { type: 'string', pattern: '^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$' },
+  { type: 'string', pattern: IPV4_PATTERN },
 );
 
 
@@ -96,8 +97,8 @@ const retention = parser(
 
 const DAY = 86_400_000;
 
-/** Loosely an IPv4 CIDR; what makes it usable (private, no host bits, big enough) is validate.ts's. */
-const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
+/** An IPv4 CIDR; what makes it usable (private, no host bits, big enough) is validate.ts's. */
+const CIDR = new RegExp(CIDR_PATTERN);
 
 const port = (what: string) => integer(1, 65535, `choose a free ${what} port, or set it per person in .env`);
 
@@ -214,12 +215,12 @@ function readFields(r: SpecReader): LabSpec {
   return {
     apiVersion: API_VERSION,
     name,
-    members: r.field('members', d.members, members),
+    members: r.field('members', d.members, memberCount),
     network: {
       subnet: r.field('network.subnet', d.network.subnet, text(CIDR, 'an IPv4 CIDR such as 10.79.0.0/24')),
     },
     etcd: {
-      image: r.field('etcd.image', d.etcd.image, text(IMAGE, 'an image reference such as gcr.io/etcd-development/etcd:v3.5.33')),
+      image: r.field('etcd.image', d.etcd.image, image('gcr.io/etcd-development/etcd:v3.5.33')),
       heartbeatIntervalMs: r.field('etcd.heartbeatInterval', d.etcd.heartbeatIntervalMs, duration(10, 5000)),
       electionTimeoutMs: r.field('etcd.electionTimeout', d.etcd.electionTimeoutMs, duration(50, 50_000)),
       autoCompaction: {
@@ -231,7 +232,7 @@ function readFields(r: SpecReader): LabSpec {
       snapshotCount: r.field('etcd.snapshotCount', d.etcd.snapshotCount, integer(100, 10_000_000)),
     },
     haproxy: {
-      image: r.field('haproxy.image', d.haproxy.image, text(IMAGE, 'an image reference such as haproxy:3.0-alpine')),
+      image: r.field('haproxy.image', d.haproxy.image, image('haproxy:3.0-alpine')),
       bindAddress: r.field('haproxy.bindAddress', d.haproxy.bindAddress, bindAddress),
       clientPort: r.field('haproxy.clientPort', d.haproxy.clientPort, port('client')),
       statsPort: r.field('haproxy.statsPort', d.haproxy.statsPort, port('stats')),
@@ -245,7 +246,7 @@ function readFields(r: SpecReader): LabSpec {
     },
     kind: {
       name: r.field('kind.name', name, text(NAME, NAME_RULE)),
-      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, text(/^$|^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, 'empty or an image reference such as kindest/node:v1.32.2')),
+      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, image('kindest/node:v1.32.2', { empty: true })),
       endpoint: r.field('kind.endpoint', d.kind.endpoint, oneOf(KIND_ENDPOINT_MODES)),
       workers: r.field('kind.workers', d.kind.workers, integer(0, 3)),
     },

@@ -1,6 +1,6 @@
 // `etcd-lab export hosts|swarm`: the lab's topology for several machines, from the same
 // etcd-lab.yaml — a bundle per host, or a stack for a Docker Swarm. Writes files only: no Docker.
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -8,6 +8,7 @@ import { loadLab, type LoadOptions } from '../config/load.js';
 import { newStatsPassword, parseDotenv } from '../config/local.js';
 import { checkHosts, hostsCertRequests, renderHostsExport, type HostsExportInput } from '../render/export-hosts.js';
 import { HAPROXY_NODE_LABEL, memberNodeLabel, renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, SWARM_STACK_FILE, swarmCertRequests, swarmTopology, type SwarmExportInput } from '../render/export-swarm.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { ensurePki } from '../runtime/pki.js';
 
 export interface ExportHostsOptions extends LoadOptions {
@@ -112,8 +113,7 @@ async function writeAll(dir: string, files: Map<string, { content: string; mode:
   for (const [name, { content, mode }] of files) {
     const path = join(dir, name);
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, content, { mode });
-    await chmod(path, mode);
+    await writeFileAtomic(path, content, { mode });
   }
 }
 

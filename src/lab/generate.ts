@@ -1,12 +1,13 @@
 // `etcd-lab generate`: spec → files in generated/ (or --out).
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileError, formatProblem } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { ENV_FILE, renderLab } from '../render/index.js';
 import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.js';
 import { loadLab, type LoadedLab, type LoadOptions } from '../config/load.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
 import { ensurePki, type PkiReport } from '../runtime/pki.js';
 import { certRequests, pkiDirOf } from '../render/pki.js';
@@ -20,14 +21,6 @@ export interface GenerateResult {
   lab: LoadedLab;
 }
 
-/** Writes a file whole or not at all: a reader never sees half a compose file. */
-async function writeAtomically(path: string, content: string, mode = 0o644): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, content, { mode });
-  await chmod(temporary, mode);
-  await rename(temporary, path);
-}
-
 /**
  * Renders and writes the lab's files. Without Docker at hand, `auto` endpoint mode is taken from the
  * platform (Docker Desktop on macOS/Windows); `etcd-lab kind` asks the engine and rewrites the file.
@@ -38,7 +31,8 @@ export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpo
   try {
     await mkdir(lab.outDir, { recursive: true });
     for (const [name, content] of files) {
-      await writeAtomically(join(lab.outDir, name), content, name === ENV_FILE ? 0o600 : 0o644);
+      // Whole or not at all: a reader never sees half a compose file.
+      await writeFileAtomic(join(lab.outDir, name), content, { mode: name === ENV_FILE ? 0o600 : 0o644 });
     }
   } catch (error) {
     throw fileError(error, lab.outDir, 'the directory for generated files', 'it must be a directory you can write: fix or remove what is there, or choose another with --out');

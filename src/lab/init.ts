@@ -1,11 +1,12 @@
 // `etcd-lab init`: writes a commented etcd-lab.yaml with every setting at its default, and makes
 // sure the per-person .env beside it can never be committed by accident.
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import { SCHEMA_FILE, TEMPLATES_DIR } from '../render/templates.js';
 import { CONFIG_FILE, DEFAULT_OUT_DIR } from '../config/load.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
 
 export interface InitResult {
@@ -25,7 +26,7 @@ export async function initSpec(opts: { config?: string; force?: boolean; cwd?: s
   // against the schema shipped in the package: from a team's repository, in node_modules/etcd-lab.
   const schema = relative(dirname(path), SCHEMA_FILE).split(sep).join('/');
   const text = `# yaml-language-server: $schema=${schema.startsWith('.') ? schema : `./${schema}`}\n${template}`;
-  await writeFile(path, text).catch((error: unknown) => {
+  await writeFileAtomic(path, text).catch((error: unknown) => {
     throw fileError(error, path, 'the lab spec', 'choose a path you can write with --config');
   });
   const dir = dirname(path);

@@ -2,13 +2,13 @@
 // Steps: tools → lab healthy → no clash → endpoint mode (+ kind network on Linux) → reachability
 // proven from the KIND nodes' network → kind-config.yaml → kind create → API server ready → no
 // stacked etcd pod. A failure removes what this run added to the lab's surroundings.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { KIND_FILE } from '../render/index.js';
 import { kindEtcdEndpoint, kindEtcdFiles, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
 import { DockerEngine } from '../runtime/docker.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { countPrefix, deletePrefix } from '../runtime/etcd-http.js';
 import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
@@ -180,7 +180,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
         }
       });
 
-      await reporter.step(`write ${config}`, () => writeFile(config, renderKindConfig(spec, { mode, clientPort: lab.local.clientPort, kubeadmApi, hostPkiDir: runtime.pkiDir })));
+      await reporter.step(`write ${config}`, () => writeFileAtomic(config, renderKindConfig(spec, { mode, clientPort: lab.local.clientPort, kubeadmApi, hostPkiDir: runtime.pkiDir })));
 
       await reporter.step(`kind create cluster --name ${cluster}`, async (step) => {
         try {

@@ -1,15 +1,16 @@
 // `etcd-lab snapshot save|status|restore|rollback`: backup and disaster recovery as the Kubernetes
 // etcd operations guide describes them, with etcd's own tools. A restore keeps the data it replaces
 // until the restored lab is proven up, and puts it back when anything fails or Ctrl-C is pressed.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { fileError, UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { LABEL, labLabels, type MemberTopology } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { currentRevision } from '../runtime/etcd-http.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { checkMembership } from '../runtime/preflight.js';
@@ -53,7 +54,28 @@ async function snapshotSource(runtime: LabRuntime, reporter: Reporter) {
   return (following.find((a) => a.container.member !== view.container.member) ?? following[0] ?? { container: view.container }).container;
 }
 
+const SNAPSHOT_FILE_FIX = 'name a file in a folder you can write, such as generated/snapshots/lab.db';
+
+/**
+ * Refuses a snapshot file that exists or cannot be written, before anything runs: found out now,
+ * not after etcd streamed the whole database. A folder that does not exist yet is made later.
+ */
+async function checkSnapshotTarget(file: string): Promise<void> {
+  if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
+  const dir = dirname(file);
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new UserError(`the snapshot file ${file} cannot be made: ${dir} is not a folder`, { hint: SNAPSHOT_FILE_FIX, exitCode: 2 });
+  const probe = `${file}.part`;
+  try {
+    await (await open(probe, 'wx', 0o600)).close();
+  } catch (error) {
+    throw fileError(error, file, 'the snapshot file', SNAPSHOT_FILE_FIX);
+  }
+  await rm(probe, { force: true });
+}
+
 export async function saveLabSnapshot(opts: SaveOptions, reporter: Reporter): Promise<SaveResult> {
+  if (opts.file !== undefined) await checkSnapshotTarget(resolve(opts.file));
   return withLab(opts, { lock: 'snapshot save' }, reporter, (runtime) => saveSnapshotOf(runtime, opts.file, reporter));
 }
 
@@ -62,8 +84,10 @@ export async function saveSnapshotOf(runtime: LabRuntime, requested: string | un
   const started = Date.now();
   const { lab } = runtime;
   const file = resolve(requested ?? join(lab.outDir, SNAPSHOTS_DIR, `${lab.spec.name}${tag ? `-${tag}` : ''}-${stamp()}.db`));
-  if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
-  await mkdir(dirname(file), { recursive: true });
+  await checkSnapshotTarget(file);
+  await mkdir(dirname(file), { recursive: true }).catch((error: unknown) => {
+    throw fileError(error, dirname(file), 'the folder for the snapshot', SNAPSHOT_FILE_FIX);
+  });
   const source = await snapshotSource(runtime, reporter);
   const member = runtime.topology.members.find((m) => m.name === source.member)!;
   await reporter.step(`etcdctl snapshot save from ${member.name} (${member.clientUrl})`, () =>
@@ -77,7 +101,11 @@ export async function saveSnapshotOf(runtime: LabRuntime, requested: string | un
         file,
       }),
     ),
-  );
+  ).catch((error: unknown) => {
+    // The disk filling up (or the folder going away) while the snapshot streams in is the file's problem, not a bug.
+    if (String((error as NodeJS.ErrnoException).path ?? '').startsWith(file)) throw fileError(error, file, 'the snapshot file', SNAPSHOT_FILE_FIX);
+    throw error;
+  });
   const info = await reporter.step('snapshot status', () => snapshotStatus(runtime.engine, source.image, lab.spec.name, file));
   return { lab: lab.spec.name, member: member.name, ...info, elapsedMs: Date.now() - started };
 }
@@ -145,7 +173,8 @@ interface RestoreState {
 }
 
 async function writeState(runtime: LabRuntime, state: RestoreState): Promise<void> {
-  await writeFile(join(runtime.lab.outDir, RESTORE_STATE), `${JSON.stringify(state, null, 2)}\n`);
+  // Whole or not at all: a rollback after a crash reads it.
+  await writeFileAtomic(join(runtime.lab.outDir, RESTORE_STATE), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 async function readState(runtime: LabRuntime): Promise<RestoreState | undefined> {

@@ -2,15 +2,16 @@
 // first, then one member at a time (followers first, the leader last after handing leadership to an
 // upgraded member), each recreated on the new image with its own data volume and proven healthy and
 // caught up before the next. It stops at the first member that does not come back, quorum held.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
-import { ENV_VARS } from '../config/local.js';
+import { ENV_VARS, setDotenvValue } from '../config/local.js';
 import { memberImageVar } from '../render/compose.js';
 import { ENV_FILE } from '../render/index.js';
 import type { DockerEngine } from '../runtime/docker.js';
+import { writeFileAtomic } from '../runtime/files.js';
 import { memberHealth, memberStatus, versions } from '../runtime/etcd-http.js';
 import { toolLabels } from '../runtime/snapshot.js';
 import type { LabRuntime } from '../runtime/lab.js';
@@ -97,12 +98,11 @@ async function versionsOf(runtime: LabRuntime): Promise<{ servers: Record<string
 
 /** Sets one variable in the per-person .env beside the spec, keeping every other line. */
 async function setInDotenv(file: string, name: string, value: string): Promise<void> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const lines = text.split('\n').filter((l, i, all) => !(i === all.length - 1 && l === ''));
-  const at = lines.findIndex((l) => l.startsWith(`${name}=`));
-  if (at >= 0) lines[at] = `${name}=${value}`;
-  else lines.push(`${name}=${value}`);
-  await writeFile(file, `${lines.join('\n')}\n`);
+  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  });
+  await writeFileAtomic(file, setDotenvValue(text, name, value));
 }
 
 export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise<UpgradeResult> {

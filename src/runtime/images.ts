@@ -1,7 +1,6 @@
 // Local images for machines that cannot pull: a Debian trixie base (pulled if a registry answers,
 // else made with debootstrap + docker import), then etcd and HAProxy from Debian's packages.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,11 +69,30 @@ async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => v
         cause: error,
       });
     });
-    const tar = spawn('tar', ['-C', dir, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await engine.importImage(tar.stdout, LOCAL_BASE.repo, LOCAL_BASE.tag);
+    // Packed whole and checked before the engine sees it: a tar that fails half-way must not become an image.
+    await packRootfs(dir, `${dir}.tar`);
+    await engine.importImage(createReadStream(`${dir}.tar`), LOCAL_BASE.repo, LOCAL_BASE.tag);
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await rm(`${dir}.tar`, { force: true });
   }
+}
+
+/** `tar` of a root file system into `archive`; a failure (exit code or error) says what tar said. */
+export async function packRootfs(dir: string, archive: string): Promise<void> {
+  // tar prints nothing while it works: a plain deadline, far above the seconds a minbase tree takes.
+  await run('tar', ['-C', dir, '-c', '-f', archive, '.'], { timeoutMs: 600_000 }).catch(async (error: unknown) => {
+    await rm(archive, { force: true });
+    if (error instanceof Interrupted) throw error;
+    const { code, stderr } = error as { code?: unknown; stderr?: unknown };
+    const said = String(stderr ?? '').trim() || String((error as Error).message ?? error).trim();
+    const exit = typeof code === 'number' ? ` (exit ${code})` : '';
+    throw new UserError(`tar could not pack the Debian root file system in ${dir}${exit}: ${said.split('\n').slice(-3).join(' / ')}`, {
+      hint: 'tar must be installed and the temporary directory must have room for the file system twice over (set TMPDIR elsewhere if not)',
+      exitCode: 3,
+      cause: error,
+    });
+  });
 }
 
 function lastLine(error: unknown): string {

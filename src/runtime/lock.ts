@@ -1,8 +1,8 @@
 // One command at a time per lab: `up` and `down`, `check` and `kill` must not interleave. A lock
 // file per lab (and Docker engine) in a per-user temporary directory, created exclusively, holding
-// who took it. A lock whose process is gone is stale and taken over; a live one is waited for
-// briefly, then refused with its holder named.
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+// who took it. A lock whose process is gone is stale and taken over (by exactly one of the commands
+// that find it so at once); a live one is waited for briefly, then refused with its holder named.
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,68 @@ function readHolder(path: string): LockHolder | undefined {
     return JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
   } catch {
     return undefined;
+  }
+}
+
+/** A lock file as seen once: its identity (inode, time and bytes: a lock written since differs) and its holder. */
+interface SeenLock {
+  id: string;
+  holder?: LockHolder;
+  mtimeMs: number;
+}
+
+function seeLock(path: string): SeenLock | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const stats = fstatSync(fd);
+    const text = readFileSync(fd, 'utf8');
+    let holder: LockHolder | undefined;
+    try {
+      holder = JSON.parse(text) as LockHolder;
+    } catch {
+      /* being written, or its writer died mid-write */
+    }
+    return { id: `${stats.ino}:${stats.mtimeMs}:${text}`, holder, mtimeMs: stats.mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A takeover marker older than this was left by a process that died between two system calls. */
+const MARKER_STALE_MS = 10_000;
+
+/**
+ * Removes the stale lock at `path` if it is still the one `seen`. Of the commands that found the same
+ * dead holder at once, exactly one removes it: each first creates a marker named after that very lock
+ * file, exclusively, and only the marker's creator looks again and removes the lock. The others go
+ * round again and find the lock free, or a live holder (whoever created the next lock first).
+ */
+function takeOver(path: string, seen: SeenLock): void {
+  const marker = `${path}.takeover-${createHash('sha256').update(seen.id).digest('hex').slice(0, 16)}`;
+  try {
+    closeSync(openSync(marker, 'wx', 0o644));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw fileError(error, marker, 'the lock takeover file', 'set ETCD_LAB_LOCK_DIR to a directory you can write');
+    }
+    if (Date.now() - mtimeMs(marker) > MARKER_STALE_MS) {
+      try {
+        unlinkSync(marker);
+      } catch {
+        /* removed meanwhile */
+      }
+    }
+    return;
+  }
+  try {
+    if (seeLock(path)?.id === seen.id) unlinkSync(path);
+  } finally {
+    unlinkSync(marker);
   }
 }
 
@@ -110,19 +172,18 @@ export async function acquireLabLock(
   const deadline = Date.now() + (opts.waitMs ?? waitSeconds * 1000);
   for (;;) {
     if (tryCreate(path, me)) break;
-    const holder = readHolder(path);
+    const seen = seeLock(path);
+    if (!seen) continue; // released meanwhile
+    const holder = seen.holder;
     // Unreadable for a moment is a lock being written: only a half-written one a while old is stale.
-    if (!holder && Date.now() - mtimeMs(path) < 2000) {
+    if (!holder && Date.now() - seen.mtimeMs < 2000) {
       await sleep(50);
       continue;
     }
     if (!holder || !holderAlive(holder)) {
-      // Stale (its process died) or half-written by a process that died: take it over.
-      try {
-        unlinkSync(path);
-      } catch {
-        /* another process took it over first */
-      }
+      // Stale (its process died) or half-written by a process that died: take it over, one of us.
+      takeOver(path, seen);
+      await sleep(10);
       continue;
     }
     if (Date.now() >= deadline) {

@@ -3,12 +3,13 @@
 // again only when the names it must carry changed, its CA changed, or it is close to expiry.
 import { createPrivateKey, createPublicKey, X509Certificate, type webcrypto } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import type { TlsSpec } from '../config/types.js';
 import type { CertRequest } from '../render/pki.js';
 import type { ClientTls } from './etcd-http.js';
+import { writeFileAtomic } from './files.js';
 
 export const CA = 'ca';
 
@@ -85,11 +86,8 @@ function existing(dir: string, name: string): X509Certificate | undefined {
 }
 
 /** Writes whole or not at all, with the mode set before the file appears under its name. */
-async function writePrivate(path: string, content: string, mode: number): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, content, { mode });
-  await chmod(temporary, mode);
-  await rename(temporary, path);
+function writePrivate(path: string, content: string, mode: number): Promise<void> {
+  return writeFileAtomic(path, content, { mode });
 }
 
 /**

@@ -1,6 +1,6 @@
 // The CLI run for real, as a user would: a child process in a scratch directory.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,7 +102,7 @@ describe('etcd-lab CLI', () => {
 
   describe('file-system problems are the user\'s to fix, with the fix, never "a bug"', () => {
     it.each([
-      ['etcd-lab.yaml is a directory', () => mkdirSync(join(dir, 'etcd-lab.yaml')), /the lab spec .*etcd-lab\.yaml is a directory, not a file/, /move that out of the way, or point --config/],
+      ['etcd-lab.yaml is a directory', () => mkdirSync(join(dir, 'etcd-lab.yaml')), /the lab spec .*etcd-lab\.yaml is a directory, not a regular file/, /move that out of the way, or point --config/],
       ['--config names a directory', () => mkdirSync(join(dir, 'specs')), /the lab spec .*specs is a directory/, /point --config at your etcd-lab\.yaml/, ['--config', 'specs']],
       ['the .env beside the spec is a directory', () => mkdirSync(join(dir, '.env')), /the per-person settings file .*\.env is a directory/, /NAME=value/],
       ['generated/ is a file', () => writeFileSync(join(dir, 'generated'), 'oops'), /the generated settings file .*generated\/\.env cannot be reached/, /choose another --out/],
@@ -224,4 +224,74 @@ describe('etcd-lab CLI', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/unknown command/);
   });
+
+  describe('odd input, as a new user tries it: one clear message, exit 2, nothing written', () => {
+    const DOCKERLESS = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+    const nothingWritten = () => expect(readdirSync(dir).filter((f) => f !== 'etcd-lab.yaml' && f !== '.env')).toEqual([]);
+
+    it.each([
+      [['generate', '--config', '/dev/null'], /the lab spec \/dev\/null is a device, not a regular file/],
+      [['generate', '--config', '.'], /is a directory, not a regular file/],
+      [['generate', '--config', 'nope.yaml'], /nope\.yaml does not exist/],
+      [['generate', '--bind-address', '999.1.1.1'], /--bind-address: must be an IPv4 address such as 127\.0\.0\.1 \(got "999\.1\.1\.1"\)/],
+      [['generate', '--subnet', '10.079.0.0/24'], /must be an IPv4 CIDR/],
+      [['generate', '--etcd-image', 'Gcr.io/Etcd:v3.5.33'], /capital letters in its repository name/],
+      [['generate', '--client-port', '0'], /--client-port: must be a port number from 1 to 65535/],
+      [['generate', '--client-port', '65536'], /--client-port: must be a port number from 1 to 65535/],
+      [['generate', '--client-port', '8404'], /--client-port: makes the client port and the stats port both 8404/],
+      [['generate', '--name', ''], /name \(from --name\): must be lowercase/],
+      [['generate', '--name', 'My Lab'], /name \(from --name\): must be lowercase/],
+      [['generate', '--members', '3', '--members', '5'], /--members <n>' argument '5' is invalid\. given twice/],
+      [['generate', '--no-such-flag'], /unknown option/],
+      [['env', '--shell', 'zsh'], /Allowed choices are bash, fish, powershell/],
+      [['scale', '0'], /cannot scale to 0 members: the count must be at least 1[\s\S]*use 1, 3, 5 or 7/],
+      [['scale', '4'], /cannot scale to 4 members: the count must be odd[\s\S]*2:2 split[\s\S]*use 3 or 5/],
+      [['scale', '9'], /cannot scale to 9 members: the count must be at most 7/],
+      [['scale', 'five'], /scale takes a member count/],
+      [['up', '--timeout', '-1'], /--timeout takes a number of seconds/],
+      [['up', '--timeout', '1e12'], /--timeout takes a number of seconds from more than 0 up to 86400/],
+      [['upgrade', '--etcd-image', 'Etcd:v3.6'], /--etcd-image has capital letters/],
+      [['snapshot', 'save', '/proc/x.db'], /the snapshot file \/proc\/x\.db cannot be made/],
+    ])('%j', (args, message) => {
+      const r = cliWith(DOCKERLESS, ...args);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/looks like a bug|tolerates no more failures than -1|split 0:0/);
+      expect(r.code, r.stderr).toBe(2);
+      nothingWritten();
+    });
+
+    it('snapshot save into a folder that cannot take files leaves no .part file', () => {
+      mkdirSync(join(dir, 'ro'));
+      writeFileSync(join(dir, 'ro', 'x.db.part'), 'someone else\'s');
+      const r = cliWith(DOCKERLESS, 'snapshot', 'save', join(dir, 'ro', 'x.db'));
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/the snapshot file .*x\.db exists as something else/);
+      expect(readdirSync(join(dir, 'ro'))).toEqual(['x.db.part']);
+    });
+
+    it('a spec image with capitals is refused by generate, with the lowercase one offered', () => {
+      writeFileSync(join(dir, 'etcd-lab.yaml'), 'etcd:\n  image: Quay.io/CoreOS/etcd:v3.5.33\n');
+      const r = cli('generate');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/etcd\.image: has capital letters[\s\S]*quay\.io\/coreos\/etcd:v3\.5\.33/);
+      nothingWritten();
+    });
+
+    it('the same mistake seen by two readers counts once', () => {
+      writeFileSync(join(dir, '.env'), 'ETCD_LAB_BIND_ADDRESS=999.1.1.1\n');
+      const r = cliWith({ ETCD_LAB_BIND_ADDRESS: '999.1.1.1' }, 'generate', '--bind-address', '999.1.1.1');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/: 1 problem\n/);
+    });
+
+    it('a .env with a malformed line is read, with a warning naming the line', () => {
+      writeFileSync(join(dir, '.env'), '# mine\nETCD_LAB_CLIENT_PORT 23790\nETCD_LAB_STATS_PORT=8405\nETCD_LAB_CLIENT_PROT=1\n');
+      const r = cli('generate');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`${join(dir, '.env').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: is not NAME=value`));
+      expect(r.stderr).toMatch(/\.env:4: ETCD_LAB_CLIENT_PROT is not a variable etcd-lab reads, so it is ignored — did you mean ETCD_LAB_CLIENT_PORT\?/);
+      expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toContain('ETCD_LAB_STATS_PORT=8405');
+    });
+  });
 });
+

@@ -41,6 +41,6 @@ describe('per-person settings', () => {
       flags: { clientPort: '0', bindAddress: 'my-laptop' },
       dotenv: 'ETCD_LAB_STATS_PASSWORD=has:colon\n',
     });
-    expect(problems.map((p) => p.path).sort()).toEqual(['$ETCD_LAB_STATS_PORT', '--client-port', 'ETCD_LAB_STATS_PASSWORD', 'bind address'].sort());
+    expect(problems.map((p) => p.path).sort()).toEqual(['$ETCD_LAB_STATS_PORT', '--client-port', 'ETCD_LAB_STATS_PASSWORD', '--bind-address'].sort());
   });
 });

@@ -1,5 +1,6 @@
 // The per-lab lock (who holds it, stale locks, waiting) and Docker's refusals explained.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,6 +52,53 @@ describe('the per-lab lock', () => {
     expect(holderAlive({ pid: process.pid, command: 'up', cwd: '/', startedAt: '' })).toBe(true);
     expect(holderAlive({ pid: process.pid, started: '1', command: 'up', cwd: '/', startedAt: '' })).toBe(false);
   });
+
+  it('of 8 commands that find the same dead holder at once, exactly one takes the lock over', async () => {
+    // Real processes, as commands run: the built lock module (npm run build). 8 racers go through 20
+    // labs whose locks name a dead process, released together at each (a barrier per lab); every
+    // winner holds its lock until all are done. Each lab must have exactly one winner.
+    const lockModule = new URL('../../dist/runtime/lock.js', import.meta.url).href;
+    const rounds = 20;
+    const go = (r: number) => join(dir, `go-${r}`);
+    for (let r = 0; r < rounds; r++) {
+      writeFileSync(lockPath(`race-${r}`), JSON.stringify({ pid: 2 ** 22 + 11, command: 'up', cwd: '/x', startedAt: new Date().toISOString() }));
+    }
+    const script = `
+      import { existsSync } from 'node:fs';
+      const { acquireLabLock } = await import(${JSON.stringify(lockModule)});
+      const won = [];
+      for (let r = 0; r <= ${rounds}; r++) {
+        process.stdout.write('at ' + r + '\\n');
+        while (!existsSync(${JSON.stringify(dir)} + '/go-' + r)) {}
+        if (r === ${rounds}) break;
+        try {
+          await acquireLabLock('race-' + r, 'racer', { waitMs: 0 });
+          won.push(r);
+        } catch (e) {
+          if (!/is busy/.test(e.message)) won.push('error ' + e.message);
+        }
+      }
+      process.stdout.write('won ' + JSON.stringify(won) + '\\n');`;
+    const arrived = new Map<number, number>();
+    const racers = Array.from({ length: 8 }, () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ETCD_LAB_LOCK_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        for (const m of chunk.toString().matchAll(/^at (\d+)$/gm)) {
+          const r = Number(m[1]);
+          arrived.set(r, (arrived.get(r) ?? 0) + 1);
+          if (arrived.get(r) === 8) writeFileSync(go(r), '');
+        }
+      });
+      return new Promise<unknown[]>((resolve) => child.on('close', () => resolve(JSON.parse(/won (.*)/.exec(out)?.[1] ?? '["no answer"]') as unknown[])));
+    });
+    const won = (await Promise.all(racers)).flat();
+    expect(won.filter((w) => typeof w !== 'number')).toEqual([]);
+    const winners = Array.from({ length: rounds }, (_, r) => won.filter((w) => w === r).length);
+    expect(winners).toEqual(Array.from({ length: rounds }, () => 1));
+    expect(readdirSync(dir).filter((f) => f.includes('takeover'))).toEqual([]);
+  }, 60_000);
 
   it('a half-written lock (its writer died mid-write) is taken over', async () => {
     writeFileSync(lockPath('lab-e'), '{"pid": 12');

@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CLI := node bin/etcd-lab.js
 
-.PHONY: up down status generate images host test test-unit test-e2e test-bare-machine bench build typecheck clean help
+.PHONY: up down status generate images host test test-unit test-e2e test-bare-machine bench soak build typecheck clean help
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,3 +58,7 @@ typecheck: node_modules/.package-lock.json
 
 clean: ## remove build output and generated files (not the lab: see make down)
 	rm -rf dist generated/docker-compose.yml generated/haproxy.cfg generated/kind-config.yaml generated/.env generated/.gitignore generated/pki
+
+soak: build ## long runs: every etcd command right after a failure, 50 rounds each (CI runs 10)
+	bash scripts/setup-host.sh --images --clients
+	ETCD_LAB_AFTER_FAILURE_ROUNDS=50 npx vitest run --project e2e test/e2e/after-failure.test.ts

@@ -20,7 +20,7 @@ import {
   type Alarm,
   type AlarmType,
 } from '../runtime/etcd-http.js';
-import type { LabMemberContainer, LabRuntime } from '../runtime/lab.js';
+import type { LabMemberContainer, LabRuntime, MemberAnswer } from '../runtime/lab.js';
 import { waitUntil } from '../runtime/wait.js';
 import { humanBytes } from '../ui/bytes.js';
 import { withLab } from './session.js';
@@ -48,8 +48,10 @@ export interface DefragReport {
 
 export async function defrag(opts: DefragOptions, reporter: Reporter): Promise<{ lab: string; compactedTo?: number; members: DefragReport[] }> {
   return withLab(opts, { lock: 'defrag' }, reporter, async (runtime) => {
+    // Checked before anything changes: a refusal leaves the lab uncompacted too.
+    const plan = await planDefrag(runtime, opts.members ?? [], reporter, opts);
     const compactedTo = opts.compact ? await compactToNow(runtime, reporter) : undefined;
-    return { lab: runtime.name, ...(compactedTo ? { compactedTo } : {}), members: await defragMembers(runtime, opts.members ?? [], reporter, opts) };
+    return { lab: runtime.name, ...(compactedTo ? { compactedTo } : {}), members: await defragMembers(runtime, plan, reporter, opts) };
   });
 }
 
@@ -74,7 +76,8 @@ async function compactToNow(runtime: LabRuntime, reporter: Reporter): Promise<nu
 }
 
 /** Followers first, the leader last: its pause costs an election timeout's worth of writes, a follower's none. */
-async function defragMembers(runtime: LabRuntime, names: string[], reporter: Reporter, opts: { force?: boolean; timeoutMs?: number }): Promise<DefragReport[]> {
+/** The members to defragment, followers first and the leader last; refuses (nothing changed yet) when a member named does not answer or the quorum cannot spare one. */
+async function planDefrag(runtime: LabRuntime, names: string[], reporter: Reporter, opts: { force?: boolean }): Promise<DefragPlan> {
   // Right after a failure an election may still run: wait for it (the leader goes last, and the
   // quorum arithmetic below counts members that are healthy, not merely between leaders).
   const view = await reporter.step('find the leader', (step) => runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step)).catch(() => undefined);
@@ -103,8 +106,15 @@ async function defragMembers(runtime: LabRuntime, names: string[], reporter: Rep
     });
   }
   const leaderId = view?.elected.id;
-  const ordered = [...targets.filter((a) => a.status!.memberId !== leaderId), ...targets.filter((a) => a.status!.memberId === leaderId)];
+  return { leaderId, ordered: [...targets.filter((a) => a.status!.memberId !== leaderId), ...targets.filter((a) => a.status!.memberId === leaderId)] };
+}
 
+interface DefragPlan {
+  leaderId?: string;
+  ordered: MemberAnswer[];
+}
+
+async function defragMembers(runtime: LabRuntime, { leaderId, ordered }: DefragPlan, reporter: Reporter, opts: { timeoutMs?: number }): Promise<DefragReport[]> {
   const reports: DefragReport[] = [];
   for (const { container, status } of ordered) {
     const wasLeader = status!.memberId === leaderId;
@@ -213,8 +223,9 @@ const FULL_AFTER_RECOVERY = 0.8;
 export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: DockerEngine }, reporter: Reporter): Promise<RecoverResult> {
   return withLab(opts, { lock: 'alarm recover' }, reporter, async (runtime) => {
     const quota = runtime.lab.spec.etcd.quotaBackendBytes;
+    const plan = await planDefrag(runtime, [], reporter, { force: opts.force });
     const revision = await compactToNow(runtime, reporter);
-    const defragmented = await defragMembers(runtime, [], reporter, { force: opts.force });
+    const defragmented = await defragMembers(runtime, plan, reporter, {});
     const fullest = Math.max(...defragmented.map((d) => d.after.dbSizeInUse));
     const crowded = fullest > FULL_AFTER_RECOVERY * quota;
     const advice =

@@ -110,9 +110,9 @@ export function installInterruptHandlers(stderr: NodeJS.WritableStream = process
       controller.abort();
       return;
     }
-    stderr.write('\nstopping at once');
+    // One line, written whole once the leftovers are known: the undoing may still print meanwhile.
     void withDeadline(guard.leftovers?.() ?? Promise.resolve([]), 1500, [] as string[]).then((left) => {
-      stderr.write(left.length > 0 ? `; left behind: ${left.join(', ')}\n` : '\n');
+      stderr.write(`\nstopping at once${left.length > 0 ? `; left behind: ${left.join(', ')}` : ''}\n`);
       process.exit(130);
     });
   };

@@ -276,7 +276,8 @@ describe.skipIf(skipE2E)('two commands at once on one lab', () => {
     lock.release();
     const r = await run.exited;
     expect(r.code, r.stderr).toBe(0);
-    expect((await lab.cli(['start'])).code).toBe(0);
+    const start = await lab.cli(['start']);
+    expect(start.code, start.stderr).toBe(0);
   });
 
   it('a lock left by a process that died does not block', async () => {

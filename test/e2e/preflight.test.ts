@@ -101,7 +101,8 @@ describe.skipIf(skipE2E)('up after the start', () => {
 
   it('members that never become healthy: a timeout that says what it saw, then a full rollback', async () => {
     const lab = await newLab('rollback');
-    const r = await lab.cli(['up', '--timeout', '3', '--etcd-image', sleepyEtcd]);
+    // --timeout covers compose too: long enough for it, then the members never become healthy.
+    const r = await lab.cli(['up', '--timeout', '12', '--etcd-image', sleepyEtcd]);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/timed out waiting for every member to be healthy: 0\/3 healthy \(etcd1: /);
     expect(r.stderr).toMatch(/etcd-lab logs/);
@@ -112,7 +113,7 @@ describe.skipIf(skipE2E)('up after the start', () => {
   it('a failed re-up of a running lab (compose recreated its members) keeps the lab\'s containers and says so', async () => {
     const lab = await newLab('reup');
     expect((await lab.cli(['up'])).code).toBe(0);
-    const r = await lab.cli(['up', '--timeout', '3', '--etcd-image', sleepyEtcd]);
+    const r = await lab.cli(['up', '--timeout', '12', '--etcd-image', sleepyEtcd]);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/kept .*-etcd1.*: compose recreated them for the changed spec/);
     const left = await labResources(lab.name);
@@ -125,7 +126,7 @@ describe.skipIf(skipE2E)('up after the start', () => {
 
   it('--retain keeps what it created for inspection', async () => {
     const lab = await newLab('retain');
-    const r = await lab.cli(['up', '--timeout', '2', '--retain', '--etcd-image', sleepyEtcd]);
+    const r = await lab.cli(['up', '--timeout', '12', '--retain', '--etcd-image', sleepyEtcd]);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/--retain: leaving the lab/);
     const left = await labResources(lab.name);

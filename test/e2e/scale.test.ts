@@ -48,7 +48,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
   it('refuses an even count and says why', async () => {
     const r = await lab.cli(['scale', '4']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/cannot scale to 4 members[\s\S]*an even count tolerates no more failures than 3/);
+    expect(r.stderr).toMatch(/cannot scale to 4 members: the count must be odd[\s\S]*4 members tolerate 1 failure, like 3/);
   });
 
   it('3 → 5 under writes: learners first, promoted; everything agrees on 5', async () => {

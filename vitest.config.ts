@@ -12,6 +12,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Some unit tests run the real CLI several times (a Node process each, ~0.5 s on 2 cores):
+          // vitest's 5 s default fails them on a busy machine. Speed is measured in bench/, not here.
+          testTimeout: 30_000,
         },
       },
       {

@@ -88,7 +88,8 @@ const MAX_SECONDS = 86_400;
 /** "60" → 60000 ms; refuses anything but a positive number up to a day. */
 export function seconds(text: string, flag: string): number {
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
+  // Under a millisecond would round to no time at all.
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0.001 || n > MAX_SECONDS) {
     throw new UserError(`${flag} takes a number of seconds from more than 0 up to ${MAX_SECONDS} (got ${JSON.stringify(text)})`, { exitCode: 2 });
   }
   return Math.round(n * 1000);

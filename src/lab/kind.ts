@@ -55,7 +55,9 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
     return parseKindVersion(kind);
   });
 
-  const { info, memberImage } = await reporter.step(`lab "${spec.name}" serving`, async () => {
+  const { info, memberImage } = await reporter.step(`lab "${spec.name}" serving`, async (step) => {
+    // Right after a failure an election may still run: wait for it before judging the lab.
+    await runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch(() => undefined);
     const status = await collectStatus(runtime);
     if (!status.quorum.held || status.haproxy.state !== 'running') {
       throw new UserError(`lab "${spec.name}" is not serving: ${status.summary}, HAProxy ${status.haproxy.state}`, {

@@ -13,6 +13,7 @@ import {
   defragment,
   describeFetchError,
   disarmAlarm,
+  isTransient,
   listAlarms,
   memberHealth,
   memberStatus,
@@ -23,6 +24,7 @@ import {
 import type { LabMemberContainer, LabRuntime, MemberAnswer } from '../runtime/lab.js';
 import { waitUntil } from '../runtime/wait.js';
 import { humanBytes } from '../ui/bytes.js';
+import { sleep } from '../interrupt.js';
 import { withLab } from './session.js';
 
 export interface DefragOptions extends LoadOptions {
@@ -232,14 +234,23 @@ export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine
       'Delete keys you do not need, or raise etcd.quotaBackendBytes in etcd-lab.yaml and restart the members (`etcd-lab down && etcd-lab up`, data kept)';
     const disarmed = await reporter.step('disarm the alarms', () => disarmAll(runtime));
     const writeRevision = await reporter.step('a write through HAProxy', async () => {
-      try {
-        return (await putKey(runtime.client, 'etcd-lab/ready', `recovered at ${new Date().toISOString()}`, 5000)).revision;
-      } catch (error) {
-        throw new UserError(`writes still fail after compaction and defragmentation: ${(error as Error).message}`, {
-          hint: `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. ${advice}, then run this again`,
-          exitCode: 4,
-          cause: error,
-        });
+      // The value is only a marker, so a write that failed for the moment (a member that went away,
+      // an election) is simply written again; NOSPACE and other refusals are not transient.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          return (await putKey(runtime.client, 'etcd-lab/ready', `recovered at ${new Date().toISOString()}`, 5000)).revision;
+        } catch (error) {
+          if (isTransient(error) && Date.now() < deadline) {
+            await sleep(200);
+            continue;
+          }
+          throw new UserError(`writes still fail after compaction and defragmentation: ${(error as Error).message}`, {
+            hint: `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. ${advice}, then run this again`,
+            exitCode: 4,
+            cause: error,
+          });
+        }
       }
     });
     if (crowded) {

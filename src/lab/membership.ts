@@ -128,8 +128,9 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
       Date.now() + 15_000,
       async () => {
         const view = await runtime.leaderView();
-        const answering = view.answers.filter((a) => a.status).length;
-        const following = view.elected?.member === target ? view.elected.followers.length : 0;
+        // A member cut off by `partition` still answers, naming the old leader or none: not waited for.
+        const answering = view.answers.filter((a) => a.status && !runtime.isPartitioned(a.container)).length;
+        const following = view.elected?.member === target ? view.elected.followers.filter((m) => !runtime.isPartitioned(view.answers.find((a) => a.container.member === m)!.container)).length : 0;
         return { done: following === answering, value: view.elected?.term, detail: `${following}/${answering} follow ${target}` };
       },
       step,
@@ -174,9 +175,11 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
       const others = topology.members.length - 1;
       let health: { member: string; healthy: boolean; reason: string }[] = [];
       const othersHealthy = () => health.filter((h) => h.member !== target.name && h.healthy).length;
+      // Fewer of the others running than a quorum: no election can help, so no waiting for one.
+      const runningOthers = (await runtime.memberContainers()).filter((c) => c.member !== target.name && c.state === 'running' && !runtime.isPartitioned(c)).length;
       await waitUntil(
         `${needed} of the other members to be healthy`,
-        Math.min(deadline, Date.now() + runtime.electionWaitMs),
+        runningOthers < needed ? Date.now() : Math.min(deadline, Date.now() + runtime.electionWaitMs),
         async () => {
           const containers = await runtime.memberContainers();
           health = await Promise.all(
@@ -292,12 +295,21 @@ export async function removeWhenAllowed(runtime: LabRuntime, id: string, leaving
       `member remove ${leaving}`,
       async (endpoint) => {
         if (!(await listMembers(endpoint, 3000)).some((m) => m.id === id)) return;
-        await removeMember(endpoint, id);
+        await removeMember(endpoint, id).catch((error: unknown) => {
+          // Removed by an attempt that did not answer in time, between the list above and this remove.
+          if (!/member not found/i.test((error as Error).message)) throw error;
+        });
       },
       { idempotent: true, exclude: [leaving], deadline, step },
     ),
   );
 }
+
+/**
+ * A compose run stopped half-way can leave a member's old container stopped and no new one: each
+ * run gets at least this long, whatever is left of the command's deadline.
+ */
+const COMPOSE_MIN_MS = 60_000;
 
 /** `member add` as a learner: it does not count towards quorum until promoted. */
 export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<{ added: ClusterMember; members: ClusterMember[] }> {
@@ -309,7 +321,15 @@ export async function addWhenHealthy(runtime: LabRuntime, member: MemberTopology
           // An earlier attempt that timed out may have gone through: the learner is there, not started.
           const members = await listMembers(endpoint, 3000);
           const there = members.find((m) => m.peerUrls.includes(member.peerUrl) && m.name === '');
-          return there ? { added: there, members } : addMember(endpoint, member.peerUrl, { learner: true });
+          if (there) return { added: there, members };
+          return addMember(endpoint, member.peerUrl, { learner: true }).catch(async (error: unknown) => {
+            // Added by an attempt that did not answer in time, between the list above and this add.
+            if (!/Peer URLs already exists/i.test((error as Error).message)) throw error;
+            const now = await listMembers(endpoint, 3000);
+            const added = now.find((m) => m.peerUrls.includes(member.peerUrl) && m.name === '');
+            if (!added) throw error;
+            return { added, members: now };
+          });
         },
         { idempotent: true, exclude: [member.name], deadline, step },
       ),
@@ -327,7 +347,7 @@ export async function startJoining(runtime: LabRuntime, member: MemberTopology, 
   await reporter.step(`start ${member.name} (initial-cluster-state=existing)`, (step) =>
     runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
       env: { [vars.state]: 'existing', [vars.initialCluster]: initialCluster },
-      timeoutMs: timeLeft(deadline),
+      timeoutMs: Math.max(timeLeft(deadline), COMPOSE_MIN_MS),
     }),
   );
 }
@@ -366,7 +386,7 @@ export async function promoteWhenCaughtUp(runtime: LabRuntime, member: MemberTop
  */
 export async function settle(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<void> {
   await reporter.step(`${member.name} on the lab's own compose definition`, (step) =>
-    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), { timeoutMs: timeLeft(deadline) }),
+    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), { timeoutMs: Math.max(timeLeft(deadline), COMPOSE_MIN_MS) }),
   );
   await waitUntilReady(runtime, deadline, reporter, { probe: 'read' });
 }

@@ -110,11 +110,13 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         for (const member of next.topology.members.slice(from)) {
           const k = Number(member.name.replace(/\D/g, ''));
           const at = sized(k);
-          const joined = await addWhenHealthy(next, member, deadline(), reporter);
+          // etcd has k - 1 voters while member k joins: the leader is the one a quorum of those names.
+          const before = sized(k - 1);
+          const joined = await addWhenHealthy(before, member, deadline(), reporter);
           // In etcd's membership from here on, whatever happens next.
           added.push(member.name);
           await startJoining(next, member, joined.members, reporter, deadline());
-          await promoteWhenCaughtUp(next, member, joined.added.id, deadline(), reporter);
+          await promoteWhenCaughtUp(before, member, joined.added.id, deadline(), reporter);
           await waitUntilReady(at, deadline(), reporter, { probe: 'read' });
         }
       } else {
@@ -122,11 +124,13 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
           const k = Number(member.name.replace(/\D/g, ''));
           const remaining = sized(k - 1);
-          if ((await current.leader()) === member.name) await moveLeadershipIn(current, 'etcd1', reporter);
+          // etcd has k voters while member k leaves: the leader is the one a quorum of those names.
+          const at = sized(k);
+          if ((await at.leader()) === member.name) await moveLeadershipIn(at, 'etcd1', reporter);
           await reporter.step(`member remove ${member.name}; its container and data`, async (step) => {
-            const listed = await current.ask('member list', (endpoint) => listMembers(endpoint, 3000), { idempotent: true, exclude: [member.name], deadline: deadline(), step });
+            const listed = await at.ask('member list', (endpoint) => listMembers(endpoint, 3000), { idempotent: true, exclude: [member.name], deadline: deadline(), step });
             const found = listed.find((m) => m.peerUrls.includes(member.peerUrl));
-            if (found) await removeWhenAllowed(current, found.id, member.name, deadline(), step);
+            if (found) await removeWhenAllowed(at, found.id, member.name, deadline(), step);
             removed.push(member.name);
             step.update('stopping');
             const container = (await current.memberContainers()).find((c) => c.member === member.name);

@@ -65,7 +65,8 @@ async function checkSnapshotTarget(file: string): Promise<void> {
   const dir = dirname(file);
   if (!existsSync(dir)) return;
   if (!statSync(dir).isDirectory()) throw new UserError(`the snapshot file ${file} cannot be made: ${dir} is not a folder`, { hint: SNAPSHOT_FILE_FIX, exitCode: 2 });
-  const probe = `${file}.part`;
+  // A name of its own: a `.part` left by a killed save must not read as "exists as something else".
+  const probe = `${file}.probe-${process.pid}-${Date.now()}`;
   try {
     await (await open(probe, 'wx', 0o600)).close();
   } catch (error) {
@@ -315,7 +316,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
         probe: 'read',
         hint: 'the data the restore replaced is put back now',
       });
-      const revision = await currentRevision(runtime.client, 5000);
+      const revision = await runtime.ask('current revision', (endpoint) => currentRevision(endpoint, 5000), { idempotent: true, deadline: Date.now() + 15_000 });
       // At least the snapshot's: a client (an API server let in with --ignore-kind, a lease expiring) may write at once.
       if (revision < snapshot.revision) {
         throw new Error(`the restored lab is at revision ${revision}, before the snapshot's ${snapshot.revision}`);

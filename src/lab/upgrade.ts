@@ -144,7 +144,9 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
       const memberStarted = Date.now();
       const wasLeader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member === member.name;
       // To an upgraded member when there is one; else (leadership moved meanwhile) to any other.
-      if (wasLeader) await moveLeadershipIn(runtime, done.at(-1)?.member ?? order.find((m) => m.name !== member.name)!.name, reporter);
+      // To an upgraded member when there is one; a lab of one member has nobody to hand over to.
+      const heir = done.at(-1)?.member ?? order.find((m) => m.name !== member.name)?.name;
+      if (wasLeader && heir) await moveLeadershipIn(runtime, heir, reporter);
       await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>
         runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
           env: { [memberImageVar(member.name)]: opts.image },

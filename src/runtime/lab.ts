@@ -183,10 +183,10 @@ export class LabRuntime {
   }
 
   /** The leader by the one rule (see leader.ts), and every member's answer it was read from. */
-  async leaderView(timeoutMs = 1000): Promise<LeaderView> {
+  async leaderView(timeoutMs = 1000, clusterSize = this.topology.members.length): Promise<LeaderView> {
     const answers = await this.statuses(undefined, timeoutMs);
     const views = answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm }));
-    const elected = electedLeader(views, this.topology.members.length);
+    const elected = electedLeader(views, clusterSize);
     const container = elected?.member !== undefined ? answers.find((a) => a.container.member === elected.member)?.container : undefined;
     return { elected, answers, ...(container ? { container } : {}) };
   }
@@ -206,15 +206,21 @@ export class LabRuntime {
    * leader was killed, paused or cut off, its followers name it until the election timeout, then
    * elect another. Refuses with each member's answer when none comes (quorum lost).
    */
-  async awaitLeader(deadline: number, step?: StepHandle): Promise<LeaderView & { container: LabMemberContainer; elected: ElectedLeader }> {
+  async awaitLeader(deadline: number, step?: StepHandle, clusterSize?: number): Promise<LeaderView & { container: LabMemberContainer; elected: ElectedLeader }> {
     for (;;) {
       throwIfInterrupted();
-      const view = await this.leaderView();
+      const view = await this.leaderView(1000, clusterSize);
       if (view.container && view.elected) return view as LeaderView & { container: LabMemberContainer; elected: ElectedLeader };
       step?.update(`waiting for a leader: ${describeAnswers(view.answers)}`);
-      if (Date.now() >= deadline) throw this.noLeader(view);
+      // Fewer members running than a quorum: no election can end, so no waiting for one.
+      if (Date.now() >= deadline || this.running(view) < quorumOf(clusterSize ?? this.topology.members.length)) throw this.noLeader(view);
       await sleep(Math.min(200, Math.max(0, deadline - Date.now())));
     }
+  }
+
+  /** Members whose containers run on the lab network: the most that could elect a leader. */
+  private running(view: LeaderView): number {
+    return view.answers.filter((a) => a.container.state === 'running' && !this.isPartitioned(a.container)).length;
   }
 
   /** How long a command waits for an election before calling quorum lost: several election timeouts. */
@@ -243,7 +249,7 @@ export class LabRuntime {
     let round = 0;
     for (;;) {
       throwIfInterrupted();
-      const view = await this.leaderView();
+      const view = await this.leaderView(1000, opts.clusterSize);
       const candidates = view.answers.filter(
         (a) =>
           a.status &&
@@ -260,6 +266,8 @@ export class LabRuntime {
       const order = opts.prefer ? ordered : ordered.map((_, i) => ordered[(i + round) % ordered.length]!);
       round++;
       if (order.length === 0) tried.push(`no leader yet (${describeAnswers(view.answers)})`);
+      // Fewer members running than a quorum: no leader can come, so no waiting for one.
+      if (order.length === 0 && this.running(view) < quorumOf(opts.clusterSize ?? this.topology.members.length)) throw this.noLeader(view);
       for (const a of order) {
         try {
           return await call(a.endpoint!, a.container.member);
@@ -332,6 +340,8 @@ export interface AskOptions {
   /** Ask the leader first (move-leader), or a follower first (to spare the leader). */
   prefer?: 'leader' | 'follower';
   step?: StepHandle;
+  /** Voting members etcd has now, when that is not the spec's count (in the middle of `scale`). */
+  clusterSize?: number;
 }
 
 /** "etcd1: no answer in time, etcd2: follows etcd3 (term 5), etcd3: leader (term 5)". */

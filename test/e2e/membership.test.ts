@@ -82,6 +82,19 @@ describe.skipIf(skipE2E).each([{ members: 3, tls: false }, { members: 5, tls: tr
     expect(again.stdout).toMatch(new RegExp(`${target} already leads`));
   });
 
+  it('leader moves leadership while a member is cut off (that member is not waited for)', async () => {
+    const status = await lab.json<LabStatus>(['status']);
+    const [cut, target] = status.members.filter((m) => !m.isLeader).map((m) => m.name);
+    expect((await lab.cli(['partition', cut!])).code).toBe(0);
+    try {
+      const r = await lab.cli(['leader', target!, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as LeaderResult).leader).toBe(target);
+    } finally {
+      expect((await lab.cli(['heal'])).code).toBe(0);
+    }
+  });
+
   it('replace is refused when the others cannot hold quorum, pointing to snapshot restore', async () => {
     const down = Array.from({ length: Math.floor(members / 2) }, (_, i) => `etcd${i + 1}`);
     const killed = await lab.cli(['kill', ...down, '--no-wait']);

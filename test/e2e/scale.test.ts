@@ -91,3 +91,30 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
     }
   });
 });
+
+describe.skipIf(skipE2E)('etcd-lab scale from one member', () => {
+  let lab: TestLab;
+  let client: Endpoint;
+
+  beforeAll(async () => {
+    lab = await createTestLab('scl1', { members: 1 });
+    const spec = join(lab.dir, 'etcd-lab.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(spec, `# the team keeps this comment\n${readFileSync(spec, 'utf8')}`);
+    client = (await lab.json<UpResult>(['up'])).clientEndpoint;
+  });
+  afterAll(async () => lab?.remove());
+
+  // The leader is the one a quorum of the voters etcd has at each step names: 1 while the second
+  // joins, 2 while the third does (not the 2 of 3 the target size would ask for).
+  it('1 → 3 → 1 under writes: everything agrees each time', async () => {
+    await underWrites(client, 'scale-1-3/', async () => {
+      expect((await lab.json<ScaleResult>(['scale', '3'])).added).toEqual(['etcd2', 'etcd3']);
+    });
+    await agreeOn(lab, 3);
+    await underWrites(client, 'scale-3-1/', async () => {
+      expect((await lab.json<ScaleResult>(['scale', '1'])).removed).toEqual(['etcd3', 'etcd2']);
+    });
+    await agreeOn(lab, 1);
+  }, 240_000);
+});

@@ -132,6 +132,17 @@ describe('LabRuntime.ask', () => {
     expect((error as UserError).message).toMatch(/etcd1: connection refused, etcd2: no leader \(term 6\), etcd3: container exited/);
   });
 
+  it('fewer members running than a quorum: refuses at once, with no wait for an election that cannot end', async () => {
+    const runtime = runtimeWith([container('etcd1', 1, 'exited'), container('etcd2', 1, 'exited'), container('etcd3', await serve(member('3', '0', 6)))]);
+    const started = Date.now();
+    const error = await runtime.awaitLeader(Date.now() + 10_000).catch((e: unknown) => e);
+    expect((error as UserError).message).toMatch(/has no leader that a quorum \(2 of 3\) follows: etcd1: container exited, etcd2: container exited, etcd3: no leader/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const asked = await runtime.ask('member list', (e) => listMembers(e, 300), { idempotent: true, deadline: Date.now() + 10_000 }).catch((e: unknown) => e);
+    expect(asked).toBeInstanceOf(UserError);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
   it('an answer that is not transient (etcd refused the request itself) is not retried', async () => {
     const etcd1 = member('1', '1', 4);
     const runtime = runtimeWith([container('etcd1', await serve(etcd1)), container('etcd2', await serve(member('2', '1', 4)))]);

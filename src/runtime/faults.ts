@@ -4,7 +4,7 @@
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { LABEL, quorumState } from '../config/topology.js';
-import type { LabMemberContainer, LabRuntime } from './lab.js';
+import { memberViews, type LabMemberContainer, type LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
 import { electedLeader } from './leader.js';
@@ -219,7 +219,7 @@ async function waitAfter(
           // The one rule, over the members still alive: a quorum names one of them in a newer term.
           const answers = await runtime.statuses(alive, 500);
           const elected = electedLeader(
-            answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm })),
+            memberViews(answers),
             state.members,
           );
           const leader = elected && elected.term > leaderBefore!.term ? elected.member : undefined;

@@ -8,7 +8,7 @@ import type { LoadedLab } from '../config/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
 import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
-import { electedLeader, type ElectedLeader } from './leader.js';
+import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
 import { readClientTls } from './pki.js';
@@ -185,8 +185,7 @@ export class LabRuntime {
   /** The leader by the one rule (see leader.ts), and every member's answer it was read from. */
   async leaderView(timeoutMs = 1000, clusterSize = this.topology.members.length): Promise<LeaderView> {
     const answers = await this.statuses(undefined, timeoutMs);
-    const views = answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm }));
-    const elected = electedLeader(views, clusterSize);
+    const elected = electedLeader(memberViews(answers), clusterSize);
     const container = elected?.member !== undefined ? answers.find((a) => a.container.member === elected.member)?.container : undefined;
     return { elected, answers, ...(container ? { container } : {}) };
   }
@@ -313,6 +312,11 @@ export class LabRuntime {
     const port = container.hostPorts[ETCD_CLIENT_PORT];
     return container.state === 'running' && port ? this.endpoint(`${this.scheme}://${this.hostAddress}:${port}`) : undefined;
   }
+}
+
+/** What the leader rule reads of each answer (see leader.ts). */
+export function memberViews(answers: MemberAnswer[]): MemberView[] {
+  return answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm }));
 }
 
 /** One member's answer to a status call: its status, or why there is none. */

@@ -5,7 +5,7 @@ import type { Reporter } from '../progress.js';
 import { currentRevision, getKey, memberHealth, putKey } from './etcd-http.js';
 import { electedLeader } from './leader.js';
 import { fetchBackends } from './haproxy-stats.js';
-import type { LabRuntime } from './lab.js';
+import { memberViews, type LabRuntime } from './lab.js';
 import { waitUntil } from './wait.js';
 
 export interface ReadyOptions {
@@ -55,7 +55,7 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
         const known = answers.filter((a) => a.status);
         // The one rule for the leader (leader.ts), and every expected member following it.
         const elected = electedLeader(
-          answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm })),
+          memberViews(answers),
           runtime.topology.members.length,
         );
         const agreed = elected?.member !== undefined && known.length === n && elected.followers.length === n;

@@ -57,7 +57,7 @@ typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck
 
 clean: ## remove build output and generated files (not the lab: see make down)
-	rm -rf dist generated/docker-compose.yml generated/haproxy.cfg generated/kind-config.yaml generated/.env generated/.gitignore generated/pki
+	rm -rf dist generated/docker-compose.yml generated/haproxy generated/haproxy.cfg generated/kind-config.yaml generated/.env generated/.gitignore generated/pki
 
 soak: build ## long runs: every etcd command right after a failure, 50 rounds each (CI runs 10)
 	bash scripts/setup-host.sh --images --clients

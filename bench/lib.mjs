@@ -78,14 +78,17 @@ export async function scratchLab({ name, members = 3, subnet, images, extraYaml 
 export function ackWriter(putKey, client, prefix) {
   const acked = [];
   let failed = 0;
+  // Connections HAProxy itself refused (its listening socket gone), apart from other failures.
+  let refused = 0;
   let stop = false;
   const done = (async () => {
     for (let i = 0; !stop; i++) {
       try {
         await putKey(client, `${prefix}${i}`, 'v', 2000);
         acked.push(Date.now());
-      } catch {
+      } catch (error) {
         failed += 1;
+        if (error.code === 'ECONNREFUSED') refused += 1;
       }
     }
   })();
@@ -93,7 +96,7 @@ export function ackWriter(putKey, client, prefix) {
     async stop() {
       stop = true;
       await done;
-      return { acked, failed };
+      return { acked, failed, refused };
     },
   };
 }

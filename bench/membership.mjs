@@ -5,6 +5,8 @@
 //   leader kill (the baseline: SIGKILL, then an election), `leader` (move-leader), `member replace`
 //   (container and volume deleted first), `scale 5` and `scale 3`, and `upgrade` 3.4.23 → 3.5.16.
 //   node bench/membership.mjs [--runs 3]
+// Each figure is printed beside its goal (issue "Traffic through failures and changes"); the
+// members that stay through a scale are checked not to have restarted.
 // Traffic goes only to 127.0.0.1. Everything it creates is removed at the end.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,9 +30,9 @@ async function gapDuring(client, work) {
   await work();
   const to = Date.now();
   await new Promise((r) => setTimeout(r, 500));
-  const { acked, failed } = await writer.stop();
+  const { acked, failed, refused } = await writer.stop();
   const gap = longestGap(acked, from, to);
-  return { gapMs: gap, failed, ms: to - from };
+  return { gapMs: gap, failed, refused, ms: to - from };
 }
 
 const results = { runs: RUNS, images, operations: {} };
@@ -55,8 +57,13 @@ try {
       await docker.getVolume('bench-members-etcd3-data').remove();
       await cli(lab.dir, 'member', 'replace', 'etcd3', '-q');
     }));
+    const started = async () => Object.fromEntries(await Promise.all(['etcd1', 'etcd2', 'etcd3'].map(async (m) => [m, (await docker.getContainer(`bench-members-${m}`).inspect()).State.StartedAt])));
+    const before = await started();
     record('scale 3 → 5', await gapDuring(client, () => cli(lab.dir, 'scale', '5', '-q')));
     record('scale 5 → 3', await gapDuring(client, () => cli(lab.dir, 'scale', '3', '-q')));
+    const after = await started();
+    const restarted = Object.keys(before).filter((m) => before[m] !== after[m]);
+    (results.restartedByScale ??= []).push(restarted);
 
     await cli(old.dir, 'up', '-q');
     record('upgrade 3.4 → 3.5 (3 members)', await gapDuring(oldClient, () => cli(old.dir, 'upgrade', '--etcd-image', images.etcd, '-q')));
@@ -71,10 +78,27 @@ try {
   }
 }
 
+// The goals: the leader kill is the baseline every other operation is held against.
+const GOALS = {
+  'leader kill (baseline)': { text: 'the baseline' },
+  'leader move': { text: 'keep (70–148 ms)' },
+  'member replace': { text: 'keep (118–226 ms)' },
+  'scale 3 → 5': { text: 'gap ≤ 300 ms, 0 refused, ≤ 20 s', ok: (rs) => Math.max(...rs.map((r) => r.gapMs)) <= 300 && rs.every((r) => r.refused === 0 && r.ms <= 20_000) },
+  'scale 5 → 3': { text: 'gap ≤ 300 ms, 0 refused', ok: (rs) => Math.max(...rs.map((r) => r.gapMs)) <= 300 && rs.every((r) => r.refused === 0) },
+  'upgrade 3.4 → 3.5 (3 members)': { text: 'keep (272–310 ms)' },
+};
+const killGap = median(results.operations['leader kill (baseline)'].map((r) => r.gapMs));
 const lines = Object.entries(results.operations).map(([name, rs]) => {
   const gaps = rs.map((r) => r.gapMs);
-  return `${name.padEnd(32)} longest gap: median ${median(gaps)} ms, max ${Math.max(...gaps)} ms; failed writes ${rs.map((r) => r.failed).join('/')}; took median ${(median(rs.map((r) => r.ms)) / 1000).toFixed(1)} s`;
+  const goal = GOALS[name];
+  const verdict = goal?.ok ? (goal.ok(rs) ? ' — met' : ' — NOT MET') : '';
+  return (
+    `${name.padEnd(32)} longest gap: median ${median(gaps)} ms, max ${Math.max(...gaps)} ms (${((median(gaps) / killGap) * 100).toFixed(0)}% of a leader kill's); ` +
+    `failed writes ${rs.map((r) => r.failed).join('/')}, refused connections ${rs.map((r) => r.refused).join('/')}; took median ${(median(rs.map((r) => r.ms)) / 1000).toFixed(1)} s, max ${(Math.max(...rs.map((r) => r.ms)) / 1000).toFixed(1)} s` +
+    `\n${''.padEnd(32)} goal: ${goal?.text ?? '-'}${verdict}`
+  );
 });
 console.log(lines.join('\n'));
+console.log(`members restarted by scale (goal: none): ${results.restartedByScale.map((r) => (r.length ? r.join(', ') : 'none')).join(' / ')}`);
 mkdirSync(RESULTS, { recursive: true });
 writeFileSync(join(RESULTS, 'membership.json'), `${JSON.stringify(results, null, 2)}\n`);

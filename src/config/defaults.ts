@@ -27,7 +27,7 @@ export const DEFAULTS: LabSpec = {
     statsPort: 8404,
     // etcd clients hold long-lived gRPC connections: spread them by count, not by turn.
     balance: 'leastconn',
-    healthCheck: { intervalMs: 500, timeoutMs: 500, rise: 2, fall: 2 },
+    healthCheck: { intervalMs: 500, timeoutMs: 400, rise: 2, fall: 2 },
   },
   kind: { name: 'etcd-lab', nodeImage: '', endpoint: 'auto', workers: 0 },
   tls: { enabled: false, caValidityMs: 3650 * 86_400_000, certValidityMs: 365 * 86_400_000 },

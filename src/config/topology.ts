@@ -13,7 +13,8 @@ export const ETCD_PKI_DIR = '/etc/etcd/pki';
 export const HAPROXY_CLIENT_PORT = 2379;
 export const HAPROXY_STATS_PORT = 8404;
 export const ETCD_DATA_DIR = '/var/lib/etcd';
-export const HAPROXY_CONFIG_PATH = '/usr/local/etc/haproxy/haproxy.cfg';
+export const HAPROXY_CONFIG_DIR = '/usr/local/etc/haproxy';
+export const HAPROXY_CONFIG_PATH = `${HAPROXY_CONFIG_DIR}/haproxy.cfg`;
 
 export const LABEL = {
   lab: 'io.etcd-lab.lab',
@@ -21,8 +22,6 @@ export const LABEL = {
   member: 'io.etcd-lab.member',
   /** The spec file (absolute path) of the checkout that made it: another checkout must not act on it. */
   owner: 'io.etcd-lab.owner',
-  /** On HAProxy: a hash of the haproxy.cfg it was started with. */
-  configHash: 'io.etcd-lab.config-hash',
 } as const;
 
 /** The compose variable, set in the generated .env, that carries the owner label's value. */

@@ -1,7 +1,7 @@
 // `etcd-lab generate`: spec → files in generated/ (or --out).
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { fileError, formatProblem } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { ENV_FILE, renderLab } from '../render/index.js';
@@ -32,8 +32,11 @@ export async function writeLabFiles(lab: LoadedLab, endpointMode?: ResolvedEndpo
     await mkdir(lab.outDir, { recursive: true });
     for (const [name, content] of files) {
       // Whole or not at all: a reader never sees half a compose file.
+      await mkdir(dirname(join(lab.outDir, name)), { recursive: true });
       await writeFileAtomic(join(lab.outDir, name), content, { mode: name === ENV_FILE ? 0o600 : 0o644 });
     }
+    // Where haproxy.cfg was before it had a folder of its own (etcd-lab 0.x): nothing reads it now.
+    await rm(join(lab.outDir, 'haproxy.cfg'), { force: true }).catch(() => {});
   } catch (error) {
     throw fileError(error, lab.outDir, 'the directory for generated files', 'it must be a directory you can write: fix or remove what is there, or choose another with --out');
   }
@@ -58,7 +61,7 @@ export async function warnIfEnvCommittable(lab: LoadedLab, reporter: Reporter): 
 export function describeFiles(result: GenerateResult, cwd = process.cwd()): string[] {
   const what: Record<string, string> = {
     'docker-compose.yml': `the stack: ${result.lab.spec.members} etcd members + HAProxy (\`docker compose -f … up -d\` works on its own)`,
-    'haproxy.cfg': 'HAProxy: etcd client front end, health checks on /health, stats page',
+    'haproxy/haproxy.cfg': 'HAProxy: etcd client front end, health checks on /health, stats page (reloaded in place)',
     'kind-config.yaml': `KIND cluster using this etcd (${result.endpointMode} endpoint mode)`,
     '.env': 'this machine\'s ports, images and stats credentials (never commit)',
     '.gitignore': 'keeps this folder out of git, in any repository',

@@ -251,7 +251,9 @@ async function swapMember(runtime: LabRuntime, target: MemberTopology, old: Clus
   const added = await addWhenHealthy(runtime, target, deadline, reporter);
   await startJoining(runtime, target, added.members, reporter, deadline);
   await promoteWhenCaughtUp(runtime, target, added.added.id, deadline, reporter);
-  await settle(runtime, target, deadline, reporter);
+  // The new member keeps the flags it joined with: etcd ignores them from now on, and compose leaves
+  // it running (see LabRuntime.compose), so there is no restart onto the plain definition.
+  await waitUntilReady(runtime, deadline, reporter, { probe: 'read' });
   return { lab: runtime.name, member: target.name, ...(old ? { oldId: hex(old.id) } : {}), newId: hex(added.added.id), elapsedMs: Date.now() - started };
 }
 
@@ -345,7 +347,7 @@ export async function startJoining(runtime: LabRuntime, member: MemberTopology, 
     .join(',');
   const vars = joinVars(member.name);
   await reporter.step(`start ${member.name} (initial-cluster-state=existing)`, (step) =>
-    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
+    runtime.compose(['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
       env: { [vars.state]: 'existing', [vars.initialCluster]: initialCluster },
       timeoutMs: Math.max(timeLeft(deadline), COMPOSE_MIN_MS),
     }),
@@ -378,15 +380,4 @@ export async function promoteWhenCaughtUp(runtime: LabRuntime, member: MemberTop
       { intervalMs: 300, hint: `\`etcd-lab logs ${member.name}\` shows why` },
     ),
   );
-}
-
-/**
- * Recreates the member from the plain compose file (its data now holds the membership, so the join
- * flags no longer matter): `up` afterwards changes nothing. Then waits until the whole lab is ready.
- */
-export async function settle(runtime: LabRuntime, member: MemberTopology, deadline: number, reporter: Reporter): Promise<void> {
-  await reporter.step(`${member.name} on the lab's own compose definition`, (step) =>
-    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), { timeoutMs: Math.max(timeLeft(deadline), COMPOSE_MIN_MS) }),
-  );
-  await waitUntilReady(runtime, deadline, reporter, { probe: 'read' });
 }

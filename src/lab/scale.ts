@@ -1,7 +1,8 @@
 // `etcd-lab scale <n>`: membership grows and shrinks one member at a time on a running lab. New
 // members join as learners and are promoted once caught up (etcd's advice since 3.4); leaving
-// members hand leadership off first and are removed before they stop. Afterwards the spec, the
-// generated files, HAProxy's backends and etcd's membership all say n, so `up` changes nothing.
+// members hand leadership off first and are removed before they stop. HAProxy is reloaded in place,
+// never restarted, and the members that stay keep running. Afterwards the spec, the generated files,
+// HAProxy's backends and etcd's membership all say n, so `up` changes nothing.
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { UserError } from '../errors.js';
@@ -9,10 +10,10 @@ import type { Reporter } from '../progress.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { Invalid } from '../config/fields.js';
 import { memberCount } from '../config/read.js';
-import { quorumOf, type MemberTopology } from '../config/topology.js';
-import { timeLeft, type DockerEngine } from '../runtime/docker.js';
+import { quorumOf } from '../config/topology.js';
+import type { DockerEngine } from '../runtime/docker.js';
 import { writeFileAtomic } from '../runtime/files.js';
-import { listMembers, memberHealth, memberStatus } from '../runtime/etcd-http.js';
+import { listMembers } from '../runtime/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
@@ -98,14 +99,14 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     // Between steps the lab has k members, even ones too: a view of the first k, not a spec of its own.
     const sized = (k: number) => (k === to ? next : new LabRuntime({ ...next.lab, spec: { ...next.lab.spec, members: k } }, current.engine));
 
+    // HAProxy learns the new members by a reload in place: its listening sockets pass to the new
+    // process, so no client is refused, and the members that stay keep running (see LabRuntime.compose).
+    const reloadHaproxy = (runtime: LabRuntime, what: string) =>
+      reporter.step(`HAProxy reloaded with ${what} (listening sockets kept)`, (step) => runtime.reloadHaproxy(deadline(), step));
     try {
       if (to > from) {
-        // 2. Files for the new size first: compose knows the new services, HAProxy (recreated) their backends.
-        await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
-          await writeLabFiles(next.lab);
-          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line), { timeoutMs: stepMs });
-        });
-        await waitUntilReady(current, deadline(), reporter, { probe: 'read' });
+        // 2. The compose file knows the new services; HAProxy keeps its backends until they serve.
+        await reporter.step(`generate files for ${to} members`, () => writeLabFiles(next.lab));
         // 3. One at a time: member add (learner), start with existing state, promote once caught up.
         for (const member of next.topology.members.slice(from)) {
           const k = Number(member.name.replace(/\D/g, ''));
@@ -117,10 +118,16 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           added.push(member.name);
           await startJoining(next, member, joined.members, reporter, deadline());
           await promoteWhenCaughtUp(before, member, joined.added.id, deadline(), reporter);
-          await waitUntilReady(at, deadline(), reporter, { probe: 'read' });
+          await waitUntilMembersServe(at, deadline(), reporter);
         }
+        // 4. Clients reach the new members once they are voters that serve.
+        await reloadHaproxy(next, `${to} backends`);
       } else {
-        // 2. One at a time from the highest: leadership handed off, member remove, then its container and data go.
+        // 2. HAProxy first stops sending clients to the members that leave; the old HAProxy process
+        //    finishes the connections it has (at most hard-stop-after).
+        await reporter.step(`generate files for ${to} members`, () => writeLabFiles(next.lab));
+        await reloadHaproxy(next, `${to} backends`);
+        // 3. One at a time from the highest: leadership handed off, member remove, then its container and data go.
         for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
           const k = Number(member.name.replace(/\D/g, ''));
           const remaining = sized(k - 1);
@@ -139,11 +146,6 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           });
           await waitUntilQuorum(remaining, quorumOf(k - 1), deadline(), reporter);
         }
-        await reporter.step(`generate files for ${to} members; HAProxy with ${to} backends`, async (step) => {
-          await writeLabFiles(next.lab);
-          await next.engine.compose(next.name, next.composeFile, ['up', '--detach', '--no-color', '--no-deps', next.topology.haproxy.service], (line) => step.update(line), { timeoutMs: stepMs });
-        });
-        await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
       }
     } catch (error) {
       if (added.length > 0 || removed.length > 0) {
@@ -160,16 +162,14 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       }
       // Nothing joined or left yet: the files and HAProxy go back to the current size, unused volumes go.
       await writeLabFiles(sizedRuntime(from).lab).catch(() => {});
-      await current.engine.compose(current.name, current.composeFile, ['up', '--detach', '--no-color', '--no-deps', current.topology.haproxy.service], undefined, { cleanup: true }).catch(() => {});
+      await current.reloadHaproxy(Date.now() + 10_000).catch(() => {});
       for (const m of next.topology.members.slice(from)) await current.engine.removeVolume(m.volume).catch(() => {});
       throw error;
     }
 
-    // 4. Every member on the compose definition of the new size (its --initial-cluster lists them
-    //    all; ignored by a member with data, but compose compares it): one at a time, leader last.
-    // The count is recorded first: etcd has the new membership now, whatever the restarts below do.
+    // 5. The count is recorded: etcd, the files and HAProxy have the new membership. The members that
+    //    stayed were not restarted (see LabRuntime.compose).
     await reporter.step(`record members: ${to} in ${current.lab.configPath}`, () => writeMemberCount(current.lab.configPath!, to));
-    await rollToDefinition(next, reporter, deadline);
     await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
     return { lab: current.name, from, to, added, removed, spec: current.lab.configPath, elapsedMs: Date.now() - started };
   });
@@ -191,28 +191,20 @@ async function waitUntilQuorum(runtime: LabRuntime, needed: number, deadline: nu
   );
 }
 
-/** Recreates each member whose container differs from the generated compose file, followers first, the leader last. */
-async function rollToDefinition(runtime: LabRuntime, reporter: Reporter, deadline: () => number): Promise<void> {
-  const leader = (await runtime.awaitLeader(deadline())).container.member;
-  const order: MemberTopology[] = [...runtime.topology.members.filter((m) => m.name !== leader), ...runtime.topology.members.filter((m) => m.name === leader)];
-  for (const member of order) {
-    if (member.name === leader) await moveLeadershipIn(runtime, order[0]!.name, reporter);
-    await reporter.step(`${member.name} on the compose definition for ${runtime.topology.members.length} members`, (step) =>
-      runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), { timeoutMs: timeLeft(deadline()) }),
-    );
-    await reporter.step(`${member.name} serving`, (step) =>
-      waitUntil(
-        `${member.name} to serve`,
-        deadline(),
-        async () => {
-          const c = (await runtime.memberContainers()).find((x) => x.member === member.name);
-          const e = c && runtime.memberEndpoint(c);
-          if (!e) return { done: false, detail: `container ${c?.state ?? 'missing'}` };
-          const [h, s] = await Promise.all([memberHealth(e, 1000), memberStatus(e, 1000).catch(() => undefined)]);
-          return { done: h.healthy && s !== undefined && s.leader !== '0', detail: h.healthy ? 'healthy' : h.reason };
-        },
-        step,
-      ),
-    );
-  }
+/** The first k members agree on one leader and each answers /health: a joined member serves. */
+async function waitUntilMembersServe(runtime: LabRuntime, deadline: number, reporter: Reporter): Promise<void> {
+  const n = runtime.topology.members.length;
+  await reporter.step(`${n} members serve`, (step) =>
+    waitUntil(
+      `the ${n} members to serve`,
+      deadline,
+      async () => {
+        const [view, unhealthy] = await Promise.all([runtime.leaderView(), runtime.unhealthyMembers()]);
+        const following = view.elected?.followers.length ?? 0;
+        return { done: following === n && unhealthy.length === 0, detail: `${following}/${n} following ${view.elected?.member ?? 'a leader'}${unhealthy.length ? `; not healthy: ${unhealthy.join(', ')}` : ''}` };
+      },
+      step,
+      { intervalMs: 200 },
+    ),
+  );
 }

@@ -380,7 +380,7 @@ async function stopMembers(runtime: LabRuntime, reporter: Reporter, graceSeconds
 
 async function startMembers(runtime: LabRuntime, reporter: Reporter, cleanup = false): Promise<void> {
   await reporter.step('start the members', (step) =>
-    runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-recreate'], (line) => step.update(line), { cleanup }),
+    runtime.compose(['up', '--detach', '--no-color', '--no-recreate'], (line) => step.update(line), { cleanup }),
   );
 }
 

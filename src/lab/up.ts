@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
 import { pkiDirOf } from '../render/pki.js';
+import { configHashOf } from '../render/haproxy.js';
 import { CA } from '../runtime/pki.js';
 import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
@@ -64,6 +65,8 @@ async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promi
     const same = name === ENV_FILE ? withoutImages(existing) === withoutImages(files.get(name)) : existing === files.get(name);
     if (!same) return false;
   }
+  // HAProxy on that file: a changed haproxy.cfg (a new health check, say) means a reload.
+  if ((await runtime.haproxyConfigHash()) !== configHashOf(files.get(HAPROXY_FILE)!)) return false;
   for (const c of running) {
     const kind = c.labels[LABEL.role] === 'haproxy' ? 'haproxy' : 'etcd';
     const wanted = kind === 'etcd' ? local.etcdImage : local.haproxyImage;
@@ -228,8 +231,8 @@ async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions
   try {
     throwIfInterrupted();
     await reporter.step(`docker compose up (${spec.members} members + HAProxy)`, async (step) => {
-      await engine
-        .compose(spec.name, runtime.composeFile, ['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() })
+      await runtime
+        .compose(['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() })
         .catch((error: Error & { stderr?: string }) => {
           if (error instanceof UserError) throw error; // Ctrl-C, or past --timeout: it says so itself
           const lines = (error.stderr ?? error.message).trim().split('\n');
@@ -240,6 +243,11 @@ async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions
           });
         });
     });
+    // compose does not recreate HAProxy for a new haproxy.cfg: it is reloaded in place, its sockets kept.
+    const haproxy = await runtime.haproxyContainer();
+    if (haproxy && before.containers.has(haproxy.id) && (await runtime.haproxyConfigHash()) !== (await runtime.haproxyFileHash())) {
+      await reporter.step('reload HAProxy on the new haproxy.cfg (listening sockets kept)', (step) => runtime.reloadHaproxy(deadline, step));
+    }
     await waitUntilReady(runtime, deadline, reporter);
   } catch (error) {
     if (opts.retain) {

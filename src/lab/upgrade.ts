@@ -148,7 +148,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
       const heir = done.at(-1)?.member ?? order.find((m) => m.name !== member.name)?.name;
       if (wasLeader && heir) await moveLeadershipIn(runtime, heir, reporter);
       await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>
-        runtime.engine.compose(runtime.name, runtime.composeFile, ['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
+        runtime.compose(['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
           env: { [memberImageVar(member.name)]: opts.image },
           timeoutMs: perMemberMs,
         }),

@@ -10,6 +10,7 @@ import {
   ETCD_PEER_PORT,
   ETCD_PKI_DIR,
   HAPROXY_CLIENT_PORT,
+  HAPROXY_CONFIG_DIR,
   HAPROXY_CONFIG_PATH,
   HAPROXY_STATS_PORT,
   LABEL,
@@ -20,10 +21,9 @@ import {
   type MemberTopology,
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
-import { createHash } from 'node:crypto';
 import { generatedHeader } from './header.js';
-import { renderHaproxyCfg } from './haproxy.js';
 import { MEMBER_FILES, PKI_DIR } from './pki.js';
+import { HAPROXY_DIR } from './haproxy.js';
 
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
 function interpolate(variable: string, fallback: string | number): string {
@@ -155,16 +155,17 @@ export function renderCompose(spec: LabSpec): string {
       `${bind}:${interpolate(ENV_VARS.clientPort, spec.haproxy.clientPort)}:${HAPROXY_CLIENT_PORT}`,
       `${bind}:${interpolate(ENV_VARS.statsPort, spec.haproxy.statsPort)}:${HAPROXY_STATS_PORT}`,
     ],
-    volumes: [`./haproxy.cfg:${HAPROXY_CONFIG_PATH}:ro`],
+    // The folder, not the file: haproxy.cfg is replaced by rename, which a bind-mounted file never
+    // shows the container; in a mounted folder HAProxy sees the new file when etcd-lab reloads it
+    // (SIGUSR2: its listening sockets pass to the new process, so no client is refused).
+    volumes: [`./${HAPROXY_DIR}:${HAPROXY_CONFIG_DIR}:ro`],
     // The stats page credentials come from the generated, gitignored .env, never from a committed file.
     environment: {
       [ENV_VARS.statsUser]: `\${${ENV_VARS.statsUser}:?run etcd-lab generate to create .env}`,
       [ENV_VARS.statsPassword]: `\${${ENV_VARS.statsPassword}:?run etcd-lab generate to create .env}`,
     },
     networks: { lab: { ipv4_address: topo.haproxy.address } },
-    // haproxy.cfg is replaced by rename, which a running container's bind mount never sees: a changed
-    // hash here makes compose recreate HAProxy on the new file.
-    labels: { ...labels(spec, 'haproxy'), [LABEL.configHash]: createHash('sha256').update(renderHaproxyCfg(spec)).digest('hex').slice(0, 16) },
+    labels: labels(spec, 'haproxy'),
   };
 
   const volumes: Record<string, unknown> = {};

@@ -1,8 +1,12 @@
 // spec → haproxy.cfg: the view is computed here so the EJS template only prints.
+import { createHash } from 'node:crypto';
 import { ETCD_CLIENT_PORT, ETCD_METRICS_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, labTopology } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
 import { renderTemplate } from './templates.js';
+
+/** In a folder of its own, mounted whole: a file replaced by rename reaches HAProxy, which reloads it in place. */
+export const HAPROXY_DIR = 'haproxy';
 
 /** Where HAProxy finds the members: the lab's fixed addresses, or hosts' (export hosts). */
 export interface HaproxyServers {
@@ -36,10 +40,24 @@ export function haproxyView(spec: LabSpec, where?: HaproxyServers) {
     dns: where?.dns ?? false,
     statsAuth: where?.statsAuth ?? '${ETCD_LAB_STATS_USER}:${ETCD_LAB_STATS_PASSWORD}',
     statsAuthNote: where?.statsAuth ? 'This file is a Swarm secret: it holds the stats credentials itself.' : 'Credentials from the environment (the generated, gitignored .env), never from this file.',
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
     servers: (where?.servers ?? labTopology(spec).members).map((m) => ({ name: m.name, address: m.address, port: ETCD_CLIENT_PORT })),
   };
 }
 
+/** A connect on the lab bridge takes well under a millisecond; this leaves room for a busy host. */
+const CONNECT_TIMEOUT_MS = 200;
+
+/** The header on HAProxy's stats page that says which haproxy.cfg it runs (see configHashOf). */
+export const CONFIG_HASH_HEADER = 'x-etcd-lab-config';
+
+/** A haproxy.cfg's own hash: of its text with the hash itself left blank. */
+export function configHashOf(cfg: string): string {
+  const blank = cfg.replace(/(set-header X-Etcd-Lab-Config )"[0-9a-f]*"/, '$1""');
+  return createHash('sha256').update(blank).digest('hex').slice(0, 16);
+}
+
 export function renderHaproxyCfg(spec: LabSpec, where?: HaproxyServers): string {
-  return renderTemplate('haproxy.cfg.ejs', haproxyView(spec, where));
+  const blank = renderTemplate('haproxy.cfg.ejs', { ...haproxyView(spec, where), configHash: '' });
+  return blank.replace('set-header X-Etcd-Lab-Config ""', `set-header X-Etcd-Lab-Config "${configHashOf(blank)}"`);
 }

@@ -3,11 +3,11 @@ import type { LocalSettings } from '../config/local.js';
 import type { LabSpec } from '../config/types.js';
 import { renderCompose } from './compose.js';
 import { renderEnvFile } from './env.js';
-import { renderHaproxyCfg } from './haproxy.js';
+import { HAPROXY_DIR, renderHaproxyCfg } from './haproxy.js';
 import { renderKindConfig, type ResolvedEndpointMode } from './kind.js';
 
 export const COMPOSE_FILE = 'docker-compose.yml';
-export const HAPROXY_FILE = 'haproxy.cfg';
+export const HAPROXY_FILE = `${HAPROXY_DIR}/haproxy.cfg`;
 export const KIND_FILE = 'kind-config.yaml';
 export const ENV_FILE = '.env';
 export const GITIGNORE_FILE = '.gitignore';

@@ -224,6 +224,8 @@ export interface ContainerInfo {
   hostPorts: Record<number, number>;
   /** Names of the networks it is attached to. */
   networks: string[];
+  /** Its command line as Docker lists it (entrypoint and arguments, space-separated). */
+  command?: string;
 }
 
 export interface NetworkInfo {
@@ -341,6 +343,7 @@ export class DockerEngine {
         status: c.Status,
         hostPorts,
         networks: Object.keys(c.NetworkSettings?.Networks ?? {}),
+        command: c.Command,
       };
     });
   }

@@ -63,7 +63,14 @@ export interface RequestInit {
  * that one is retried once on a fresh connection, as Node's documentation advises, after the other
  * idle connections (to the same server, dead alike) are dropped.
  */
-function request(url: string, init: RequestInit, tls: ClientTls | undefined, timeoutMs: number, retried = false): Promise<{ status: number; ok: boolean; text: string }> {
+export interface Response {
+  status: number;
+  ok: boolean;
+  text: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+function request(url: string, init: RequestInit, tls: ClientTls | undefined, timeoutMs: number, retried = false): Promise<Response> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? https.request : http.request;
@@ -72,7 +79,7 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, ok: (response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 300, text }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, ok: (response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 300, text, headers: response.headers }));
       response.on('error', reject);
     });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError' })), timeoutMs);
@@ -92,7 +99,7 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
 }
 
 /** `endpoint` + `path`, with a deadline; in TLS mode presenting the endpoint's client certificate. */
-export function fetchWithDeadline(endpoint: Endpoint, init: RequestInit, timeoutMs: number, path = ''): Promise<{ status: number; ok: boolean; text: string }> {
+export function fetchWithDeadline(endpoint: Endpoint, init: RequestInit, timeoutMs: number, path = ''): Promise<Response> {
   return request(`${endpointUrl(endpoint)}${path}`, init, typeof endpoint === 'string' ? undefined : endpoint.tls, timeoutMs);
 }
 

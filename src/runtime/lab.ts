@@ -3,11 +3,15 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { COMPOSE_FILE } from '../render/index.js';
+import { readFile } from 'node:fs/promises';
+import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
+import { joinVars } from '../render/compose.js';
+import { CONFIG_HASH_HEADER, configHashOf } from '../render/haproxy.js';
+import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
-import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { describeFetchError, fetchWithDeadline, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
@@ -91,6 +95,65 @@ export class LabRuntime {
     return all
       .map((c) => ({ ...c, member: c.labels[LABEL.member] ?? '' }))
       .sort((a, b) => a.member.localeCompare(b.member, 'en', { numeric: true }));
+  }
+
+  /**
+   * `docker compose` on the lab's file. A member that has a container keeps the bootstrap values it
+   * was created with (`--initial-cluster` as on the day it bootstrapped or joined): etcd ignores them
+   * once a member has data, and compose, which would otherwise see a changed definition after a
+   * `scale` or `member replace`, leaves the member running instead of recreating it.
+   */
+  async compose(args: string[], onLine?: (line: string) => void, opts: { cleanup?: boolean; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+    const kept = keptBootstrapEnv(await this.memberContainers());
+    return this.engine.compose(this.name, this.composeFile, args, onLine, { ...opts, env: { ...kept, ...opts.env } });
+  }
+
+  /** The hash of the haproxy.cfg HAProxy runs, as its stats page says; undefined while it does not answer. */
+  async haproxyConfigHash(timeoutMs = 1000): Promise<string | undefined> {
+    try {
+      const auth = Buffer.from(`${this.statsCredentials.user}:${this.statsCredentials.password}`).toString('base64');
+      const response = await fetchWithDeadline(this.statsUrl, { headers: { authorization: `Basic ${auth}` } }, timeoutMs);
+      const header = response.headers[CONFIG_HASH_HEADER];
+      return typeof header === 'string' ? header : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The hash of generated/haproxy/haproxy.cfg, or undefined when there is none. */
+  async haproxyFileHash(): Promise<string | undefined> {
+    const cfg = await readFile(join(this.lab.outDir, HAPROXY_FILE), 'utf8').catch(() => undefined);
+    return cfg === undefined ? undefined : configHashOf(cfg);
+  }
+
+  /**
+   * Puts a running HAProxy on generated/haproxy/haproxy.cfg when it runs another: SIGUSR2 makes its
+   * master process start new workers on the file, which take over the listening sockets (no client
+   * is refused) while the old ones finish their connections (at most `hard-stop-after`). Waits until
+   * the stats page says the new file is in use. False when nothing needed doing.
+   */
+  async reloadHaproxy(deadline: number, step?: StepHandle): Promise<boolean> {
+    const container = await this.haproxyContainer();
+    const wanted = await this.haproxyFileHash();
+    if (container?.state !== 'running' || wanted === undefined) return false;
+    let signalled = false;
+    await waitUntil(
+      'HAProxy to run the new haproxy.cfg',
+      deadline,
+      async () => {
+        const running = await this.haproxyConfigHash(500);
+        if (running === wanted) return { done: true, detail: 'reloaded' };
+        // Signalled once the stats page answers: a HAProxy still starting reads the file itself.
+        if (running !== undefined && !signalled) {
+          await this.engine.killContainer(container.id, 'SIGUSR2');
+          signalled = true;
+        }
+        return { done: false, detail: running === undefined ? 'stats page not answering yet' : 'reloading' };
+      },
+      step,
+      { intervalMs: 100, hint: `\`etcd-lab logs haproxy\` says why HAProxy kept its old configuration` },
+    );
+    return signalled;
   }
 
   async haproxyContainer(): Promise<ContainerInfo | undefined> {
@@ -315,6 +378,20 @@ export class LabRuntime {
 }
 
 /** What the leader rule reads of each answer (see leader.ts). */
+/** For each member with a container, the join variables that reproduce its bootstrap flags (see LabRuntime.compose). */
+export function keptBootstrapEnv(members: LabMemberContainer[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const c of members) {
+    const vars = joinVars(c.member);
+    const flag = (name: string) => new RegExp(`(?:^|\\s)--${name}=(\\S+)`).exec(c.command ?? '')?.[1];
+    const cluster = flag('initial-cluster');
+    const state = flag('initial-cluster-state');
+    if (cluster) env[vars.initialCluster] = cluster;
+    if (state) env[vars.state] = state;
+  }
+  return env;
+}
+
 export function memberViews(answers: MemberAnswer[]): MemberView[] {
   return answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm }));
 }

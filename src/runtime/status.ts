@@ -41,7 +41,8 @@ export interface LabStatus {
   name: string;
   clientEndpoint: string;
   statsUrl: string;
-  haproxy: { state: string; statsError?: string };
+  /** `config`: whether HAProxy runs generated/haproxy/haproxy.cfg as it is now ("stale": `etcd-lab up` reloads it). */
+  haproxy: { state: string; statsError?: string; config?: 'current' | 'stale' };
   members: MemberReport[];
   leader?: string;
   quorum: {
@@ -65,9 +66,12 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   const [containers, haproxy] = await Promise.all([runtime.memberContainers(), runtime.haproxyContainer()]);
   let backends: BackendServer[] | undefined;
   let statsError: string | undefined;
+  let config: 'current' | 'stale' | undefined;
   if (haproxy?.state === 'running') {
     try {
-      backends = await fetchBackends(runtime.statsUrl, runtime.statsCredentials, timeoutMs);
+      const [found, running, file] = await Promise.all([fetchBackends(runtime.statsUrl, runtime.statsCredentials, timeoutMs), runtime.haproxyConfigHash(timeoutMs), runtime.haproxyFileHash()]);
+      backends = found;
+      if (running && file) config = running === file ? 'current' : 'stale';
     } catch (error) {
       statsError = (error as Error).message;
     }
@@ -134,7 +138,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     name: runtime.name,
     clientEndpoint: runtime.clientEndpoint,
     statsUrl: runtime.statsUrl,
-    haproxy: { state: haproxy?.state ?? 'missing', ...(statsError ? { statsError } : {}) },
+    haproxy: { state: haproxy?.state ?? 'missing', ...(statsError ? { statsError } : {}), ...(config ? { config } : {}) },
     members,
     ...(leader ? { leader } : {}),
     quorum: { members: quorum.members, healthy: quorum.count, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },

@@ -41,6 +41,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
     `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state})${s.clusterVersion ? `; cluster version ${s.clusterVersion}` : ''}`,
     `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,
   ];
+  if (s.haproxy.config === 'stale') lines.push(c.yellow('HAProxy        runs an older haproxy.cfg than generated/ holds: `etcd-lab up` reloads it (no connection dropped)'));
   if (s.tls) {
     const e = s.tls.earliest;
     const days = e ? Math.floor((Date.parse(e.notAfter) - Date.now()) / 86_400_000) : undefined;

@@ -55,7 +55,7 @@ describe.skipIf(skipE2E).each(['members-1', 'members-3', 'members-5', 'members-7
   it('haproxy -c accepts haproxy.cfg', async () => {
     const { out } = await generateFixture(fixture);
     const env = readFileSync(join(out, '.env'), 'utf8').split('\n').filter((l) => l.startsWith('ETCD_LAB_STATS_'));
-    const { code, output } = await haproxyCheck(join(out, 'haproxy.cfg'), env);
+    const { code, output } = await haproxyCheck(join(out, 'haproxy/haproxy.cfg'), env);
     expect(output).toMatch(/Configuration file is valid/);
     expect(output).not.toMatch(/\[WARNING\]/);
     expect(code).toBe(0);
@@ -66,7 +66,7 @@ describe.skipIf(skipE2E)('haproxy -c can fail', () => {
   it('rejects a broken config (so the check above means something)', async () => {
     const { out } = await generateFixture('members-3');
     const broken = join(out, 'broken.cfg');
-    const text = readFileSync(join(out, 'haproxy.cfg'), 'utf8').replace('balance leastconn', 'balance nonsense');
+    const text = readFileSync(join(out, 'haproxy/haproxy.cfg'), 'utf8').replace('balance leastconn', 'balance nonsense');
     writeFileSync(broken, text);
     const { code } = await haproxyCheck(broken, ['ETCD_LAB_STATS_USER=u', 'ETCD_LAB_STATS_PASSWORD=p']);
     expect(code).not.toBe(0);

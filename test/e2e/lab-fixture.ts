@@ -2,7 +2,7 @@
 // the local images, and cleanup by label.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -245,4 +245,55 @@ export async function underWrites(client: Endpoint, prefix: string, work: () => 
   expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
   expect(verdict.counts.acknowledged).toBeGreaterThan(20);
   return { acknowledged: verdict.counts.acknowledged, longestGapMs: verdict.longestGapMs };
+}
+
+/**
+ * New TCP connections to `port` on 127.0.0.1, four at a time, one after another, while `work` runs:
+ * how many HAProxy accepted and how many were refused (its listening socket gone, as while it restarts).
+ */
+export async function connectionsDuring(port: number, work: () => Promise<void>): Promise<{ opened: number; refused: number }> {
+  let opened = 0;
+  let refused = 0;
+  let stop = false;
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        opened += 1;
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ECONNREFUSED') refused += 1;
+        resolve();
+      });
+    });
+  const loops = Array.from({ length: 4 }, async () => {
+    while (!stop) {
+      await once();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  });
+  try {
+    await work();
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+  }
+  return { opened, refused };
+}
+
+/** The haproxy.cfg hash HAProxy says it runs (its stats page header) and the one generated/ holds. */
+export async function haproxyConfigHashes(lab: TestLab): Promise<{ running?: string; file?: string }> {
+  const { readFileSync } = await import('node:fs');
+  const env = Object.fromEntries(
+    readFileSync(join(lab.dir, 'generated/.env'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const auth = Buffer.from(`${env.ETCD_LAB_STATS_USER}:${env.ETCD_LAB_STATS_PASSWORD}`).toString('base64');
+  const response = await fetch(`http://127.0.0.1:${lab.statsPort}/stats`, { headers: { authorization: `Basic ${auth}` } });
+  const file = /set-header X-Etcd-Lab-Config "([0-9a-f]+)"/.exec(readFileSync(join(lab.dir, 'generated/haproxy/haproxy.cfg'), 'utf8'))?.[1];
+  return { running: response.headers.get('x-etcd-lab-config') ?? undefined, file };
 }

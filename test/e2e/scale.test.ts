@@ -10,7 +10,25 @@ import type { ScaleResult } from '../../src/lab/scale.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { createTestLab, labResources, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
+import Docker from 'dockerode';
+import { connectionsDuring, createTestLab, haproxyConfigHashes, labResources, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
+
+/** When each of the lab's containers started: a container restarted or recreated shows a new time. */
+async function startTimes(lab: TestLab): Promise<Record<string, string>> {
+  const docker = new Docker();
+  const list = await docker.listContainers({ all: true, filters: { label: [`io.etcd-lab.lab=${lab.name}`] } });
+  return Object.fromEntries(await Promise.all(list.map(async (c) => [c.Names[0]!.replace(/^\//, ''), (await docker.getContainer(c.Id).inspect()).State.StartedAt] as const)));
+}
+
+/** `work` while new connections hammer HAProxy: none refused, and the containers in `kept` not restarted. */
+async function seamless(lab: TestLab, kept: string[], work: () => Promise<void>): Promise<void> {
+  const before = await startTimes(lab);
+  const connections = await connectionsDuring(lab.clientPort, work);
+  expect(connections.opened).toBeGreaterThan(100);
+  expect(connections.refused).toBe(0);
+  const after = await startTimes(lab);
+  for (const name of kept) expect(after[`${lab.name}-${name}`], `${name} was restarted`).toBe(before[`${lab.name}-${name}`]);
+}
 
 /** Everything that says how many members the lab has. */
 async function agreeOn(lab: TestLab, n: number): Promise<void> {
@@ -19,7 +37,10 @@ async function agreeOn(lab: TestLab, n: number): Promise<void> {
   expect(spec).toContain('# the team keeps this comment');
   const compose = parse(readFileSync(join(lab.dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
   expect(Object.keys(compose.services).filter((s) => s.startsWith('etcd'))).toHaveLength(n);
-  expect(readFileSync(join(lab.dir, 'generated/haproxy.cfg'), 'utf8').match(/^\s+server etcd\d+ /gm)).toHaveLength(n);
+  expect(readFileSync(join(lab.dir, 'generated/haproxy/haproxy.cfg'), 'utf8').match(/^\s+server etcd\d+ /gm)).toHaveLength(n);
+  // HAProxy runs that file: reloaded in place, not restarted.
+  const hashes = await haproxyConfigHashes(lab);
+  expect(hashes.running).toBe(hashes.file);
   const list = await lab.json<{ members: MemberRow[]; coherent: boolean }>(['member', 'list']);
   expect(list.coherent).toBe(true);
   expect(list.members.filter((m) => m.role === 'voter')).toHaveLength(n);
@@ -51,22 +72,59 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
     expect(r.stderr).toMatch(/cannot scale to 4 members: the count must be odd[\s\S]*4 members tolerate 1 failure, like 3/);
   });
 
-  it('3 → 5 under writes: learners first, promoted; everything agrees on 5', async () => {
+  it('3 → 5 under writes: learners first, promoted; no connection refused, no member or HAProxy restarted; everything agrees on 5', async () => {
     let result: ScaleResult | undefined;
-    await underWrites(client, 'scale-up/', async () => {
-      result = await lab.json<ScaleResult>(['scale', '5']);
-    });
+    await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], () =>
+      underWrites(client, 'scale-up/', async () => {
+        result = await lab.json<ScaleResult>(['scale', '5']);
+      }).then(() => undefined),
+    );
     expect(result).toMatchObject({ from: 3, to: 5, added: ['etcd4', 'etcd5'], removed: [] });
     await agreeOn(lab, 5);
   });
 
-  it('5 → 3 under writes: the highest members leave one at a time; everything agrees on 3', async () => {
+  it('5 → 3 under writes: HAProxy lets go of the highest members first, which leave one at a time; no connection refused; everything agrees on 3', async () => {
     let result: ScaleResult | undefined;
-    await underWrites(client, 'scale-down/', async () => {
-      result = await lab.json<ScaleResult>(['scale', '3']);
-    });
+    await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], () =>
+      underWrites(client, 'scale-down/', async () => {
+        result = await lab.json<ScaleResult>(['scale', '3']);
+      }).then(() => undefined),
+    );
     expect(result).toMatchObject({ from: 5, to: 3, added: [], removed: ['etcd5', 'etcd4'] });
     await agreeOn(lab, 3);
+  });
+
+  it('a stopped member comes back alone with `up`: the others, which kept their bootstrap flags, are not recreated', async () => {
+    expect((await lab.cli(['kill', 'etcd2', '--no-wait'])).code).toBe(0);
+    await seamless(lab, ['etcd1', 'etcd3', 'haproxy'], async () => {
+      expect((await lab.cli(['up'])).code).toBe(0);
+    });
+  });
+
+  it('a changed health check reaches HAProxy by a reload in place: no connection refused', async () => {
+    const spec = join(lab.dir, 'etcd-lab.yaml');
+    const { writeFileSync } = await import('node:fs');
+    const original = readFileSync(spec, 'utf8');
+    writeFileSync(spec, `${original}haproxy:\n  healthCheck:\n    rise: 3\n`);
+    try {
+      const before = await haproxyConfigHashes(lab);
+      // generate alone writes the file; status says HAProxy still runs the old one.
+      expect((await lab.cli(['generate'])).code).toBe(0);
+      expect((await lab.json<LabStatus>(['status'])).haproxy.config).toBe('stale');
+      await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], async () => {
+        expect((await lab.json<UpResult>(['up'])).alreadyUp).toBe(false);
+      });
+      const after = await haproxyConfigHashes(lab);
+      expect(after.running).toBe(after.file);
+      expect(after.running).not.toBe(before.running);
+      expect((await lab.json<LabStatus>(['status'])).haproxy.config).toBe('current');
+      expect((await lab.json<UpResult>(['up'])).alreadyUp).toBe(true);
+    } finally {
+      writeFileSync(spec, original);
+    }
+    await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], async () => {
+      expect((await lab.cli(['up'])).code).toBe(0);
+    });
   });
 
   it('down then up brings back the same members with their data', async () => {

@@ -110,10 +110,9 @@ describe.skipIf(skipE2E)('TLS mode', () => {
     expect(keys.length).toBe(1 + 3 * 3 + 2); // CA; server, peer, healthcheck per member; admin; API server
     for (const file of keys) expect(statSync(join(pki, file)).mode & 0o777, file).toBe(0o600);
     const generated = join(lab.dir, 'generated');
-    for (const file of readdirSync(generated)) {
-      if (file === 'pki') continue;
-      expect(readFileSync(join(generated, file), 'utf8'), file).not.toMatch(/PRIVATE KEY/);
-    }
+    const files = (readdirSync(generated, { recursive: true }) as string[]).filter((f) => !f.startsWith('pki') && statSync(join(generated, f)).isFile());
+    expect(files).toContain(join('haproxy', 'haproxy.cfg'));
+    for (const file of files) expect(readFileSync(join(generated, file), 'utf8'), file).not.toMatch(/PRIVATE KEY/);
     expect(readFileSync(join(generated, '.gitignore'), 'utf8')).toMatch(/^\*$/m);
   });
 

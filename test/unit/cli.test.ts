@@ -56,7 +56,7 @@ describe('etcd-lab CLI', () => {
     expect(cli('init').code).toBe(1); // refuses to overwrite
     const r = cli('generate', '--members', '5', '--client-port', '23790');
     expect(r.code, r.stderr).toBe(0);
-    for (const f of ['docker-compose.yml', 'haproxy.cfg', 'kind-config.yaml', '.env']) expect(existsSync(join(dir, 'generated', f))).toBe(true);
+    for (const f of ['docker-compose.yml', 'haproxy/haproxy.cfg', 'kind-config.yaml', '.env']) expect(existsSync(join(dir, 'generated', f))).toBe(true);
     const compose = parse(readFileSync(join(dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
     expect(Object.keys(compose.services)).toEqual(['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5', 'haproxy']);
     expect(statSync(join(dir, 'generated/.env')).mode & 0o777).toBe(0o600);
@@ -119,7 +119,7 @@ describe('etcd-lab CLI', () => {
 
     it('generated/ that cannot be written as a directory', () => {
       mkdirSync(join(dir, 'generated'));
-      mkdirSync(join(dir, 'generated', 'haproxy.cfg'));
+      mkdirSync(join(dir, 'generated', 'docker-compose.yml'));
       const r = cli('generate');
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/the directory for generated files .*generated .*(is a directory|exists as something else)/);

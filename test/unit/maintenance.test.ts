@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderCompose } from '../../src/render/compose.js';
+import { configHashOf, renderHaproxyCfg } from '../../src/render/haproxy.js';
+import { keptBootstrapEnv, type LabMemberContainer } from '../../src/runtime/lab.js';
 import { readSpec } from '../../src/config/read.js';
-import { LABEL, labTopology } from '../../src/config/topology.js';
+import { labTopology } from '../../src/config/topology.js';
 import { alarmsIn, type MemberStatus } from '../../src/runtime/etcd-http.js';
 import { checkSnapshotFile } from '../../src/runtime/snapshot.js';
 import { upgradeRefusal } from '../../src/lab/upgrade.js';
@@ -63,18 +65,42 @@ describe('alarms in a member status', () => {
   });
 });
 
-describe('HAProxy follows its configuration', () => {
-  const hashFor = (yaml: string) => {
-    const spec = readSpec(parse(yaml)).spec!;
-    const compose = parse(renderCompose(spec)) as { services: { haproxy: { labels: Record<string, string> } } };
-    return compose.services.haproxy.labels[LABEL.configHash];
-  };
-  it('a changed haproxy.cfg changes the label compose compares, so HAProxy is recreated on it', () => {
-    const base = hashFor('members: 3');
-    expect(base).toMatch(/^[0-9a-f]{16}$/);
-    expect(hashFor('members: 3')).toBe(base);
-    expect(hashFor('members: 3\nhaproxy: { balance: roundrobin }')).not.toBe(base);
-    expect(hashFor('members: 5')).not.toBe(base);
+describe('HAProxy says which configuration it runs', () => {
+  const cfgFor = (yaml: string) => renderHaproxyCfg(readSpec(parse(yaml)).spec!);
+  const hashIn = (cfg: string) => /set-header X-Etcd-Lab-Config "([0-9a-f]+)"/.exec(cfg)?.[1];
+  it('the stats page header carries the hash of the file itself, which changes with any change', () => {
+    const base = cfgFor('members: 3');
+    expect(hashIn(base)).toMatch(/^[0-9a-f]{16}$/);
+    expect(hashIn(base)).toBe(configHashOf(base));
+    expect(hashIn(cfgFor('members: 3'))).toBe(hashIn(base));
+    expect(hashIn(cfgFor('members: 3\nhaproxy: { balance: roundrobin }'))).not.toBe(hashIn(base));
+    expect(hashIn(cfgFor('members: 5'))).not.toBe(hashIn(base));
+    // A hand edit anywhere else shows too: the hash no longer matches the text.
+    expect(configHashOf(base.replace('maxconn 4096', 'maxconn 100'))).not.toBe(hashIn(base));
+  });
+  it('compose no longer recreates HAProxy for a new haproxy.cfg: it mounts the folder, and etcd-lab reloads it', () => {
+    const compose = parse(renderCompose(readSpec(parse('members: 3')).spec!)) as { services: { haproxy: { volumes: string[]; labels: Record<string, string> } } };
+    expect(compose.services.haproxy.volumes).toEqual(['./haproxy:/usr/local/etc/haproxy:ro']);
+    expect(JSON.stringify(compose.services.haproxy.labels)).not.toMatch(/hash/);
+  });
+});
+
+describe('members keep the bootstrap flags they were created with', () => {
+  const member = (name: string, command?: string): LabMemberContainer => ({ id: name, name: `lab-${name}`, member: name, labels: {}, image: 'etcd', state: 'running', status: '', hostPorts: {}, networks: [], command });
+  it('reads --initial-cluster and its state from each container, so compose sees no change after a scale', () => {
+    const env = keptBootstrapEnv([
+      member('etcd1', 'etcd --name=etcd1 --initial-cluster=etcd1=http://10.0.0.11:2380,etcd2=http://10.0.0.12:2380,etcd3=http://10.0.0.13:2380 --initial-cluster-state=new --initial-cluster-token=x'),
+      member('etcd4', 'etcd --name=etcd4 --initial-cluster=etcd1=http://10.0.0.11:2380,etcd4=http://10.0.0.14:2380 --initial-cluster-state=existing'),
+    ]);
+    expect(env).toEqual({
+      ETCD_LAB_ETCD1_INITIAL_CLUSTER: 'etcd1=http://10.0.0.11:2380,etcd2=http://10.0.0.12:2380,etcd3=http://10.0.0.13:2380',
+      ETCD_LAB_ETCD1_INITIAL_CLUSTER_STATE: 'new',
+      ETCD_LAB_ETCD4_INITIAL_CLUSTER: 'etcd1=http://10.0.0.11:2380,etcd4=http://10.0.0.14:2380',
+      ETCD_LAB_ETCD4_INITIAL_CLUSTER_STATE: 'existing',
+    });
+  });
+  it('a member without a container, or without the flags, gets the compose file defaults', () => {
+    expect(keptBootstrapEnv([member('etcd2'), member('etcd3', 'etcd --name=etcd3')])).toEqual({});
   });
 });
 

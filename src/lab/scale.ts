@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { UserError } from '../errors.js';
+import { sleep } from '../interrupt.js';
+import { HARD_STOP_AFTER_MS } from '../render/haproxy.js';
 import type { Reporter } from '../progress.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { Invalid } from '../config/fields.js';
@@ -120,13 +122,15 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
           await promoteWhenCaughtUp(before, member, joined.added.id, deadline(), reporter);
           await waitUntilMembersServe(at, deadline(), reporter);
         }
-        // 4. Clients reach the new members once they are voters that serve.
-        await reloadHaproxy(next, `${to} backends`);
       } else {
         // 2. HAProxy first stops sending clients to the members that leave; the old HAProxy process
         //    finishes the connections it has (at most hard-stop-after).
         await reporter.step(`generate files for ${to} members`, () => writeLabFiles(next.lab));
-        await reloadHaproxy(next, `${to} backends`);
+        if (await reloadHaproxy(next, `${to} backends`)) {
+          // The replaced HAProxy process keeps the connections it has, some on members about to
+          // leave, until hard-stop-after; once it is gone no client waits on a leaving member.
+          await reporter.step(`HAProxy's previous process lets go of its connections (hard-stop-after)`, () => sleep(HARD_STOP_AFTER_MS + 250));
+        }
         // 3. One at a time from the highest: leadership handed off, member remove, then its container and data go.
         for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
           const k = Number(member.name.replace(/\D/g, ''));
@@ -167,9 +171,20 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       throw error;
     }
 
-    // 5. The count is recorded: etcd, the files and HAProxy have the new membership. The members that
-    //    stayed were not restarted (see LabRuntime.compose).
+    // 4. The count is recorded: etcd and the files have the new membership. The members that stayed
+    //    were not restarted (see LabRuntime.compose).
     await reporter.step(`record members: ${to} in ${current.lab.configPath}`, () => writeMemberCount(current.lab.configPath!, to));
+    // 5. Growing: clients reach the new members once they are voters that serve. A failure here is
+    //    HAProxy's alone: the membership change is done, and `up` reloads HAProxy.
+    if (to > from) {
+      await reloadHaproxy(next, `${to} backends`).catch((error: unknown) => {
+        throw new UserError(`${to} members serve, but HAProxy was not reloaded with them: ${(error as Error).message}`, {
+          hint: '`etcd-lab up` reloads it (`etcd-lab logs haproxy` says what it refused); the membership change itself is done',
+          exitCode: 4,
+          cause: error,
+        });
+      });
+    }
     await waitUntilReady(next, deadline(), reporter, { probe: 'read' });
     return { lab: current.name, from, to, added, removed, spec: current.lab.configPath, elapsedMs: Date.now() - started };
   });

@@ -22,7 +22,7 @@ import {
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
-import { MEMBER_FILES, PKI_DIR } from './pki.js';
+import { HAPROXY_PKI_DIR, HAPROXY_PKI_MOUNT, MEMBER_FILES, PKI_DIR } from './pki.js';
 import { HAPROXY_DIR } from './haproxy.js';
 
 /** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
@@ -158,7 +158,10 @@ export function renderCompose(spec: LabSpec): string {
     // The folder, not the file: haproxy.cfg is replaced by rename, which a bind-mounted file never
     // shows the container; in a mounted folder HAProxy sees the new file when etcd-lab reloads it
     // (SIGUSR2: its listening sockets pass to the new process, so no client is refused).
-    volumes: [`./${HAPROXY_DIR}:${HAPROXY_CONFIG_DIR}:ro`],
+    volumes: [`./${HAPROXY_DIR}:${HAPROXY_CONFIG_DIR}:ro`, ...(spec.tls.enabled ? [`./${PKI_DIR}/${HAPROXY_PKI_DIR}:${HAPROXY_PKI_MOUNT}:ro`] : [])],
+    // TLS mode: started as root to read its check key (0600, like every key in generated/pki); its
+    // workers then run as the image's haproxy user (`user haproxy` in haproxy.cfg).
+    ...(spec.tls.enabled ? { user: '0:0' } : {}),
     // The stats page credentials come from the generated, gitignored .env, never from a committed file.
     environment: {
       [ENV_VARS.statsUser]: `\${${ENV_VARS.statsUser}:?run etcd-lab generate to create .env}`,

@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import { ETCD_CLIENT_PORT, ETCD_METRICS_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, labTopology } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
+import { basename } from 'node:path';
 import { generatedHeader } from './header.js';
+import { CLIENTS, HAPROXY_PKI_MOUNT } from './pki.js';
 import { renderTemplate } from './templates.js';
 
 /** In a folder of its own, mounted whole: a file replaced by rename reaches HAProxy, which reloads it in place. */
@@ -34,16 +36,24 @@ export function haproxyView(spec: LabSpec, where?: HaproxyServers) {
       fastIntervalMs: Math.max(100, Math.floor(healthCheck.intervalMs / 2)),
     },
     tls: spec.tls.enabled,
+    // The leader each member follows, from its status on the client port; over TLS with HAProxy's
+    // own check certificate. The exports have no such certificate: /health on the metrics port.
+    statusCheck: !where,
+    checkTls: spec.tls.enabled && !where ? { ca: `${HAPROXY_PKI_MOUNT}/ca.crt`, crt: `${HAPROXY_PKI_MOUNT}/${basename(CLIENTS.haproxyCheck)}.crt` } : undefined,
     // TLS mode: clients' TLS passes through to the members untouched (client-certificate auth is
     // end to end), and /health is asked of each member's plain-HTTP metrics listener instead.
-    checkPort: spec.tls.enabled ? ETCD_METRICS_PORT : undefined,
+    checkPort: spec.tls.enabled && where ? ETCD_METRICS_PORT : undefined,
     dns: where?.dns ?? false,
     statsAuth: where?.statsAuth ?? '${ETCD_LAB_STATS_USER}:${ETCD_LAB_STATS_PASSWORD}',
     statsAuthNote: where?.statsAuth ? 'This file is a Swarm secret: it holds the stats credentials itself.' : 'Credentials from the environment (the generated, gitignored .env), never from this file.',
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    hardStopAfterMs: HARD_STOP_AFTER_MS,
     servers: (where?.servers ?? labTopology(spec).members).map((m) => ({ name: m.name, address: m.address, port: ETCD_CLIENT_PORT })),
   };
 }
+
+/** How long the process a reload replaces may keep its connections (and a stop its watches). */
+export const HARD_STOP_AFTER_MS = 2000;
 
 /** A connect on the lab bridge takes well under a millisecond; this leaves room for a busy host. */
 const CONNECT_TIMEOUT_MS = 200;

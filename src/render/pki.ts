@@ -13,6 +13,7 @@ import type { LabSpec } from '../config/types.js';
  *   ca.crt ca.key admin.crt admin.key     the CA; etcdctl's and etcd-lab's client pair
  *   etcdN/                                a member: ca.crt, server.*, peer.*, healthcheck-client.*
  *   kube-apiserver/                       the KIND node: ca.crt, kube-apiserver-etcd-client.*
+ *   haproxy/                              HAProxy's health checks: ca.crt, haproxy-check-client.*
  */
 export const PKI_DIR = 'pki';
 
@@ -49,7 +50,13 @@ export const CLIENTS = {
   admin: 'admin',
   /** The identity kubeadm gives kube-apiserver for etcd, in the KIND node's own directory. */
   apiserver: 'kube-apiserver/kube-apiserver-etcd-client',
+  /** HAProxy's health checks ask each member's status on its TLS client port (traffic itself passes through). */
+  haproxyCheck: 'haproxy/haproxy-check-client',
 } as const;
+
+/** The directory HAProxy mounts (TLS mode), and where it finds it. */
+export const HAPROXY_PKI_DIR = 'haproxy';
+export const HAPROXY_PKI_MOUNT = '/etc/etcd-lab/pki';
 
 /** The directory the KIND control-plane node mounts. */
 export const APISERVER_DIR = 'kube-apiserver';
@@ -82,5 +89,6 @@ export function certRequests(spec: LabSpec, local: Pick<LocalSettings, 'bindAddr
   }
   requests.push({ name: CLIENTS.admin, commonName: 'etcd-lab-admin', dns: [], ips: [], server: false, client: true });
   requests.push({ name: CLIENTS.apiserver, commonName: 'kube-apiserver-etcd-client', organization: 'system:masters', dns: [], ips: [], server: false, client: true });
+  requests.push({ name: CLIENTS.haproxyCheck, commonName: 'etcd-lab-haproxy-check', dns: [], ips: [], server: false, client: true });
   return requests;
 }

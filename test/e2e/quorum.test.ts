@@ -129,9 +129,17 @@ describe.skipIf(skipE2E).each([
     expect(refused.attempts).toBeGreaterThan(0);
     expect(refused.acknowledged).toBe(0);
     expect(refused.slowestMs).toBeLessThan(CALL_MS + 500);
-    const lost = await status();
+    let lost = await status();
     expect(lost.quorum.held).toBe(false);
     expect(lost.summary).toMatch(/quorum LOST/);
+    // The survivors still answer HAProxy's checks, but follow no leader: HAProxy takes them out of
+    // rotation, so no client is sent to a member that can only make it wait.
+    const survivors = () => lost.members.filter((m) => !victims.includes(m.name));
+    for (let deadline = Date.now() + 10_000; Date.now() < deadline && !survivors().every((m) => m.backend === 'DOWN'); ) {
+      await new Promise((r) => setTimeout(r, 200));
+      lost = await status();
+    }
+    for (const m of survivors()) expect(`${m.name} ${m.reason} ${m.backend}`).toBe(`${m.name} RAFT NO LEADER DOWN`);
 
     // Back: every member returns, the cluster converges, nothing acknowledged is missing.
     const back = await act(recover, []);

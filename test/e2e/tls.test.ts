@@ -107,7 +107,7 @@ describe.skipIf(skipE2E)('TLS mode', () => {
 
   it('keeps private keys in generated/pki only: 0600, ignored by git, in no other generated file', () => {
     const keys = (readdirSync(pki, { recursive: true }) as string[]).filter((f) => f.endsWith('.key'));
-    expect(keys.length).toBe(1 + 3 * 3 + 2); // CA; server, peer, healthcheck per member; admin; API server
+    expect(keys.length).toBe(1 + 3 * 3 + 3); // CA; server, peer, healthcheck per member; admin; API server; HAProxy checks
     for (const file of keys) expect(statSync(join(pki, file)).mode & 0o777, file).toBe(0o600);
     const generated = join(lab.dir, 'generated');
     const files = (readdirSync(generated, { recursive: true }) as string[]).filter((f) => !f.startsWith('pki') && statSync(join(generated, f)).isFile());

@@ -26,13 +26,15 @@ describe('the lab PKI', () => {
       ...['etcd1', 'etcd2', 'etcd3'].flatMap((m) => [`${m}/server`, `${m}/peer`, `${m}/healthcheck-client`]),
       'admin',
       'kube-apiserver/kube-apiserver-etcd-client',
+      'haproxy/haproxy-check-client',
     ]);
-    for (const sub of ['.', 'etcd1', 'kube-apiserver']) expect(statSync(join(dir, sub)).mode & 0o777, sub).toBe(0o700);
+    for (const sub of ['.', 'etcd1', 'kube-apiserver', 'haproxy']) expect(statSync(join(dir, sub)).mode & 0o777, sub).toBe(0o700);
     const files = readdirSync(dir, { recursive: true }) as string[];
     for (const file of files.filter((f) => /\.(crt|key)$/.test(f))) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(file.endsWith('.key') ? 0o600 : 0o644);
     // Each container's directory holds all it needs, the CA certificate included; only the top holds the CA key.
     expect(readdirSync(join(dir, 'etcd2')).sort()).toEqual(['ca.crt', 'healthcheck-client.crt', 'healthcheck-client.key', 'peer.crt', 'peer.key', 'server.crt', 'server.key']);
     expect(readdirSync(join(dir, 'kube-apiserver')).sort()).toEqual(['ca.crt', 'kube-apiserver-etcd-client.crt', 'kube-apiserver-etcd-client.key']);
+    expect(readdirSync(join(dir, 'haproxy')).sort()).toEqual(['ca.crt', 'haproxy-check-client.crt', 'haproxy-check-client.key']);
     expect(readFileSync(join(dir, 'etcd2/ca.crt'), 'utf8')).toBe(readFileSync(join(dir, 'ca.crt'), 'utf8'));
     expect(files.filter((f) => f.endsWith('ca.key'))).toEqual(['ca.key']);
     const ca = cert(dir, 'ca');

@@ -117,7 +117,8 @@ function checkMeaning(spec: LabSpec, files: Map<string, string>) {
     `\${ETCD_LAB_BIND_ADDRESS:-${spec.haproxy.bindAddress}}:\${ETCD_LAB_CLIENT_PORT:-${spec.haproxy.clientPort}}:2379`,
     `\${ETCD_LAB_BIND_ADDRESS:-${spec.haproxy.bindAddress}}:\${ETCD_LAB_STATS_PORT:-${spec.haproxy.statsPort}}:8404`,
   ]);
-  expect(haproxy.volumes).toEqual(['./haproxy:/usr/local/etc/haproxy:ro']);
+  // TLS mode: HAProxy's own check certificate, from its directory of generated/pki.
+  expect(haproxy.volumes).toEqual(['./haproxy:/usr/local/etc/haproxy:ro', ...(spec.tls.enabled ? ['./pki/haproxy:/etc/etcd-lab/pki:ro'] : [])]);
 
   // Labels on every service, network and volume.
   for (const labels of [...Object.values(compose.services).map((s) => s.labels), compose.networks.lab.labels, ...Object.values(compose.volumes).map((v) => v.labels)]) {
@@ -129,10 +130,12 @@ function checkMeaning(spec: LabSpec, files: Map<string, string>) {
   const cfg = files.get(HAPROXY_FILE)!;
   const servers = [...cfg.matchAll(/^\s+server (\S+) (\S+):2379$/gm)].map((m) => [m[1], m[2]]);
   expect(servers).toEqual(members.map(([name, s]) => [name, s.networks.lab.ipv4_address]));
-  // A leader known and a local read: an ordinary election takes no follower out of rotation.
-  expect(cfg).toMatch(/option httpchk GET \/health\?exclude=NOSPACE&serializable=true$/m);
+  // A member serves while it has a leader: its status, over TLS with HAProxy's check certificate.
+  expect(cfg).toMatch(/http-check send meth POST uri \/v3\/maintenance\/status[\s\S]*http-check expect rstring "\\"leader\\":\\"\[1-9\]"/);
+  if (spec.tls.enabled) expect(cfg).toMatch(/ check-ssl verify required ca-file \/etc\/etcd-lab\/pki\/ca.crt crt \/etc\/etcd-lab\/pki\/haproxy-check-client.crt /);
+  else expect(cfg).not.toMatch(/check-ssl/);
+  expect(cfg).not.toMatch(/^\s*option httpchk.*serializable=true/m);
   expect(cfg).toMatch(/observe layer4 error-limit 1 on-error mark-down/);
-  expect(cfg).toMatch(/http-check expect status 200/);
   expect(cfg).toMatch(/on-marked-down shutdown-sessions/);
   expect(cfg).toMatch(/option redispatch/);
   expect(cfg).toMatch(/timeout tunnel 1h/);

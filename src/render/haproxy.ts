@@ -40,8 +40,8 @@ export function haproxyView(spec: LabSpec, where?: HaproxyServers) {
     // own check certificate. The exports have no such certificate: /health on the metrics port.
     statusCheck: !where,
     checkTls: spec.tls.enabled && !where ? { ca: `${HAPROXY_PKI_MOUNT}/ca.crt`, crt: `${HAPROXY_PKI_MOUNT}/${basename(CLIENTS.haproxyCheck)}.crt` } : undefined,
-    // TLS mode: clients' TLS passes through to the members untouched (client-certificate auth is
-    // end to end), and /health is asked of each member's plain-HTTP metrics listener instead.
+    // Clients' TLS passes through to the members untouched (client-certificate auth is end to end).
+    // An export's TLS HAProxy asks /health of each member's plain-HTTP metrics listener instead.
     checkPort: spec.tls.enabled && where ? ETCD_METRICS_PORT : undefined,
     dns: where?.dns ?? false,
     statsAuth: where?.statsAuth ?? '${ETCD_LAB_STATS_USER}:${ETCD_LAB_STATS_PASSWORD}',

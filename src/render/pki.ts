@@ -1,7 +1,7 @@
 // spec → the certificates a TLS lab needs, each with the names it must carry. Pure: issuing and
 // keeping them is runtime/pki.ts's. Like kubeadm's etcd PKI: one CA, per member a server and a peer
 // certificate, and client certificates for the admin, the KIND API server and the healthcheck.
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { LocalSettings } from '../config/local.js';
 import { labTopology } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
@@ -55,7 +55,7 @@ export const CLIENTS = {
 } as const;
 
 /** The directory HAProxy mounts (TLS mode), and where it finds it. */
-export const HAPROXY_PKI_DIR = 'haproxy';
+export const HAPROXY_PKI_DIR = dirname(CLIENTS.haproxyCheck);
 export const HAPROXY_PKI_MOUNT = '/etc/etcd-lab/pki';
 
 /** The directory the KIND control-plane node mounts. */

@@ -1,3 +1,4 @@
+import { CONFIG_HASH_HEADER } from '../render/haproxy.js';
 import { fetchWithDeadline } from './etcd-http.js';
 
 // HAProxy's stats CSV: which backends HAProxy itself considers UP.
@@ -22,14 +23,20 @@ export function parseStatsCsv(csv: string, backend = 'etcd_members'): BackendSer
     .map((f) => ({ name: f[sv]!, status: f[status]!, checkStatus: check >= 0 ? (f[check] ?? '') : '', up: f[status] === 'UP' }));
 }
 
-export async function fetchBackends(
+/** The stats CSV's backends, and which haproxy.cfg HAProxy runs (the header the file sets), from one request. */
+export async function fetchStats(
   statsUrl: string,
   credentials: { user: string; password: string },
   timeoutMs = 1000,
-): Promise<BackendServer[]> {
+): Promise<{ backends: BackendServer[]; configHash?: string }> {
   const auth = Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64');
   const response = await fetchWithDeadline(`${statsUrl};csv`, { headers: { authorization: `Basic ${auth}` } }, timeoutMs);
   if (response.status === 401) throw new Error('the stats page refused the credentials in generated/.env (was HAProxy started from another .env?)');
   if (!response.ok) throw new Error(`stats page: HTTP ${response.status}`);
-  return parseStatsCsv(response.text);
+  const header = response.headers[CONFIG_HASH_HEADER];
+  return { backends: parseStatsCsv(response.text), ...(typeof header === 'string' ? { configHash: header } : {}) };
+}
+
+export async function fetchBackends(statsUrl: string, credentials: { user: string; password: string }, timeoutMs = 1000): Promise<BackendServer[]> {
+  return (await fetchStats(statsUrl, credentials, timeoutMs)).backends;
 }

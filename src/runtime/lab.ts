@@ -6,12 +6,13 @@ import { UserError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
 import { joinVars } from '../render/compose.js';
-import { CONFIG_HASH_HEADER, configHashOf } from '../render/haproxy.js';
+import { configHashOf } from '../render/haproxy.js';
+import { fetchStats } from './haproxy-stats.js';
 import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
 import { ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
-import { describeFetchError, fetchWithDeadline, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
@@ -110,14 +111,7 @@ export class LabRuntime {
 
   /** The hash of the haproxy.cfg HAProxy runs, as its stats page says; undefined while it does not answer. */
   async haproxyConfigHash(timeoutMs = 1000): Promise<string | undefined> {
-    try {
-      const auth = Buffer.from(`${this.statsCredentials.user}:${this.statsCredentials.password}`).toString('base64');
-      const response = await fetchWithDeadline(this.statsUrl, { headers: { authorization: `Basic ${auth}` } }, timeoutMs);
-      const header = response.headers[CONFIG_HASH_HEADER];
-      return typeof header === 'string' ? header : undefined;
-    } catch {
-      return undefined;
-    }
+    return (await fetchStats(this.statsUrl, this.statsCredentials, timeoutMs).catch(() => undefined))?.configHash;
   }
 
   /** The hash of generated/haproxy/haproxy.cfg, or undefined when there is none. */

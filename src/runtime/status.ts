@@ -3,7 +3,7 @@
 import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
 import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
 import { electedLeader } from './leader.js';
-import { fetchBackends, type BackendServer } from './haproxy-stats.js';
+import { fetchStats, type BackendServer } from './haproxy-stats.js';
 import type { LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
 
@@ -69,9 +69,9 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   let config: 'current' | 'stale' | undefined;
   if (haproxy?.state === 'running') {
     try {
-      const [found, running, file] = await Promise.all([fetchBackends(runtime.statsUrl, runtime.statsCredentials, timeoutMs), runtime.haproxyConfigHash(timeoutMs), runtime.haproxyFileHash()]);
-      backends = found;
-      if (running && file) config = running === file ? 'current' : 'stale';
+      const [stats, file] = await Promise.all([fetchStats(runtime.statsUrl, runtime.statsCredentials, timeoutMs), runtime.haproxyFileHash()]);
+      backends = stats.backends;
+      if (stats.configHash && file) config = stats.configHash === file ? 'current' : 'stale';
     } catch (error) {
       statsError = (error as Error).message;
     }

@@ -1,7 +1,7 @@
 // `etcd-lab scale` on real containers, a writer going through HAProxy the whole time and its history
 // verified: 3 → 5 → 3, afterwards spec, files, HAProxy, etcd and `up` agree; down then up brings the
 // same members back with their data; even counts and an unhealthy lab are refused.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -51,17 +51,20 @@ async function agreeOn(lab: TestLab, n: number): Promise<void> {
   expect((await lab.json<UpResult>(['up'])).alreadyUp).toBe(true);
 }
 
+/** A lab up with a comment the team wrote in its spec: scale edits the member count in place and keeps it. */
+async function upWithTeamComment(tag: string, members: number): Promise<{ lab: TestLab; client: Endpoint }> {
+  const lab = await createTestLab(tag, { members });
+  const spec = join(lab.dir, 'etcd-lab.yaml');
+  writeFileSync(spec, `# the team keeps this comment\n${readFileSync(spec, 'utf8')}`);
+  return { lab, client: (await lab.json<UpResult>(['up'])).clientEndpoint };
+}
+
 describe.skipIf(skipE2E)('etcd-lab scale', () => {
   let lab: TestLab;
   let client: Endpoint;
 
   beforeAll(async () => {
-    lab = await createTestLab('scl', { members: 3 });
-    // A comment the team wrote: scale edits the member count in place and keeps it.
-    const spec = join(lab.dir, 'etcd-lab.yaml');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(spec, `# the team keeps this comment\n${readFileSync(spec, 'utf8')}`);
-    client = (await lab.json<UpResult>(['up'])).clientEndpoint;
+    ({ lab, client } = await upWithTeamComment('scl', 3));
     await putKey(client, 'scale/before', 'kept');
   });
   afterAll(async () => lab?.remove());
@@ -103,7 +106,6 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
 
   it('a changed health check reaches HAProxy by a reload in place: no connection refused', async () => {
     const spec = join(lab.dir, 'etcd-lab.yaml');
-    const { writeFileSync } = await import('node:fs');
     const original = readFileSync(spec, 'utf8');
     writeFileSync(spec, `${original}haproxy:\n  healthCheck:\n    rise: 3\n`);
     try {
@@ -155,11 +157,7 @@ describe.skipIf(skipE2E)('etcd-lab scale from one member', () => {
   let client: Endpoint;
 
   beforeAll(async () => {
-    lab = await createTestLab('scl1', { members: 1 });
-    const spec = join(lab.dir, 'etcd-lab.yaml');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(spec, `# the team keeps this comment\n${readFileSync(spec, 'utf8')}`);
-    client = (await lab.json<UpResult>(['up'])).clientEndpoint;
+    ({ lab, client } = await upWithTeamComment('scl1', 1));
   });
   afterAll(async () => lab?.remove());
 

@@ -23,6 +23,11 @@ export interface HaproxyServers {
 }
 
 export function haproxyView(spec: LabSpec, where?: HaproxyServers) {
+  const view = haproxyViewParts(spec, where);
+  return { ...view, checkOptions: checkOptions(view) };
+}
+
+function haproxyViewParts(spec: LabSpec, where?: HaproxyServers) {
   const { healthCheck } = spec.haproxy;
   return {
     header: where?.header ?? generatedHeader('#'),
@@ -34,6 +39,8 @@ export function haproxyView(spec: LabSpec, where?: HaproxyServers) {
       ...healthCheck,
       // Checks run this much faster while a server is changing state, so it is marked sooner.
       fastIntervalMs: Math.max(100, Math.floor(healthCheck.intervalMs / 2)),
+      // How soon after an election HAProxy routes to the new leader (its leader route is DOWN until then).
+      leaderDownIntervalMs: LEADER_DOWN_INTERVAL_MS,
     },
     tls: spec.tls.enabled,
     // The leader each member follows, from its status on the client port; over TLS with HAProxy's
@@ -48,9 +55,26 @@ export function haproxyView(spec: LabSpec, where?: HaproxyServers) {
     statsAuthNote: where?.statsAuth ? 'This file is a Swarm secret: it holds the stats credentials itself.' : 'Credentials from the environment (the generated, gitignored .env), never from this file.',
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     hardStopAfterMs: HARD_STOP_AFTER_MS,
-    servers: (where?.servers ?? labTopology(spec).members).map((m) => ({ name: m.name, address: m.address, port: ETCD_CLIENT_PORT })),
+    servers: (where?.servers ?? labTopology(spec).members).map((m) => ({ name: m.name, leadingName: leadingServerName(m.name), address: m.address, port: ETCD_CLIENT_PORT })),
   };
 }
+
+/** `check` and where it goes: another port, TLS with HAProxy's own certificate, addresses from Docker's DNS. */
+function checkOptions(view: { checkPort?: number; checkTls?: { ca: string; crt: string }; dns: boolean }): string {
+  const options = ['check'];
+  if (view.checkPort) options.push(`port ${view.checkPort}`);
+  if (view.checkTls) options.push(`check-ssl verify required ca-file ${view.checkTls.ca} crt ${view.checkTls.crt}`);
+  if (view.dns) options.push('resolvers docker init-addr libc,none');
+  return options.join(' ');
+}
+
+/** The lab's HAProxy routes to a member under this name while it leads (under its own name while it follows a leader). */
+export function leadingServerName(member: string): string {
+  return `${member}-leading`;
+}
+
+/** 100 ms: with 3–7 members, 10–70 status requests a second, each answered from memory. */
+const LEADER_DOWN_INTERVAL_MS = 100;
 
 /** How long the process a reload replaces may keep its connections (and a stop its watches). */
 export const HARD_STOP_AFTER_MS = 2000;

@@ -1,4 +1,4 @@
-import { CONFIG_HASH_HEADER } from '../render/haproxy.js';
+import { CONFIG_HASH_HEADER, leadingServerName } from '../render/haproxy.js';
 import { fetchWithDeadline } from './etcd-http.js';
 
 // HAProxy's stats CSV: which backends HAProxy itself considers UP.
@@ -23,20 +23,28 @@ export function parseStatsCsv(csv: string, backend = 'etcd_members'): BackendSer
     .map((f) => ({ name: f[sv]!, status: f[status]!, checkStatus: check >= 0 ? (f[check] ?? '') : '', up: f[status] === 'UP' }));
 }
 
-/** The stats CSV's backends, and which haproxy.cfg HAProxy runs (the header the file sets), from one request. */
+/**
+ * The lab's HAProxy lists each member twice: under its own name while it follows a leader, and
+ * under its leading name (render/haproxy.ts) while it leads, which is where clients are sent then.
+ */
+export function splitLeaderRoutes(servers: BackendServer[]): { backends: BackendServer[]; leaderRoutes?: string[] } {
+  const leading = new Set(servers.map((s) => s.name).filter((name) => servers.some((s) => leadingServerName(s.name) === name)));
+  const backends = servers.filter((s) => !leading.has(s.name));
+  // An export's haproxy.cfg (or an older lab's) has no leader routes at all.
+  if (leading.size === 0) return { backends };
+  return { backends, leaderRoutes: backends.filter((s) => servers.some((l) => l.up && l.name === leadingServerName(s.name))).map((s) => s.name) };
+}
+
+/** The stats CSV's backends, the members HAProxy routes to as leaders, and which haproxy.cfg it runs (the header the file sets), from one request. */
 export async function fetchStats(
   statsUrl: string,
   credentials: { user: string; password: string },
   timeoutMs = 1000,
-): Promise<{ backends: BackendServer[]; configHash?: string }> {
+): Promise<{ backends: BackendServer[]; leaderRoutes?: string[]; configHash?: string }> {
   const auth = Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64');
   const response = await fetchWithDeadline(`${statsUrl};csv`, { headers: { authorization: `Basic ${auth}` } }, timeoutMs);
   if (response.status === 401) throw new Error('the stats page refused the credentials in generated/.env (was HAProxy started from another .env?)');
   if (!response.ok) throw new Error(`stats page: HTTP ${response.status}`);
   const header = response.headers[CONFIG_HASH_HEADER];
-  return { backends: parseStatsCsv(response.text), ...(typeof header === 'string' ? { configHash: header } : {}) };
-}
-
-export async function fetchBackends(statsUrl: string, credentials: { user: string; password: string }, timeoutMs = 1000): Promise<BackendServer[]> {
-  return (await fetchStats(statsUrl, credentials, timeoutMs)).backends;
+  return { ...splitLeaderRoutes(parseStatsCsv(response.text)), ...(typeof header === 'string' ? { configHash: header } : {}) };
 }

@@ -4,7 +4,7 @@
 import type { Reporter } from '../progress.js';
 import { currentRevision, getKey, memberHealth, putKey } from './etcd-http.js';
 import { electedLeader } from './leader.js';
-import { fetchBackends } from './haproxy-stats.js';
+import { fetchStats } from './haproxy-stats.js';
 import { memberViews, type LabRuntime } from './lab.js';
 import { waitUntil } from './wait.js';
 
@@ -72,15 +72,18 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
 
   await reporter.step('HAProxy backends UP', (step) =>
     waitUntil(
-      'HAProxy to mark every member UP',
+      'HAProxy to mark every member UP and route to one leader',
       deadline,
       async () => {
         try {
-          const backends = (await fetchBackends(runtime.statsUrl, runtime.statsCredentials, 500)).filter((b) => expected.includes(b.name));
+          const stats = await fetchStats(runtime.statsUrl, runtime.statsCredentials, 500);
+          const backends = stats.backends.filter((b) => expected.includes(b.name));
           const up = backends.filter((b) => b.up).length;
+          // Until then new connections would go to every member, and be closed once one leads.
+          const routed = stats.leaderRoutes === undefined || stats.leaderRoutes.length === 1;
           return {
-            done: up === n && backends.length === n,
-            detail: `${up}/${n} UP (${backends.map((b) => `${b.name} ${b.status}`).join(', ')})`,
+            done: up === n && backends.length === n && routed,
+            detail: `${up}/${n} UP (${backends.map((b) => `${b.name} ${b.status}`).join(', ')})${routed ? '' : `; routes to ${stats.leaderRoutes!.join(', ') || 'no leader yet'}`}`,
           };
         } catch (error) {
           return { done: false, detail: `stats page: ${(error as Error).message}` };

@@ -41,8 +41,11 @@ export interface LabStatus {
   name: string;
   clientEndpoint: string;
   statsUrl: string;
-  /** `config`: whether HAProxy runs generated/haproxy/haproxy.cfg as it is now ("stale": `etcd-lab up` reloads it). */
-  haproxy: { state: string; statsError?: string; config?: 'current' | 'stale' };
+  /**
+   * `config`: whether HAProxy runs generated/haproxy/haproxy.cfg as it is now ("stale": `etcd-lab up` reloads it).
+   * `routesTo`: the leader(s) HAProxy sends clients to; empty while none leads (then every member that follows a leader gets them).
+   */
+  haproxy: { state: string; statsError?: string; config?: 'current' | 'stale'; routesTo?: string[] };
   members: MemberReport[];
   leader?: string;
   quorum: {
@@ -67,10 +70,12 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   let backends: BackendServer[] | undefined;
   let statsError: string | undefined;
   let config: 'current' | 'stale' | undefined;
+  let routesTo: string[] | undefined;
   if (haproxy?.state === 'running') {
     try {
       const [stats, file] = await Promise.all([fetchStats(runtime.statsUrl, runtime.statsCredentials, timeoutMs), runtime.haproxyFileHash()]);
       backends = stats.backends;
+      routesTo = stats.leaderRoutes;
       if (stats.configHash && file) config = stats.configHash === file ? 'current' : 'stale';
     } catch (error) {
       statsError = (error as Error).message;
@@ -138,7 +143,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
     name: runtime.name,
     clientEndpoint: runtime.clientEndpoint,
     statsUrl: runtime.statsUrl,
-    haproxy: { state: haproxy?.state ?? 'missing', ...(statsError ? { statsError } : {}), ...(config ? { config } : {}) },
+    haproxy: { state: haproxy?.state ?? 'missing', ...(statsError ? { statsError } : {}), ...(config ? { config } : {}), ...(routesTo ? { routesTo } : {}) },
     members,
     ...(leader ? { leader } : {}),
     quorum: { members: quorum.members, healthy: quorum.count, needed: quorum.needed, tolerates: quorum.tolerates, held: quorum.held },

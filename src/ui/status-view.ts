@@ -12,6 +12,12 @@ function table(rows: string[][], colour: (row: number, col: number, cell: string
     .join('\n');
 }
 
+/** Where HAProxy sends clients: the leader, or, while none leads, every member that follows one. */
+function routes(to: string[] | undefined): string {
+  if (!to) return '';
+  return to.length === 0 ? ', no leader to route to: every member that follows one' : `, routes to ${to.join(' and ')}`;
+}
+
 export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.isTTY)): string {
   const c = useColour ? chalk : new Chalk({ level: 0 });
   const header = ['MEMBER', 'ADDRESS', 'CONTAINER', 'HEALTH', 'LEADER', 'TERM', 'INDEX', 'DB SIZE', 'VERSION', 'HAPROXY', 'ALARMS'];
@@ -38,7 +44,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
   const lines = [
     `lab ${c.bold(s.name)}: ${s.quorum.held && s.alarms.length === 0 ? c.green(s.summary) : c.red(s.summary)}`,
     body,
-    `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state})${s.clusterVersion ? `; cluster version ${s.clusterVersion}` : ''}`,
+    `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state}${routes(s.haproxy.routesTo)})${s.clusterVersion ? `; cluster version ${s.clusterVersion}` : ''}`,
     `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,
   ];
   if (s.haproxy.config === 'stale') lines.push(c.yellow('HAProxy        runs an older haproxy.cfg than generated/ holds: `etcd-lab up` reloads it (no connection dropped)'));

@@ -4,7 +4,7 @@
 // Back: the cluster converges and every acknowledged write is there with its value.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpResult } from '../../src/lab/up.js';
-import { getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { getKey, getPrefix, memberStatus, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { FaultResult } from '../../src/runtime/faults.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
@@ -101,9 +101,27 @@ describe.skipIf(skipE2E).each([
   const status = () => lab.json<LabStatus>(['status']);
   const act = (action: string, targets: string[]) => lab.json<FaultResult>([action, ...targets]);
 
+  /**
+   * HAProxy routes to the leader: status says so, and a member asked through HAProxy is the leader
+   * (a connection kept from before the election is closed by HAProxy once the new leader leads).
+   */
+  const expectRoutedToLeader = async () => {
+    let s = await status();
+    let answeredBy: string | undefined;
+    for (let deadline = Date.now() + 5000; Date.now() < deadline; s = await status()) {
+      const leader = s.members.find((m) => m.isLeader);
+      answeredBy = await memberStatus(endpoint, CALL_MS).then((a) => a.memberId).catch(() => undefined);
+      if (leader && s.haproxy.routesTo?.join() === leader.name && answeredBy === leader.memberId) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const leader = s.members.find((m) => m.isLeader);
+    expect({ routesTo: s.haproxy.routesTo, answeredBy: s.members.find((m) => m.memberId === answeredBy)?.name }).toEqual({ routesTo: [leader?.name], answeredBy: leader?.name });
+  };
+
   it.each(FAULTS)('$kind: tolerates ⌊(N−1)/2⌋, refuses writes one past it, converges with every acknowledged write', async ({ kind, recover }) => {
     const client = new Client(endpoint, `quorum/${kind}/`);
     await client.writeSettled();
+    await expectRoutedToLeader();
 
     // Up to the tolerated number down, the leader first: an election each time it is the leader.
     const victims: string[] = [];
@@ -118,6 +136,7 @@ describe.skipIf(skipE2E).each([
       expect(s.quorum.held).toBe(true);
       expect(s.members.filter((m) => m.isLeader)).toHaveLength(1);
       expect(s.members.find((m) => m.isLeader)!.name).not.toBe(victims.at(-1));
+      await expectRoutedToLeader();
     }
 
     // One more: quorum is lost. Writes are refused within the client deadline.
@@ -135,11 +154,13 @@ describe.skipIf(skipE2E).each([
     // The survivors still answer HAProxy's checks, but follow no leader: HAProxy takes them out of
     // rotation, so no client is sent to a member that can only make it wait.
     const survivors = () => lost.members.filter((m) => !victims.includes(m.name));
-    for (let deadline = Date.now() + 10_000; Date.now() < deadline && !survivors().every((m) => m.backend === 'DOWN'); ) {
+    const outOfRotation = () => survivors().every((m) => m.backend === 'DOWN') && lost.haproxy.routesTo?.length === 0;
+    for (let deadline = Date.now() + 10_000; Date.now() < deadline && !outOfRotation(); ) {
       await new Promise((r) => setTimeout(r, 200));
       lost = await status();
     }
     for (const m of survivors()) expect(`${m.name} ${m.reason} ${m.backend}`).toBe(`${m.name} RAFT NO LEADER DOWN`);
+    expect(lost.haproxy.routesTo).toEqual([]);
 
     // Back: every member returns, the cluster converges, nothing acknowledged is missing.
     const back = await act(recover, []);
@@ -148,6 +169,7 @@ describe.skipIf(skipE2E).each([
     const healed = await status();
     expect(healed.members.every((m) => m.healthy && m.backend === 'UP')).toBe(true);
     expect(healed.members.filter((m) => m.isLeader)).toHaveLength(1);
+    await expectRoutedToLeader();
 
     const { values } = await getPrefix(endpoint, client.prefix, { timeoutMs: 5000 });
     for (const [key, value] of client.acked) expect(values.get(key), key).toBe(value);

@@ -6,6 +6,7 @@ import { COMMANDS } from './commands/index.js';
 import { dockerRefusal, UserError } from './errors.js';
 import { describeFetchError, isTransient } from './runtime/etcd-http.js';
 import { installInterruptHandlers, Interrupted } from './interrupt.js';
+import { ExitCode } from './exit-codes.js';
 
 export function buildProgram(): Command {
   const program = new Command('etcd-lab')
@@ -18,17 +19,18 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `signals: false` leaves SIGINT/SIGTERM to the host process (tests that run the CLI in their own). */
+export async function main(argv: string[], opts: { signals?: boolean } = {}): Promise<number> {
   const program = buildProgram();
-  installInterruptHandlers();
+  if (opts.signals !== false) installInterruptHandlers();
   try {
     await program.parseAsync(argv);
     // A command may end without an error but with a verdict to report (check: 5).
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; usage errors (printed by commander) are the user's: 2, as every user mistake.
-      return error.exitCode === 0 ? 0 : 2;
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
     }
     const verbose = program.opts().verbose || process.env.ETCD_LAB_DEBUG;
     const refusal = dockerRefusal(error);
@@ -44,10 +46,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.url} did not answer (${describeFetchError(e)})\n`);
       process.stderr.write('Right after a failure the lab may still be electing a leader: `etcd-lab status` shows which members serve; run the command again.\n');
       if (verbose) process.stderr.write(`${e.stack}\n`);
-      return 3;
+      return ExitCode.refused;
     }
     process.stderr.write(`error: ${e.message}\n`);
     process.stderr.write(verbose ? `${e.stack}\n` : 'This looks like a bug in etcd-lab: run again with --verbose and report the stack trace.\n');
-    return 1;
+    return ExitCode.nothingDone;
   }
 }

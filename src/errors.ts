@@ -1,3 +1,4 @@
+import { ExitCode } from './exit-codes.js';
 /** One thing wrong with what the user gave us, with where it is and what to do about it. */
 export interface Problem {
   /** Dotted path in etcd-lab.yaml (or the flag/variable it came from). */
@@ -25,7 +26,7 @@ export class UserError extends Error {
     this.name = 'UserError';
     this.problems = opts.problems ?? [];
     this.hint = opts.hint;
-    this.exitCode = opts.exitCode ?? 1;
+    this.exitCode = opts.exitCode ?? ExitCode.nothingDone;
   }
 
   /** The full text a person reads: the message, every problem, then the hint. */
@@ -58,7 +59,7 @@ export function fileError(error: unknown, path: string, what: string, fix: strin
   };
   const reason = code ? reasons[code] : undefined;
   if (!reason) throw error;
-  return new UserError(`${what} ${path} ${reason}`, { hint: fix, exitCode: 2, cause: error });
+  return new UserError(`${what} ${path} ${reason}`, { hint: fix, exitCode: ExitCode.badInput, cause: error });
 }
 
 /** The Docker engine's own refusal, with its HTTP status kept for callers that expect one (a 404, a 409). */
@@ -66,7 +67,7 @@ export class EngineRefusal extends UserError {
   readonly statusCode: number;
 
   constructor(statusCode: number, message: string, opts: { hint?: string; cause?: unknown }) {
-    super(message, { ...opts, exitCode: 3 });
+    super(message, { ...opts, exitCode: ExitCode.refused });
     this.name = 'EngineRefusal';
     this.statusCode = statusCode;
   }

@@ -3,10 +3,11 @@
 // stopped, waits end — and the command undoes what it did, as after a failure; a second signal
 // exits at once and lists what is left. Core code only reads the signal; the CLI installs the handlers.
 import { UserError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
 
 export class Interrupted extends UserError {
   constructor(message = 'interrupted', hint?: string) {
-    super(message, { exitCode: 130, hint });
+    super(message, { exitCode: ExitCode.interrupted, hint });
     this.name = 'Interrupted';
   }
 }
@@ -95,15 +96,19 @@ function withDeadline<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> 
   return Promise.race([work.catch(() => fallback), new Promise<T>((r) => setTimeout(() => r(fallback), ms).unref())]);
 }
 
-/** Installs the SIGINT/SIGTERM handlers (the CLI does, once). */
+let installed = false;
+
+/** Installs the SIGINT/SIGTERM handlers, once per process (tests run the CLI many times in one). */
 export function installInterruptHandlers(stderr: NodeJS.WritableStream = process.stderr): void {
+  if (installed) return;
+  installed = true;
   let count = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     count += 1;
     const guard = guards.at(-1);
     if (!guard) {
       stderr.write(`\ninterrupted (${signal})\n`);
-      process.exit(130);
+      process.exit(ExitCode.interrupted);
     }
     if (count === 1) {
       stderr.write(`\ninterrupted (${signal}): ${guard.undoing} — press Ctrl-C again to stop at once\n`);
@@ -113,7 +118,7 @@ export function installInterruptHandlers(stderr: NodeJS.WritableStream = process
     // One line, written whole once the leftovers are known: the undoing may still print meanwhile.
     void withDeadline(guard.leftovers?.() ?? Promise.resolve([]), 1500, [] as string[]).then((left) => {
       stderr.write(`\nstopping at once${left.length > 0 ? `; left behind: ${left.join(', ')}` : ''}\n`);
-      process.exit(130);
+      process.exit(ExitCode.interrupted);
     });
   };
   process.on('SIGINT', onSignal);

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { ExitCode } from '../exit-codes.js';
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('check')))
@@ -11,14 +12,14 @@ export function register(program: Command): void {
     .option('--verify <history.json>', 're-verify a saved history against the lab instead of running a new one')
     .action(async (flags: SpecFlags & OutputFlags & { faults: string; maxDuration: string; verify?: string }) => {
       const faults = Number(flags.faults);
-      if (!Number.isInteger(faults) || faults < 0 || faults > 20) throw new UserError('--faults takes a whole number from 0 to 20', { exitCode: 2 });
+      if (!Number.isInteger(faults) || faults < 0 || faults > 20) throw new UserError('--faults takes a whole number from 0 to 20', { exitCode: ExitCode.badInput });
       const { check } = await import('../lab/check.js');
       const result = await check(
         { ...loadOptionsFrom(flags), faults, maxDurationMs: seconds(flags.maxDuration, '--max-duration'), verify: flags.verify },
         await reporter(flags),
       );
       const { verdict } = result;
-      if (!verdict.ok) process.exitCode = 5;
+      if (!verdict.ok) process.exitCode = ExitCode.violation;
       if (flags.json) return printJson(result);
       if (flags.quiet && verdict.ok) return;
       const c = verdict.counts;

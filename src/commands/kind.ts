@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { ExitCode } from '../exit-codes.js';
 
 type KindFlags = SpecFlags & OutputFlags & { delete?: boolean; purge?: boolean; yes?: boolean; retain?: boolean; timeout: string };
 
@@ -22,7 +23,7 @@ export function register(program: Command): void {
         if (!flags.quiet) print([`deleted KIND cluster ${r.cluster}${flags.purge ? ` and ${r.deletedKeys} of its objects in etcd` : ' (its objects stay in etcd: --purge removes them)'}`]);
         return;
       }
-      if (flags.purge) throw new UserError('--purge goes with --delete', { exitCode: 2 });
+      if (flags.purge) throw new UserError('--purge goes with --delete', { exitCode: ExitCode.badInput });
       const r = await kind.createKindCluster({ ...options, retain: flags.retain, timeoutMs: seconds(flags.timeout, '--timeout') }, await reporter(flags));
       if (flags.json) return printJson(r);
       if (flags.quiet) return;

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { ExitCode } from '../exit-codes.js';
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('scale')))
@@ -9,8 +10,8 @@ export function register(program: Command): void {
     .argument('<members>', 'the new member count')
     .option('--timeout <seconds>', 'how long each step may take', '120')
     .action(async (count: string, flags: SpecFlags & OutputFlags & { timeout: string }) => {
-      if (!/^\d+$/.test(count)) throw new UserError(`scale takes a member count (got ${JSON.stringify(count)})`, { hint: 'etcd-lab scale 5', exitCode: 2 });
-      if (flags.members !== undefined) throw new UserError('--members and scale both set the member count: give only the number to scale to', { exitCode: 2 });
+      if (!/^\d+$/.test(count)) throw new UserError(`scale takes a member count (got ${JSON.stringify(count)})`, { hint: 'etcd-lab scale 5', exitCode: ExitCode.badInput });
+      if (flags.members !== undefined) throw new UserError('--members and scale both set the member count: give only the number to scale to', { exitCode: ExitCode.badInput });
       const { scale } = await import('../lab/scale.js');
       const result = await scale({ ...loadOptionsFrom(flags), members: Number(count), timeoutMs: seconds(flags.timeout, '--timeout') }, await reporter(flags));
       if (flags.json) return printJson(result);

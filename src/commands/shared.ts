@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import type { LoadOptions } from '../config/load.js';
 import type { SpecOverride } from '../config/read.js';
 import type { Reporter } from '../progress.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface SpecFlags {
   config?: string;
@@ -90,7 +91,7 @@ export function seconds(text: string, flag: string): number {
   const n = Number(text);
   // Under a millisecond would round to no time at all.
   if (text.trim() === '' || !Number.isFinite(n) || n < 0.001 || n > MAX_SECONDS) {
-    throw new UserError(`${flag} takes a number of seconds from more than 0 up to ${MAX_SECONDS} (got ${JSON.stringify(text)})`, { exitCode: 2 });
+    throw new UserError(`${flag} takes a number of seconds from more than 0 up to ${MAX_SECONDS} (got ${JSON.stringify(text)})`, { exitCode: ExitCode.badInput });
   }
   return Math.round(n * 1000);
 }

@@ -44,7 +44,7 @@ export function register(program: Command): void {
 
   outputOptions(specOptions(snapshot.command('restore')))
     .description('disaster recovery: replace every member\'s data with a snapshot (asks first); the old data is put back if anything fails')
-    .argument('<file>', 'the snapshot file (from any lab: 3 or 5 members)')
+    .argument('<file>', 'the snapshot file (from any lab, of any member count)')
     .option('-y, --yes', 'do not ask first')
     .option('--ignore-kind', 'restore even though a KIND cluster uses the lab (its API server then serves stale data until restarted)')
     .option('--skip-hash-check', 'restore a bare database file (one copied from a data directory has no integrity hash)')

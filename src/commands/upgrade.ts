@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { imageReferenceProblem } from '../config/fields.js';
 import { UserError } from '../errors.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { ExitCode } from '../exit-codes.js';
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('upgrade'), { etcdImage: false }))
@@ -11,7 +12,7 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'how long each member may take to serve again', '90')
     .action(async (flags: SpecFlags & OutputFlags & { etcdImage: string; timeout: string }) => {
       const problem = imageReferenceProblem(flags.etcdImage);
-      if (problem) throw new UserError(`--etcd-image ${problem} (got ${JSON.stringify(flags.etcdImage)})`, { hint: 'name an etcd image such as gcr.io/etcd-development/etcd:v3.6.4 or etcd-lab/etcd:3.4-bookworm', exitCode: 2 });
+      if (problem) throw new UserError(`--etcd-image ${problem} (got ${JSON.stringify(flags.etcdImage)})`, { hint: 'name an etcd image such as gcr.io/etcd-development/etcd:v3.6.4 or etcd-lab/etcd:3.4-bookworm', exitCode: ExitCode.badInput });
       const { upgrade } = await import('../lab/upgrade.js');
       // --etcd-image names the target here, not this run's image: the lab is still on its old one.
       const result = await upgrade({ ...loadOptionsFrom({ ...flags, etcdImage: undefined }), image: flags.etcdImage, timeoutMs: seconds(flags.timeout, '--timeout') }, await reporter(flags));

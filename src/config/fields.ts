@@ -11,12 +11,12 @@ export class Invalid {
 
 export type Parsed<T> = T | Invalid;
 
-/** A JSON Schema (draft-07) fragment. */
+/** A JSON Schema (draft-07) fragment; its `description` says in words what the parser accepts. */
 export type JsonSchema = Record<string, unknown>;
 
 export interface FieldParser<T> {
   (raw: unknown): Parsed<T>;
-  /** What the parser accepts, as a JSON Schema fragment. */
+  /** What the parser accepts, as a JSON Schema fragment (see acceptedValues for the same in words). */
   schema: JsonSchema;
   /** How a parsed value is written in etcd-lab.yaml (1000 ms → "1s"), for the schema's defaults. */
   show?: (value: T) => unknown;
@@ -25,6 +25,15 @@ export interface FieldParser<T> {
 /** Attaches the schema (and how values are written) to a parse function. */
 export function parser<T>(parse: (raw: unknown) => Parsed<T>, schema: JsonSchema, show?: (value: T) => unknown): FieldParser<T> {
   return Object.assign(parse, { schema, show });
+}
+
+/** What a parser accepts, in words, for the spec reference: its schema's own words, or its values or range. */
+export function acceptedValues(schema: JsonSchema): string {
+  if (typeof schema.description === 'string') return schema.description;
+  if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
+  if (schema.type === 'boolean') return 'true or false';
+  if (schema.type === 'integer') return `a whole number from ${String(schema.minimum)} to ${String(schema.maximum)}`;
+  return String(schema.type);
 }
 
 function describe(raw: unknown): string {
@@ -58,7 +67,7 @@ export function oneOf<T extends string>(choices: readonly T[]): FieldParser<T> {
 export function text(pattern: RegExp, what: string, fix?: string): FieldParser<string> {
   return parser(
     (raw) => (typeof raw === 'string' && pattern.test(raw) ? raw : new Invalid(`must be ${what} (got ${describe(raw)})`, fix)),
-    { type: 'string', pattern: pattern.source },
+    { type: 'string', pattern: pattern.source, description: what },
   );
 }
 
@@ -167,6 +176,10 @@ export function image(example: string, opts: { empty?: boolean } = {}): FieldPar
       const problem = imageReferenceProblem(raw);
       return problem ? new Invalid(`${problem} (got ${JSON.stringify(raw)})`, `use a reference such as ${example}${/[A-Z]/.test(raw) ? `, or ${raw.toLowerCase()}` : ''}`) : raw;
     },
-    { type: 'string', pattern: opts.empty ? `^$|${IMAGE_REFERENCE.source}` : IMAGE_REFERENCE.source },
+    {
+      type: 'string',
+      pattern: opts.empty ? `^$|${IMAGE_REFERENCE.source}` : IMAGE_REFERENCE.source,
+      description: `an image reference such as ${example}${opts.empty ? ', or empty' : ''}`,
+    },
   );
 }

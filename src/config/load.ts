@@ -7,6 +7,7 @@ import { fileError, formatProblem, UserError, type Problem } from '../errors.js'
 import { resolveLocalSettings, type LocalOverrides, type LocalSettings } from './local.js';
 import { readSpec, type SpecOverride } from './read.js';
 import type { LabSpec } from './types.js';
+import { ExitCode } from '../exit-codes.js';
 
 export const CONFIG_FILE = 'etcd-lab.yaml';
 export const DEFAULT_OUT_DIR = 'generated';
@@ -50,7 +51,7 @@ function readIfExists(path: string, what: string, fix: string): string | undefin
   try {
     // Not a device, a pipe or a directory: /dev/null would read as empty and put generated/ in /dev.
     const kind = fileKind(statSync(path));
-    if (kind) throw new UserError(`${what} ${path} is ${kind}, not a regular file`, { hint: fix, exitCode: 2 });
+    if (kind) throw new UserError(`${what} ${path} is ${kind}, not a regular file`, { hint: fix, exitCode: ExitCode.badInput });
     return readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -84,7 +85,7 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
     explicit ? 'point --config at your etcd-lab.yaml file' : 'etcd-lab reads ./etcd-lab.yaml: move that out of the way, or point --config at your spec file',
   );
   if (text === undefined && explicit) {
-    throw new UserError(`${configPath} does not exist`, { hint: 'run `etcd-lab init` to write one, or point --config at yours', exitCode: 2 });
+    throw new UserError(`${configPath} does not exist`, { hint: 'run `etcd-lab init` to write one, or point --config at yours', exitCode: ExitCode.badInput });
   }
   const projectDir = dirname(configPath);
   const outDir = resolve(cwd, opts.out ?? join(projectDir, DEFAULT_OUT_DIR));
@@ -107,7 +108,7 @@ export function loadLab(opts: LoadOptions = {}): LoadedLab {
     throw new UserError(`${where}: ${all.length === 1 ? '1 problem' : `${all.length} problems`}`, {
       problems: all,
       hint: 'Fix them and run the command again. Every setting is described in README.md and in `etcd-lab init`\'s commented etcd-lab.yaml.',
-      exitCode: 2,
+      exitCode: ExitCode.badInput,
     });
   }
   if (text === undefined) {

@@ -3,6 +3,7 @@
 import type { Problem } from '../errors.js';
 import { DEFAULTS } from './defaults.js';
 import {
+  acceptedValues,
   boolean,
   duration,
   editDistance,
@@ -69,7 +70,7 @@ export const memberCount = parser((raw) => {
     return new Invalid(`must be at most 7 (got ${n}): every write waits for a majority, so more members only slow it`, 'use 3, 5 or 7');
   }
   return n;
-}, { type: 'integer', enum: [...MEMBER_COUNTS], description: 'an odd count: quorum is a majority, so an even count tolerates no more failures than the odd one below it' });
+}, { type: 'integer', enum: [...MEMBER_COUNTS] });
 
 const bindAddress = parser(
   (raw) => {
@@ -78,7 +79,7 @@ const bindAddress = parser(
     }
     return raw as string;
   },
-  { type: 'string', pattern: IPV4_PATTERN },
+  { type: 'string', pattern: IPV4_PATTERN, description: 'an IPv4 address such as 127.0.0.1' },
 );
 
 
@@ -109,7 +110,7 @@ class SpecReader {
   /** Every path the spec knows, leaves and the mappings above them. */
   private readonly known = new Set<string>();
   /** Every leaf with its parser and default, in the order read: what the JSON Schema is built from. */
-  readonly leaves: { path: string; parse: FieldParser<unknown>; fallback: unknown }[] = [];
+  readonly leaves: { path: string; parse: FieldParser<unknown>; fallback: unknown; description: string }[] = [];
 
   constructor(
     private readonly input: Mapping,
@@ -121,8 +122,8 @@ class SpecReader {
     return source ? `${path} (from ${source})` : path;
   }
 
-  field<T>(path: string, fallback: T, parse: FieldParser<T>): T {
-    this.leaves.push({ path, parse: parse as FieldParser<unknown>, fallback });
+  field<T>(path: string, fallback: T, parse: FieldParser<T>, description: string): T {
+    this.leaves.push({ path, parse: parse as FieldParser<unknown>, fallback, description });
     const parts = path.split('.');
     parts.forEach((_, i) => this.known.add(parts.slice(0, i + 1).join('.')));
     let node: unknown = this.input;
@@ -210,50 +211,50 @@ export function readSpec(input: unknown, overrides: SpecOverride[] = []): SpecRe
 /** Every field of the spec: its path, its default and the parser that reads it, in one place. */
 function readFields(r: SpecReader): LabSpec {
   const d = DEFAULTS;
-  r.field('apiVersion', API_VERSION, apiVersion);
-  const name = r.field('name', d.name, text(NAME, NAME_RULE));
+  r.field('apiVersion', API_VERSION, apiVersion, 'The spec format this file is written in.');
+  const name = r.field('name', d.name, text(NAME, NAME_RULE), 'Names the compose project, the containers, network and volumes, and their labels. Two labs on one machine need two names.');
   return {
     apiVersion: API_VERSION,
     name,
-    members: r.field('members', d.members, memberCount),
+    members: r.field('members', d.members, memberCount, 'How many etcd members: 1, 3, 5 or 7. N members tolerate (N−1)/2 failures; an even count tolerates no more than the odd count below it.'),
     network: {
-      subnet: r.field('network.subnet', d.network.subnet, text(CIDR, 'an IPv4 CIDR such as 10.79.0.0/24')),
+      subnet: r.field('network.subnet', d.network.subnet, text(CIDR, 'an IPv4 CIDR such as 10.79.0.0/24'), "The lab's private (RFC 1918) subnet: HAProxy gets .2, members .11, .12, … A /28 holds 3 members, 5 or 7 need a /27; the default stays clear of Docker's own pools."),
     },
     etcd: {
-      image: r.field('etcd.image', d.etcd.image, image('gcr.io/etcd-development/etcd:v3.5.33')),
-      heartbeatIntervalMs: r.field('etcd.heartbeatInterval', d.etcd.heartbeatIntervalMs, duration(10, 5000)),
-      electionTimeoutMs: r.field('etcd.electionTimeout', d.etcd.electionTimeoutMs, duration(50, 50_000)),
+      image: r.field('etcd.image', d.etcd.image, image('gcr.io/etcd-development/etcd:v3.5.33'), 'The etcd image (per person: ETCD_LAB_ETCD_IMAGE, --etcd-image). kubeadm needs 3.5.24 or later for an external etcd; an older one is accepted with a warning.'),
+      heartbeatIntervalMs: r.field('etcd.heartbeatInterval', d.etcd.heartbeatIntervalMs, duration(10, 5000), "etcd's --heartbeat-interval: how often the leader tells followers it is alive."),
+      electionTimeoutMs: r.field('etcd.electionTimeout', d.etcd.electionTimeoutMs, duration(50, 50_000), "etcd's --election-timeout: how long a follower waits without a heartbeat before it starts an election. At least 5 × heartbeatInterval."),
       autoCompaction: {
-        mode: r.field('etcd.autoCompaction.mode', d.etcd.autoCompaction.mode, oneOf(COMPACTION_MODES)),
-        retention: r.field('etcd.autoCompaction.retention', d.etcd.autoCompaction.retention, retention),
+        mode: r.field('etcd.autoCompaction.mode', d.etcd.autoCompaction.mode, oneOf(COMPACTION_MODES), "etcd's --auto-compaction-mode: periodic (retention is a duration) or revision (retention is a revision count)."),
+        retention: r.field('etcd.autoCompaction.retention', d.etcd.autoCompaction.retention, retention, "etcd's --auto-compaction-retention: how much history is kept."),
       },
       // etcd warns above 8 GiB: beyond it, defragmentation and recovery get slow.
-      quotaBackendBytes: r.field('etcd.quotaBackendBytes', d.etcd.quotaBackendBytes, size(16 * 1024 ** 2, 8 * 1024 ** 3)),
-      snapshotCount: r.field('etcd.snapshotCount', d.etcd.snapshotCount, integer(100, 10_000_000)),
+      quotaBackendBytes: r.field('etcd.quotaBackendBytes', d.etcd.quotaBackendBytes, size(16 * 1024 ** 2, 8 * 1024 ** 3), "etcd's --quota-backend-bytes: the database size at which etcd raises NOSPACE and refuses writes (16MiB … 8GiB)."),
+      snapshotCount: r.field('etcd.snapshotCount', d.etcd.snapshotCount, integer(100, 10_000_000), "etcd's --snapshot-count: applied entries between raft snapshots."),
     },
     haproxy: {
-      image: r.field('haproxy.image', d.haproxy.image, image('haproxy:3.0-alpine')),
-      bindAddress: r.field('haproxy.bindAddress', d.haproxy.bindAddress, bindAddress),
-      clientPort: r.field('haproxy.clientPort', d.haproxy.clientPort, port('client')),
-      statsPort: r.field('haproxy.statsPort', d.haproxy.statsPort, port('stats')),
-      balance: r.field('haproxy.balance', d.haproxy.balance, oneOf(BALANCE_ALGORITHMS)),
+      image: r.field('haproxy.image', d.haproxy.image, image('haproxy:3.0-alpine'), 'The HAProxy image (per person: ETCD_LAB_HAPROXY_IMAGE, --haproxy-image).'),
+      bindAddress: r.field('haproxy.bindAddress', d.haproxy.bindAddress, bindAddress, 'Where the published ports listen on the host (per person: ETCD_LAB_BIND_ADDRESS, --bind-address). Outside 127.0.0.0/8 without TLS, a warning.'),
+      clientPort: r.field('haproxy.clientPort', d.haproxy.clientPort, port('client'), 'The host port etcd clients connect to (per person: ETCD_LAB_CLIENT_PORT, --client-port).'),
+      statsPort: r.field('haproxy.statsPort', d.haproxy.statsPort, port('stats'), "The host port of HAProxy's stats page (/stats) and Prometheus metrics (/metrics) (per person: ETCD_LAB_STATS_PORT, --stats-port)."),
+      balance: r.field('haproxy.balance', d.haproxy.balance, oneOf(BALANCE_ALGORITHMS), 'How HAProxy spreads connections among the members it may use: the leader, or during an election those that follow a leader.'),
       healthCheck: {
-        intervalMs: r.field('haproxy.healthCheck.interval', d.haproxy.healthCheck.intervalMs, duration(100, 60_000)),
-        timeoutMs: r.field('haproxy.healthCheck.timeout', d.haproxy.healthCheck.timeoutMs, duration(100, 60_000)),
-        rise: r.field('haproxy.healthCheck.rise', d.haproxy.healthCheck.rise, integer(1, 10)),
-        fall: r.field('haproxy.healthCheck.fall', d.haproxy.healthCheck.fall, integer(1, 10)),
+        intervalMs: r.field('haproxy.healthCheck.interval', d.haproxy.healthCheck.intervalMs, duration(100, 60_000), "How often HAProxy asks each member's status (POST /v3/maintenance/status)."),
+        timeoutMs: r.field('haproxy.healthCheck.timeout', d.haproxy.healthCheck.timeoutMs, duration(100, 60_000), 'How long a status check may take before it counts as failed.'),
+        rise: r.field('haproxy.healthCheck.rise', d.haproxy.healthCheck.rise, integer(1, 10), 'Passed checks before a member that follows a leader is back in rotation.'),
+        fall: r.field('haproxy.healthCheck.fall', d.haproxy.healthCheck.fall, integer(1, 10), 'Failed checks before a member is taken out and the connections HAProxy sent it are closed.'),
       },
     },
     kind: {
-      name: r.field('kind.name', name, text(NAME, NAME_RULE)),
-      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, image('kindest/node:v1.32.2', { empty: true })),
-      endpoint: r.field('kind.endpoint', d.kind.endpoint, oneOf(KIND_ENDPOINT_MODES)),
-      workers: r.field('kind.workers', d.kind.workers, integer(0, 3)),
+      name: r.field('kind.name', name, text(NAME, NAME_RULE), "The KIND cluster's name; the lab's name unless set."),
+      nodeImage: r.field('kind.nodeImage', d.kind.nodeImage, image('kindest/node:v1.32.2', { empty: true }), "The kindest/node image; empty: the kind binary's default."),
+      endpoint: r.field('kind.endpoint', d.kind.endpoint, oneOf(KIND_ENDPOINT_MODES), 'How the KIND control plane reaches the lab: host (host.docker.internal, Docker Desktop), network (HAProxy on the kind network, a Linux engine), or auto (from the engine).'),
+      workers: r.field('kind.workers', d.kind.workers, integer(0, 3), 'KIND worker nodes beside the control plane.'),
     },
     tls: {
-      enabled: r.field('tls.enabled', d.tls.enabled, boolean),
-      caValidityMs: r.field('tls.caValidity', d.tls.caValidityMs, duration(DAY, 100 * 365 * DAY)),
-      certValidityMs: r.field('tls.certValidity', d.tls.certValidityMs, duration(DAY, 100 * 365 * DAY)),
+      enabled: r.field('tls.enabled', d.tls.enabled, boolean, "TLS on every hop with client certificates: clients, peers, HAProxy's checks and the KIND API server."),
+      caValidityMs: r.field('tls.caValidity', d.tls.caValidityMs, duration(DAY, 100 * 365 * DAY), "The lab CA's lifetime (kubeadm's: 10 years)."),
+      certValidityMs: r.field('tls.certValidity', d.tls.certValidityMs, duration(DAY, 100 * 365 * DAY), "Member and client certificates' lifetime (kubeadm's: 1 year); re-issued by up or generate when close to expiry."),
     },
   };
 }
@@ -264,8 +265,6 @@ function readFields(r: SpecReader): LabSpec {
  * members, election timeout at least 5 × heartbeat, …) are the validator's alone.
  */
 export function specJsonSchema(): JsonSchema {
-  const r = new SpecReader({}, new Map());
-  readFields(r);
   const root: JsonSchema = {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'etcd-lab.yaml',
@@ -274,16 +273,29 @@ export function specJsonSchema(): JsonSchema {
     properties: {},
     additionalProperties: false,
   };
-  for (const { path, parse, fallback } of r.leaves) {
-    const parts = path.split('.');
+  for (const field of specFields()) {
+    const parts = field.path.split('.');
     let node = root;
     for (const part of parts.slice(0, -1)) {
       const properties = node.properties as Record<string, JsonSchema>;
       node = properties[part] ??= { type: 'object', properties: {}, additionalProperties: false };
     }
-    // kind.name follows the lab's name: its default is not one value.
-    const withDefault = path === 'kind.name' ? {} : { default: parse.show ? parse.show(fallback) : fallback };
-    (node.properties as Record<string, JsonSchema>)[parts.at(-1)!] = { ...parse.schema, ...withDefault };
+    const withDefault = field.default === undefined ? {} : { default: field.default };
+    (node.properties as Record<string, JsonSchema>)[parts.at(-1)!] = { ...field.schema, description: `${field.description} Accepts ${field.accepts}.`, ...withDefault };
   }
   return root;
+}
+
+/** Every field of the spec, in the order of the file, with its default as written, what it accepts and what it does. */
+export function specFields(): { path: string; default?: unknown; accepts: string; description: string; schema: JsonSchema }[] {
+  const r = new SpecReader({}, new Map());
+  readFields(r);
+  return r.leaves.map(({ path, parse, fallback, description }) => ({
+    path,
+    // kind.name follows the lab's name: its default is not one value.
+    ...(path === 'kind.name' ? {} : { default: parse.show ? parse.show(fallback) : fallback }),
+    accepts: acceptedValues(parse.schema),
+    description,
+    schema: parse.schema,
+  }));
 }

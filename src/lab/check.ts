@@ -14,6 +14,7 @@ import { collectStatus } from '../runtime/status.js';
 import { Writer } from '../runtime/workload.js';
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface CheckOptions extends LoadOptions {
   /** How many faults to inject (alternating leader kill and minority partition). */
@@ -60,18 +61,18 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     const saved = await readFile(opts.verify, 'utf8')
       .then((text) => JSON.parse(text) as SavedHistory)
       .catch((error: unknown) => {
-        if (error instanceof SyntaxError) throw new UserError(`${opts.verify} is not a history etcd-lab check saved (not JSON)`, { exitCode: 2 });
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${opts.verify} does not exist`, { hint: 'check prints where it saved the history: generated/check-….json', exitCode: 2 });
+        if (error instanceof SyntaxError) throw new UserError(`${opts.verify} is not a history etcd-lab check saved (not JSON)`, { exitCode: ExitCode.badInput });
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${opts.verify} does not exist`, { hint: 'check prints where it saved the history: generated/check-….json', exitCode: ExitCode.badInput });
         throw fileError(error, opts.verify!, 'the history file', 'point --verify at a readable file');
       });
-    if (!Array.isArray(saved.writes) || typeof saved.prefix !== 'string') throw new UserError(`${opts.verify} is not a history etcd-lab check saved`, { exitCode: 2 });
+    if (!Array.isArray(saved.writes) || typeof saved.prefix !== 'string') throw new UserError(`${opts.verify} is not a history etcd-lab check saved`, { exitCode: ExitCode.badInput });
     const values = await reporter.step(`read back ${saved.prefix}`, () => readBack(runtime, saved.prefix));
     return { verdict: verifyHistory(saved.writes, values), faults: saved.faults, prefix: saved.prefix, historyFile: opts.verify, durationMs: Date.now() - started };
   }
 
   const members = lab.spec.members;
   if (toleratedFailures(members) < 1) {
-    throw new UserError(`a ${members}-member lab tolerates no failure, so there is nothing to check`, { hint: 'use 3 or more members', exitCode: 2 });
+    throw new UserError(`a ${members}-member lab tolerates no failure, so there is nothing to check`, { hint: 'use 3 or more members', exitCode: ExitCode.badInput });
   }
   // Right after a failure an election may still run: wait for it, so that only a member really down stops the check.
   await reporter.step('find the leader', (step) => runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step)).catch(() => undefined);
@@ -80,7 +81,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     const down = status.members.filter((m) => !m.healthy).map((m) => `${m.name} (${m.reason})`);
     throw new UserError(`check needs every member healthy first: ${down.join(', ')} not healthy; ${status.summary}`, {
       hint: 'run `etcd-lab up`, or `etcd-lab start` / `unpause` / `heal`, then check again',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
 

@@ -7,6 +7,7 @@ import { LabRuntime } from '../runtime/lab.js';
 import type { LoadOptions } from '../config/load.js';
 import { withLab } from './session.js';
 import { LABEL } from '../config/topology.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface DownOptions extends LoadOptions {
   volumes?: boolean;
@@ -43,7 +44,7 @@ async function downLab(runtime: LabRuntime, opts: DownOptions, reporter: Reporte
       });
     }
     if (!(await opts.confirm(`Delete the etcd data of lab "${lab.spec.name}" (${volumes.join(', ')})? This cannot be undone.`))) {
-      throw new UserError('nothing was removed', { exitCode: 1 });
+      throw new UserError('nothing was removed', { exitCode: ExitCode.nothingDone });
     }
   }
 

@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { CLIENTS, pkiDirOf } from '../render/pki.js';
 import { LabRuntime } from '../runtime/lab.js';
+import { ExitCode } from '../exit-codes.js';
 
 export const SHELLS = ['bash', 'fish', 'powershell'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -26,7 +27,7 @@ export function labEnv(opts: LoadOptions): LabEnv {
     }
     const path = join(pki, file);
     if (!existsSync(path)) {
-      throw new UserError(`the lab's certificate ${path} does not exist yet`, { hint: 'run `etcd-lab up` (or `etcd-lab generate`) first', exitCode: 2 });
+      throw new UserError(`the lab's certificate ${path} does not exist yet`, { hint: 'run `etcd-lab up` (or `etcd-lab generate`) first', exitCode: ExitCode.badInput });
     }
     vars[name] = path;
   }

@@ -10,6 +10,7 @@ import { checkHosts, hostsCertRequests, renderHostsExport, type HostsExportInput
 import { HAPROXY_NODE_LABEL, memberNodeLabel, renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, SWARM_STACK_FILE, swarmCertRequests, swarmTopology, type SwarmExportInput } from '../render/export-swarm.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { ensurePki } from '../runtime/pki.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface ExportHostsOptions extends LoadOptions {
   /** "etcd1=10.0.0.11", one per member. */
@@ -42,7 +43,7 @@ export async function exportHosts(opts: ExportHostsOptions, reporter: Reporter):
     throw new UserError(`cannot export lab "${lab.spec.name}" to hosts: ${problems.length === 1 ? problems[0] : `${problems.length} problems`}`, {
       ...(problems.length > 1 ? { problems: problems.map((message) => ({ path: '--host', message })) } : {}),
       hint: `name one host per member: ${Array.from({ length: lab.spec.members }, (_, i) => `--host etcd${i + 1}=ADDRESS`).join(' ')} [--load-balancer ADDRESS]`,
-      exitCode: 2,
+      exitCode: ExitCode.badInput,
     });
   }
   const dir = resolve(opts.to ?? join(lab.outDir, 'export', 'hosts'));

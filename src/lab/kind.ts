@@ -19,6 +19,7 @@ import { guarded, Interrupted } from '../interrupt.js';
 import { withLab } from './session.js';
 import { LABEL } from '../config/topology.js';
 import { KUBEADM_MIN_ETCD, olderThan } from '../config/validate.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface KindOptions extends LoadOptions {
   /** Keep what this run set up when kind fails, and pass `--retain` to `kind create cluster` so kind keeps its nodes. */
@@ -62,7 +63,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
     if (!status.quorum.held || status.haproxy.state !== 'running') {
       throw new UserError(`lab "${spec.name}" is not serving: ${status.summary}, HAProxy ${status.haproxy.state}`, {
         hint: 'start it with `etcd-lab up` (and `etcd-lab start`/`heal` for members you took down)',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     const versions = [...new Set(status.members.map((m) => m.version).filter((v): v is string => Boolean(v)))];
@@ -85,14 +86,14 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
     if ((await kindCli.clusters()).includes(cluster)) {
       throw new UserError(`a KIND cluster named "${cluster}" already exists`, {
         hint: `use it (kubectl --context kind-${cluster}), or delete it first: etcd-lab kind --delete`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     const left = await runtime.ask(`count ${prefix}/`, (endpoint) => countPrefix(endpoint, `${prefix}/`), { idempotent: true });
     if (left > 0) {
       throw new UserError(`the lab's etcd still holds ${left} objects under ${prefix}/ from an earlier cluster named "${cluster}"`, {
         hint: 'a new cluster would start with them (kind delete leaves them behind): remove them with `etcd-lab kind --delete --purge`, or set kind.name to another name',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
   });
@@ -177,7 +178,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
               mode === 'host'
                 ? 'host.docker.internal resolves inside containers on Docker Desktop only; on a Linux engine set kind.endpoint: network (or auto)'
                 : `is ${runtime.topology.haproxy.container} on the "${KIND_NETWORK}" network? \`docker network inspect ${KIND_NETWORK}\``,
-            exitCode: 3,
+            exitCode: ExitCode.refused,
           });
         }
       });
@@ -199,7 +200,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
               hint:
                 `everything before it is verified: kind accepted ${config}, and etcd answered at ${endpoint} from the "${KIND_NETWORK}" network. ` +
                 `Load the image from a machine that can pull it (docker save ${image.split('@')[0]} | docker load), or set kind.nodeImage to one you have, then run \`etcd-lab kind\` again`,
-              exitCode: 6,
+              exitCode: ExitCode.kindFailed,
               cause: error,
             });
           }
@@ -207,7 +208,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
           const kept = opts.retain
             ? `; --retain kept the nodes: \`docker exec ${cluster}-control-plane journalctl -u kubelet\`, \`kind export logs --name ${cluster}\`, then \`etcd-lab kind --delete\``
             : '; `--retain` keeps kind\'s nodes to inspect';
-          throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above${kept}`, exitCode: 6, cause: error });
+          throw new UserError(`kind create cluster failed: ${reason}`, { hint: `the config is ${config}; kind's own output is above${kept}`, exitCode: ExitCode.kindFailed, cause: error });
         }
       });
     } catch (error) {
@@ -249,7 +250,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
         if (stacked.length > 0) {
           throw new UserError(`kube-system runs a stacked etcd (${stacked.join(', ')}): the external etcd patch did not apply`, {
             hint: `check ${config} and \`kubectl --context ${context} -n kube-system get cm kubeadm-config -o yaml\``,
-            exitCode: 6,
+            exitCode: ExitCode.kindFailed,
           });
         }
       });

@@ -26,6 +26,7 @@ import { waitUntil } from '../runtime/wait.js';
 import { humanBytes } from '../ui/bytes.js';
 import { sleep } from '../interrupt.js';
 import { withLab } from './session.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface DefragOptions extends LoadOptions {
   /** Members to defragment (default: all). */
@@ -86,7 +87,7 @@ async function planDefrag(runtime: LabRuntime, names: string[], reporter: Report
   const answers = await runtime.statuses(undefined, 2000);
   const known = answers.map((a) => a.container.member);
   for (const name of names) {
-    if (!known.includes(name)) throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}`, exitCode: 2 });
+    if (!known.includes(name)) throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}`, exitCode: ExitCode.badInput });
   }
   // Unnamed, the members that run: one killed or stopped has nothing to defragment, and says so.
   const skipped = names.length === 0 ? answers.filter((a) => a.container.state !== 'running').map((a) => a.container.member) : [];
@@ -96,7 +97,7 @@ async function planDefrag(runtime: LabRuntime, names: string[], reporter: Report
   if (silent.length > 0) {
     throw new UserError(`${silent.join(', ')} ${silent.length === 1 ? 'does' : 'do'} not answer: there is nothing to defragment there`, {
       hint: '`etcd-lab status` shows why; name the members that run (`etcd-lab defrag etcd1 etcd2`), or start them first (`etcd-lab start`)',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   const healthy = (await Promise.all(answers.map(async (a) => (runtime.memberEndpoint(a.container) ? (await memberHealth(runtime.memberEndpoint(a.container)!, 1000, { excludeNoSpace: true })).healthy : false)))).filter(Boolean).length;
@@ -104,7 +105,7 @@ async function planDefrag(runtime: LabRuntime, names: string[], reporter: Report
   if (members > 1 && healthy - 1 < quorumOf(members) && !opts.force) {
     throw new UserError(`only ${healthy} of ${members} members are healthy: defragmenting one would leave no quorum while it runs, and writes would stop`, {
       hint: 'bring the others back first (`etcd-lab start`, `etcd-lab status`), or pass --force to accept the pause',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   const leaderId = view?.elected.id;
@@ -134,13 +135,13 @@ async function defragMembers(runtime: LabRuntime, { leaderId, ordered }: DefragP
 
 async function defragOne(runtime: LabRuntime, container: LabMemberContainer, timeoutMs: number): Promise<Omit<DefragReport, 'wasLeader'>> {
   const endpoint = runtime.memberEndpoint(container);
-  if (!endpoint) throw new UserError(`${container.member} is ${container.state}`, { hint: '`etcd-lab start` it first', exitCode: 3 });
+  if (!endpoint) throw new UserError(`${container.member} is ${container.state}`, { hint: '`etcd-lab start` it first', exitCode: ExitCode.refused });
   const before = await memberStatus(endpoint, 2000);
   const started = Date.now();
   try {
     await defragment(endpoint, timeoutMs);
   } catch (error) {
-    throw new UserError(`defragmenting ${container.member} failed: ${describeFetchError(error)}`, { hint: '`etcd-lab logs` ' + container.member + ' shows why', exitCode: 4, cause: error });
+    throw new UserError(`defragmenting ${container.member} failed: ${describeFetchError(error)}`, { hint: '`etcd-lab logs` ' + container.member + ' shows why', exitCode: ExitCode.failedPartWay, cause: error });
   }
   const elapsedMs = Date.now() - started;
   await waitUntil(
@@ -247,7 +248,7 @@ export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine
           }
           throw new UserError(`writes still fail after compaction and defragmentation: ${(error as Error).message}`, {
             hint: `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. ${advice}, then run this again`,
-            exitCode: 4,
+            exitCode: ExitCode.failedPartWay,
             cause: error,
           });
         }

@@ -24,6 +24,7 @@ import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
 import { removeContainers } from './down.js';
 import { withLab } from './session.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface MemberRow {
   /** The lab's name for it (etcd1, …), or etcd's, or "" for a member added but never started. */
@@ -91,10 +92,10 @@ export interface LeaderResult {
 export async function moveLeadershipIn(runtime: LabRuntime, target: string, reporter: Reporter): Promise<LeaderResult> {
   const containers = await runtime.memberContainers();
   const targetContainer = containers.find((c) => c.member === target);
-  if (!targetContainer) throw new UserError(`lab "${runtime.name}" has no member "${target}"`, { hint: `choose from: ${containers.map((c) => c.member).join(', ')}`, exitCode: 2 });
+  if (!targetContainer) throw new UserError(`lab "${runtime.name}" has no member "${target}"`, { hint: `choose from: ${containers.map((c) => c.member).join(', ')}`, exitCode: ExitCode.badInput });
   const targetEndpoint = runtime.memberEndpoint(targetContainer);
   const targetStatus = targetEndpoint ? await memberStatus(targetEndpoint, 1000).catch(() => undefined) : undefined;
-  if (!targetStatus) throw new UserError(`${target} does not answer: it cannot take the lead`, { hint: '`etcd-lab status` shows why; `etcd-lab start` starts it', exitCode: 3 });
+  if (!targetStatus) throw new UserError(`${target} does not answer: it cannot take the lead`, { hint: '`etcd-lab status` shows why; `etcd-lab start` starts it', exitCode: ExitCode.refused });
   const deadline = Date.now() + runtime.electionWaitMs;
   const before = await reporter.step('find the leader', (step) => runtime.awaitLeader(deadline, step));
   if (before.container.member === target) return { lab: runtime.name, before: target, leader: target, term: before.elected.term, afterMs: 0 };
@@ -116,7 +117,7 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
           if (isTransient(error)) return { done: false, detail: `${view.container!.member}: ${etcdReason(error)}` };
           throw new UserError(`etcd refused to move leadership to ${target}: ${etcdReason(error)}`, {
             hint: 'a learner cannot lead, and the target must be caught up with the leader; `etcd-lab member list` and `etcd-lab status` show both',
-            exitCode: 4,
+            exitCode: ExitCode.failedPartWay,
           });
         }
       },
@@ -164,7 +165,7 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
     const started = Date.now();
     const { topology } = runtime;
     const target = topology.members.find((m) => m.name === opts.member);
-    if (!target) throw new UserError(`lab "${runtime.name}" has no member "${opts.member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: 2 });
+    if (!target) throw new UserError(`lab "${runtime.name}" has no member "${opts.member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: ExitCode.badInput });
     const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
 
     // 1. Safety: the others must hold quorum by themselves, and a healthy member is not replaced by accident.
@@ -200,13 +201,13 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
         throw new UserError(`only ${othersHealthy()} of the other ${others} members are healthy; the cluster needs ${needed} to change its membership`, {
           problems: health.filter((h) => !h.healthy).map((h) => ({ path: h.member, message: h.reason })),
           hint: 'with quorum lost for good, membership cannot change: restore from a snapshot instead (`etcd-lab snapshot restore FILE`); if members are only stopped, `etcd-lab start` them first',
-          exitCode: 3,
+          exitCode: ExitCode.refused,
         });
       });
       if (health.find((h) => h.member === target.name)?.healthy && !opts.force) {
         throw new UserError(`${target.name} is healthy: replacing it throws its data away and makes the cluster send it everything again`, {
           hint: `replace a member whose container or data is gone (\`etcd-lab kill ${target.name}\` and remove its volume to rehearse it); --force replaces it anyway`,
-          exitCode: 3,
+          exitCode: ExitCode.refused,
         });
       }
       step.update('membership');
@@ -222,7 +223,7 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
         return await swapMember(runtime, target, old, deadline, reporter, started);
       } catch (error) {
         if (error instanceof Interrupted) throw new Interrupted(`member replace interrupted`, resume);
-        throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? 4, cause: error });
+        throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
       }
     });
   });

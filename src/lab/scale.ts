@@ -23,6 +23,7 @@ import { removeContainers } from './down.js';
 import { writeLabFiles } from './generate.js';
 import { addWhenHealthy, moveLeadershipIn, promoteWhenCaughtUp, removeWhenAllowed, startJoining } from './membership.js';
 import { withLab } from './session.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface ScaleOptions extends LoadOptions {
   members: number;
@@ -51,7 +52,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
   // A count etcd is safe with, checked before anything else runs.
   const refused = memberCount(opts.members);
   if (refused instanceof Invalid) {
-    throw new UserError(`cannot scale to ${opts.members} members: the count ${refused.message}`, { hint: refused.fix, exitCode: 2 });
+    throw new UserError(`cannot scale to ${opts.members} members: the count ${refused.message}`, { hint: refused.fix, exitCode: ExitCode.badInput });
   }
   return withLab(opts, { lock: 'scale', warn: true }, reporter, async (current) => {
     const started = Date.now();
@@ -62,9 +63,9 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     const deadline = () => Date.now() + stepMs;
 
     // 1. Checks (the count was checked above): a spec to record it in, a whole and healthy lab.
-    if (to === from) throw new UserError(`lab "${current.name}" already has ${to} members`, { exitCode: 1 });
+    if (to === from) throw new UserError(`lab "${current.name}" already has ${to} members`, { exitCode: ExitCode.nothingDone });
     if (!current.lab.configPath) {
-      throw new UserError('scale records the member count in etcd-lab.yaml, and there is none here', { hint: 'run `etcd-lab init` first (or point --config at yours)', exitCode: 2 });
+      throw new UserError('scale records the member count in etcd-lab.yaml, and there is none here', { hint: 'run `etcd-lab init` first (or point --config at yours)', exitCode: ExitCode.badInput });
     }
     // The spec at the new size, validated as any spec (the subnet must hold every address).
     // The images the lab runs now (a local stand-in, say), not whatever the spec would pull.
@@ -84,14 +85,14 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       if (unhealthy.length > 0) {
         throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: membership changes start from a healthy cluster`, {
           hint: 'while a member joins, the cluster counts it towards quorum as soon as it is promoted, and while one leaves it has one fewer to lose: `etcd-lab start` or `etcd-lab member replace` first',
-          exitCode: 3,
+          exitCode: ExitCode.refused,
         });
       }
       const members = await current.ask('member list', (endpoint) => listMembers(endpoint, 3000), { idempotent: true, step });
       const expected = current.topology.members.map((m) => m.peerUrl).sort();
       const actual = members.map((m) => m.peerUrls[0] ?? '').sort();
       if (members.some((m) => m.isLearner) || expected.join() !== actual.join()) {
-        throw new UserError(`etcd's membership is not the ${from} members the lab expects`, { hint: '`etcd-lab member list` shows the difference; `etcd-lab member replace` mends one member', exitCode: 3 });
+        throw new UserError(`etcd's membership is not the ${from} members the lab expects`, { hint: '`etcd-lab member list` shows the difference; `etcd-lab member replace` mends one member', exitCode: ExitCode.refused });
       }
     });
 
@@ -160,7 +161,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
             (added.length > 0
               ? 'A member that joined but does not serve can be taken out with `etcdctl member remove <ID>` (then `docker rm -f` its container)'
               : 'The members that left are gone for good: set members: in etcd-lab.yaml to what etcd has'),
-          exitCode: 4,
+          exitCode: ExitCode.failedPartWay,
           cause: error,
         });
       }
@@ -180,7 +181,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       await reloadHaproxy(next, `${to} backends`).catch((error: unknown) => {
         throw new UserError(`${to} members serve, but HAProxy was not reloaded with them: ${(error as Error).message}`, {
           hint: '`etcd-lab up` reloads it (`etcd-lab logs haproxy` says what it refused); the membership change itself is done',
-          exitCode: 4,
+          exitCode: ExitCode.failedPartWay,
           cause: error,
         });
       });

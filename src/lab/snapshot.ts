@@ -21,6 +21,7 @@ import { CLIENTS } from '../render/pki.js';
 import { removeContainers } from './down.js';
 import { withLab } from './session.js';
 import { humanBytes } from '../ui/bytes.js';
+import { ExitCode } from '../exit-codes.js';
 
 export const SNAPSHOTS_DIR = 'snapshots';
 
@@ -47,7 +48,7 @@ async function snapshotSource(runtime: LabRuntime, reporter: Reporter) {
     if (!(error instanceof UserError)) throw error;
     throw new UserError(`no member of lab "${runtime.name}" answers with a leader: there is nothing consistent to save (${error.message})`, {
       hint: '`etcd-lab status` shows why; start stopped members with `etcd-lab start`',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   });
   const following = view.answers.filter((a) => a.status && view.elected.followers.includes(a.container.member) && !runtime.isPartitioned(a.container));
@@ -61,10 +62,10 @@ const SNAPSHOT_FILE_FIX = 'name a file in a folder you can write, such as genera
  * not after etcd streamed the whole database. A folder that does not exist yet is made later.
  */
 async function checkSnapshotTarget(file: string): Promise<void> {
-  if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: 2 });
+  if (existsSync(file)) throw new UserError(`${file} already exists`, { hint: 'name another file, or remove that one first', exitCode: ExitCode.badInput });
   const dir = dirname(file);
   if (!existsSync(dir)) return;
-  if (!statSync(dir).isDirectory()) throw new UserError(`the snapshot file ${file} cannot be made: ${dir} is not a folder`, { hint: SNAPSHOT_FILE_FIX, exitCode: 2 });
+  if (!statSync(dir).isDirectory()) throw new UserError(`the snapshot file ${file} cannot be made: ${dir} is not a folder`, { hint: SNAPSHOT_FILE_FIX, exitCode: ExitCode.badInput });
   // A name of its own: a `.part` left by a killed save must not read as "exists as something else".
   const probe = `${file}.probe-${process.pid}-${Date.now()}`;
   try {
@@ -131,7 +132,7 @@ async function toolImage(runtime: LabRuntime): Promise<string> {
   if (!(await runtime.engine.imageExists(image))) {
     throw new UserError(`the etcd image ${image} is not on this machine: etcd-lab runs etcd's own snapshot tools from it`, {
       hint: '`etcd-lab up` gets it (or builds a local one), as does `etcd-lab images build`',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   return image;
@@ -211,7 +212,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
     if (kept.length > 0) {
       throw new UserError(`an earlier restore of lab "${runtime.name}" did not finish: it kept the data it replaced (${kept.join(', ')})`, {
         hint: '`etcd-lab snapshot rollback` puts that data back; or, to keep the lab as it is now, remove them: `docker volume rm ' + kept.join(' ') + '`',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     step.update('the lab');
@@ -219,7 +220,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
     if (volumes.length === 0 || members.length === 0) {
       throw new UserError(`lab "${runtime.name}" does not exist here: there is nothing to restore into`, {
         hint: '`etcd-lab up` makes it (an empty cluster), then restore the snapshot into it',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     checkMembership(runtime, volumes);
@@ -230,7 +231,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
         hint:
           'its API server caches what etcd holds and would go on serving it, newer than the restored data. As the etcd guide says, stop the API servers first ' +
           `(\`docker stop ${nodes.join(' ')}\`), restore, then start them (\`docker start …\`); or pass --ignore-kind to restore anyway`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     step.update(`checking ${file}`);
@@ -243,11 +244,11 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
     if (!opts.confirm) {
       throw new UserError(`refusing to replace the data of lab "${runtime.name}" without confirmation`, {
         hint: 'there is no terminal to ask: add --yes',
-        exitCode: 1,
+        exitCode: ExitCode.nothingDone,
       });
     }
     if (!(await opts.confirm(`Replace the data of every member of lab "${runtime.name}" with the snapshot at revision ${snapshot.revision}? Writes made after it are lost.`))) {
-      throw new UserError('nothing was changed', { exitCode: 1 });
+      throw new UserError('nothing was changed', { exitCode: ExitCode.nothingDone });
     }
   }
 
@@ -327,7 +328,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
       await reporter.step('remove the replaced data', () => removeKept(runtime)).catch((error: Error) => {
         throw new UserError(`the lab is restored (revision ${revision}), but removing the copies of the old data failed: ${error.message}`, {
           hint: `remove them yourself: \`docker volume rm ${topology.members.map((m) => keptVolumeName(m.volume)).join(' ')}\``,
-          exitCode: 4,
+          exitCode: ExitCode.failedPartWay,
         });
       });
       return { lab: runtime.name, snapshot, revision, members: topology.members.map((m) => m.name), elapsedMs: Date.now() - started };
@@ -344,14 +345,14 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
       } catch (undoError) {
         throw new UserError(`restore failed, and putting back the old data failed too: ${(undoError as Error).message}`, {
           hint: `the old data is kept in volumes ${(await keptVolumes(runtime)).join(', ') || '(none)'}: \`etcd-lab snapshot rollback\` tries again`,
-          exitCode: 4,
+          exitCode: ExitCode.failedPartWay,
           cause: error,
         });
       }
       if (error instanceof Interrupted) throw new Interrupted('restore interrupted: the lab is back on its own data, as it was before');
       throw new UserError(`restore failed: ${(error as Error).message}`, {
         hint: 'the lab is back on its own data, as it was before (proven: quorum, one leader, HAProxy serving)',
-        exitCode: (error as UserError).exitCode ?? 4,
+        exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay,
         cause: error,
       });
     }
@@ -419,14 +420,14 @@ export async function rollbackRestore(opts: RollbackOptions, reporter: Reporter)
   return withLab(opts, { lock: 'snapshot rollback' }, reporter, async (runtime) => {
     const kept = await keptVolumes(runtime);
     if (kept.length === 0) {
-      throw new UserError(`lab "${runtime.name}" has no data kept by an unfinished restore: there is nothing to roll back`, { exitCode: 1 });
+      throw new UserError(`lab "${runtime.name}" has no data kept by an unfinished restore: there is nothing to roll back`, { exitCode: ExitCode.nothingDone });
     }
     // Without the state file (deleted by hand), every member with a complete set of kept copies is put back.
     const state = await readState(runtime);
     if (!state) {
       throw new UserError(`the record of the unfinished restore (${join(runtime.lab.outDir, RESTORE_STATE)}) is gone: which copies are whole is not known`, {
         hint: `the kept copies are ${kept.join(', ')}; look into them before you remove any (\`docker run --rm -v ${kept[0]}:/d etcd-lab/etcd:trixie ls -R /d\`)`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     const image = await toolImage(runtime);

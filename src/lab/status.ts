@@ -5,12 +5,13 @@ import { collectStatus, type LabStatus } from '../runtime/status.js';
 import type { LoadOptions } from '../config/load.js';
 import { silentReporter } from '../progress.js';
 import { withLab } from './session.js';
+import { ExitCode } from '../exit-codes.js';
 
 export async function status(opts: LoadOptions & { engine?: DockerEngine }): Promise<LabStatus> {
   return withLab(opts, {}, silentReporter, async (runtime) => {
     const containers = await runtime.containers();
     if (containers.length === 0) {
-      throw new UserError(`lab "${runtime.name}" is not running (no containers)`, { hint: 'start it with `etcd-lab up`', exitCode: 1 });
+      throw new UserError(`lab "${runtime.name}" is not running (no containers)`, { hint: 'start it with `etcd-lab up`', exitCode: ExitCode.nothingDone });
     }
     return collectStatus(runtime);
   });

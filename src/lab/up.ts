@@ -19,6 +19,7 @@ import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import { withLab } from './session.js';
 import { HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL } from '../config/topology.js';
 import { ensureLabPki, warnIfEnvCommittable, writeLabFiles } from './generate.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface UpOptions extends LoadOptions {
   /** Keep what this run created when it fails (for debugging). */
@@ -150,7 +151,7 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
     if (!(await engine.composeVersion())) {
       throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
         hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run `etcd-lab setup-host`; elsewhere see https://docs.docker.com/compose/install/',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     step.update('existing lab');
@@ -238,7 +239,7 @@ async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions
           const lines = (error.stderr ?? error.message).trim().split('\n');
           throw new UserError(`docker compose up failed: ${lines.at(-1)}`, {
             hint: `the generated stack is in ${lab.outDir}; \`docker compose -f ${runtime.composeFile} config\` shows what was asked`,
-            exitCode: 4,
+            exitCode: ExitCode.failedPartWay,
             cause: error,
           });
         });

@@ -21,6 +21,7 @@ import { writeLabFiles } from './generate.js';
 import { moveLeadershipIn } from './membership.js';
 import { saveSnapshotOf } from './snapshot.js';
 import { withLab } from './session.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface UpgradeOptions extends LoadOptions {
   image: string;
@@ -67,7 +68,7 @@ async function imageVersion(runtime: LabRuntime, image: string): Promise<string>
     if (!pulled.ok) {
       throw new UserError(`image ${image} is not on this machine and cannot be pulled: ${pulled.reason}`, {
         hint: 'without a registry, `etcd-lab images build --etcd-version 3.4` builds etcd 3.4 (etcd-lab/etcd:3.4-bookworm) and 3.5 (etcd-lab/etcd:trixie) from Debian packages',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
   }
@@ -76,7 +77,7 @@ async function imageVersion(runtime: LabRuntime, image: string): Promise<string>
   if (run.exitCode !== 0 || !version) {
     throw new UserError(`\`etcd --version\` in ${image} does not say which etcd it is: ${run.output.split('\n').at(-1)?.slice(0, 160)}`, {
       hint: 'is it an etcd image? It must have etcd on its PATH',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   return version;
@@ -120,7 +121,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
       if (unhealthy.length > 0) {
         throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: a rolling upgrade starts from a healthy cluster`, {
           hint: '`etcd-lab status` shows why; `etcd-lab start` or `etcd-lab member replace` first',
-          exitCode: 3,
+          exitCode: ExitCode.refused,
         });
       }
       step.update('versions');
@@ -128,7 +129,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
       step.update(`etcd --version in ${opts.image}`);
       const target = await imageVersion(runtime, opts.image);
       const refusal = upgradeRefusal(before.cluster, target);
-      if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: 3 });
+      if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: ExitCode.refused });
       return { before, target };
     });
     reporter.info(`etcd ${Object.values(before.servers).join('/')} (cluster version ${before.cluster}) → ${target} from ${opts.image}`);
@@ -178,7 +179,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
           hint:
             `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
             `\`etcd-lab logs ${member.name}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${snapshot.file}`,
-          exitCode: 4,
+          exitCode: ExitCode.failedPartWay,
           cause: error,
         });
       }

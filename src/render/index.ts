@@ -1,4 +1,5 @@
-// spec → every generated file, as a name → content map. Pure: no disk, no Docker.
+// spec → every generated file, as a name → content map. No Docker and nothing written (templates
+// are read from lab-templates/).
 import type { LocalSettings } from '../config/local.js';
 import type { LabSpec } from '../config/types.js';
 import { renderCompose } from './compose.js';

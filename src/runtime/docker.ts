@@ -10,6 +10,7 @@ import Docker from 'dockerode';
 import tar from 'tar-stream';
 import { dockerRefusal, UserError } from '../errors.js';
 import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface BuildOptions {
   context: string;
@@ -25,7 +26,7 @@ export function dockerUnreachable(cause: unknown): UserError {
     return new UserError(`Docker's socket is there but not open to this user (permission denied${host ? ` at DOCKER_HOST=${host}` : ''})`, {
       hint: 'add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as a user that may use Docker',
       cause,
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   return new UserError(
@@ -35,7 +36,7 @@ export function dockerUnreachable(cause: unknown): UserError {
         ? 'start that engine, or unset DOCKER_HOST to use the local one'
         : 'start Docker Desktop, or your Docker service (`sudo systemctl start docker`, or `etcd-lab setup-host` on a bare Debian machine)',
       cause,
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     },
   );
 }
@@ -67,7 +68,7 @@ function inSeconds(ms: number): string {
 export function engineHung(call: string, ms: number, idle = false): UserError {
   return new UserError(idle ? `the Docker engine stopped making progress on "${call}" (nothing for ${inSeconds(ms)})` : `the Docker engine did not answer "${call}" within ${inSeconds(ms)}`, {
     hint: 'the engine may be hung: check that `docker info` answers; restart Docker Desktop, or the Docker service (`sudo systemctl restart docker`)',
-    exitCode: 3,
+    exitCode: ExitCode.refused,
   });
 }
 
@@ -135,7 +136,7 @@ export function engineError(call: string, error: unknown): UserError {
     dockerRefusal(error, call) ??
     new UserError(`the Docker engine failed "${call}": ${error instanceof Error ? error.message : String(error)}`, {
       hint: 'see the engine\'s log (Docker Desktop: Troubleshoot; Linux: `journalctl -u docker` or the dockerd log), then try again',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
       cause: error,
     })
   );
@@ -702,7 +703,7 @@ function runTimedOut(command: string, args: string[], opts: { timeoutMs: number;
   const last = output.trim().split('\n').filter(Boolean).at(-1)?.trim();
   return new UserError(`\`${[command, ...args].join(' ')}\` ${opts.idle ? 'printed nothing' : 'did not finish'} within ${inSeconds(opts.timeoutMs)}: stopped`, {
     hint: `${last ? `its last output: "${last}". ` : ''}It may wait on the Docker engine (does \`docker info\` answer?) or on the network; a longer --timeout gives it more time, where the command has one`,
-    exitCode: 4,
+    exitCode: ExitCode.failedPartWay,
   });
 }
 

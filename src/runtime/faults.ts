@@ -9,6 +9,7 @@ import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
 import { electedLeader } from './leader.js';
 import { Interrupted, isInterrupted } from '../interrupt.js';
+import { ExitCode } from '../exit-codes.js';
 
 export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal'] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
@@ -151,7 +152,7 @@ export async function applyFault(
       heal: (c) => runtime.isPartitioned(c),
     };
     const need = needing[action];
-    if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: 2 });
+    if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: ExitCode.badInput });
     targetNames = containers.filter(need).map((c) => c.member);
   }
   // The leader is looked up once: the member taken out and the one whose election is awaited are the same.
@@ -160,7 +161,7 @@ export async function applyFault(
     if (!leaderBefore) {
       const view = await reporter.step('find the leader', (step) =>
         runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch((error: unknown) => {
-          if (error instanceof UserError) throw new UserError(error.message, { hint: `name a member instead: ${containers.map((c) => c.member).join(', ')}`, exitCode: 3 });
+          if (error instanceof UserError) throw new UserError(error.message, { hint: `name a member instead: ${containers.map((c) => c.member).join(', ')}`, exitCode: ExitCode.refused });
           throw error;
         }),
       );

@@ -9,6 +9,7 @@ import { Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
 import { DEADLINES, DockerEngine, run } from './docker.js';
+import { ExitCode } from '../exit-codes.js';
 
 export const UPSTREAM_BASE = 'debian:trixie-slim';
 export const LOCAL_BASE = { repo: 'etcd-lab/debian', tag: 'trixie-minbase' } as const;
@@ -65,7 +66,7 @@ async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => v
       if (error instanceof UserError) throw error; // Ctrl-C, or silent past its deadline
       throw new UserError(`debootstrap could not make a Debian trixie root file system: ${lastLine(error)}`, {
         hint: `it needs the Debian mirror (${mirror ?? 'the default one'}) and root; see its output above`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
         cause: error,
       });
     });
@@ -89,7 +90,7 @@ export async function packRootfs(dir: string, archive: string): Promise<void> {
     const exit = typeof code === 'number' ? ` (exit ${code})` : '';
     throw new UserError(`tar could not pack the Debian root file system in ${dir}${exit}: ${said.split('\n').slice(-3).join(' / ')}`, {
       hint: 'tar must be installed and the temporary directory must have room for the file system twice over (set TMPDIR elsewhere if not)',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
       cause: error,
     });
   });
@@ -148,7 +149,7 @@ export async function buildLocalImages(
           // The engine's own failure (a RUN step, the runtime, the disk): what it said, not "a bug".
           throw new UserError(`the Docker engine could not build ${ref}: ${lastLine(error)}`, {
             hint: `the build runs apt-get inside a container, so it needs the Debian mirror and a working engine; \`etcd-lab images build\` retries it with its output`,
-            exitCode: 3,
+            exitCode: ExitCode.refused,
             cause: error,
           });
         });
@@ -201,7 +202,7 @@ export async function ensureLabImages(
     if (ref !== specImages[kind] || ref === LOCAL_IMAGES[kind]) {
       throw new UserError(`image ${ref} is not on this machine and cannot be pulled: ${pulled.reason}`, {
         hint: `check the name and your registry access, or build local images with \`etcd-lab images build\` and set ETCD_LAB_${kind.toUpperCase()}_IMAGE=${LOCAL_IMAGES[kind]} in .env`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     unpullable.push(`${ref} (${pulled.reason})`);

@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { run } from './docker.js';
 
 import type { KubeadmApi } from '../render/kind.js';
+import { ExitCode } from '../exit-codes.js';
 
 function missing(tool: string, error: unknown): UserError {
   const hints: Record<string, string> = {
@@ -11,7 +12,7 @@ function missing(tool: string, error: unknown): UserError {
       'install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (Debian trixie: `apt-get install kind`; on Debian as root: `etcd-lab setup-host --kind`)',
     kubectl: 'install kubectl: https://kubernetes.io/docs/tasks/tools/ (Debian trixie: `apt-get install kubernetes-client`)',
   };
-  return new UserError(`${tool} is not installed (or not on PATH)`, { hint: hints[tool], cause: error, exitCode: 3 });
+  return new UserError(`${tool} is not installed (or not on PATH)`, { hint: hints[tool], cause: error, exitCode: ExitCode.refused });
 }
 
 /**

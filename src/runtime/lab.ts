@@ -18,6 +18,7 @@ import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
 import { readClientTls } from './pki.js';
 import { CLIENTS, pkiDirOf } from '../render/pki.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface LabMemberContainer extends ContainerInfo {
   member: string;
@@ -209,7 +210,7 @@ export class LabRuntime {
         `this checkout's spec is ${this.lab.owner}. Either run etcd-lab in ${dirname(other)}, or give this lab another name ` +
         `(name: in etcd-lab.yaml, or --name ${this.name}-2)` +
         (gone ? `; to remove the orphaned lab from here: \`etcd-lab down --take-over\` (data volumes kept unless --volumes)` : ''),
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
 
@@ -288,7 +289,7 @@ export class LabRuntime {
     const size = this.topology.members.length;
     return new UserError(`lab "${this.name}" has no leader that a quorum (${quorumOf(size)} of ${size}) follows: ${describeAnswers(view.answers)}`, {
       hint: 'with quorum lost nothing can be written or read consistently: bring members back (`etcd-lab start`, `unpause`, `heal`; `etcd-lab status` shows which), or restore from a snapshot (`etcd-lab snapshot restore FILE`)',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
 
@@ -333,7 +334,7 @@ export class LabRuntime {
           if (!opts.idempotent && !neverSent(error)) {
             throw new UserError(`${what}: ${a.container.member} did not answer (${etcdReason(error)}), so whether it was done is unknown`, {
               hint: '`etcd-lab status` and `etcd-lab member list` show where the lab stands; run the command again once it has a leader',
-              exitCode: 4,
+              exitCode: ExitCode.failedPartWay,
               cause: error,
             });
           }
@@ -344,7 +345,7 @@ export class LabRuntime {
       if (Date.now() >= deadline) {
         throw new UserError(`${what}: no member of lab "${this.name}" could answer in time (${[...new Set(tried)].slice(-4).join('; ')})`, {
           hint: '`etcd-lab status` shows which members serve; bring the others back (`etcd-lab start`, `unpause`, `heal`) and run the command again',
-          exitCode: 3,
+          exitCode: ExitCode.refused,
         });
       }
       await sleep(Math.min(200, Math.max(0, deadline - Date.now())));

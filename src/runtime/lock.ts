@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import { sleep } from '../interrupt.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface LockHolder {
   pid: number;
@@ -166,7 +167,7 @@ export async function acquireLabLock(
   const path = lockPath(lab);
   const waitSeconds = Number(process.env.ETCD_LAB_LOCK_WAIT ?? 10);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
-    throw new UserError(`ETCD_LAB_LOCK_WAIT must be a number of seconds (got ${JSON.stringify(process.env.ETCD_LAB_LOCK_WAIT)})`, { exitCode: 2 });
+    throw new UserError(`ETCD_LAB_LOCK_WAIT must be a number of seconds (got ${JSON.stringify(process.env.ETCD_LAB_LOCK_WAIT)})`, { exitCode: ExitCode.badInput });
   }
   const me: LockHolder = { pid: process.pid, started: processStart(process.pid), command, cwd: process.cwd(), startedAt: new Date().toISOString() };
   const deadline = Date.now() + (opts.waitMs ?? waitSeconds * 1000);
@@ -189,7 +190,7 @@ export async function acquireLabLock(
     if (Date.now() >= deadline) {
       throw new UserError(`lab "${lab}" is busy: ${describeHolder(holder)} is working on it`, {
         hint: `wait for it to finish and run this again, or stop it (Ctrl-C there undoes what it was doing); the lock is ${path}`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     opts.onWait?.(`waiting for ${describeHolder(holder)}`);

@@ -10,6 +10,7 @@ import type { TlsSpec } from '../config/types.js';
 import type { CertRequest } from '../render/pki.js';
 import type { ClientTls } from './etcd-http.js';
 import { writeFileAtomic } from './files.js';
+import { ExitCode } from '../exit-codes.js';
 
 export const CA = 'ca';
 
@@ -29,7 +30,7 @@ export function readClientTls(dir: string, client: string): ClientTls {
       return readFileSync(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(error, path, 'the certificate file', 'fix or remove it, then run `etcd-lab generate`');
-      throw new UserError(`the lab's certificate file ${path} is missing`, { hint: 'run `etcd-lab generate` (or `etcd-lab up`) to issue the lab certificates', exitCode: 2 });
+      throw new UserError(`the lab's certificate file ${path} is missing`, { hint: 'run `etcd-lab generate` (or `etcd-lab up`) to issue the lab certificates', exitCode: ExitCode.badInput });
     }
   };
   return { ca: read(`${CA}.crt`), cert: read(`${client}.crt`), key: read(`${client}.key`) };

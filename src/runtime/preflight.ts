@@ -5,6 +5,7 @@ import { parseSubnet, subnetsOverlap, type Ipv4Subnet } from '../config/network.
 import { LABEL } from '../config/topology.js';
 import type { NetworkInfo } from './docker.js';
 import type { LabRuntime } from './lab.js';
+import { ExitCode } from '../exit-codes.js';
 
 /** Resolves true when nothing listens on address:port (we could bind it ourselves). */
 export function portIsFree(address: string, port: number): Promise<boolean> {
@@ -38,20 +39,20 @@ export async function checkNetwork(runtime: LabRuntime): Promise<void> {
     const list = clash.map((c) => `"${c.name}" (${c.subnet})`).join(', ');
     throw new UserError(`the lab subnet ${spec.network.subnet} overlaps Docker network ${list}`, {
       hint: `choose another private subnet: network.subnet in etcd-lab.yaml, or --subnet 10.80.0.0/24 for this run (or remove that network: docker network rm ${clash[0]!.name})`,
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   const sameName = all.find((n) => n.name === runtime.topology.network);
   if (sameName && sameName.labels[LABEL.lab] !== spec.name) {
     throw new UserError(`a Docker network named "${sameName.name}" already exists and is not this lab's`, {
       hint: 'give the lab another name (name: in etcd-lab.yaml, or --name), or remove that network',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
   if (sameName && !sameName.subnets.includes(spec.network.subnet)) {
     throw new UserError(`the lab's network exists with subnet ${sameName.subnets.join(', ')}, but the spec asks for ${spec.network.subnet}`, {
       hint: 'run `etcd-lab down` first (data volumes are kept), then `etcd-lab up` again',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     });
   }
 }
@@ -70,13 +71,13 @@ export async function checkPorts(runtime: LabRuntime, heldByLab: Set<number>): P
     } catch (error) {
       throw new UserError(`cannot listen on ${local.bindAddress}:${port}: ${(error as Error).message}`, {
         hint: 'is the bind address one of this machine\'s? (ETCD_LAB_BIND_ADDRESS / --bind-address; 127.0.0.1 is the default)',
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
     if (!free) {
       throw new UserError(`the ${what} port ${local.bindAddress}:${port} is already in use`, {
         hint: `stop what holds it (another etcd? \`lsof -i :${port}\`), or choose another port for yourself: ${fix}`,
-        exitCode: 3,
+        exitCode: ExitCode.refused,
       });
     }
   }
@@ -95,9 +96,9 @@ export function checkMembership(runtime: LabRuntime, volumes: string[]): void {
     {
       hint:
         'etcd-lab will not change the membership of an existing cluster by wiping it. Either keep the member count as it was, ' +
-        'or change membership the etcd way (etcdctl member add/remove, one member at a time), ' +
+        `or start it as it was (\`etcd-lab up --members ${volumes.length}\`) and change the count with \`etcd-lab scale ${spec.members}\` (one member at a time, as etcd does it), ` +
         'or start over with `etcd-lab down --volumes` (this deletes the data) and `etcd-lab up`.',
-      exitCode: 3,
+      exitCode: ExitCode.refused,
     },
   );
 }

@@ -8,6 +8,7 @@ import { UserError } from '../errors.js';
 import { LABEL } from '../config/topology.js';
 import type { DockerEngine, ToolFile } from './docker.js';
 import type { ClientTls } from './etcd-http.js';
+import { ExitCode } from '../exit-codes.js';
 
 /** What `etcdutl snapshot status` reports, plus the file itself. */
 export interface SnapshotInfo {
@@ -41,13 +42,13 @@ export async function checkSnapshotFile(file: string, opts: { skipHashCheck?: bo
   let bytes: number;
   try {
     const s = await stat(file);
-    if (!s.isFile()) throw new UserError(`${file} is not a file`, { hint: 'name a snapshot file made by `etcd-lab snapshot save`', exitCode: 2 });
+    if (!s.isFile()) throw new UserError(`${file} is not a file`, { hint: 'name a snapshot file made by `etcd-lab snapshot save`', exitCode: ExitCode.badInput });
     bytes = s.size;
   } catch (error) {
     if (error instanceof UserError) throw error;
     throw new UserError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
       hint: '`ls generated/snapshots/` lists the snapshots `etcd-lab snapshot save` made',
-      exitCode: 2,
+      exitCode: ExitCode.badInput,
     });
   }
   const hashed = bytes % 512 === SHA256_BYTES;
@@ -55,7 +56,7 @@ export async function checkSnapshotFile(file: string, opts: { skipHashCheck?: bo
   if (!hashed) {
     throw new UserError(`${file} is not a complete snapshot: it has no integrity hash at its end (${bytes} bytes)`, {
       hint: 'it is truncated (an interrupted copy?), or a database file copied from a data directory by hand. Take snapshots with `etcd-lab snapshot save`; a bare db file can be restored with --skip-hash-check',
-      exitCode: 2,
+      exitCode: ExitCode.badInput,
     });
   }
   const hash = createHash('sha256');
@@ -75,7 +76,7 @@ export async function checkSnapshotFile(file: string, opts: { skipHashCheck?: bo
   if (!hash.digest().equals(expected)) {
     throw new UserError(`${file} is damaged: its contents do not match the sha256 etcd wrote at its end`, {
       hint: 'it was cut short or changed after it was saved; use another snapshot',
-      exitCode: 2,
+      exitCode: ExitCode.badInput,
     });
   }
   return { bytes, hashed };
@@ -136,7 +137,7 @@ export async function snapshotStatus(engine: DockerEngine, image: string, lab: s
   });
   const json = run.output.split('\n').find((l) => l.trim().startsWith('{'));
   if (run.exitCode !== 0 || !json) {
-    throw new UserError(`${tool.command} cannot read ${file} as an etcd database: ${lastLine(run.output).slice(0, 200)}`, { hint: 'use another snapshot', exitCode: 2 });
+    throw new UserError(`${tool.command} cannot read ${file} as an etcd database: ${lastLine(run.output).slice(0, 200)}`, { hint: 'use another snapshot', exitCode: ExitCode.badInput });
   }
   const s = JSON.parse(json) as { hash: number; revision: number; totalKey: number; totalSize: number; version?: string };
   return { file, bytes, hash: s.hash, revision: s.revision, totalKeys: s.totalKey, totalSize: s.totalSize, ...(s.version ? { version: s.version } : {}), hashed };

@@ -3,6 +3,7 @@
 import { UserError } from '../errors.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface Probe<T> {
   done: boolean;
@@ -32,5 +33,5 @@ export async function waitUntil<T>(
     if (opts.cleanup) await new Promise((resolve) => setTimeout(resolve, pause));
     else await sleep(pause);
   }
-  throw new UserError(`timed out waiting for ${what}: ${last.detail}`, { hint: opts.hint, exitCode: 4 });
+  throw new UserError(`timed out waiting for ${what}: ${last.detail}`, { hint: opts.hint, exitCode: ExitCode.failedPartWay });
 }

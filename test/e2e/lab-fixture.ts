@@ -297,3 +297,12 @@ export async function haproxyConfigHashes(lab: TestLab): Promise<{ running?: str
   const file = /set-header X-Etcd-Lab-Config "([0-9a-f]+)"/.exec(readFileSync(join(lab.dir, 'generated/haproxy/haproxy.cfg'), 'utf8'))?.[1];
   return { running: response.headers.get('x-etcd-lab-config') ?? undefined, file };
 }
+
+/**
+ * A result several tests read, made by whichever of them runs first: each test can then run alone
+ * (`-t`) or in any order, and the work is still done once per lab.
+ */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}

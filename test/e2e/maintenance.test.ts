@@ -141,6 +141,8 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
       });
     }
     expect(refusedAfter).toBeGreaterThanOrEqual(0);
+    // A recover that found writes still failing left the alarm raised: the very next write is refused.
+    if (stuck.code !== 0) expect(refusedAfter).toBe(0);
     // Following that advice works: deletes are allowed under NOSPACE.
     await deletePrefix(client, 'live/');
     const r = await lab.cli(['alarm', 'recover']);

@@ -1,6 +1,7 @@
 // What a new user hit (issue 8), each as it was hit: a lab started with no image named anywhere and
 // `kind` on it; a second checkout beside the first; Ctrl-C in the middle of `up`, `check` and
 // `kind`; two commands at once on one lab.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,12 +67,19 @@ async function waitHealthy(lab: TestLab, members = 3): Promise<LabStatus> {
 describe.skipIf(skipE2E)('a lab started as a newcomer starts it (no image named anywhere)', () => {
   let lab: TestLab;
   let up: UpResult;
+  // Decided apart from etcd-lab: whether this machine has, or can pull, the spec's default images.
+  let officialImages: boolean;
   beforeAll(async () => {
+    const docker = new Docker();
+    const available = async (ref: string) =>
+      (await docker.getImage(ref).inspect().then(() => true, () => false)) || spawnSync('docker', ['pull', '--quiet', ref], { timeout: 120_000 }).status === 0;
+    officialImages = (await available(DEFAULTS.etcd.image)) && (await available(DEFAULTS.haproxy.image));
     lab = await newLab('newcomer', {}, { newcomer: true });
     up = await lab.json<UpResult>(['up']);
   });
 
   it('up runs the spec\'s images, or when they cannot be pulled, falls back to local ones by itself and says why', () => {
+    expect(Boolean(up.images.fallback), 'up fell back to local images exactly when the official ones are neither here nor pullable').toBe(!officialImages);
     if (up.images.fallback) {
       // Where no registry answers (CI here), the official images cannot be pulled.
       expect(up.images).toMatchObject({ etcd: LOCAL_IMAGES.etcd, haproxy: LOCAL_IMAGES.haproxy });

@@ -129,7 +129,10 @@ describe.skipIf(skipE2E).each([
       const r = await act(kind, ['leader']);
       victims.push(...r.members);
       expect(r.state).toMatchObject({ alive: members - victims.length, held: true });
-      if (r.leaderBefore && r.members.includes(r.leaderBefore)) expect(r.election?.leader).toBeDefined();
+      // The leader went each time: an election followed, and someone else won it.
+      expect(r.members).toEqual([r.leaderBefore]);
+      expect(r.election?.leader).toBeDefined();
+      expect(r.election?.leader).not.toBe(r.leaderBefore);
       await client.writeSettled();
       await client.writeSettled();
       const s = await status();

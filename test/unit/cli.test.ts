@@ -1,4 +1,6 @@
-// The CLI run for real, as a user would: a child process in a scratch directory.
+// The CLI in a scratch directory: in this process against source (run-cli.ts), and for what only
+// a real process shows (the bin starts; files land on disk as a user's run leaves them) as a child
+// process running bin/etcd-lab.js, as a user would.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,20 +8,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { runCli } from './run-cli.js';
 
 const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
 let dir: string;
 
-function cliWith(extraEnv: Record<string, string>, ...args: string[]) {
+/** bin/etcd-lab.js as a child process. */
+function cliProcess(...args: string[]) {
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('ETCD_LAB_')) delete env[key];
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CI: 'true', ...extraEnv } });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CI: 'true' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function cli(...args: string[]) {
-  return cliWith({}, ...args);
-}
+const cliWith = (env: Record<string, string>, ...args: string[]) => runCli(args, { cwd: dir, env });
+const cli = (...args: string[]) => cliWith({}, ...args);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'etcd-lab-cli-'));
@@ -29,32 +32,32 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe('etcd-lab CLI', () => {
   const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'snapshot', 'defrag', 'alarm', 'member', 'leader', 'scale', 'upgrade', 'kind', 'export', 'images', 'setup-host', 'env'];
   const subcommands = [['images', 'build'], ['snapshot', 'save'], ['snapshot', 'status'], ['snapshot', 'restore'], ['snapshot', 'rollback'], ['alarm', 'list'], ['alarm', 'disarm'], ['alarm', 'recover'], ['member', 'list'], ['member', 'replace'], ['export', 'hosts'], ['export', 'swarm']];
-  it.each([[], ...commands.map((c) => [c]), ...subcommands])('--help works for %j', (...args) => {
-    const r = cli(...args, '--help');
+  it.each([[], ...commands.map((c) => [c]), ...subcommands])('--help works for %j', async (...args) => {
+    const r = await cli(...args, '--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: etcd-lab/);
   });
 
-  it('generate --members 4 refuses with the reason and writes nothing', () => {
-    const r = cli('generate', '--members', '4');
+  it('generate --members 4 refuses with the reason and writes nothing', async () => {
+    const r = await cli('generate', '--members', '4');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/members \(from --members\): must be odd/);
     expect(r.stderr).toMatch(/2:2 split leaves neither side a quorum/);
     expect(existsSync(join(dir, 'generated'))).toBe(false);
   });
 
-  it('init points editors at the shipped JSON Schema', () => {
-    expect(cli('init').code).toBe(0);
+  it('init points editors at the shipped JSON Schema', async () => {
+    expect((await cli('init')).code).toBe(0);
     const first = readFileSync(join(dir, 'etcd-lab.yaml'), 'utf8').split('\n')[0]!;
     const path = /^# yaml-language-server: \$schema=(\S+)$/.exec(first)?.[1];
     expect(path, first).toBeDefined();
     expect(JSON.parse(readFileSync(join(dir, path!), 'utf8'))).toMatchObject({ title: 'etcd-lab.yaml', type: 'object' });
   });
 
-  it('init then generate --members 5 writes the files, the .env private', () => {
-    expect(cli('init').code).toBe(0);
-    expect(cli('init').code).toBe(1); // refuses to overwrite
-    const r = cli('generate', '--members', '5', '--client-port', '23790');
+  it('as a process: init then generate --members 5 writes the files, the .env private', () => {
+    expect(cliProcess('init').code).toBe(0);
+    expect(cliProcess('init').code).toBe(1); // refuses to overwrite
+    const r = cliProcess('generate', '--members', '5', '--client-port', '23790');
     expect(r.code, r.stderr).toBe(0);
     for (const f of ['docker-compose.yml', 'haproxy/haproxy.cfg', 'kind-config.yaml', '.env']) expect(existsSync(join(dir, 'generated', f))).toBe(true);
     const compose = parse(readFileSync(join(dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
@@ -63,16 +66,16 @@ describe('etcd-lab CLI', () => {
     expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toContain('ETCD_LAB_CLIENT_PORT=23790');
   });
 
-  it('all problems of a bad file are reported at once', () => {
+  it('all problems of a bad file are reported at once', async () => {
     writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 2\nnetwork:\n  subnet: 111.0.0.0/24\nhaproxy:\n  statsport: 1\n');
-    const r = cli('generate');
+    const r = await cli('generate');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/3 problems/);
     expect(r.stderr).toMatch(/did you mean statsPort/);
   });
 
-  it('generate --json prints the result for scripts', () => {
-    const r = cli('generate', '--json', '--out', 'elsewhere');
+  it('generate --json prints the result for scripts', async () => {
+    const r = await cli('generate', '--json', '--out', 'elsewhere');
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as { files: string[]; outDir: string; spec: { members: number } };
     expect(result.files).toContain('docker-compose.yml');
@@ -80,22 +83,23 @@ describe('etcd-lab CLI', () => {
     expect(result.spec.members).toBe(3);
   });
 
-  it('the per-person .env beside the spec sets host ports, regeneration keeps the password', () => {
+  it('the per-person .env beside the spec sets host ports, regeneration keeps the password', async () => {
     writeFileSync(join(dir, '.env'), 'ETCD_LAB_STATS_PORT=18404\n');
-    expect(cli('generate').code).toBe(0);
+    expect((await cli('generate')).code).toBe(0);
     const first = readFileSync(join(dir, 'generated/.env'), 'utf8');
     expect(first).toContain('ETCD_LAB_STATS_PORT=18404');
-    expect(cli('generate').code).toBe(0);
+    expect((await cli('generate')).code).toBe(0);
     expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toBe(first);
   });
 
-  it('the top-level help lists every command', () => {
-    const r = cli('--help');
+  it('as a process: bin/etcd-lab.js starts, and its help lists every command', () => {
+    const r = cliProcess('--help');
+    expect(r.code, r.stderr).toBe(0);
     for (const c of commands) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
   });
 
-  it('commands that read a lab refuse bad flags before touching Docker', () => {
-    const r = cli('up', '--members', '2', '--subnet', '8.8.8.0/24');
+  it('commands that read a lab refuse bad flags before touching Docker', async () => {
+    const r = await cli('up', '--members', '2', '--subnet', '8.8.8.0/24');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/2 problems/);
   });
@@ -106,10 +110,10 @@ describe('etcd-lab CLI', () => {
       ['--config names a directory', () => mkdirSync(join(dir, 'specs')), /the lab spec .*specs is a directory/, /point --config at your etcd-lab\.yaml/, ['--config', 'specs']],
       ['the .env beside the spec is a directory', () => mkdirSync(join(dir, '.env')), /the per-person settings file .*\.env is a directory/, /NAME=value/],
       ['generated/ is a file', () => writeFileSync(join(dir, 'generated'), 'oops'), /the generated settings file .*generated\/\.env cannot be reached/, /choose another --out/],
-    ] as [string, () => void, RegExp, RegExp, string[]?][])('%s', (_what, arrange, message, fix, extra = []) => {
+    ] as [string, () => void, RegExp, RegExp, string[]?][])('%s', async (_what, arrange, message, fix, extra = []) => {
       arrange();
       for (const command of ['generate', 'up', 'status']) {
-        const r = cli(command, ...extra);
+        const r = await cli(command, ...extra);
         expect(r.code, `${command}: ${r.stderr}`).toBe(2);
         expect(r.stderr).toMatch(message);
         expect(r.stderr).toMatch(fix);
@@ -117,10 +121,10 @@ describe('etcd-lab CLI', () => {
       }
     });
 
-    it('generated/ that cannot be written as a directory', () => {
+    it('generated/ that cannot be written as a directory', async () => {
       mkdirSync(join(dir, 'generated'));
       mkdirSync(join(dir, 'generated', 'docker-compose.yml'));
-      const r = cli('generate');
+      const r = await cli('generate');
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/the directory for generated files .*generated .*(is a directory|exists as something else)/);
       expect(r.stderr).toMatch(/choose another with --out/);
@@ -131,23 +135,23 @@ describe('etcd-lab CLI', () => {
     it.each([
       [['--bind-address', '0.0.0.0'], {}, /--bind-address: .*every network interface of this machine/],
       [[], { ETCD_LAB_BIND_ADDRESS: '10.1.2.3' }, /\$ETCD_LAB_BIND_ADDRESS: .*10\.1\.2\.3, reachable from other machines/],
-    ] as [string[], Record<string, string>, RegExp][])('%j %j: a clear warning that names TLS as the way', (args, env, where) => {
-      const r = cliWith(env, 'generate', ...args);
+    ] as [string[], Record<string, string>, RegExp][])('%j %j: a clear warning that names TLS as the way', async (args, env, where) => {
+      const r = await cliWith(env, 'generate', ...args);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(where);
       expect(r.stderr).toMatch(/no TLS and no authentication/);
       expect(r.stderr).toMatch(/set tls\.enabled: true .*TLS with client certificates/);
     });
 
-    it('with TLS on, the same address is no warning: client certificates guard it', () => {
+    it('with TLS on, the same address is no warning: client certificates guard it', async () => {
       writeFileSync(join(dir, 'etcd-lab.yaml'), 'tls:\n  enabled: true\n');
-      const r = cli('generate', '--bind-address', '0.0.0.0');
+      const r = await cli('generate', '--bind-address', '0.0.0.0');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).not.toMatch(/no TLS and no authentication/);
     });
 
-    it('loopback other than 127.0.0.1 is no warning', () => {
-      const r = cli('generate', '--bind-address', '127.0.0.2');
+    it('loopback other than 127.0.0.1 is no warning', async () => {
+      const r = await cli('generate', '--bind-address', '127.0.0.2');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).not.toMatch(/listen on|no TLS/);
     });
@@ -157,70 +161,70 @@ describe('etcd-lab CLI', () => {
     const git = (...args: string[]) => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
     const stageable = () => git('add', '--all', '--dry-run').stdout.trim().split('\n').filter(Boolean).map((l) => l.replace(/^add '(.*)'$/, '$1')).sort();
 
-    it('after init, a per-person .env and generate, `git add -A` stages the spec and .gitignore only', () => {
+    it('after init, a per-person .env and generate, `git add -A` stages the spec and .gitignore only', async () => {
       expect(git('init', '--quiet').status).toBe(0);
       writeFileSync(join(dir, 'app.js'), '// the team\'s own code\n');
-      const init = cli('init');
+      const init = await cli('init');
       expect(init.code, init.stderr).toBe(0);
       expect(init.stdout).toMatch(/commit etcd-lab\.yaml/);
       expect(init.stdout).toMatch(/never commit generated\/ .* nor \.env .*; added \.env to .*\.gitignore/);
       writeFileSync(join(dir, '.env'), 'ETCD_LAB_CLIENT_PORT=12379\n');
-      expect(cli('generate').code).toBe(0);
+      expect((await cli('generate')).code).toBe(0);
       expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toMatch(/ETCD_LAB_STATS_PASSWORD=\S{8,}/);
       expect(stageable()).toEqual(['.gitignore', 'app.js', 'etcd-lab.yaml']);
     });
 
-    it('an existing .gitignore is kept and extended once; one that already ignores .env is left alone', () => {
+    it('an existing .gitignore is kept and extended once; one that already ignores .env is left alone', async () => {
       expect(git('init', '--quiet').status).toBe(0);
       writeFileSync(join(dir, '.gitignore'), 'node_modules/');
-      expect(cli('init').code).toBe(0);
+      expect((await cli('init')).code).toBe(0);
       expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe("node_modules/\n# etcd-lab: each person's own ports and images; never commit\n.env\n");
-      const again = cli('init', '--force');
+      const again = await cli('init', '--force');
       expect(again.stdout).toMatch(/\.env is already ignored/);
       expect(readFileSync(join(dir, '.gitignore'), 'utf8').match(/^\.env$/gm)).toHaveLength(1);
     });
 
-    it('a .env git would stage (a repository set up without init) is warned about', () => {
+    it('a .env git would stage (a repository set up without init) is warned about', async () => {
       expect(git('init', '--quiet').status).toBe(0);
       writeFileSync(join(dir, '.env'), 'ETCD_LAB_CLIENT_PORT=12379\n');
-      const r = cli('generate');
+      const r = await cli('generate');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/\.env is not ignored by git: a `git add -A` would commit your own ports and images/);
       writeFileSync(join(dir, '.gitignore'), '.env\n');
-      expect(cli('generate').stderr).not.toMatch(/not ignored by git/);
+      expect((await cli('generate')).stderr).not.toMatch(/not ignored by git/);
     });
 
-    it('outside a repository, init writes no .gitignore', () => {
-      expect(cli('init').code).toBe(0);
+    it('outside a repository, init writes no .gitignore', async () => {
+      expect((await cli('init')).code).toBe(0);
       expect(existsSync(join(dir, '.gitignore'))).toBe(false);
     });
   });
 
   describe('env', () => {
-    it('TLS mode: the endpoint and the admin certificate, for bash, fish and PowerShell', () => {
+    it('TLS mode: the endpoint and the admin certificate, for bash, fish and PowerShell', async () => {
       writeFileSync(join(dir, 'etcd-lab.yaml'), 'tls:\n  enabled: true\n');
-      expect(cli('env').code).toBe(2); // no certificates yet: says to run up
-      expect(cli('generate').code).toBe(0);
-      const bash = cli('env');
+      expect((await cli('env')).code).toBe(2); // no certificates yet: says to run up
+      expect((await cli('generate')).code).toBe(0);
+      const bash = await cli('env');
       expect(bash.code, bash.stderr).toBe(0);
       expect(bash.stdout).toContain("export ETCDCTL_ENDPOINTS='https://127.0.0.1:2379'");
       expect(bash.stdout).toContain(`export ETCDCTL_CERT='${join(dir, 'generated/pki/admin.crt')}'`);
-      expect(cli('env', '--shell', 'fish').stdout).toContain(`set -gx ETCDCTL_KEY '${join(dir, 'generated/pki/admin.key')}';`);
-      expect(cli('env', '--shell', 'powershell').stdout).toContain(`$Env:ETCDCTL_CACERT = '${join(dir, 'generated/pki/ca.crt')}'`);
-      const vars = JSON.parse(cli('env', '--json').stdout) as Record<string, string>;
+      expect((await cli('env', '--shell', 'fish')).stdout).toContain(`set -gx ETCDCTL_KEY '${join(dir, 'generated/pki/admin.key')}';`);
+      expect((await cli('env', '--shell', 'powershell')).stdout).toContain(`$Env:ETCDCTL_CACERT = '${join(dir, 'generated/pki/ca.crt')}'`);
+      const vars = JSON.parse((await cli('env', '--json')).stdout) as Record<string, string>;
       for (const name of ['ETCDCTL_CACERT', 'ETCDCTL_CERT', 'ETCDCTL_KEY']) expect(existsSync(vars[name]!), name).toBe(true);
     });
 
-    it('plain mode: the endpoint, and the certificate variables unset', () => {
-      const r = cli('env', '--client-port', '12379');
+    it('plain mode: the endpoint, and the certificate variables unset', async () => {
+      const r = await cli('env', '--client-port', '12379');
       expect(r.stdout).toMatch(/^export ETCDCTL_ENDPOINTS='http:\/\/127\.0\.0\.1:12379'$/m);
       expect(r.stdout).toMatch(/^unset ETCDCTL_CERT$/m);
-      expect(cli('env', '--shell', 'csh').code).not.toBe(0);
+      expect((await cli('env', '--shell', 'csh')).code).not.toBe(0);
     });
   });
 
-  it('an unknown command says so', () => {
-    const r = cli('frobnicate');
+  it('an unknown command says so', async () => {
+    const r = await cli('frobnicate');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/unknown command/);
   });
@@ -252,42 +256,42 @@ describe('etcd-lab CLI', () => {
       [['up', '--timeout', '1e12'], /--timeout takes a number of seconds from more than 0 up to 86400/],
       [['upgrade', '--etcd-image', 'Etcd:v3.6'], /--etcd-image has capital letters/],
       [['snapshot', 'save', '/proc/x.db'], /the snapshot file \/proc\/x\.db cannot be made/],
-    ])('%j', (args, message) => {
-      const r = cliWith(DOCKERLESS, ...args);
+    ])('%j', async (args, message) => {
+      const r = await cliWith(DOCKERLESS, ...args);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/looks like a bug|tolerates no more failures than -1|split 0:0/);
       expect(r.code, r.stderr).toBe(2);
       nothingWritten();
     });
 
-    it('a .part file a killed save left behind does not block the next save to that name, and its check leaves nothing', () => {
+    it('a .part file a killed save left behind does not block the next save to that name, and its check leaves nothing', async () => {
       mkdirSync(join(dir, 'ro'));
       writeFileSync(join(dir, 'ro', 'x.db.part'), 'left by a save that was killed');
-      const r = cliWith(DOCKERLESS, 'snapshot', 'save', join(dir, 'ro', 'x.db'));
+      const r = await cliWith(DOCKERLESS, 'snapshot', 'save', join(dir, 'ro', 'x.db'));
       // Past the file checks, as far as Docker (absent here): not "exists as something else".
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/Docker is not reachable/);
       expect(readdirSync(join(dir, 'ro'))).toEqual(['x.db.part']);
     });
 
-    it('a spec image with capitals is refused by generate, with the lowercase one offered', () => {
+    it('a spec image with capitals is refused by generate, with the lowercase one offered', async () => {
       writeFileSync(join(dir, 'etcd-lab.yaml'), 'etcd:\n  image: Quay.io/CoreOS/etcd:v3.5.33\n');
-      const r = cli('generate');
+      const r = await cli('generate');
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/etcd\.image: has capital letters[\s\S]*quay\.io\/coreos\/etcd:v3\.5\.33/);
       nothingWritten();
     });
 
-    it('the same mistake seen by two readers counts once', () => {
+    it('the same mistake seen by two readers counts once', async () => {
       writeFileSync(join(dir, '.env'), 'ETCD_LAB_BIND_ADDRESS=999.1.1.1\n');
-      const r = cliWith({ ETCD_LAB_BIND_ADDRESS: '999.1.1.1' }, 'generate', '--bind-address', '999.1.1.1');
+      const r = await cliWith({ ETCD_LAB_BIND_ADDRESS: '999.1.1.1' }, 'generate', '--bind-address', '999.1.1.1');
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/: 1 problem\n/);
     });
 
-    it('a .env with a malformed line is read, with a warning naming the line', () => {
+    it('a .env with a malformed line is read, with a warning naming the line', async () => {
       writeFileSync(join(dir, '.env'), '# mine\nETCD_LAB_CLIENT_PORT 23790\nETCD_LAB_STATS_PORT=8405\nETCD_LAB_CLIENT_PROT=1\n');
-      const r = cli('generate');
+      const r = await cli('generate');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(new RegExp(`${join(dir, '.env').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: is not NAME=value`));
       expect(r.stderr).toMatch(/\.env:4: ETCD_LAB_CLIENT_PROT is not a variable etcd-lab reads, so it is ignored — did you mean ETCD_LAB_CLIENT_PORT\?/);

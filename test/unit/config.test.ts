@@ -8,7 +8,7 @@ import { readSpec } from '../../src/config/read.js';
 import { quorumOf, quorumState, requiredSubnetSize, toleratedFailures } from '../../src/config/topology.js';
 import { imageVersion, olderThan } from '../../src/config/validate.js';
 import { BAD_SPECS } from './bad-specs.js';
-import { readmeExampleSpec } from './readme.js';
+import { documentedExampleSpec } from './documented-example.js';
 
 describe('spec defaults', () => {
   it('an absent or empty file gives the defaults and no problems', () => {
@@ -50,8 +50,8 @@ describe('spec defaults', () => {
     expect(spec).toEqual(DEFAULTS);
   });
 
-  it("the README's example spec is valid", () => {
-    const { problems } = readSpec(parse(readmeExampleSpec()));
+  it("the documented example spec is valid", () => {
+    const { problems } = readSpec(parse(documentedExampleSpec()));
     expect(problems.map(formatProblem)).toEqual([]);
   });
 });

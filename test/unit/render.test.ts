@@ -15,7 +15,7 @@ import { readSpec } from '../../src/config/read.js';
 import { labTopology } from '../../src/config/topology.js';
 import type { LabSpec } from '../../src/config/types.js';
 import { expectGolden } from './golden.js';
-import { readmeExampleSpec } from './readme.js';
+import { documentedExampleSpec } from './documented-example.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/specs/', import.meta.url));
 const GOLDEN = fileURLToPath(new URL('../golden/', import.meta.url));
@@ -31,7 +31,7 @@ const fixtures: Fixture[] = [
     .filter((f) => f.endsWith('.yaml'))
     .sort()
     .map((f) => ({ name: basename(f, '.yaml'), yaml: readFileSync(join(FIXTURES, f), 'utf8') })),
-  { name: 'readme-example', yaml: readmeExampleSpec() },
+  { name: 'readme-example', yaml: documentedExampleSpec() },
 ];
 
 function render(yaml: string, env: Record<string, string> = {}) {

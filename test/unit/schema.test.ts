@@ -1,5 +1,5 @@
 // The JSON Schema editors use for etcd-lab.yaml: shipped in the package, built from the validator's
-// own fields, and in agreement with it on the README example, the defaults and every bad input.
+// own fields, and in agreement with it on the documented example, the defaults and every bad input.
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { readSpec, specJsonSchema } from '../../src/config/read.js';
 import { SCHEMA_FILE } from '../../src/render/templates.js';
 import { BAD_SPECS, VALIDATOR_ONLY } from './bad-specs.js';
 import { expectGolden } from './golden.js';
-import { readmeExampleSpec } from './readme.js';
+import { documentedExampleSpec } from './documented-example.js';
 
 const schema = specJsonSchema();
 const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
@@ -20,7 +20,7 @@ describe('the etcd-lab.yaml JSON Schema', () => {
   });
 
   it.each([
-    ['the README example', () => parse(readmeExampleSpec())],
+    ['the documented example', () => parse(documentedExampleSpec())],
     ['the commented template init writes (every default)', () => parse(readFileSync(new URL('../../lab-templates/etcd-lab.yaml', import.meta.url), 'utf8'))],
     ['an empty file', () => ({})],
     ["this repository's own etcd-lab.yaml", () => parse(readFileSync(new URL('../../etcd-lab.yaml', import.meta.url), 'utf8'))],

@@ -2,6 +2,7 @@
 // output; the heavy code behind an action is imported only when that action runs.
 import type { Command } from 'commander';
 import * as check from './check.js';
+import * as completion from './completion.js';
 import * as down from './down.js';
 import * as env from './env.js';
 import * as exportCommand from './export.js';
@@ -20,4 +21,4 @@ import * as status from './status.js';
 import * as up from './up.js';
 import * as upgrade from './upgrade.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, exportCommand, images, setupHost];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, exportCommand, images, setupHost, completion];

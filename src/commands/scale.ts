@@ -7,7 +7,7 @@ import { ExitCode } from '../exit-codes.js';
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('scale')))
     .description('change the member count of a running lab (1, 3, 5, 7): one member at a time, joining as learners; records it in etcd-lab.yaml')
-    .argument('<members>', 'the new member count')
+    .argument('<count>', 'the new member count: 1, 3, 5 or 7')
     .option('--timeout <seconds>', 'how long each step may take', '120')
     .action(async (count: string, flags: SpecFlags & OutputFlags & { timeout: string }) => {
       if (!/^\d+$/.test(count)) throw new UserError(`scale takes a member count (got ${JSON.stringify(count)})`, { hint: 'etcd-lab scale 5', exitCode: ExitCode.badInput });

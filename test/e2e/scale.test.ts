@@ -69,6 +69,12 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
   });
   afterAll(async () => lab?.remove());
 
+  /** Whatever ran before: the lab runs `n` members, all of them up (so each test can run alone or in any order). */
+  const atMembers = async (n: number) => {
+    expect((await lab.cli(['up'])).code).toBe(0);
+    if ((await lab.json<LabStatus>(['status'])).members.length !== n) expect((await lab.cli(['scale', String(n)])).code).toBe(0);
+  };
+
   it('refuses an even count and says why', async () => {
     const r = await lab.cli(['scale', '4']);
     expect(r.code).toBe(2);
@@ -76,6 +82,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
   });
 
   it('3 → 5 under writes: learners first, promoted; no connection refused, no member or HAProxy restarted; everything agrees on 5', async () => {
+    await atMembers(3);
     let result: ScaleResult | undefined;
     await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], () =>
       underWrites(client, 'scale-up/', async () => {
@@ -87,6 +94,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
   });
 
   it('5 → 3 under writes: HAProxy lets go of the highest members first, which leave one at a time; no connection refused; everything agrees on 3', async () => {
+    await atMembers(5);
     let result: ScaleResult | undefined;
     await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], () =>
       underWrites(client, 'scale-down/', async () => {
@@ -98,6 +106,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
   });
 
   it('a stopped member comes back alone with `up`: the others, which kept their bootstrap flags, are not recreated', async () => {
+    await atMembers(3);
     expect((await lab.cli(['kill', 'etcd2', '--no-wait'])).code).toBe(0);
     await seamless(lab, ['etcd1', 'etcd3', 'haproxy'], async () => {
       expect((await lab.cli(['up'])).code).toBe(0);
@@ -139,6 +148,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
   });
 
   it('refuses to change membership while a member is down', async () => {
+    await atMembers(3);
     // A follower: killing the leader would make the others unhealthy too until they elect one.
     const follower = (await lab.json<LabStatus>(['status'])).members.find((m) => !m.isLeader)!.name;
     expect((await lab.cli(['kill', follower, '--no-wait'])).code).toBe(0);

@@ -10,7 +10,7 @@ import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import type { Endpoint } from '../../src/runtime/etcd-http.js';
 import { LABEL } from '../../src/config/topology.js';
-import { cliIn, createTestLab, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab, underWrites } from './lab-fixture.js';
+import { cliIn, createTestLab, once, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab, underWrites } from './lab-fixture.js';
 
 const ETCD_34 = 'etcd-lab/etcd:3.4-bookworm';
 
@@ -60,15 +60,20 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
     await removeImage(brokenImage);
   });
 
-  it('upgrades every member under writes, leader last, nothing acknowledged lost, cluster version 3.5', async () => {
+  // The upgrade, done by whichever test needs it first (each test can run alone or in any order).
+  const upgraded = once(async () => {
     const before = await lab.json<LabStatus>(['status']);
-    expect(before.members.map((m) => m.version)).toEqual(['3.4.23', '3.4.23', '3.4.23']);
-    expect(before.clusterVersion).toBe('3.4.0');
-
     let result: UpgradeResult | undefined;
     await underWrites(client, 'upgrade/', async () => {
       result = await lab.json<UpgradeResult>(['upgrade', '--etcd-image', TEST_IMAGES.etcd]);
     });
+    return { before, result };
+  });
+
+  it('upgrades every member under writes, leader last, nothing acknowledged lost, cluster version 3.5', async () => {
+    const { before, result } = await upgraded();
+    expect(before.members.map((m) => m.version)).toEqual(['3.4.23', '3.4.23', '3.4.23']);
+    expect(before.clusterVersion).toBe('3.4.0');
 
     if (!result) throw new Error('upgrade gave no result');
     expect(result.members.map((m) => m.wasLeader)).toEqual([false, false, true]);
@@ -86,6 +91,7 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
   });
 
   it('a downgrade is refused with etcd\'s reason', async () => {
+    await upgraded();
     const r = await lab.cli(['upgrade', '--etcd-image', ETCD_34]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/that is a downgrade \(cluster version 3\.5\.0 → 3\.4\.23\)/);

@@ -30,7 +30,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('etcd-lab CLI', () => {
-  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'snapshot', 'defrag', 'alarm', 'member', 'leader', 'scale', 'upgrade', 'kind', 'export', 'images', 'setup-host', 'env'];
+  const commands = ['init', 'generate', 'up', 'down', 'status', 'logs', 'kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal', 'check', 'snapshot', 'defrag', 'alarm', 'member', 'leader', 'scale', 'upgrade', 'kind', 'export', 'images', 'setup-host', 'env', 'completion'];
   const subcommands = [['images', 'build'], ['snapshot', 'save'], ['snapshot', 'status'], ['snapshot', 'restore'], ['snapshot', 'rollback'], ['alarm', 'list'], ['alarm', 'disarm'], ['alarm', 'recover'], ['member', 'list'], ['member', 'replace'], ['export', 'hosts'], ['export', 'swarm']];
   it.each([[], ...commands.map((c) => [c]), ...subcommands])('--help works for %j', async (...args) => {
     const r = await cli(...args, '--help');
@@ -300,3 +300,49 @@ describe('etcd-lab CLI', () => {
   });
 });
 
+
+describe('shell completion', () => {
+  const complete = async (...words: string[]) => (await cli('__complete', ...words)).stdout.split('\n').filter(Boolean);
+
+  it('completes commands, subcommands, flags and a flag’s choices', async () => {
+    expect(await complete('sn')).toEqual(['snapshot']);
+    expect(await complete('snapshot', '')).toEqual(['save', 'status', 'restore', 'rollback']);
+    expect(await complete('up', '--ti')).toEqual(['--timeout']);
+    expect(await complete('env', '--shell', '')).toEqual(['bash', 'fish', 'powershell']);
+    expect(await complete('scale', '')).toEqual(['1', '3', '5', '7']);
+    // Hidden: the helper itself is never offered.
+    expect(await complete('')).not.toContain('__complete');
+  });
+
+  it('completes member names from the spec here (and `leader`, `haproxy` where a command takes them)', async () => {
+    writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 5\n');
+    expect(await complete('kill', '')).toEqual(['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5', 'leader']);
+    expect(await complete('logs', 'h')).toEqual(['haproxy']);
+    expect(await complete('member', 'replace', 'etcd')).toEqual(['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5']);
+    // A spec it cannot read gives no member names, and no error.
+    writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 2\n');
+    const r = await cli('__complete', 'kill', '');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout.trim()).toBe('leader');
+  });
+
+  it('the bash script, sourced in bash, asks etcd-lab for the candidates', () => {
+    writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 3\n');
+    mkdirSync(join(dir, 'bin'));
+    const script = cliProcess('completion', 'bash');
+    expect(script.code, script.stderr).toBe(0);
+    writeFileSync(join(dir, 'bin', 'etcd-lab'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+    const r = spawnSync('bash', ['-c', `${script.stdout}\nCOMP_WORDS=(etcd-lab partition e); COMP_CWORD=2; _etcd_lab; printf '%s\\n' "\${COMPREPLY[@]}"`], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` },
+    });
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['etcd1', 'etcd2', 'etcd3']);
+  });
+
+  it('an unknown shell is refused with the ones there are', async () => {
+    const r = await cli('completion', 'tcsh');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/use one of bash, zsh, fish/);
+  });
+});

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { humanBytes } from '../ui/bytes.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { tableLines } from '../ui/table.js';
 
 interface DefragLine {
   member: string;
@@ -22,8 +23,7 @@ function defragLines(reports: DefragLine[]): string[] {
       `${(r.elapsedMs / 1000).toFixed(1)}s`,
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return tableLines(rows);
 }
 
 export function register(program: Command): void {

@@ -1,6 +1,7 @@
 // `etcd-lab member list|replace` and `etcd-lab leader`: membership on a running lab.
 import type { Command } from 'commander';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { tableLines } from '../ui/table.js';
 
 export function register(program: Command): void {
   const member = program.command('member').description("the cluster's membership, as etcd sees it, and replacing a member");
@@ -15,8 +16,7 @@ export function register(program: Command): void {
         ['ID', 'NAME', 'PEER URLS', 'CLIENT URLS', 'ROLE', 'LAB'],
         ...result.members.map((m) => [m.id ?? '-', m.name || '(not started)', m.peerUrls.join(','), m.clientUrls.join(',') || '-', m.role, m.expected]),
       ];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      print(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()));
+      print(tableLines(rows));
     });
 
   outputOptions(specOptions(member.command('replace')))

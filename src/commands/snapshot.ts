@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { SnapshotInfo } from '../runtime/snapshot.js';
 import { humanBytes } from '../ui/bytes.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { tableLines } from '../ui/table.js';
 
 /** The table `etcdutl snapshot status -w table` prints, and the file. */
 function snapshotLines(s: SnapshotInfo): string[] {
@@ -10,9 +11,8 @@ function snapshotLines(s: SnapshotInfo): string[] {
     ['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE', ...(s.version ? ['VERSION'] : [])],
     [s.hash.toString(16).padStart(8, '0'), String(s.revision), String(s.totalKeys), humanBytes(s.totalSize), ...(s.version ? [s.version] : [])],
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return [
-    ...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()),
+    ...tableLines(rows),
     `file  ${s.file} (${humanBytes(s.bytes)}${s.hashed ? ', sha256 verified' : ', no integrity hash'})`,
   ];
 }

@@ -22,12 +22,20 @@ export const LABEL = {
   member: 'io.etcd-lab.member',
   /** The spec file (absolute path) of the checkout that made it: another checkout must not act on it. */
   owner: 'io.etcd-lab.owner',
+  /** On the local images etcd-lab builds: which one it is. */
+  image: 'io.etcd-lab.image',
+  /** On the kind network etcd-lab made: the lab it was made for (removed with it). */
+  createdFor: 'io.etcd-lab.created-for',
 } as const;
 
 /** The compose variable, set in the generated .env, that carries the owner label's value. */
 export const OWNER_VAR = 'ETCD_LAB_OWNER';
 
-export type Role = 'etcd' | 'haproxy' | 'network' | 'data';
+/**
+ * What a labelled thing is: the compose services and their network and volumes; a partition's
+ * network; a one-off tool container (snapshots) or probe (kind); a member's data kept by a restore.
+ */
+export type Role = 'etcd' | 'haproxy' | 'network' | 'data' | 'partition' | 'tool' | 'probe' | 'kept-data';
 
 /** Host offsets inside the subnet: .1 is Docker's gateway, HAProxy .2, members .11, .12, … */
 const GATEWAY_OFFSET = 1;
@@ -61,12 +69,28 @@ export interface LabTopology {
   initialCluster: string;
 }
 
+/** The one namer: member k (from 1) is etcd<k>, in the lab, the exports, etcd's membership and the CLI. */
+export function memberName(k: number): string {
+  return `etcd${k}`;
+}
+
+/** k of a name memberName gave (etcd3 → 3); undefined for any other name. */
+export function memberNumber(name: string): number | undefined {
+  const m = /^etcd([1-9]\d*)$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The names of a lab of `count` members, in order. */
+export function memberNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => memberName(i + 1));
+}
+
 export function labTopology(spec: LabSpec): LabTopology {
   const subnet = parseSubnet(spec.network.subnet);
   if (typeof subnet === 'string') throw new Error(`labTopology needs a validated spec: network.subnet ${subnet}`);
   const scheme = spec.tls.enabled ? 'https' : 'http';
   const members = Array.from({ length: spec.members }, (_, i): MemberTopology => {
-    const name = `etcd${i + 1}`;
+    const name = memberName(i + 1);
     const address = addressAt(subnet, FIRST_MEMBER_OFFSET + i);
     return {
       name,

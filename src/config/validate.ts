@@ -20,7 +20,7 @@ export interface ValidateOptions {
 }
 
 /** The version in an image tag such as "v3.5.33" or "3.5.16-0", if it has one. */
-export function imageVersion(image: string): [number, number, number] | undefined {
+export function imageTagVersion(image: string): [number, number, number] | undefined {
   const tag = /:([^:/@]+)(@|$)/.exec(image)?.[1];
   const m = tag ? /^v?(\d+)\.(\d+)\.(\d+)/.exec(tag) : null;
   return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
@@ -100,7 +100,7 @@ export function validateSpec(spec: LabSpec, opts: ValidateOptions = {}): { probl
     });
   }
 
-  const version = imageVersion(spec.etcd.image);
+  const version = imageTagVersion(spec.etcd.image);
   if (version && olderThan(version, KUBEADM_MIN_ETCD)) {
     warnings.push({
       path: label('etcd.image'),

@@ -1,7 +1,7 @@
 // `etcd-lab down`: containers and network go; data volumes stay unless --volumes.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
+import { DockerEngine } from '../runtime/docker.js';
 import { kindNetworkName } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
 import type { LoadOptions } from '../config/load.js';
@@ -56,7 +56,7 @@ async function downLab(runtime: LabRuntime, opts: DownOptions, reporter: Reporte
   const removed: DownResult['removed'] = { containers: [], networks: [], volumes: [] };
   if (containers.length > 0) {
     await reporter.step(`stop and remove ${containers.length} containers`, (step) =>
-      removeContainers(runtime, containers, (name) => {
+      runtime.removeContainers(containers, (name) => {
         removed.containers.push(name);
         step.update(`${removed.containers.length}/${containers.length} removed`);
       }),
@@ -76,23 +76,4 @@ async function downLab(runtime: LabRuntime, opts: DownOptions, reporter: Reporte
   }
   removed.containers.sort();
   return { name: lab.spec.name, removed, keptVolumes: opts.volumes ? [] : volumes };
-}
-
-/**
- * Stops and removes containers of the lab: HAProxy first, so no client connection holds a member's
- * graceful shutdown open. Then the followers, and the leader last: a leader stopping beside stopping
- * followers hands its leadership to one of them and then waits seconds for a leader that never comes.
- */
-export async function removeContainers(runtime: LabRuntime, containers: ContainerInfo[], onRemoved: (name: string) => void = () => {}, graceSeconds = 10): Promise<void> {
-  const remove = async (c: ContainerInfo) => {
-    await runtime.engine.removeContainer(c.id, graceSeconds);
-    onRemoved(c.name);
-  };
-  const role = (c: ContainerInfo) => c.labels[LABEL.role];
-  // Best effort: without an answer (or without the TLS client files) the order is only slower.
-  const leader = await runtime.leader().catch(() => undefined);
-  const isLeader = (c: ContainerInfo) => role(c) === 'etcd' && c.labels[LABEL.member] === leader;
-  await Promise.all(containers.filter((c) => role(c) !== 'etcd').map(remove));
-  await Promise.all(containers.filter((c) => role(c) === 'etcd' && !isLeader(c)).map(remove));
-  await Promise.all(containers.filter(isLeader).map(remove));
 }

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
+import { memberNames } from '../config/topology.js';
 import { newStatsPassword, parseDotenv } from '../config/local.js';
 import { checkHosts, hostsCertRequests, renderHostsExport, type HostsExportInput } from '../render/export-hosts.js';
 import { HAPROXY_NODE_LABEL, memberNodeLabel, renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, SWARM_STACK_FILE, swarmCertRequests, swarmTopology, type SwarmExportInput } from '../render/export-swarm.js';
@@ -42,7 +43,7 @@ export async function exportHosts(opts: ExportHostsOptions, reporter: Reporter):
   if (problems.length > 0) {
     throw new UserError(`cannot export lab "${lab.spec.name}" to hosts: ${problems.length === 1 ? problems[0] : `${problems.length} problems`}`, {
       ...(problems.length > 1 ? { problems: problems.map((message) => ({ path: '--host', message })) } : {}),
-      hint: `name one host per member: ${Array.from({ length: lab.spec.members }, (_, i) => `--host etcd${i + 1}=ADDRESS`).join(' ')} [--load-balancer ADDRESS]`,
+      hint: `name one host per member: ${memberNames(lab.spec.members).map((name) => `--host ${name}=ADDRESS`).join(' ')} [--load-balancer ADDRESS]`,
       exitCode: ExitCode.badInput,
     });
   }

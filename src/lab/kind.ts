@@ -17,7 +17,7 @@ import { waitUntil } from '../runtime/wait.js';
 import type { LoadOptions } from '../config/load.js';
 import { guarded, Interrupted } from '../interrupt.js';
 import { withLab } from './session.js';
-import { LABEL } from '../config/topology.js';
+import { LABEL, type Role } from '../config/topology.js';
 import { KUBEADM_MIN_ETCD, olderThan } from '../config/validate.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -135,7 +135,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
           const id = await engine.createNetwork(
             KIND_NETWORK,
             // Not the lab label: `etcd-lab down` must not take the network from under a KIND cluster.
-            { 'io.etcd-lab.created-for': spec.name },
+            { [LABEL.createdFor]: spec.name },
             { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
           );
           madeHere.network = id;
@@ -169,7 +169,7 @@ async function createOnLab(runtime: LabRuntime, opts: KindOptions, reporter: Rep
           ],
           binds: files?.mounts.map((m) => `${m.hostPath}:${m.containerPath}:ro`),
           network,
-          labels: { [LABEL.lab]: spec.name, [LABEL.role]: 'probe' },
+          labels: { [LABEL.lab]: spec.name, [LABEL.role]: 'probe' satisfies Role },
           timeoutMs: 15_000,
         });
         if (probe.exitCode !== 0) {

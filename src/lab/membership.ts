@@ -17,12 +17,10 @@ import {
   promoteMember,
   removeMember,
   type ClusterMember,
-  type Endpoint,
 } from '../runtime/etcd-http.js';
 import { describeAnswers, etcdReason, type LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
-import { removeContainers } from './down.js';
 import { withLab } from './session.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -230,7 +228,6 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
 }
 
 async function swapMember(runtime: LabRuntime, target: MemberTopology, old: ClusterMember | undefined, deadline: number, reporter: Reporter, started: number): Promise<ReplaceResult> {
-  const { topology } = runtime;
   // 2. Out with the old one: leadership handed off first if it leads (to a member that answers), its
   //    container, its membership (asked of a member that stays) and its data gone.
   const view = await runtime.leaderView();
@@ -240,7 +237,7 @@ async function swapMember(runtime: LabRuntime, target: MemberTopology, old: Clus
   }
   await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
     const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
-    if (container) await removeContainers(runtime, [container], undefined, 5);
+    if (container) await runtime.removeContainers([container], undefined, 5);
     if (old) {
       step.update(`etcdctl member remove ${hex(old.id)}`);
       await removeWhenAllowed(runtime, old.id, target.name, deadline, step);

@@ -12,14 +12,13 @@ import type { Reporter } from '../progress.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { Invalid } from '../config/fields.js';
 import { memberCount } from '../config/read.js';
-import { quorumOf } from '../config/topology.js';
+import { memberNumber, quorumOf } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { listMembers } from '../runtime/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
-import { removeContainers } from './down.js';
 import { writeLabFiles } from './generate.js';
 import { addWhenHealthy, moveLeadershipIn, promoteWhenCaughtUp, removeWhenAllowed, startJoining } from './membership.js';
 import { withLab } from './session.js';
@@ -112,7 +111,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         await reporter.step(`generate files for ${to} members`, () => writeLabFiles(next.lab));
         // 3. One at a time: member add (learner), start with existing state, promote once caught up.
         for (const member of next.topology.members.slice(from)) {
-          const k = Number(member.name.replace(/\D/g, ''));
+          const k = memberNumber(member.name)!;
           const at = sized(k);
           // etcd has k - 1 voters while member k joins: the leader is the one a quorum of those names.
           const before = sized(k - 1);
@@ -134,7 +133,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
         }
         // 3. One at a time from the highest: leadership handed off, member remove, then its container and data go.
         for (const member of [...current.topology.members].reverse().slice(0, from - to)) {
-          const k = Number(member.name.replace(/\D/g, ''));
+          const k = memberNumber(member.name)!;
           const remaining = sized(k - 1);
           // etcd has k voters while member k leaves: the leader is the one a quorum of those names.
           const at = sized(k);
@@ -146,7 +145,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
             removed.push(member.name);
             step.update('stopping');
             const container = (await current.memberContainers()).find((c) => c.member === member.name);
-            if (container) await removeContainers(current, [container], undefined, 5);
+            if (container) await current.removeContainers([container], undefined, 5);
             await current.engine.removeVolume(member.volume);
           });
           await waitUntilQuorum(remaining, quorumOf(k - 1), deadline(), reporter);

@@ -8,7 +8,7 @@ import { fileError, UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
-import { LABEL, labLabels, type MemberTopology } from '../config/topology.js';
+import { LABEL, labLabels, type MemberTopology, type Role } from '../config/topology.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { currentRevision } from '../runtime/etcd-http.js';
@@ -18,7 +18,6 @@ import { waitUntilReady } from '../runtime/readiness.js';
 import { readClientTls } from '../runtime/pki.js';
 import { restoreForMember, saveSnapshot, snapshotStatus, toolLabels, type SnapshotInfo } from '../runtime/snapshot.js';
 import { CLIENTS } from '../render/pki.js';
-import { removeContainers } from './down.js';
 import { withLab } from './session.js';
 import { humanBytes } from '../ui/bytes.js';
 import { ExitCode } from '../exit-codes.js';
@@ -293,7 +292,7 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
         for (const member of topology.members) {
           throwIfInterrupted();
           step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
-          await engine.createVolume(keptVolumeName(member.volume), { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data', [LABEL.member]: member.name, [LABEL.owner]: lab.owner });
+          await engine.createVolume(keptVolumeName(member.volume), { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data' satisfies Role, [LABEL.member]: member.name, [LABEL.owner]: lab.owner });
           await engine.copyVolume(member.volume, keptVolumeName(member.volume), image, toolLabels(runtime.name));
           state.kept.push(member.name);
           await writeState(runtime, state);
@@ -376,7 +375,7 @@ async function emptyVolume(runtime: LabRuntime, member: MemberTopology): Promise
 }
 
 async function stopMembers(runtime: LabRuntime, reporter: Reporter, graceSeconds = 10): Promise<void> {
-  await reporter.step('stop the members', async () => removeContainers(runtime, await runtime.memberContainers(), undefined, graceSeconds));
+  await reporter.step('stop the members', async () => runtime.removeContainers(await runtime.memberContainers(), undefined, graceSeconds));
 }
 
 async function startMembers(runtime: LabRuntime, reporter: Reporter, cleanup = false): Promise<void> {

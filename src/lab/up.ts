@@ -225,7 +225,7 @@ async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Report
 }
 
 async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions & { timeoutMs: number }, reporter: Reporter): Promise<void> {
-  const { lab, engine } = runtime;
+  const { lab } = runtime;
   const { spec } = lab;
   // One deadline from `docker compose up` on: compose may use all of it, the waits get what it leaves.
   const deadline = Date.now() + opts.timeoutMs;

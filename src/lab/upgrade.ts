@@ -62,7 +62,7 @@ export function upgradeRefusal(cluster: string, target: string): string | undefi
 }
 
 /** The etcd version an image holds (`etcd --version`), read in a container of its own. */
-async function imageVersion(runtime: LabRuntime, image: string): Promise<string> {
+async function etcdVersionInImage(runtime: LabRuntime, image: string): Promise<string> {
   if (!(await runtime.engine.imageExists(image))) {
     const pulled = await runtime.engine.pullImage(image);
     if (!pulled.ok) {
@@ -127,7 +127,7 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
       step.update('versions');
       const before = await versionsOf(runtime);
       step.update(`etcd --version in ${opts.image}`);
-      const target = await imageVersion(runtime, opts.image);
+      const target = await etcdVersionInImage(runtime, opts.image);
       const refusal = upgradeRefusal(before.cluster, target);
       if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: ExitCode.refused });
       return { before, target };

@@ -2,7 +2,7 @@
 // the flags the lab uses (for that host's address, always TLS: a lab across machines is never plain
 // HTTP), its certificates, an etcdctl environment file; an HAProxy config for a load-balancer host;
 // a runbook. Pure: the certificates are requested here and issued by runtime/pki.ts.
-import { ETCD_CLIENT_PORT, ETCD_METRICS_PORT, ETCD_PEER_PORT, ETCD_PKI_DIR, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, type MemberTopology } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, ETCD_METRICS_PORT, ETCD_PEER_PORT, ETCD_PKI_DIR, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, memberNames, type MemberTopology } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
 import { etcdCommand } from './compose.js';
 import { renderHaproxyCfg } from './haproxy.js';
@@ -27,8 +27,7 @@ export const HOSTS_ADMIN = 'admin/admin';
 
 /** Each member as the hosts have it: named as in the lab, at its host's address, over TLS. */
 export function hostsTopology(spec: LabSpec, hosts: Record<string, string>): MemberTopology[] {
-  return Array.from({ length: spec.members }, (_, i) => {
-    const name = `etcd${i + 1}`;
+  return memberNames(spec.members).map((name) => {
     const address = hosts[name]!;
     return { name, container: name, volume: '', address, peerUrl: `https://${address}:${ETCD_PEER_PORT}`, clientUrl: `https://${address}:${ETCD_CLIENT_PORT}` };
   });
@@ -37,7 +36,7 @@ export function hostsTopology(spec: LabSpec, hosts: Record<string, string>): Mem
 /** Every problem with the --host list, each with its fix. */
 export function checkHosts(spec: LabSpec, hosts: Record<string, string>, loadBalancer?: string): string[] {
   const problems: string[] = [];
-  const expected = Array.from({ length: spec.members }, (_, i) => `etcd${i + 1}`);
+  const expected = memberNames(spec.members);
   for (const name of expected) if (!hosts[name]) problems.push(`${name} has no host: add --host ${name}=ADDRESS`);
   for (const name of Object.keys(hosts)) if (!expected.includes(name)) problems.push(`the lab has no member "${name}" (it has ${expected.join(', ')})`);
   const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;

@@ -4,7 +4,7 @@
 // data in a volume on the member's node, HAProxy finding members through Docker's DNS, certificates
 // and the stats credentials as Swarm secrets, ports published in host mode. Always TLS. Pure.
 import { stringify } from 'yaml';
-import { ETCD_CLIENT_PORT, ETCD_DATA_DIR, ETCD_PEER_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, type MemberTopology } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, ETCD_DATA_DIR, ETCD_PEER_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL, memberNames, type MemberTopology } from '../config/topology.js';
 import { parseIpv4 } from '../config/network.js';
 import type { LabSpec } from '../config/types.js';
 import { etcdCommand } from './compose.js';
@@ -38,8 +38,7 @@ const SECRETS_DIR = '/run/secrets';
 const HAPROXY_SECRET_TARGET = 'haproxy.cfg';
 
 export function swarmTopology(spec: LabSpec): MemberTopology[] {
-  return Array.from({ length: spec.members }, (_, i) => {
-    const name = `etcd${i + 1}`;
+  return memberNames(spec.members).map((name) => {
     return { name, container: name, volume: `${name}-data`, address: name, peerUrl: `https://${name}:${ETCD_PEER_PORT}`, clientUrl: `https://${name}:${ETCD_CLIENT_PORT}` };
   });
 }
@@ -97,10 +96,10 @@ export function renderSwarmStack(input: SwarmExportInput): string {
         placement: { constraints: [`node.labels.${memberNodeLabel(m.name)} == true`] },
         restart_policy: { condition: 'any', delay: '2s' },
       },
-      labels: { 'io.etcd-lab.lab': spec.name, 'io.etcd-lab.member': m.name },
+      labels: { [LABEL.lab]: spec.name, [LABEL.member]: m.name },
     };
     // On the node the member is pinned to: the task Swarm starts anew there finds its data.
-    volumes[m.volume] = { labels: { 'io.etcd-lab.lab': spec.name, 'io.etcd-lab.member': m.name } };
+    volumes[m.volume] = { labels: { [LABEL.lab]: spec.name, [LABEL.member]: m.name } };
   }
   services.haproxy = {
     image: input.haproxyImage,
@@ -119,12 +118,12 @@ export function renderSwarmStack(input: SwarmExportInput): string {
       placement: { constraints: [`node.labels.${HAPROXY_NODE_LABEL} == true`] },
       restart_policy: { condition: 'any', delay: '2s' },
     },
-    labels: { 'io.etcd-lab.lab': spec.name },
+    labels: { [LABEL.lab]: spec.name },
   };
   const stack = {
     version: '3.8',
     services,
-    networks: { etcd: { driver: 'overlay', attachable: true, labels: { 'io.etcd-lab.lab': spec.name } } },
+    networks: { etcd: { driver: 'overlay', attachable: true, labels: { [LABEL.lab]: spec.name } } },
     volumes,
     secrets,
   };

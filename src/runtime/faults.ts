@@ -3,7 +3,7 @@
 // the member the cluster currently follows.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { LABEL, quorumState } from '../config/topology.js';
+import { LABEL, quorumState, type Role } from '../config/topology.js';
 import { memberViews, type LabMemberContainer, type LabRuntime } from './lab.js';
 import { waitUntilReady } from './readiness.js';
 import { waitUntil } from './wait.js';
@@ -77,7 +77,7 @@ async function cut(runtime: LabRuntime, c: LabMemberContainer): Promise<string> 
   // reaches no peer, and HAProxy reaches it no more than the peers do.
   const id = await runtime.engine.createNetwork(partitionNetworkName(runtime, c.member), {
     [LABEL.lab]: runtime.name,
-    [LABEL.role]: 'partition',
+    [LABEL.role]: 'partition' satisfies Role,
     [LABEL.member]: c.member,
     [LABEL.owner]: runtime.lab.owner,
   });

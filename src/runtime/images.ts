@@ -10,6 +10,7 @@ import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
 import { DEADLINES, DockerEngine, run } from './docker.js';
 import { ExitCode } from '../exit-codes.js';
+import { LABEL } from '../config/topology.js';
 
 export const UPSTREAM_BASE = 'debian:trixie-slim';
 export const LOCAL_BASE = { repo: 'etcd-lab/debian', tag: 'trixie-minbase' } as const;
@@ -141,7 +142,7 @@ export async function buildLocalImages(
           context: join(TEMPLATES_DIR, 'images', name),
           tag: ref,
           buildArgs: { BASE: base, SUITE: suite, MIRROR: aptMirror() ?? 'http://deb.debian.org/debian' },
-          labels: { 'io.etcd-lab.image': name },
+          labels: { [LABEL.image]: name },
           onLine: (line) => step.update(line.slice(0, 100)),
         })
         .catch((error: unknown) => {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
-import { LABEL } from '../config/topology.js';
+import { LABEL, type Role } from '../config/topology.js';
 import type { DockerEngine, ToolFile } from './docker.js';
 import type { ClientTls } from './etcd-http.js';
 import { ExitCode } from '../exit-codes.js';
@@ -113,7 +113,7 @@ function snapshotInput(file: string): { dir: string; files: ToolFile[] } {
 
 /** The labels of a short-lived tool container of a lab: found and removed with the lab. */
 export function toolLabels(lab: string): Record<string, string> {
-  return { [LABEL.lab]: lab, [LABEL.role]: 'tool' };
+  return { [LABEL.lab]: lab, [LABEL.role]: 'tool' satisfies Role };
 }
 
 /** The line of a tool's output that says what went wrong (not the last line of a Go stack trace). */

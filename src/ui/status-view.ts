@@ -3,14 +3,7 @@
 import chalk, { Chalk } from 'chalk';
 import type { LabStatus } from '../runtime/status.js';
 import { humanBytes } from './bytes.js';
-
-
-function table(rows: string[][], colour: (row: number, col: number, cell: string) => string): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r, ri) => r.map((cell, ci) => colour(ri, ci, cell.padEnd(widths[ci]!))).join('  ').trimEnd())
-    .join('\n');
-}
+import { tableLines } from './table.js';
 
 /** Where HAProxy sends clients: the leader, or, while none leads, every member that follows one. */
 function routes(to: string[] | undefined): string {
@@ -34,7 +27,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
     m.backend,
     m.alarms.join(',') || '-',
   ]);
-  const body = table([header, ...rows], (ri, ci, cell) => {
+  const body = tableLines([header, ...rows], (ri, ci, cell) => {
     if (ri === 0) return c.bold(cell);
     if (ci === 3 || ci === 9) return /healthy|UP/.test(cell) && !/unhealthy/.test(cell) ? c.green(cell) : c.red(cell);
     if (ci === 4 && cell.trim()) return c.cyan(cell);
@@ -43,7 +36,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
   });
   const lines = [
     `lab ${c.bold(s.name)}: ${s.quorum.held && s.alarms.length === 0 ? c.green(s.summary) : c.red(s.summary)}`,
-    body,
+    ...body,
     `etcd endpoint  ${s.clientEndpoint.replace(/^https?:\/\//, '')} (HAProxy ${s.haproxy.state}${routes(s.haproxy.routesTo)})${s.clusterVersion ? `; cluster version ${s.clusterVersion}` : ''}`,
     `stats page     ${s.statsUrl}${s.haproxy.statsError ? c.yellow(`  (${s.haproxy.statsError})`) : ''}`,
   ];

@@ -6,7 +6,7 @@ import { DEFAULTS } from '../../src/config/defaults.js';
 import { parseSpecYaml } from '../../src/config/load.js';
 import { readSpec } from '../../src/config/read.js';
 import { quorumOf, quorumState, requiredSubnetSize, toleratedFailures } from '../../src/config/topology.js';
-import { imageVersion, olderThan } from '../../src/config/validate.js';
+import { imageTagVersion, olderThan } from '../../src/config/validate.js';
 import { BAD_SPECS } from './bad-specs.js';
 import { documentedExampleSpec } from './documented-example.js';
 
@@ -21,7 +21,7 @@ describe('spec defaults', () => {
   });
 
   it('the default etcd image is new enough for kubeadm (3.5.24+)', () => {
-    const version = imageVersion(DEFAULTS.etcd.image);
+    const version = imageTagVersion(DEFAULTS.etcd.image);
     expect(version).toBeDefined();
     expect(olderThan(version!, [3, 5, 24])).toBe(false);
   });

@@ -112,6 +112,12 @@ export function labTopology(spec: LabSpec): LabTopology {
   };
 }
 
+/** The lab's client URL through HAProxy, as people dial it (a lab bound to every interface is dialled on loopback). */
+export function clientEndpointOf(spec: LabSpec, local: { bindAddress: string; clientPort: number }): string {
+  const host = local.bindAddress === '0.0.0.0' ? '127.0.0.1' : local.bindAddress;
+  return `${spec.tls.enabled ? 'https' : 'http'}://${host}:${local.clientPort}`;
+}
+
 export function labLabels(spec: LabSpec, role: Role, member?: string): Record<string, string> {
   return {
     [LABEL.lab]: spec.name,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { CLIENTS, pkiDirOf } from '../render/pki.js';
-import { LabRuntime } from '../runtime/lab.js';
+import { clientEndpointOf } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
 
 export const SHELLS = ['bash', 'fish', 'powershell'] as const;
@@ -16,8 +16,8 @@ export type LabEnv = Record<string, string | undefined>;
 
 export function labEnv(opts: LoadOptions): LabEnv {
   const lab = loadLab(opts);
-  const runtime = new LabRuntime(lab);
-  const vars: LabEnv = { ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: runtime.clientEndpoint };
+  // No runtime (and no Docker client to load): the endpoint follows from the spec and .env alone.
+  const vars: LabEnv = { ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: clientEndpointOf(lab.spec, lab.local) };
   const pki = pkiDirOf(lab.outDir);
   const files = { ETCDCTL_CACERT: 'ca.crt', ETCDCTL_CERT: `${CLIENTS.admin}.crt`, ETCDCTL_KEY: `${CLIENTS.admin}.key` };
   for (const [name, file] of Object.entries(files)) {

@@ -10,7 +10,7 @@ import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from './haproxy-stats.js';
 import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
-import { ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
+import { clientEndpointOf, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
 import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
@@ -58,7 +58,7 @@ export class LabRuntime {
 
   /** The lab's client URL through HAProxy, as people dial it. */
   get clientEndpoint(): string {
-    return `${this.scheme}://${this.hostAddress}:${this.lab.local.clientPort}`;
+    return clientEndpointOf(this.lab.spec, this.lab.local);
   }
 
   private tls: ClientTls | undefined;

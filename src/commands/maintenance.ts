@@ -1,7 +1,7 @@
 // `etcd-lab defrag` and `etcd-lab alarm list|disarm|recover`: keeping every member under its space quota.
 import type { Command } from 'commander';
 import { humanBytes } from '../ui/bytes.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 import { tableLines } from '../ui/table.js';
 
 interface DefragLine {
@@ -46,27 +46,24 @@ export function register(program: Command): void {
 
   const alarm = program.command('alarm').description("etcd's alarms: NOSPACE (the space quota is reached: writes refused) and CORRUPT");
 
-  outputOptions(specOptions(alarm.command('list')))
-    .description('the active alarms and the members that raised them')
-    .action(async (flags: SpecFlags & OutputFlags) => {
-      const { alarmList } = await import('../lab/maintenance.js');
-      const result = await alarmList(loadOptionsFrom(flags), await reporter({ ...flags, quiet: true }));
-      if (flags.json) return printJson(result);
-      print(result.alarms.length === 0 ? [`lab ${result.lab}: no alarms`] : result.alarms.map((a) => `${a.member}  ${a.alarm}`));
-    });
+  resultCommand(
+    alarm.command('list'),
+    'the active alarms and the members that raised them',
+    async (load, progress) => (await import('../lab/maintenance.js')).alarmList(load, progress),
+    (result) => (result.alarms.length === 0 ? [`lab ${result.lab}: no alarms`] : result.alarms.map((a) => `${a.member}  ${a.alarm}`)),
+    'listing',
+  );
 
-  outputOptions(specOptions(alarm.command('disarm')))
-    .description('clear every alarm (etcd raises NOSPACE again at the next write if the space is still not there: see `alarm recover`)')
-    .action(async (flags: SpecFlags & OutputFlags) => {
-      const { alarmDisarm } = await import('../lab/maintenance.js');
-      const result = await alarmDisarm(loadOptionsFrom(flags), await reporter(flags));
-      if (flags.json) return printJson(result);
-      if (flags.quiet) return;
-      print([
-        result.disarmed.length === 0 ? 'no alarm was active' : `disarmed ${result.disarmed.map((a) => `${a.alarm} on ${a.member}`).join(', ')}`,
-        ...(result.remaining.length > 0 ? [`still active: ${result.remaining.map((a) => `${a.alarm} on ${a.member}`).join(', ')}`] : []),
-      ]);
-    });
+  resultCommand(
+    alarm.command('disarm'),
+    'clear every alarm (etcd raises NOSPACE again at the next write if the space is still not there: see `alarm recover`)',
+    async (load, progress) => (await import('../lab/maintenance.js')).alarmDisarm(load, progress),
+    (result) => [
+      result.disarmed.length === 0 ? 'no alarm was active' : `disarmed ${result.disarmed.map((a) => `${a.alarm} on ${a.member}`).join(', ')}`,
+      ...(result.remaining.length > 0 ? [`still active: ${result.remaining.map((a) => `${a.alarm} on ${a.member}`).join(', ')}`] : []),
+    ],
+    'action',
+  );
 
   outputOptions(specOptions(alarm.command('recover')))
     .description("out of a full database (NOSPACE), etcd's way: compact to the current revision, defragment every member, disarm, prove a write")

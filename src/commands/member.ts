@@ -1,23 +1,22 @@
 // `etcd-lab member list|replace` and `etcd-lab leader`: membership on a running lab.
 import type { Command } from 'commander';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 import { tableLines } from '../ui/table.js';
 
 export function register(program: Command): void {
   const member = program.command('member').description("the cluster's membership, as etcd sees it, and replacing a member");
 
-  outputOptions(specOptions(member.command('list')))
-    .description('what etcd thinks (IDs, names, peer and client URLs, voter or learner), beside what the lab expects')
-    .action(async (flags: SpecFlags & OutputFlags) => {
-      const { memberList } = await import('../lab/membership.js');
-      const result = await memberList(loadOptionsFrom(flags), await reporter({ ...flags, quiet: true }));
-      if (flags.json) return printJson(result);
-      const rows = [
+  resultCommand(
+    member.command('list'),
+    'what etcd thinks (IDs, names, peer and client URLs, voter or learner), beside what the lab expects',
+    async (load, progress) => (await import('../lab/membership.js')).memberList(load, progress),
+    (result) =>
+      tableLines([
         ['ID', 'NAME', 'PEER URLS', 'CLIENT URLS', 'ROLE', 'LAB'],
         ...result.members.map((m) => [m.id ?? '-', m.name || '(not started)', m.peerUrls.join(','), m.clientUrls.join(',') || '-', m.role, m.expected]),
-      ];
-      print(tableLines(rows));
-    });
+      ]),
+    'listing',
+  );
 
   outputOptions(specOptions(member.command('replace')))
     .description('replace a member whose container or data is gone: member remove, member add (learner), start with existing state, promote once caught up')

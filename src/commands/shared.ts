@@ -103,3 +103,25 @@ export function printJson(value: unknown): void {
 export function print(lines: string[]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+/**
+ * A command that runs one lab operation and prints its result: as JSON with --json, else as `text`'s
+ * lines. A listing shows no progress and prints even with --quiet (its result is the output); an
+ * action shows its steps and prints nothing with --quiet.
+ */
+export function resultCommand<R>(
+  command: Command,
+  description: string,
+  run: (load: LoadOptions, reporter: Reporter) => Promise<R>,
+  text: (result: R) => string[],
+  kind: 'listing' | 'action',
+): Command {
+  return outputOptions(specOptions(command))
+    .description(description)
+    .action(async (flags: SpecFlags & OutputFlags) => {
+      const result = await run(loadOptionsFrom(flags), await reporter(kind === 'listing' ? { ...flags, quiet: true } : flags));
+      if (flags.json) return printJson(result);
+      if (flags.quiet && kind === 'action') return;
+      print(text(result));
+    });
+}

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { SnapshotInfo } from '../runtime/snapshot.js';
 import { humanBytes } from '../ui/bytes.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 import { tableLines } from '../ui/table.js';
 
 /** The table `etcdutl snapshot status -w table` prints, and the file. */
@@ -70,13 +70,11 @@ export function register(program: Command): void {
       ]);
     });
 
-  outputOptions(specOptions(snapshot.command('rollback')))
-    .description('put back the data an unfinished restore kept (after it was killed before it could do so itself)')
-    .action(async (flags: SpecFlags & OutputFlags) => {
-      const { rollbackRestore } = await import('../lab/snapshot.js');
-      const result = await rollbackRestore(loadOptionsFrom(flags), await reporter(flags));
-      if (flags.json) return printJson(result);
-      if (flags.quiet) return;
-      print([`lab ${result.lab} is back on its own data${result.putBack.length ? ` (${result.putBack.join(', ')} put back)` : ''}`]);
-    });
+  resultCommand(
+    snapshot.command('rollback'),
+    'put back the data an unfinished restore kept (after it was killed before it could do so itself)',
+    async (load, progress) => (await import('../lab/snapshot.js')).rollbackRestore(load, progress),
+    (result) => [`lab ${result.lab} is back on its own data${result.putBack.length ? ` (${result.putBack.join(', ')} put back)` : ''}`],
+    'action',
+  );
 }

@@ -6,7 +6,7 @@ import { currentRevision, getKey, memberHealth, putKey } from './etcd-http.js';
 import { electedLeader } from './leader.js';
 import { fetchStats } from './haproxy-stats.js';
 import { memberViews, type LabRuntime } from './lab.js';
-import { waitUntil } from './wait.js';
+import { waitUntil, type Probe } from './wait.js';
 
 export interface ReadyOptions {
   /** Members that must be healthy and UP (default: all). */
@@ -18,16 +18,30 @@ export interface ReadyOptions {
   cleanup?: boolean;
 }
 
+/** One wait of "ready": the step's title, what it waits for (for the timeout message), and its probe. */
+interface ReadyWait {
+  title: string;
+  waitingFor: string;
+  probe: () => Promise<Probe<unknown>>;
+}
+
 export async function waitUntilReady(runtime: LabRuntime, deadline: number, reporter: Reporter, opts: ReadyOptions = {}): Promise<void> {
   const expected = opts.members ?? runtime.topology.members.map((m) => m.name);
-  const n = expected.length;
   const hint = opts.hint ?? 'see `etcd-lab status` and `etcd-lab logs`; --retain keeps the containers for that, --timeout gives it longer';
+  for (const wait of readyWaits(runtime, expected, opts.probe ?? 'write')) {
+    await reporter.step(wait.title, (step) => waitUntil(wait.waitingFor, deadline, wait.probe, step, { hint, cleanup: opts.cleanup }));
+  }
+}
 
-  await reporter.step(n === runtime.topology.members.length ? 'members healthy' : `${expected.join(', ')} healthy`, (step) =>
-    waitUntil(
-      'every member to be healthy',
-      deadline,
-      async () => {
+/** The waits in order: each one's probe answers whether it holds yet, and what it sees meanwhile. */
+function readyWaits(runtime: LabRuntime, expected: string[], probe: 'write' | 'read'): ReadyWait[] {
+  const n = expected.length;
+  const failed = (error: unknown) => ({ done: false, detail: (error as Error).message });
+  return [
+    {
+      title: n === runtime.topology.members.length ? 'members healthy' : `${expected.join(', ')} healthy`,
+      waitingFor: 'every member to be healthy',
+      probe: async () => {
         const containers = await runtime.memberContainers();
         const results = await Promise.all(
           expected.map(async (name) => {
@@ -41,40 +55,26 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
         const waiting = results.filter(Boolean);
         return { done: waiting.length === 0, detail: `${n - waiting.length}/${n} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
       },
-      step,
-      { hint, cleanup: opts.cleanup },
-    ),
-  );
-
-  await reporter.step('one leader', (step) =>
-    waitUntil(
-      'all members to agree on one leader',
-      deadline,
-      async () => {
+    },
+    {
+      title: 'one leader',
+      waitingFor: 'all members to agree on one leader',
+      probe: async () => {
         const answers = await runtime.statuses((await runtime.memberContainers()).filter((c) => expected.includes(c.member)));
         const known = answers.filter((a) => a.status);
         // The one rule for the leader (leader.ts), and every expected member following it.
-        const elected = electedLeader(
-          memberViews(answers),
-          runtime.topology.members.length,
-        );
+        const elected = electedLeader(memberViews(answers), runtime.topology.members.length);
         const agreed = elected?.member !== undefined && known.length === n && elected.followers.length === n;
         return {
           done: agreed,
-          value: elected?.member,
           detail: agreed ? `leader ${elected.member}, term ${elected.term}` : `${known.length}/${n} answering, ${elected?.followers.length ?? 0} following ${elected?.member ?? 'a leader'}`,
         };
       },
-      step,
-      { hint, cleanup: opts.cleanup },
-    ),
-  );
-
-  await reporter.step('HAProxy backends UP', (step) =>
-    waitUntil(
-      'HAProxy to mark every member UP and route to one leader',
-      deadline,
-      async () => {
+    },
+    {
+      title: 'HAProxy backends UP',
+      waitingFor: 'HAProxy to mark every member UP and route to one leader',
+      probe: async () => {
         try {
           const stats = await fetchStats(runtime.statsUrl, runtime.statsCredentials, 500);
           const backends = stats.backends.filter((b) => expected.includes(b.name));
@@ -89,45 +89,26 @@ export async function waitUntilReady(runtime: LabRuntime, deadline: number, repo
           return { done: false, detail: `stats page: ${(error as Error).message}` };
         }
       },
-      step,
-      { hint, cleanup: opts.cleanup },
-    ),
-  );
-
-  if (opts.probe === 'read') {
-    await reporter.step(`read through HAProxy (${runtime.clientEndpoint})`, (step) =>
-      waitUntil(
-        'a linearizable read through HAProxy',
-        deadline,
-        async () => {
-          try {
-            return { done: true, detail: `revision ${await currentRevision(runtime.client, 1000)}` };
-          } catch (error) {
-            return { done: false, detail: (error as Error).message };
-          }
-        },
-        step,
-        { hint, cleanup: opts.cleanup },
-      ),
-    );
-    return;
-  }
-  await reporter.step(`write and read through HAProxy (${runtime.clientEndpoint})`, (step) =>
-    waitUntil(
-      'a write and read through HAProxy',
-      deadline,
-      async () => {
-        const value = `ready at ${new Date().toISOString()}`;
-        try {
-          await putKey(runtime.client, 'etcd-lab/ready', value, 1000);
-          const read = await getKey(runtime.client, 'etcd-lab/ready', { timeoutMs: 1000 });
-          return { done: read === value, detail: read === value ? 'put and get agree' : `read back ${JSON.stringify(read)}` };
-        } catch (error) {
-          return { done: false, detail: (error as Error).message };
+    },
+    probe === 'read'
+      ? {
+          title: `read through HAProxy (${runtime.clientEndpoint})`,
+          waitingFor: 'a linearizable read through HAProxy',
+          probe: async () => currentRevision(runtime.client, 1000).then((revision) => ({ done: true, detail: `revision ${revision}` }), failed),
         }
-      },
-      step,
-      { hint, cleanup: opts.cleanup },
-    ),
-  );
+      : {
+          title: `write and read through HAProxy (${runtime.clientEndpoint})`,
+          waitingFor: 'a write and read through HAProxy',
+          probe: async () => {
+            const value = `ready at ${new Date().toISOString()}`;
+            try {
+              await putKey(runtime.client, 'etcd-lab/ready', value, 1000);
+              const read = await getKey(runtime.client, 'etcd-lab/ready', { timeoutMs: 1000 });
+              return { done: read === value, detail: read === value ? 'put and get agree' : `read back ${JSON.stringify(read)}` };
+            } catch (error) {
+              return failed(error);
+            }
+          },
+        },
+  ];
 }

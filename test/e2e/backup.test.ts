@@ -179,7 +179,9 @@ describe.skipIf(skipE2E)('restore across sizes, interrupted and killed restores'
     await five?.remove();
   });
 
-  it('a snapshot of a 3-member lab restores into a 5-member lab, and the reverse', async () => {
+  // Two saves and two restores (one of five members): 60–80 s on an idle 2-core machine, so more than
+  // the default budget.
+  it('a snapshot of a 3-member lab restores into a 5-member lab, and the reverse', { timeout: 240_000 }, async () => {
     await putKey(client3, 'from/three', '3');
     await putKey(client5, 'from/five', '5');
     const of3 = await three.json<SaveResult>(['snapshot', 'save']);

@@ -9,6 +9,7 @@ import type { MemberRow } from '../../src/lab/membership.js';
 import type { ScaleResult } from '../../src/lab/scale.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
+import { memberNames } from '../../src/config/topology.js';
 import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import Docker from 'dockerode';
 import { connectionsDuring, createTestLab, haproxyConfigHashes, labResources, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
@@ -37,7 +38,10 @@ async function agreeOn(lab: TestLab, n: number): Promise<void> {
   expect(spec).toContain('# the team keeps this comment');
   const compose = parse(readFileSync(join(lab.dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
   expect(Object.keys(compose.services).filter((s) => s.startsWith('etcd'))).toHaveLength(n);
-  expect(readFileSync(join(lab.dir, 'generated/haproxy/haproxy.cfg'), 'utf8').match(/^\s+server etcd\d+ /gm)).toHaveLength(n);
+  // Each member is a server three times: its leader route, its backup and its health check.
+  const servers = readFileSync(join(lab.dir, 'generated/haproxy/haproxy.cfg'), 'utf8').match(/^\s+server (etcd\d+)(-leading)? /gm) ?? [];
+  expect(new Set(servers.map((line) => line.trim().split(' ')[1]!.replace(/-leading$/, '')))).toEqual(new Set(memberNames(n)));
+  expect(servers).toHaveLength(3 * n);
   // HAProxy runs that file: reloaded in place, not restarted.
   const hashes = await haproxyConfigHashes(lab);
   expect(hashes.running).toBe(hashes.file);

@@ -79,11 +79,19 @@ describe.skipIf(skipE2E)('the stats page in a browser', () => {
       const text = html.replace(/<div class="tips">[\s\S]*?<\/div>/g, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
       return { cls: /^<tr class="([^"]+)"/.exec(html)?.[1] ?? '', text };
     };
+    // Each member has two rows: under its own name (a backup: used while no member leads) and as
+    // `-leading` (the leader's route, where clients go). The page colours each by its state.
     expect(row(victim).text, `row of ${victim}`).toMatch(/\bDOWN\b/);
-    expect(row(victim).cls).toBe('active_down');
+    expect(row(victim).cls).toBe('backup_down');
     for (const m of s.members.filter((x) => x.name !== victim)) {
       expect(row(m.name).text, `row of ${m.name}`).toMatch(/\bUP\b/);
-      expect(row(m.name).cls).toBe('active_up');
+      expect(row(m.name).cls).toBe('backup_up');
+    }
+    expect(s.leader).toBeDefined();
+    for (const m of s.members) {
+      const route = row(`${m.name}-leading`);
+      expect(route.text, `row of ${m.name}-leading`).toMatch(m.name === s.leader ? /\bUP\b/ : /\bDOWN\b/);
+      expect(route.cls).toBe(m.name === s.leader ? 'active_up' : 'active_down');
     }
 
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { putKey, memberStatus } from '../dist/runtime/etcd-http.js';
 import { fetchStats } from '../dist/runtime/haproxy-stats.js';
+import { parseDotenv } from '../dist/config/local.js';
 import { benchImages, freePort, option as textOption, percentile as pct, RESULTS, scratchLab } from './lib.mjs';
 
 const docker = new Docker();
@@ -227,7 +228,7 @@ try {
   // and the leader. Timed from the start of the command (its own start-up of about half a second
   // included) until HAProxy sends it nothing: a follower's backend DOWN; for the leader, its leader
   // route DOWN and the new leader's UP.
-  const env = Object.fromEntries(readFileSync(join(dir, 'generated', '.env'), 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => l.split(/=(.*)/s).slice(0, 2)));
+  const env = parseDotenv(readFileSync(join(dir, 'generated', '.env'), 'utf8'));
   const credentials = { user: env.ETCD_LAB_STATS_USER, password: env.ETCD_LAB_STATS_PASSWORD };
   const statsUrl = cli('status').statsUrl;
   const partitioned = { follower: [], leader: [] };

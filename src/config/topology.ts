@@ -112,10 +112,14 @@ export function labTopology(spec: LabSpec): LabTopology {
   };
 }
 
-/** The lab's client URL through HAProxy, as people dial it (a lab bound to every interface is dialled on loopback). */
+/** Where this machine dials a port the lab publishes on `bindAddress`: one bound to every interface, on loopback. */
+export function dialAddress(bindAddress: string): string {
+  return bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress;
+}
+
+/** The lab's client URL through HAProxy, as people dial it. */
 export function clientEndpointOf(spec: LabSpec, local: { bindAddress: string; clientPort: number }): string {
-  const host = local.bindAddress === '0.0.0.0' ? '127.0.0.1' : local.bindAddress;
-  return `${spec.tls.enabled ? 'https' : 'http'}://${host}:${local.clientPort}`;
+  return `${spec.tls.enabled ? 'https' : 'http'}://${dialAddress(local.bindAddress)}:${local.clientPort}`;
 }
 
 export function labLabels(spec: LabSpec, role: Role, member?: string): Record<string, string> {

@@ -28,11 +28,13 @@ export function parseStatsCsv(csv: string, backend = 'etcd_members'): BackendSer
  * under its leading name (render/haproxy.ts) while it leads, which is where clients are sent then.
  */
 export function splitLeaderRoutes(servers: BackendServer[]): { backends: BackendServer[]; leaderRoutes?: string[] } {
-  const leading = new Set(servers.map((s) => s.name).filter((name) => servers.some((s) => leadingServerName(s.name) === name)));
-  const backends = servers.filter((s) => !leading.has(s.name));
+  const byName = new Map(servers.map((s) => [s.name, s]));
+  const routeOf = (s: BackendServer) => byName.get(leadingServerName(s.name));
+  const routes = new Set(servers.map(routeOf).filter((r) => r !== undefined));
+  const backends = servers.filter((s) => !routes.has(s));
   // An export's haproxy.cfg (or an older lab's) has no leader routes at all.
-  if (leading.size === 0) return { backends };
-  return { backends, leaderRoutes: backends.filter((s) => servers.some((l) => l.up && l.name === leadingServerName(s.name))).map((s) => s.name) };
+  if (routes.size === 0) return { backends };
+  return { backends, leaderRoutes: backends.filter((s) => routeOf(s)?.up).map((s) => s.name) };
 }
 
 /** The stats CSV's backends, the members HAProxy routes to as leaders, and which haproxy.cfg it runs (the header the file sets), from one request. */

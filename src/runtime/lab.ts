@@ -10,7 +10,7 @@ import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from './haproxy-stats.js';
 import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
-import { clientEndpointOf, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
+import { clientEndpointOf, dialAddress, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
 import { DockerEngine, type ContainerInfo } from './docker.js';
 import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
@@ -46,10 +46,9 @@ export class LabRuntime {
     return `${LABEL.lab}=${this.name}`;
   }
 
-  /** Where this machine reaches a published port: loopback when bound to every address. */
+  /** Where this machine reaches a published port. */
   private get hostAddress(): string {
-    const bind = this.lab.local.bindAddress;
-    return bind === '0.0.0.0' ? '127.0.0.1' : bind;
+    return dialAddress(this.lab.local.bindAddress);
   }
 
   private get scheme(): string {
@@ -248,7 +247,6 @@ export class LabRuntime {
     return { elected, answers, ...(container ? { container } : {}) };
   }
 
-  /** The member a quorum follows now, if it answers (a leader just killed does not). */
   /**
    * Stops and removes containers of the lab: HAProxy first, so no client connection holds a member's
    * graceful shutdown open. Then the followers, and the leader last: a leader stopping beside stopping
@@ -268,6 +266,7 @@ export class LabRuntime {
     await Promise.all(containers.filter(isLeader).map(remove));
   }
 
+  /** The member a quorum follows now, if it answers (a leader just killed does not). */
   async leader(timeoutMs = 1000): Promise<string | undefined> {
     return (await this.leaderView(timeoutMs)).container?.member;
   }

@@ -1,7 +1,7 @@
 // Helpers shared by the end-to-end tests: unique names, subnets and ports per test lab,
 // the local images, and cleanup by label.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { stringify } from 'yaml';
 import { LABEL } from '../../src/config/topology.js';
+import { parseDotenv } from '../../src/config/local.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 import { expect } from 'vitest';
 import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
@@ -285,13 +286,7 @@ export async function connectionsDuring(port: number, work: () => Promise<void>)
 
 /** The haproxy.cfg hash HAProxy says it runs (its stats page header) and the one generated/ holds. */
 export async function haproxyConfigHashes(lab: TestLab): Promise<{ running?: string; file?: string }> {
-  const { readFileSync } = await import('node:fs');
-  const env = Object.fromEntries(
-    readFileSync(join(lab.dir, 'generated/.env'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
+  const env = parseDotenv(readFileSync(join(lab.dir, 'generated/.env'), 'utf8'));
   const auth = Buffer.from(`${env.ETCD_LAB_STATS_USER}:${env.ETCD_LAB_STATS_PASSWORD}`).toString('base64');
   const response = await fetch(`http://127.0.0.1:${lab.statsPort}/stats`, { headers: { authorization: `Basic ${auth}` } });
   const file = /set-header X-Etcd-Lab-Config "([0-9a-f]+)"/.exec(readFileSync(join(lab.dir, 'generated/haproxy/haproxy.cfg'), 'utf8'))?.[1];

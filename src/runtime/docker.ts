@@ -43,8 +43,15 @@ export function dockerUnreachable(cause: unknown): UserError {
 
 /** How long a call may take when its caller has no deadline of its own. */
 export const DEADLINES = {
-  /** An engine call a well engine answers at once: list, inspect, create, start, kill, pause, remove. */
+  /** A question a well engine answers at once: ping, info, list, inspect. */
   engineMs: 10_000,
+  /**
+   * A change: create, start, kill, pause, connect, remove. A well engine usually makes it in well
+   * under a second, but a busy one (a container's exit still being torn down, iptables locked by
+   * another start, a slow disk) has been seen to take over 10 s to start a container. Only an
+   * engine slower than this is taken for hung.
+   */
+  changeMs: 60_000,
   /** `docker compose up` (containers created or recreated, old ones stopped with their grace period). */
   composeMs: 120_000,
   /**
@@ -256,8 +263,10 @@ interface Abortable {
 
 export class DockerEngine {
   readonly docker: Docker;
-  /** Deadline of a quick engine call (DEADLINES.engineMs). */
+  /** Deadline of a question to the engine (DEADLINES.engineMs). */
   private readonly engineMs: number;
+  /** Deadline of a change the engine makes (DEADLINES.changeMs). */
+  private readonly changeMs: number;
   /** Inactivity deadline of pulls, builds, imports and file copies (DEADLINES.idleMs). */
   private readonly idleMs: number;
 
@@ -265,10 +274,11 @@ export class DockerEngine {
    * The deadlines are per call, not the modem's `timeout`: that one would also end a log that is
    * followed, or a build that streams progress for many minutes.
    */
-  constructor(docker?: Docker, deadlines: { engineMs?: number; idleMs?: number } = {}) {
+  constructor(docker?: Docker, deadlines: { engineMs?: number; changeMs?: number; idleMs?: number } = {}) {
     // dockerode honours DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) like the docker CLI.
     this.docker = docker ?? new Docker();
     this.engineMs = deadlines.engineMs ?? DEADLINES.engineMs;
+    this.changeMs = deadlines.changeMs ?? DEADLINES.changeMs;
     this.idleMs = deadlines.idleMs ?? DEADLINES.idleMs;
   }
 
@@ -277,6 +287,11 @@ export class DockerEngine {
     return withDeadline(name, ms, work).catch((error: unknown) => {
       throw engineError(name, error);
     });
+  }
+
+  /** A call that changes something (DEADLINES.changeMs, plus `extraMs` such as a stop's grace period). */
+  private change<T>(name: string, work: (signal: AbortSignal) => Promise<T>, extraMs = 0): Promise<T> {
+    return this.call(name, work, this.changeMs + extraMs);
   }
 
   async ping(): Promise<void> {
@@ -368,49 +383,49 @@ export class DockerEngine {
   async removeContainer(id: string, graceSeconds = 10): Promise<void> {
     const container = this.docker.getContainer(id);
     // A paused container cannot take the stop signal.
-    await this.call(`unpause container ${short(id)}`, (abortSignal) => container.unpause({ abortSignal })).catch(() => {});
-    await this.call(`stop container ${short(id)}`, (abortSignal) => container.stop({ t: graceSeconds, abortSignal }), this.engineMs + graceSeconds * 1000).catch(() => {});
-    await this.call(`remove container ${short(id)}`, (abortSignal) => container.remove({ force: true, v: false, abortSignal })).catch(unless(404));
+    await this.change(`unpause container ${short(id)}`, (abortSignal) => container.unpause({ abortSignal })).catch(() => {});
+    await this.change(`stop container ${short(id)}`, (abortSignal) => container.stop({ t: graceSeconds, abortSignal }), graceSeconds * 1000).catch(() => {});
+    await this.change(`remove container ${short(id)}`, (abortSignal) => container.remove({ force: true, v: false, abortSignal })).catch(unless(404));
   }
 
   async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
-    await this.call(`kill container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).kill({ signal, abortSignal }));
+    await this.change(`kill container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).kill({ signal, abortSignal }));
   }
 
   async stopContainer(id: string, graceSeconds = 10): Promise<void> {
-    await this.call(`stop container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).stop({ t: graceSeconds, abortSignal }), this.engineMs + graceSeconds * 1000).catch(
+    await this.change(`stop container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).stop({ t: graceSeconds, abortSignal }), graceSeconds * 1000).catch(
       unless(304), // already stopped
     );
   }
 
   async startContainer(id: string): Promise<void> {
-    await this.call(`start container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).start({ abortSignal })).catch(unless(304)); // 304: already running
+    await this.change(`start container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).start({ abortSignal })).catch(unless(304)); // 304: already running
   }
 
   async pauseContainer(id: string): Promise<void> {
-    await this.call(`pause container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).pause({ abortSignal }));
+    await this.change(`pause container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).pause({ abortSignal }));
   }
 
   async unpauseContainer(id: string): Promise<void> {
-    await this.call(`unpause container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).unpause({ abortSignal }));
+    await this.change(`unpause container ${short(id)}`, (abortSignal) => this.docker.getContainer(id).unpause({ abortSignal }));
   }
 
   async createNetwork(name: string, labels: Record<string, string>, options: Record<string, string> = {}): Promise<string> {
-    const network = await this.call(`create network ${name}`, (abortSignal) =>
+    const network = await this.change(`create network ${name}`, (abortSignal) =>
       this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, Options: options, CheckDuplicate: true, abortSignal }),
     );
     return network.id;
   }
 
   async connectNetwork(networkId: string, containerId: string, ipv4Address?: string): Promise<void> {
-    await this.call(`connect container ${short(containerId)} to network ${short(networkId)}`, (abortSignal) => {
+    await this.change(`connect container ${short(containerId)} to network ${short(networkId)}`, (abortSignal) => {
       const options = { Container: containerId, ...(ipv4Address ? { EndpointConfig: { IPAMConfig: { IPv4Address: ipv4Address } } } : {}), abortSignal };
       return this.docker.getNetwork(networkId).connect(options);
     });
   }
 
   async disconnectNetwork(networkId: string, containerId: string): Promise<void> {
-    await this.call(`disconnect container ${short(containerId)} from network ${short(networkId)}`, (abortSignal) =>
+    await this.change(`disconnect container ${short(containerId)} from network ${short(networkId)}`, (abortSignal) =>
       this.docker.getNetwork(networkId).disconnect({ Container: containerId, Force: true, abortSignal }),
     );
   }
@@ -438,7 +453,7 @@ export class DockerEngine {
    */
   async runTool(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }> {
     const tool = opts.command[0] ?? 'tool';
-    const container = await this.call(`create container for ${tool}`, (abortSignal) =>
+    const container = await this.change(`create container for ${tool}`, (abortSignal) =>
       this.docker.createContainer({
         Image: opts.image,
         Entrypoint: opts.command.slice(0, 1),
@@ -452,7 +467,7 @@ export class DockerEngine {
         abortSignal,
       }),
     );
-    const kill = () => void this.call(`kill ${tool}`, (abortSignal) => container.kill({ abortSignal })).catch(() => {});
+    const kill = () => void this.change(`kill ${tool}`, (abortSignal) => container.kill({ abortSignal })).catch(() => {});
     let kept = false;
     try {
       const inputs = opts.inputs;
@@ -463,7 +478,7 @@ export class DockerEngine {
           this.idleMs,
         );
       }
-      await this.call(`start ${tool}`, (abortSignal) => container.start({ abortSignal }));
+      await this.change(`start ${tool}`, (abortSignal) => container.start({ abortSignal }));
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
@@ -487,7 +502,7 @@ export class DockerEngine {
       kept = Boolean(opts.keep);
       return { exitCode: StatusCode, output: timedOut ? `${text}\n${tool} timed out after ${Math.round(opts.timeoutMs / 1000)} s`.trim() : text, containerId: container.id };
     } finally {
-      if (!kept) await this.call(`remove ${tool}'s container`, (abortSignal) => container.remove({ force: true, abortSignal })).catch(() => {});
+      if (!kept) await this.change(`remove ${tool}'s container`, (abortSignal) => container.remove({ force: true, abortSignal })).catch(() => {});
     }
   }
 
@@ -503,7 +518,7 @@ export class DockerEngine {
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {
-    await this.call(`create volume ${name}`, (abortSignal) => this.docker.createVolume({ Name: name, Driver: 'local', Labels: labels, abortSignal }));
+    await this.change(`create volume ${name}`, (abortSignal) => this.docker.createVolume({ Name: name, Driver: 'local', Labels: labels, abortSignal }));
   }
 
   /**
@@ -512,7 +527,7 @@ export class DockerEngine {
    * stream to itself: the engine holds it for the read while the write waits).
    */
   async copyIntoVolume(from: { containerId: string; path: string }, volume: string, image: string, labels: Record<string, string>): Promise<void> {
-    const target = await this.call(`create container for volume ${volume}`, (abortSignal) =>
+    const target = await this.change(`create container for volume ${volume}`, (abortSignal) =>
       this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${volume}:/to`] }, abortSignal }),
     );
     try {
@@ -525,28 +540,28 @@ export class DockerEngine {
         this.idleMs,
       );
     } finally {
-      await this.call(`remove container for volume ${volume}`, (abortSignal) => target.remove({ force: true, abortSignal })).catch(() => {});
+      await this.change(`remove container for volume ${volume}`, (abortSignal) => target.remove({ force: true, abortSignal })).catch(() => {});
     }
   }
 
   /** Copies every file of one volume into another. */
   async copyVolume(from: string, to: string, image: string, labels: Record<string, string>): Promise<void> {
-    const source = await this.call(`create container for volume ${from}`, (abortSignal) =>
+    const source = await this.change(`create container for volume ${from}`, (abortSignal) =>
       this.docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: labels, HostConfig: { NetworkMode: 'none', Binds: [`${from}:/from:ro`] }, abortSignal }),
     );
     try {
       await this.copyIntoVolume({ containerId: source.id, path: '/from' }, to, image, labels);
     } finally {
-      await this.call(`remove container for volume ${from}`, (abortSignal) => source.remove({ force: true, abortSignal })).catch(() => {});
+      await this.change(`remove container for volume ${from}`, (abortSignal) => source.remove({ force: true, abortSignal })).catch(() => {});
     }
   }
 
   async removeNetwork(id: string): Promise<void> {
-    await this.call(`remove network ${short(id)}`, (abortSignal) => this.docker.getNetwork(id).remove({ abortSignal })).catch(unless(404));
+    await this.change(`remove network ${short(id)}`, (abortSignal) => this.docker.getNetwork(id).remove({ abortSignal })).catch(unless(404));
   }
 
   async removeVolume(name: string): Promise<void> {
-    await this.call(`remove volume ${name}`, (abortSignal) => this.docker.getVolume(name).remove({ abortSignal })).catch(unless(404));
+    await this.change(`remove volume ${name}`, (abortSignal) => this.docker.getVolume(name).remove({ abortSignal })).catch(unless(404));
   }
 
   /** Writes a container's logs to the given streams; resolves when done (or, following, when the container ends). */

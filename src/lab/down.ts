@@ -1,7 +1,7 @@
 // `etcd-lab down`: containers and network go; data volumes stay unless --volumes.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { kindNetworkName } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
 import type { LoadOptions } from '../config/load.js';
@@ -16,7 +16,7 @@ export interface DownOptions extends LoadOptions {
   takeOver?: boolean;
   /** Asks the person at the terminal; absent when there is none. */
   confirm?: (question: string) => Promise<boolean>;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface DownResult {

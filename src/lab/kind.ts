@@ -7,7 +7,7 @@ import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { KIND_FILE } from '../render/index.js';
 import { kindEtcdEndpoint, kindEtcdFiles, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
-import { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { countPrefix, deletePrefix } from '../runtime/etcd-http.js';
 import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
@@ -26,7 +26,7 @@ export interface KindOptions extends LoadOptions {
   retain?: boolean;
   /** How long the API server may take to become ready. */
   timeoutMs?: number;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface KindResult {

@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf } from '../config/topology.js';
-import type { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import {
   alarmsIn,
   compact,
@@ -36,7 +36,7 @@ export interface DefragOptions extends LoadOptions {
   /** Compact to the current revision first: only then do deleted and overwritten values leave the database. */
   compact?: boolean;
   timeoutMs?: number;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface DefragReport {
@@ -183,7 +183,7 @@ async function activeAlarms(runtime: LabRuntime): Promise<AlarmReport[]> {
   }
 }
 
-export async function alarmList(opts: LoadOptions & { engine?: DockerEngine }, reporter: Reporter): Promise<{ lab: string; alarms: AlarmReport[] }> {
+export async function alarmList(opts: LoadOptions & { engine?: Engine }, reporter: Reporter): Promise<{ lab: string; alarms: AlarmReport[] }> {
   return withLab(opts, {}, reporter, async (runtime) => ({ lab: runtime.name, alarms: await activeAlarms(runtime) }));
 }
 
@@ -196,7 +196,7 @@ async function disarmAll(runtime: LabRuntime): Promise<AlarmReport[]> {
   return alarms.map((a) => ({ member: byId.get(a.memberId) ?? a.memberId, alarm: a.alarm }));
 }
 
-export async function alarmDisarm(opts: LoadOptions & { engine?: DockerEngine }, reporter: Reporter): Promise<{ lab: string; disarmed: AlarmReport[]; remaining: AlarmReport[] }> {
+export async function alarmDisarm(opts: LoadOptions & { engine?: Engine }, reporter: Reporter): Promise<{ lab: string; disarmed: AlarmReport[]; remaining: AlarmReport[] }> {
   return withLab(opts, { lock: 'alarm disarm' }, reporter, async (runtime) => {
     const disarmed = await reporter.step('disarm every alarm', () => disarmAll(runtime));
     return { lab: runtime.name, disarmed, remaining: await activeAlarms(runtime) };
@@ -223,7 +223,7 @@ const FULL_AFTER_RECOVERY = 0.8;
  * defragment every member to give the freed pages back, disarm the alarm, and prove a write goes
  * through. When the live keys themselves fill the quota, nothing here can help, and it says so.
  */
-export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: DockerEngine }, reporter: Reporter): Promise<RecoverResult> {
+export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: Engine }, reporter: Reporter): Promise<RecoverResult> {
   return withLab(opts, { lock: 'alarm recover' }, reporter, async (runtime) => {
     const quota = runtime.lab.spec.etcd.quotaBackendBytes;
     const plan = await planDefrag(runtime, [], reporter, { force: opts.force });

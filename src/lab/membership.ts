@@ -6,7 +6,8 @@ import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import { joinVars } from '../render/compose.js';
-import { timeLeft, type DockerEngine } from '../runtime/docker.js';
+import { timeLeft } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import {
   addMember,
   isTransient,
@@ -71,7 +72,7 @@ export function compareMembership(expected: MemberTopology[], actual: ClusterMem
   return rows;
 }
 
-export async function memberList(opts: LoadOptions & { engine?: DockerEngine }, reporter: Reporter): Promise<{ lab: string; members: MemberRow[]; coherent: boolean }> {
+export async function memberList(opts: LoadOptions & { engine?: Engine }, reporter: Reporter): Promise<{ lab: string; members: MemberRow[]; coherent: boolean }> {
   return withLab(opts, {}, reporter, async (runtime) => {
     const members = compareMembership(runtime.topology.members, await clusterMembers(runtime));
     return { lab: runtime.name, members, coherent: members.every((m) => m.expected === 'as expected') };
@@ -139,7 +140,7 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
   return { lab: runtime.name, before: before.container.member, leader: target, term, afterMs: Date.now() - started };
 }
 
-export async function moveLeadership(opts: LoadOptions & { member: string; engine?: DockerEngine }, reporter: Reporter): Promise<LeaderResult> {
+export async function moveLeadership(opts: LoadOptions & { member: string; engine?: Engine }, reporter: Reporter): Promise<LeaderResult> {
   return withLab(opts, { lock: 'leader' }, reporter, async (runtime) => {
     const target = opts.member === 'leader' ? (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member : opts.member;
     return moveLeadershipIn(runtime, target, reporter);
@@ -158,7 +159,7 @@ export interface ReplaceResult {
  * Replaces a member whose container or data is gone: member remove, member add (as a learner), start
  * it with `initial-cluster-state=existing`, promote it once it has caught up with the leader.
  */
-export async function replaceMember(opts: LoadOptions & { member: string; force?: boolean; timeoutMs?: number; engine?: DockerEngine }, reporter: Reporter): Promise<ReplaceResult> {
+export async function replaceMember(opts: LoadOptions & { member: string; force?: boolean; timeoutMs?: number; engine?: Engine }, reporter: Reporter): Promise<ReplaceResult> {
   return withLab(opts, { lock: 'member replace', warn: true }, reporter, async (runtime) => {
     const started = Date.now();
     const { topology } = runtime;

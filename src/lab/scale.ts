@@ -13,7 +13,7 @@ import { loadLab, type LoadOptions } from '../config/load.js';
 import { Invalid } from '../config/fields.js';
 import { memberCount } from '../config/read.js';
 import { memberNumber, quorumOf } from '../config/topology.js';
-import type { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { listMembers } from '../runtime/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
@@ -27,7 +27,7 @@ import { ExitCode } from '../exit-codes.js';
 export interface ScaleOptions extends LoadOptions {
   members: number;
   timeoutMs?: number;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface ScaleResult {

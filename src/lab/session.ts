@@ -3,6 +3,7 @@
 import { formatProblem } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { acquireLabLock, type LabLock } from '../runtime/lock.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
@@ -21,7 +22,7 @@ export interface SessionOptions {
  * released when `work` ends, however it ends.
  */
 export async function withLab<T>(
-  opts: LoadOptions & { engine?: DockerEngine },
+  opts: LoadOptions & { engine?: Engine },
   session: SessionOptions,
   reporter: Reporter,
   work: (runtime: LabRuntime) => Promise<T>,

@@ -9,7 +9,7 @@ import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { LABEL, labLabels, type MemberTopology, type Role } from '../config/topology.js';
-import type { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { currentRevision } from '../runtime/etcd-http.js';
 import type { LabRuntime } from '../runtime/lab.js';
@@ -31,7 +31,7 @@ function stamp(date = new Date()): string {
 
 export interface SaveOptions extends LoadOptions {
   file?: string;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface SaveResult extends SnapshotInfo {
@@ -114,7 +114,7 @@ export async function saveSnapshotOf(runtime: LabRuntime, requested: string | un
 export interface StatusOptions extends LoadOptions {
   file: string;
   skipHashCheck?: boolean;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 /** `snapshot status` of any file, with the lab's etcd image (from its running members, else the configured one). */
@@ -146,7 +146,7 @@ export interface RestoreOptions extends LoadOptions {
   skipHashCheck?: boolean;
   /** Deadline for the restored lab to be ready. */
   timeoutMs?: number;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface RestoreResult {
@@ -411,7 +411,7 @@ async function putBack(runtime: LabRuntime, state: RestoreState, image: string, 
 }
 
 export interface RollbackOptions extends LoadOptions {
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 /** After a restore that could not finish (the process was killed): puts back the data it kept. */

@@ -1,13 +1,13 @@
 // `etcd-lab status`: one read of the lab over etcd's API and HAProxy's stats.
 import { UserError } from '../errors.js';
-import { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { collectStatus, type LabStatus } from '../runtime/status.js';
 import type { LoadOptions } from '../config/load.js';
 import { silentReporter } from '../progress.js';
 import { withLab } from './session.js';
 import { ExitCode } from '../exit-codes.js';
 
-export async function status(opts: LoadOptions & { engine?: DockerEngine }): Promise<LabStatus> {
+export async function status(opts: LoadOptions & { engine?: Engine }): Promise<LabStatus> {
   return withLab(opts, {}, silentReporter, async (runtime) => {
     const containers = await runtime.containers();
     if (containers.length === 0) {

@@ -3,20 +3,20 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { UserError } from '../errors.js';
-import type { Reporter } from '../progress.js';
+import type { Reporter, StepHandle } from '../progress.js';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index.js';
 import { pkiDirOf } from '../render/pki.js';
 import { configHashOf } from '../render/haproxy.js';
 import { CA } from '../runtime/pki.js';
-import { DockerEngine, type ContainerInfo } from '../runtime/docker.js';
+import type { ContainerInfo, Engine } from '../runtime/engine.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { checkMembership, checkNetwork, checkPorts } from '../runtime/preflight.js';
 import { collectStatus, type LabStatus } from '../runtime/status.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import type { LoadOptions } from '../config/load.js';
-import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import { withLab } from './session.js';
+import { runSteps, type Step } from './steps.js';
 import { HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL } from '../config/topology.js';
 import { ensureLabPki, warnIfEnvCommittable, writeLabFiles } from './generate.js';
 import { ExitCode } from '../exit-codes.js';
@@ -26,7 +26,7 @@ export interface UpOptions extends LoadOptions {
   retain?: boolean;
   /** Deadline for the lab to become ready, from `docker compose up` on. */
   timeoutMs?: number;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface UpResult {
@@ -139,133 +139,131 @@ export async function labLeftovers(runtime: LabRuntime): Promise<string[]> {
   return [...containers.map((c) => `container ${c.name}`), ...networks.map((n) => `network ${n.name}`), ...volumes.map((v) => `volume ${v}`)];
 }
 
+/** What up's steps find and make, read by the steps after them and by their undo. */
+interface UpContext {
+  runtime: LabRuntime;
+  reporter: Reporter;
+  timeoutMs: number;
+  /** The lab before this run: what the rollback keeps. */
+  before?: Before & { running: ContainerInfo[] };
+  /** Already up with the same files and images: a status report, nothing changed. */
+  alreadyUp?: boolean;
+  images?: ImageChoice;
+  /** One deadline from `docker compose up` on: compose may use all of it, the waits get what it leaves. */
+  deadline?: number;
+  /** HAProxy ran before and its haproxy.cfg changed: compose does not recreate it for that. */
+  reloadHaproxy?: boolean;
+}
+
+const changing = (ctx: UpContext) => !ctx.alreadyUp;
+
+/** `etcd-lab up`, in order. Nothing changes before preflight passes; compose's undo is the rollback. */
+export const UP_STEPS: Step<UpContext>[] = [
+  { title: 'preflight', run: preflight },
+  {
+    title: 'images',
+    reportsItself: true, // present, else pulled, else built here: each with its own line
+    when: changing,
+    run: async (ctx) => {
+      const { lab, engine } = ctx.runtime;
+      ctx.images = await ensureLabImages(engine, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage }, { etcd: lab.spec.etcd.image, haproxy: lab.spec.haproxy.image }, ctx.reporter);
+      lab.local.etcdImage = ctx.images.etcd;
+      lab.local.haproxyImage = ctx.images.haproxy;
+    },
+  },
+  {
+    title: (ctx) => `generate ${relative(process.cwd(), ctx.runtime.lab.outDir) || '.'}/`,
+    when: changing,
+    run: async (ctx) => {
+      await warnIfEnvCommittable(ctx.runtime.lab, ctx.reporter);
+      await writeLabFiles(ctx.runtime.lab);
+    },
+  },
+  {
+    title: (ctx) => `docker compose up (${ctx.runtime.lab.spec.members} members + HAProxy)`,
+    when: changing,
+    run: composeUp,
+    undo: (ctx) => rollBack(ctx.runtime, ctx.before!, ctx.reporter),
+  },
+  {
+    title: 'reload HAProxy on the new haproxy.cfg (listening sockets kept)',
+    when: (ctx) => changing(ctx) && Boolean(ctx.reloadHaproxy),
+    run: async (ctx, step) => void (await ctx.runtime.reloadHaproxy(ctx.deadline!, step)),
+  },
+  { title: 'lab ready', reportsItself: true, when: changing, run: (ctx) => waitUntilReady(ctx.runtime, ctx.deadline!, ctx.reporter) },
+];
+
+async function preflight(ctx: UpContext, step: StepHandle): Promise<void> {
+  const { runtime } = ctx;
+  step.update('docker compose v2');
+  if (!(await runtime.engine.composeVersion())) {
+    throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
+      hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run `etcd-lab setup-host`; elsewhere see https://docs.docker.com/compose/install/',
+      exitCode: ExitCode.refused,
+    });
+  }
+  step.update('existing lab');
+  const [containers, volumes, network] = await Promise.all([runtime.containers(), runtime.volumes(), runtime.network()]);
+  checkMembership(runtime, await runtime.dataVolumes());
+  step.update('subnet');
+  await checkNetwork(runtime);
+  step.update('host ports');
+  const haproxy = containers.find((c) => c.labels[LABEL.role] === 'haproxy');
+  const held = new Set<number>(
+    haproxy?.state === 'running' ? [haproxy.hostPorts[HAPROXY_CLIENT_PORT], haproxy.hostPorts[HAPROXY_STATS_PORT]].filter((p): p is number => p !== undefined) : [],
+  );
+  await checkPorts(runtime, held);
+  ctx.before = {
+    containers: new Set(containers.map((c) => c.id)),
+    names: new Set(containers.map((c) => c.name)),
+    volumes: new Set(volumes),
+    network: network !== undefined,
+    running: containers,
+  };
+  ctx.alreadyUp = await isAlreadyUp(runtime, containers);
+  if (ctx.alreadyUp) {
+    // Still re-issue what is close to expiry: etcd reads its certificate files anew for each new
+    // connection. A new CA is only trusted after a restart.
+    const pki = await ensureLabPki(runtime.lab);
+    if (pki?.issued.includes(CA)) {
+      ctx.reporter.warn('the lab CA was replaced (it was close to expiry): restart the lab so the members trust it — `etcd-lab down && etcd-lab up`');
+    }
+  }
+}
+
+async function composeUp(ctx: UpContext, step: StepHandle): Promise<void> {
+  const { runtime } = ctx;
+  const deadline = (ctx.deadline = Date.now() + ctx.timeoutMs);
+  await runtime.compose(['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() }).catch((error: Error & { stderr?: string }) => {
+    if (error instanceof UserError) throw error; // Ctrl-C, or past --timeout: it says so itself
+    const lines = (error.stderr ?? error.message).trim().split('\n');
+    throw new UserError(`docker compose up failed: ${lines.at(-1)}`, {
+      hint: `the generated stack is in ${runtime.lab.outDir}; \`docker compose -f ${runtime.composeFile} config\` shows what was asked`,
+      exitCode: ExitCode.failedPartWay,
+      cause: error,
+    });
+  });
+  const haproxy = await runtime.haproxyContainer();
+  ctx.reloadHaproxy = Boolean(haproxy && ctx.before!.containers.has(haproxy.id) && (await runtime.haproxyConfigHash()) !== (await runtime.haproxyFileHash()));
+}
+
 async function upOwnedLab(runtime: LabRuntime, opts: UpOptions, reporter: Reporter): Promise<UpResult> {
   const started = Date.now();
-  const { lab, engine } = runtime;
-  const { spec } = lab;
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-
-  // 1. Preflight: nothing is changed until every check passes.
-  const before = await reporter.step('preflight', async (step) => {
-    step.update('docker compose v2');
-    if (!(await engine.composeVersion())) {
-      throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
-        hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run `etcd-lab setup-host`; elsewhere see https://docs.docker.com/compose/install/',
-        exitCode: ExitCode.refused,
-      });
-    }
-    step.update('existing lab');
-    const [containers, volumes, network] = await Promise.all([runtime.containers(), runtime.volumes(), runtime.network()]);
-    checkMembership(runtime, await runtime.dataVolumes());
-    step.update('subnet');
-    await checkNetwork(runtime);
-    step.update('host ports');
-    const haproxy = containers.find((c) => c.labels[LABEL.role] === 'haproxy');
-    const held = new Set<number>(
-      haproxy?.state === 'running' ? [haproxy.hostPorts[HAPROXY_CLIENT_PORT], haproxy.hostPorts[HAPROXY_STATS_PORT]].filter((p): p is number => p !== undefined) : [],
-    );
-    await checkPorts(runtime, held);
-    return {
-      containers: new Set(containers.map((c) => c.id)),
-      names: new Set(containers.map((c) => c.name)),
-      volumes: new Set(volumes),
-      network: network !== undefined,
-      running: containers,
-    };
+  const { lab } = runtime;
+  const ctx = await runSteps<UpContext>(UP_STEPS, { runtime, reporter, timeoutMs: opts.timeoutMs ?? 60_000 }, reporter, {
+    command: 'up',
+    retain: opts.retain,
+    retainedHint: '`etcd-lab down --volumes` removes the lab',
+    leftovers: () => labLeftovers(runtime),
   });
-
-  // 2. Already up with the same files and images? Then this is a status report, not a change.
-  const result = async (alreadyUp: boolean, images: ImageChoice): Promise<UpResult> => ({
-    name: spec.name,
-    alreadyUp,
+  return {
+    name: lab.spec.name,
+    alreadyUp: Boolean(ctx.alreadyUp),
     elapsedMs: Date.now() - started,
     clientEndpoint: runtime.clientEndpoint,
     statsUrl: runtime.statsUrl,
     credentialsFile: join(lab.outDir, '.env'),
-    images,
+    images: ctx.images ?? { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage },
     status: await collectStatus(runtime),
-  });
-  if (await isAlreadyUp(runtime, before.running)) {
-    // Still re-issue what is close to expiry: etcd reads its certificate files anew for each new
-    // connection. A new CA is only trusted after a restart.
-    const pki = await ensureLabPki(lab);
-    if (pki?.issued.includes(CA)) {
-    reporter.warn('the lab CA was replaced (it was close to expiry): restart the lab so the members trust it — `etcd-lab down && etcd-lab up`');
-    }
-    return result(true, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage });
-  }
-
-  const undoing = opts.retain ? 'stopping; --retain keeps what this run created' : 'rolling back what this run created';
-  return guarded({ undoing, leftovers: () => labLeftovers(runtime) }, async () => {
-    let images: ImageChoice;
-    try {
-      // 3. Images: present, else pulled, else built here.
-      images = await ensureLabImages(
-        engine,
-        { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage },
-        { etcd: spec.etcd.image, haproxy: spec.haproxy.image },
-        reporter,
-      );
-      lab.local.etcdImage = images.etcd;
-      lab.local.haproxyImage = images.haproxy;
-
-      // 4. Files.
-      throwIfInterrupted();
-      await warnIfEnvCommittable(lab, reporter);
-      await reporter.step(`generate ${relative(process.cwd(), lab.outDir) || '.'}/`, () => writeLabFiles(lab));
-    } catch (error) {
-      if (error instanceof Interrupted) throw new Interrupted('up interrupted before it had started any container: nothing to roll back');
-      throw error;
-    }
-
-    // 5. Start, then wait until the lab is really ready; roll back on failure or Ctrl-C.
-    await startAndWait(runtime, before, { ...opts, timeoutMs }, reporter);
-    return result(false, images);
-  });
-}
-
-async function startAndWait(runtime: LabRuntime, before: Before, opts: UpOptions & { timeoutMs: number }, reporter: Reporter): Promise<void> {
-  const { lab } = runtime;
-  const { spec } = lab;
-  // One deadline from `docker compose up` on: compose may use all of it, the waits get what it leaves.
-  const deadline = Date.now() + opts.timeoutMs;
-  try {
-    throwIfInterrupted();
-    await reporter.step(`docker compose up (${spec.members} members + HAProxy)`, async (step) => {
-      await runtime
-        .compose(['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() })
-        .catch((error: Error & { stderr?: string }) => {
-          if (error instanceof UserError) throw error; // Ctrl-C, or past --timeout: it says so itself
-          const lines = (error.stderr ?? error.message).trim().split('\n');
-          throw new UserError(`docker compose up failed: ${lines.at(-1)}`, {
-            hint: `the generated stack is in ${lab.outDir}; \`docker compose -f ${runtime.composeFile} config\` shows what was asked`,
-            exitCode: ExitCode.failedPartWay,
-            cause: error,
-          });
-        });
-    });
-    // compose does not recreate HAProxy for a new haproxy.cfg: it is reloaded in place, its sockets kept.
-    const haproxy = await runtime.haproxyContainer();
-    if (haproxy && before.containers.has(haproxy.id) && (await runtime.haproxyConfigHash()) !== (await runtime.haproxyFileHash())) {
-      await reporter.step('reload HAProxy on the new haproxy.cfg (listening sockets kept)', (step) => runtime.reloadHaproxy(deadline, step));
-    }
-    await waitUntilReady(runtime, deadline, reporter);
-  } catch (error) {
-    if (opts.retain) {
-      reporter.warn('--retain: leaving the lab as it is for inspection (`etcd-lab down --volumes` removes it)');
-      if (error instanceof Interrupted) throw new Interrupted('up interrupted; --retain kept what it created', '`etcd-lab down --volumes` removes it');
-      throw error;
-    }
-    let removed: string[];
-    try {
-      removed = await rollBack(runtime, before, reporter);
-    } catch (rollbackError) {
-      reporter.warn(`rollback failed: ${(rollbackError as Error).message}; remove leftovers with \`etcd-lab down --volumes\``);
-      throw error;
-    }
-    if (error instanceof Interrupted) {
-      throw new Interrupted(`up interrupted; rolled back what it had created${removed.length > 0 ? ` (${removed.join(', ')})` : ' (nothing yet)'}`);
-    }
-    throw error;
-  }
+  };
 }

@@ -10,7 +10,7 @@ import type { LoadOptions } from '../config/load.js';
 import { ENV_VARS, setDotenvValue } from '../config/local.js';
 import { memberImageVar } from '../render/compose.js';
 import { ENV_FILE } from '../render/index.js';
-import type { DockerEngine } from '../runtime/docker.js';
+import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { memberHealth, memberStatus, versions } from '../runtime/etcd-http.js';
 import { toolLabels } from '../runtime/snapshot.js';
@@ -27,7 +27,7 @@ export interface UpgradeOptions extends LoadOptions {
   image: string;
   /** Per member: how long it may take to be healthy and caught up on the new image. */
   timeoutMs?: number;
-  engine?: DockerEngine;
+  engine?: Engine;
 }
 
 export interface UpgradeResult {

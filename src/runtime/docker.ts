@@ -11,14 +11,10 @@ import tar from 'tar-stream';
 import { dockerRefusal, UserError } from '../errors.js';
 import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
 import { ExitCode } from '../exit-codes.js';
+import type { BuildOptions, ComposeOptions, ContainerInfo, Engine, NetworkInfo, ToolFile, ToolRun } from './engine.js';
 
-export interface BuildOptions {
-  context: string;
-  tag: string;
-  buildArgs?: Record<string, string>;
-  labels?: Record<string, string>;
-  onLine?: (line: string) => void;
-}
+export type { BuildOptions, ContainerInfo, Engine, NetworkInfo, ToolFile, ToolRun } from './engine.js';
+
 
 export function dockerUnreachable(cause: unknown): UserError {
   const host = process.env.DOCKER_HOST;
@@ -188,60 +184,9 @@ function followStream(
   });
 }
 
-/** A file put into a tool's container before it starts: from the host, or given as content. */
-export interface ToolFile {
-  name: string;
-  content?: string | Buffer;
-  /** A host file, streamed (a snapshot may be gigabytes). */
-  hostPath?: string;
-  mode?: number;
-}
 
-export interface ToolRun {
-  image: string;
-  /** The executable, then its arguments. */
-  command: string[];
-  env?: string[];
-  /** A Docker network to join; none by default. */
-  network?: string;
-  /** Named volumes to mount. */
-  volumes?: { volume: string; path: string }[];
-  /** "host:container:ro" bind mounts. */
-  binds?: string[];
-  /** Files to put into a directory that exists in the image (/tmp) before the tool starts. */
-  inputs?: { dir: string; files: ToolFile[] };
-  /** A file the tool leaves behind, copied to the host when it exits 0. */
-  output?: { from: string; to: string };
-  /** Keep the exited container (its files are read later with copyIntoVolume); the caller removes it. */
-  keep?: boolean;
-  labels: Record<string, string>;
-  timeoutMs: number;
-}
 
-/** A container as etcd-lab sees it: found by label, with the host port of its client port. */
-export interface ContainerInfo {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  image: string;
-  /** running, exited, paused, created, restarting, dead */
-  state: string;
-  /** Docker's own words: "Up 3 seconds (healthy)". */
-  status: string;
-  /** Host port published for a container port, e.g. 2379 → 49153. */
-  hostPorts: Record<number, number>;
-  /** Names of the networks it is attached to. */
-  networks: string[];
-  /** Its command line as Docker lists it (entrypoint and arguments, space-separated). */
-  command?: string;
-}
 
-export interface NetworkInfo {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  subnets: string[];
-}
 
 /** A container or network id as the docker CLI shows it; a name stays whole. */
 function short(idOrName: string): string {
@@ -261,7 +206,7 @@ interface Abortable {
   info(opts: { abortSignal: AbortSignal }): Promise<{ OperatingSystem?: string; ServerVersion?: string }>;
 }
 
-export class DockerEngine {
+export class DockerEngine implements Engine {
   readonly docker: Docker;
   /** Deadline of a question to the engine (DEADLINES.engineMs). */
   private readonly engineMs: number;
@@ -609,7 +554,7 @@ export class DockerEngine {
     file: string,
     args: string[],
     onLine?: (line: string) => void,
-    opts: { cleanup?: boolean; /** Values for this run only (a joining member's start). */ env?: Record<string, string>; timeoutMs?: number } = {},
+    opts: ComposeOptions = {},
   ): Promise<string> {
     const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_LAB_'))), ...opts.env };
     const { stdout } = await run('docker', ['compose', '--project-name', project, '--file', file, ...args], {

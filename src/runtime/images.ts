@@ -9,6 +9,7 @@ import { Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
 import { DEADLINES, DockerEngine, run } from './docker.js';
+import type { Engine } from './engine.js';
 import { ExitCode } from '../exit-codes.js';
 import { LABEL } from '../config/topology.js';
 
@@ -48,7 +49,7 @@ export function aptMirror(): string | undefined {
   return undefined;
 }
 
-async function debootstrapBase(engine: DockerEngine, onLine: (line: string) => void): Promise<void> {
+async function debootstrapBase(engine: Engine, onLine: (line: string) => void): Promise<void> {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) {
     throw new UserError(`cannot make a base image: ${UPSTREAM_BASE} cannot be pulled and debootstrap needs root on Linux`, {
       hint: `pull ${UPSTREAM_BASE} on a machine with registry access (docker save | docker load), or run this as root on Debian`,
@@ -102,7 +103,7 @@ function lastLine(error: unknown): string {
 }
 
 /** Finds or makes a trixie base image: local first, then a pull, then debootstrap. */
-async function ensureBase(engine: DockerEngine, reporter: Reporter, force: boolean): Promise<string> {
+async function ensureBase(engine: Engine, reporter: Reporter, force: boolean): Promise<string> {
   return reporter.step('Debian trixie base image', async (step) => {
     if (!force) {
       for (const ref of [UPSTREAM_BASE, LOCAL_BASE_REF]) if (await engine.imageExists(ref)) return ref;
@@ -117,7 +118,7 @@ async function ensureBase(engine: DockerEngine, reporter: Reporter, force: boole
 }
 
 export async function buildLocalImages(
-  opts: { force?: boolean; engine?: DockerEngine; /** Also these etcd versions (the usual pair is always there). */ etcdVersions?: LocalEtcdVersion[] },
+  opts: { force?: boolean; engine?: Engine; /** Also these etcd versions (the usual pair is always there). */ etcdVersions?: LocalEtcdVersion[] },
   reporter: Reporter,
 ): Promise<ImagesResult> {
   const engine = opts.engine ?? new DockerEngine();
@@ -178,7 +179,7 @@ export interface ImageChoice {
  * spec's own images, not a per-person override) built locally from Debian packages.
  */
 export async function ensureLabImages(
-  engine: DockerEngine,
+  engine: Engine,
   wanted: { etcd: string; haproxy: string },
   specImages: { etcd: string; haproxy: string },
   reporter: Reporter,

@@ -11,7 +11,8 @@ import { fetchStats } from './haproxy-stats.js';
 import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
 import { clientEndpointOf, dialAddress, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
-import { DockerEngine, type ContainerInfo } from './docker.js';
+import { DockerEngine } from './docker.js';
+import type { ContainerInfo, Engine } from './engine.js';
 import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
@@ -29,7 +30,7 @@ export class LabRuntime {
 
   constructor(
     readonly lab: LoadedLab,
-    readonly engine: DockerEngine = new DockerEngine(),
+    readonly engine: Engine = new DockerEngine(),
   ) {
     this.topology = labTopology(lab.spec);
   }

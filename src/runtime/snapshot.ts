@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { LABEL, type Role } from '../config/topology.js';
-import type { DockerEngine, ToolFile } from './docker.js';
+import type { Engine, ToolFile } from './engine.js';
 import type { ClientTls } from './etcd-http.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -91,7 +91,7 @@ export interface SnapshotTool {
 const tools = new Map<string, SnapshotTool>();
 
 /** Which tool an image has for offline snapshot work. */
-export async function snapshotTool(engine: DockerEngine, image: string, labels: Record<string, string>): Promise<SnapshotTool> {
+export async function snapshotTool(engine: Engine, image: string, labels: Record<string, string>): Promise<SnapshotTool> {
   const known = tools.get(image);
   if (known) return known;
   let tool: SnapshotTool = { command: 'etcdctl', env: ['ETCDCTL_API=3'] };
@@ -123,7 +123,7 @@ function lastLine(output: string): string {
 }
 
 /** `snapshot status -w json` on a host file, in a container of `image`. */
-export async function snapshotStatus(engine: DockerEngine, image: string, lab: string, file: string, opts: { skipHashCheck?: boolean } = {}): Promise<SnapshotInfo> {
+export async function snapshotStatus(engine: Engine, image: string, lab: string, file: string, opts: { skipHashCheck?: boolean } = {}): Promise<SnapshotInfo> {
   const { bytes, hashed } = await checkSnapshotFile(file, opts);
   const labels = toolLabels(lab);
   const tool = await snapshotTool(engine, image, labels);
@@ -161,7 +161,7 @@ function clientTlsFiles(tls: ClientTls | undefined): { files: ToolFile[]; flags:
  * (written beside it first, checked, then renamed: a failure leaves no partial snapshot).
  */
 export async function saveSnapshot(
-  engine: DockerEngine,
+  engine: Engine,
   opts: { image: string; lab: string; network: string; memberUrl: string; tls?: ClientTls; file: string },
 ): Promise<void> {
   const partial = `${opts.file}.part`;
@@ -196,7 +196,7 @@ export interface RestoreTarget {
  * that exists, and a volume's mount point always does. Returns the container to copy from.
  */
 export async function restoreForMember(
-  engine: DockerEngine,
+  engine: Engine,
   opts: { image: string; lab: string; file: string; member: RestoreTarget; initialCluster: string; token: string; skipHashCheck?: boolean },
 ): Promise<{ containerId: string; path: string }> {
   const labels = toolLabels(opts.lab);

@@ -128,7 +128,7 @@ describe.skipIf(skipE2E)('up after the start', () => {
     const lab = await newLab('retain');
     const r = await lab.cli(['up', '--timeout', '12', '--retain', '--etcd-image', sleepyEtcd]);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/--retain: leaving the lab/);
+    expect(r.stderr).toMatch(/--retain: leaving what this run made as it is/);
     const left = await labResources(lab.name);
     expect(left.containers).toHaveLength(4);
     expect(left.networks).toEqual([lab.name]);

@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadLab } from '../../src/config/load.js';
 import { LABEL } from '../../src/config/topology.js';
 import { UserError } from '../../src/errors.js';
-import type { ContainerInfo, DockerEngine } from '../../src/runtime/docker.js';
+import type { ContainerInfo, Engine } from '../../src/runtime/engine.js';
 import { listMembers, putKey } from '../../src/runtime/etcd-http.js';
 import { LabRuntime } from '../../src/runtime/lab.js';
 
@@ -73,7 +73,7 @@ function container(member: string, port: number, state = 'running'): ContainerIn
 
 function runtimeWith(containers: ContainerInfo[]): LabRuntime {
   const lab = loadLab({ cwd: dir, overrides: [{ path: 'name', value: 'lab', source: 'test' }] });
-  const engine = { containers: async () => containers } as unknown as DockerEngine;
+  const engine = { containers: async () => containers } as unknown as Engine;
   const runtime = new LabRuntime(lab, engine);
   // The fake containers sit on the lab network, as real ones do.
   (runtime.topology as { network: string }).network = 'lab-net';

@@ -1,0 +1,90 @@
+// Long operations (up, kind, scale, upgrade, snapshot restore, member replace) are ordered lists of
+// small named steps, as kind's create is a list of actions. One runner runs them: one status line
+// each, and on a failure or Ctrl-C it takes back what the started steps made, last first, unless
+// --retain. The lists are data, so their order is unit-tested without Docker.
+import { UserError } from '../errors.js';
+import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
+import type { Reporter, StepHandle } from '../progress.js';
+
+export interface Step<C> {
+  /** The status line; a function when it names what an earlier step found. */
+  title: string | ((ctx: C) => string);
+  /** It shows its own lines (image builds, readiness waits): the runner adds none. */
+  reportsItself?: boolean;
+  /** Skipped (no line) when this says no: a reload nobody needs, a network that is already there. */
+  when?: (ctx: C) => boolean;
+  run(ctx: C, step: StepHandle): Promise<void>;
+  /**
+   * Takes back what `run` made, even half-made: it reads from the context what was made, and says
+   * what it removed ("network kind"). Called for every step that started, last first. Quiet: a
+   * step whose undo is long shows its own progress.
+   */
+  undo?(ctx: C): Promise<string[]>;
+}
+
+export interface StepsOptions {
+  /** The command, for the messages: "kind interrupted; rolled back ...". */
+  command: string;
+  /** Keep what the run made when it fails, to inspect. */
+  retain?: boolean;
+  /** How to remove what --retain kept ("`etcd-lab down --volumes` removes it"). */
+  retainedHint?: string;
+  /** What would be left if the process stopped now, for the line a second Ctrl-C prints. */
+  leftovers?: () => Promise<string[]>;
+}
+
+export function titleOf<C>(step: Step<C>, ctx: C): string {
+  return typeof step.title === 'string' ? step.title : step.title(ctx);
+}
+
+/**
+ * Runs `steps` in order on `ctx`. A failure (or Ctrl-C) undoes the started steps, last first, then
+ * rethrows; an interrupt becomes one Interrupted that says what was rolled back. An undo that
+ * fails is reported and the others still run: a half-undone lab beats one nobody tried to clean.
+ */
+export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, opts: StepsOptions): Promise<C> {
+  const undoable = steps.some((s) => s.undo);
+  const undoing = !undoable ? 'stopping' : opts.retain ? 'stopping; --retain keeps what this run made' : 'rolling back what this run created';
+  return guarded({ undoing, leftovers: opts.leftovers }, async () => {
+    const started: Step<C>[] = [];
+    try {
+      for (const step of steps) {
+        throwIfInterrupted();
+        if (step.when && !step.when(ctx)) continue;
+        started.push(step);
+        if (step.reportsItself) await step.run(ctx, { update: () => {} });
+        else await reporter.step(titleOf(step, ctx), (handle) => step.run(ctx, handle));
+      }
+      return ctx;
+    } catch (error) {
+      if (!started.some((s) => s.undo)) {
+        if (error instanceof Interrupted && error.message === 'interrupted') throw new Interrupted(`${opts.command} interrupted before it had made anything to roll back`);
+        throw error;
+      }
+      if (opts.retain) {
+        reporter.warn(`--retain: leaving what this run made as it is, to inspect${opts.retainedHint ? ` (${opts.retainedHint})` : ''}`);
+        if (error instanceof Interrupted) throw new Interrupted(`${opts.command} interrupted; --retain kept what it made`, opts.retainedHint);
+        throw error;
+      }
+      const undone = await undoSteps(started, ctx, reporter);
+      if (error instanceof Interrupted) {
+        throw new Interrupted(`${opts.command} interrupted; rolled back what it had created (${undone.length > 0 ? undone.join(', ') : 'nothing yet'})`);
+      }
+      throw error;
+    }
+  });
+}
+
+async function undoSteps<C>(started: Step<C>[], ctx: C, reporter: Reporter): Promise<string[]> {
+  const undone: string[] = [];
+  for (const step of [...started].reverse()) {
+    if (!step.undo) continue;
+    try {
+      undone.push(...(await step.undo(ctx)));
+    } catch (error) {
+      const reason = error instanceof UserError || error instanceof Error ? error.message : String(error);
+      reporter.warn(`could not undo "${titleOf(step, ctx)}": ${reason}; \`etcd-lab status\` shows what is left`);
+    }
+  }
+  return undone;
+}

@@ -1,0 +1,120 @@
+// The one interface everything above runtime/ uses to reach a container engine: containers,
+// networks, volumes, images, compose. DockerEngine (docker.ts) is the real one; the unit tests
+// drive orchestration error paths with a fake (a compose that fails half-way, a member that never
+// becomes healthy, an engine that hangs) through the same interface.
+
+export interface BuildOptions {
+  context: string;
+  tag: string;
+  buildArgs?: Record<string, string>;
+  labels?: Record<string, string>;
+  onLine?: (line: string) => void;
+}
+
+/** A file put into a tool's container before it starts: from the host, or given as content. */
+export interface ToolFile {
+  name: string;
+  content?: string | Buffer;
+  /** A host file, streamed (a snapshot may be gigabytes). */
+  hostPath?: string;
+  mode?: number;
+}
+
+export interface ToolRun {
+  image: string;
+  /** The executable, then its arguments. */
+  command: string[];
+  env?: string[];
+  /** A Docker network to join; none by default. */
+  network?: string;
+  /** Named volumes to mount. */
+  volumes?: { volume: string; path: string }[];
+  /** "host:container:ro" bind mounts. */
+  binds?: string[];
+  /** Files to put into a directory that exists in the image (/tmp) before the tool starts. */
+  inputs?: { dir: string; files: ToolFile[] };
+  /** A file the tool leaves behind, copied to the host when it exits 0. */
+  output?: { from: string; to: string };
+  /** Keep the exited container (its files are read later with copyIntoVolume); the caller removes it. */
+  keep?: boolean;
+  labels: Record<string, string>;
+  timeoutMs: number;
+}
+
+/** A container as etcd-lab sees it: found by label, with the host port of its client port. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  image: string;
+  /** running, exited, paused, created, restarting, dead */
+  state: string;
+  /** Docker's own words: "Up 3 seconds (healthy)". */
+  status: string;
+  /** Host port published for a container port, e.g. 2379 → 49153. */
+  hostPorts: Record<number, number>;
+  /** Names of the networks it is attached to. */
+  networks: string[];
+  /** Its command line as Docker lists it (entrypoint and arguments, space-separated). */
+  command?: string;
+}
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  subnets: string[];
+}
+
+export interface ComposeOptions {
+  cleanup?: boolean;
+  /** Values for this run only (a joining member's start). */
+  env?: Record<string, string>;
+  /** Stop it after this long (a caller with a deadline passes what is left of it). */
+  timeoutMs?: number;
+}
+
+export interface Engine {
+  ping(): Promise<void>;
+  info(): Promise<{ operatingSystem: string; serverVersion: string; dockerDesktop: boolean }>;
+
+  imageExists(ref: string): Promise<boolean>;
+  /** The registry's refusal comes back as text (no registry here, no such tag), not as an error. */
+  pullImage(ref: string, onLine?: (line: string) => void): Promise<{ ok: true } | { ok: false; reason: string }>;
+  buildImage(opts: BuildOptions): Promise<void>;
+  /** Imports a root file system (a tar stream) as an image. */
+  importImage(tar: NodeJS.ReadableStream, repo: string, tag: string): Promise<void>;
+
+  containers(labelFilters: string[]): Promise<ContainerInfo[]>;
+  /** Stops gracefully (SIGTERM, then SIGKILL after `graceSeconds`) and removes. */
+  removeContainer(id: string, graceSeconds?: number): Promise<void>;
+  killContainer(id: string, signal?: string): Promise<void>;
+  stopContainer(id: string, graceSeconds?: number): Promise<void>;
+  startContainer(id: string): Promise<void>;
+  pauseContainer(id: string): Promise<void>;
+  unpauseContainer(id: string): Promise<void>;
+  logs(id: string, opts: { follow: boolean; tail?: number; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<void>;
+  /** A short-lived container run to completion on a network: how the lab is seen from there. */
+  runOnce(opts: { image: string; command: string[]; network: string; labels: Record<string, string>; timeoutMs: number; binds?: string[] }): Promise<{ exitCode: number; output: string }>;
+  /** One of an image's own tools (etcdctl, etcdutl) in a container of its own. */
+  runTool(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }>;
+
+  networks(labelFilters?: string[]): Promise<NetworkInfo[]>;
+  createNetwork(name: string, labels: Record<string, string>, options?: Record<string, string>): Promise<string>;
+  connectNetwork(networkId: string, containerId: string, ipv4Address?: string): Promise<void>;
+  disconnectNetwork(networkId: string, containerId: string): Promise<void>;
+  removeNetwork(id: string): Promise<void>;
+
+  volumes(labelFilters: string[]): Promise<{ name: string; labels: Record<string, string> }[]>;
+  /** A volume's labels; undefined when there is no such volume. */
+  volumeLabels(name: string): Promise<Record<string, string> | undefined>;
+  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  copyIntoVolume(from: { containerId: string; path: string }, volume: string, image: string, labels: Record<string, string>): Promise<void>;
+  copyVolume(from: string, to: string, image: string, labels: Record<string, string>): Promise<void>;
+  removeVolume(name: string): Promise<void>;
+
+  /** `docker compose version`; undefined when compose v2 is missing. */
+  composeVersion(): Promise<string | undefined>;
+  /** `docker compose -p <project> -f <file> <args>`; its stdout. */
+  compose(project: string, file: string, args: string[], onLine?: (line: string) => void, opts?: ComposeOptions): Promise<string>;
+}

@@ -1,0 +1,84 @@
+// The step runner every long operation uses: order, skips, undo of the started steps last first,
+// --retain, an undo that fails, and the one message an interrupt ends with.
+import { describe, expect, it } from 'vitest';
+import { Interrupted } from '../../src/interrupt.js';
+import { RecordingReporter } from '../../src/progress.js';
+import { runSteps, type Step } from '../../src/lab/steps.js';
+
+interface Ctx {
+  made: string[];
+  log: string[];
+}
+
+/** A step that makes `thing` (or fails with `fail`) and whose undo removes it. */
+const making = (thing: string, fail?: Error): Step<Ctx> => ({
+  title: `make ${thing}`,
+  run: async (ctx) => {
+    ctx.log.push(`run ${thing}`);
+    if (fail) throw fail;
+    ctx.made.push(thing);
+  },
+  undo: async (ctx) => {
+    ctx.log.push(`undo ${thing}`);
+    const had = ctx.made.includes(thing);
+    ctx.made = ctx.made.filter((t) => t !== thing);
+    return had ? [thing] : [];
+  },
+});
+
+const fresh = (): Ctx => ({ made: [], log: [] });
+
+describe('runSteps', () => {
+  it('runs the steps in order, one status line each, and skips those whose `when` says no', async () => {
+    const reporter = new RecordingReporter();
+    const ctx = await runSteps([making('a'), { ...making('b'), when: () => false }, { title: (c: Ctx) => `then ${c.made.join('+')}`, run: async () => {} }], fresh(), reporter, { command: 'demo' });
+    expect(ctx.log).toEqual(['run a']);
+    expect(reporter.events).toEqual(['step: make a', 'done: make a', 'step: then a', 'done: then a']);
+  });
+
+  it('a failure undoes every started step, last first (the failed one too: it may be half-made), then rethrows it', async () => {
+    const reporter = new RecordingReporter();
+    const ctx = fresh();
+    const boom = new Error('boom');
+    await expect(runSteps([making('a'), making('b'), making('c', boom), making('d')], ctx, reporter, { command: 'demo' })).rejects.toBe(boom);
+    expect(ctx.log).toEqual(['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
+    expect(ctx.made).toEqual([]);
+    expect(reporter.events.at(-1)).toBe('failed: make c');
+  });
+
+  it('an interrupt ends in one message that says what was rolled back', async () => {
+    const ctx = fresh();
+    const error = await runSteps([making('network x'), making('container y'), making('z', new Interrupted())], ctx, new RecordingReporter(), { command: 'demo' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Interrupted);
+    expect((error as Error).message).toBe('demo interrupted; rolled back what it had created (container y, network x)');
+  });
+
+  it('an interrupt before anything undoable started says so', async () => {
+    const quiet: Step<Ctx> = { title: 'look', run: async () => { throw new Interrupted(); } };
+    await expect(runSteps([quiet, making('a')], fresh(), new RecordingReporter(), { command: 'demo' })).rejects.toThrow('demo interrupted before it had made anything to roll back');
+  });
+
+  it('--retain keeps what was made, and says how to remove it', async () => {
+    const reporter = new RecordingReporter();
+    const ctx = fresh();
+    await expect(runSteps([making('a'), making('b', new Error('boom'))], ctx, reporter, { command: 'demo', retain: true, retainedHint: '`demo down` removes it' })).rejects.toThrow('boom');
+    expect(ctx.made).toEqual(['a']);
+    expect(ctx.log).not.toContain('undo a');
+    expect(reporter.events).toContain('warn: --retain: leaving what this run made as it is, to inspect (`demo down` removes it)');
+  });
+
+  it('an undo that fails is reported, and the earlier steps are still undone', async () => {
+    const reporter = new RecordingReporter();
+    const ctx = fresh();
+    const stuck: Step<Ctx> = { ...making('b'), undo: async () => { throw new Error('engine hung'); } };
+    await expect(runSteps([making('a'), stuck, making('c', new Error('boom'))], ctx, reporter, { command: 'demo' })).rejects.toThrow('boom');
+    expect(ctx.made).toEqual(['b']);
+    expect(reporter.events).toContain('warn: could not undo "make b": engine hung; `etcd-lab status` shows what is left');
+  });
+
+  it('a step that reports itself gets no line of its own', async () => {
+    const reporter = new RecordingReporter();
+    await runSteps([{ title: 'images', reportsItself: true, run: async () => {} }], fresh(), reporter, { command: 'demo' });
+    expect(reporter.events).toEqual([]);
+  });
+});

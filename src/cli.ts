@@ -3,7 +3,8 @@
 // only when the command runs, so `--help` starts fast.
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
-import { dockerRefusal, UserError } from './errors.js';
+import { UserError } from './errors.js';
+import { dockerRefusal } from './runtime/engine.js';
 import { describeFetchError, isTransient } from './runtime/etcd-http.js';
 import { installInterruptHandlers, Interrupted } from './interrupt.js';
 import { ExitCode } from './exit-codes.js';

@@ -62,32 +62,3 @@ export function fileError(error: unknown, path: string, what: string, fix: strin
   return new UserError(`${what} ${path} ${reason}`, { hint: fix, exitCode: ExitCode.badInput, cause: error });
 }
 
-/** The Docker engine's own refusal, with its HTTP status kept for callers that expect one (a 404, a 409). */
-export class EngineRefusal extends UserError {
-  readonly statusCode: number;
-
-  constructor(statusCode: number, message: string, opts: { hint?: string; cause?: unknown }) {
-    super(message, { ...opts, exitCode: ExitCode.refused });
-    this.name = 'EngineRefusal';
-    this.statusCode = statusCode;
-  }
-}
-
-/**
- * The Docker engine's own refusal (dockerode errors carry its HTTP status) as what it is, with what
- * to do; undefined for anything else. `call` names the request, when known.
- */
-export function dockerRefusal(error: unknown, call?: string): EngineRefusal | undefined {
-  const e = error as { statusCode?: unknown; message?: unknown; json?: { message?: unknown } } | undefined;
-  if (typeof e?.statusCode !== 'number' || typeof e.message !== 'string' || !e.message.startsWith('(HTTP code')) return undefined;
-  const said = typeof e.json?.message === 'string' ? e.json.message : e.message.replace(/^\(HTTP code \d+\)\s*/, '').trim();
-  const hints: Record<number, string> = {
-    400: 'the engine could not accept what it was given: check the image references and names in etcd-lab.yaml (an image reference is lowercase, e.g. gcr.io/etcd-development/etcd:v3.5.33)',
-    404: 'something etcd-lab expected is not there (removed by hand, never pulled or built, or changed by another tool meanwhile): `etcd-lab status` shows the lab as it is',
-    409: 'the object is in a state that does not allow this (already running, paused, being removed): `etcd-lab status` shows the lab as it is, then try again',
-  };
-  return new EngineRefusal(e.statusCode, `the Docker engine refused ${call ? `"${call}"` : 'a request'} (HTTP ${e.statusCode}): ${said}`, {
-    hint: hints[e.statusCode] ?? 'the engine failed: see its log (Docker Desktop: Troubleshoot; Linux: `journalctl -u docker` or the dockerd log), then try again',
-    cause: error,
-  });
-}

@@ -96,7 +96,7 @@ export function completions(program: Command, words: string[], members: string[]
   let candidates: string[];
   if (expectsValue) candidates = expectsValue.argChoices ?? [];
   else if (partial.startsWith('-')) candidates = [...command.options.filter((o) => !o.hidden).flatMap((o) => (o.long ? [o.long] : [])), '--help'];
-  else if (command.commands.some((c) => !hidden(c))) candidates = command.commands.filter((c) => !hidden(c)).map((c) => c.name());
+  else if (visibleSubcommands(command).length > 0) candidates = visibleSubcommands(command).map((c) => c.name());
   else candidates = argumentValues(command.registeredArguments as readonly Argument[], command.name(), members);
   return candidates.filter((c) => c.startsWith(partial));
 }
@@ -110,8 +110,9 @@ function findOption(command: Command, word: string): Option | undefined {
   return undefined;
 }
 
-function hidden(command: Command): boolean {
-  return (command as Command & { _hidden?: boolean })._hidden === true;
+/** The subcommands --help lists (commander's Help knows which are hidden; the implicit `help` is left out). */
+function visibleSubcommands(command: Command): Command[] {
+  return command.createHelp().visibleCommands(command).filter((c) => c.name() !== 'help');
 }
 
 function argumentValues(args: readonly Argument[], commandName: string, members: string[]): string[] {

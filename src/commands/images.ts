@@ -11,8 +11,8 @@ export function register(program: Command): void {
       new Option('--etcd-version <version...>', 'also etcd 3.4 from Debian bookworm, as etcd-lab/etcd:3.4-bookworm (3.5 from trixie is etcd-lab/etcd:trixie): to rehearse an upgrade').choices(['3.4', '3.5']),
     )
     .action(async (flags: OutputFlags & { force?: boolean; etcdVersion?: ('3.4' | '3.5')[] }) => {
-      const { buildLocalImages } = await import('../runtime/images.js');
-      const result = await buildLocalImages({ force: flags.force, etcdVersions: flags.etcdVersion }, await reporter(flags));
+      const { buildImages } = await import('../lab/host.js');
+      const result = await buildImages({ force: flags.force, etcdVersions: flags.etcdVersion }, await reporter(flags));
       if (flags.json) printJson(result);
       else if (!flags.quiet) print([result.summary]);
     });

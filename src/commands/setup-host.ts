@@ -13,15 +13,8 @@ export function register(program: Command): void {
     .option('--browser', 'also install Chromium (for the stats-page test)')
     .option('--clients', "also install Debian's etcdctl (etcd-client)")
     .action(async (flags: { images?: boolean; kind?: boolean; browser?: boolean; clients?: boolean }) => {
-      const [{ spawn }, { fileURLToPath }] = await Promise.all([import('node:child_process'), import('node:url')]);
-      const script = fileURLToPath(new URL('../../scripts/setup-host.sh', import.meta.url));
-      const args = [script, ...(['images', 'kind', 'browser', 'clients'] as const).filter((f) => flags[f]).map((f) => `--${f}`)];
-      // Inherit the terminal: apt and dockerd speak for themselves, and Ctrl-C reaches them too.
-      const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn('bash', args, { stdio: 'inherit' });
-        child.on('error', reject);
-        child.on('close', (c) => resolve(c ?? 1));
-      });
+      const { setUpHost } = await import('../lab/host.js');
+      const code = await setUpHost((['images', 'kind', 'browser', 'clients'] as const).filter((f) => flags[f]));
       process.exitCode = code;
     });
 }

@@ -1,11 +1,11 @@
 // `etcd-lab member list|replace` and `etcd-lab leader`: membership changes on a running lab, the
 // way the etcd operations guide does them — one member at a time, quorum checked before each step.
 import { UserError } from '../errors.js';
-import { guarded, Interrupted } from '../interrupt.js';
+import { Interrupted } from '../interrupt.js';
 import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
-import { joinVars } from '../render/compose.js';
+import { joinVars } from '../render/etcd-flags.js';
 import { timeLeft } from '../runtime/docker.js';
 import type { Engine } from '../runtime/engine.js';
 import {
@@ -23,6 +23,7 @@ import { describeAnswers, etcdReason, type LabRuntime } from '../runtime/lab.js'
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
 import { withLab } from './session.js';
+import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface MemberRow {
@@ -155,6 +156,64 @@ export interface ReplaceResult {
   elapsedMs: number;
 }
 
+/** What member replace's steps share. */
+interface ReplaceContext {
+  runtime: LabRuntime;
+  target: MemberTopology;
+  force: boolean;
+  deadline: number;
+  reporter: Reporter;
+  /** The member in etcd's membership before (undefined when it is gone from it already). */
+  old?: ClusterMember;
+  added?: { added: ClusterMember; members: ClusterMember[] };
+  /** The preflight passed: from here a stop leaves the lab part-way, and running it again resumes. */
+  passed?: boolean;
+}
+
+/**
+ * Replacing a member, in order. Nothing is undone: from the removal on, a stop leaves a cluster that
+ * holds quorum with one member fewer, and running it again continues from wherever it stopped.
+ */
+export const REPLACE_STEPS: Step<ReplaceContext>[] = [
+  { title: 'preflight', run: replacePreflight },
+  {
+    // Leadership handed off first if it leads, to a member that answers.
+    title: (ctx) => `leadership off ${ctx.target.name}`,
+    reportsItself: true,
+    run: async ({ runtime, target, reporter }) => {
+      const view = await runtime.leaderView();
+      if (view.container?.member !== target.name) return;
+      const next = view.answers.find((a) => a.status && a.container.member !== target.name && !runtime.isPartitioned(a.container))?.container.member;
+      if (next) await moveLeadershipIn(runtime, next, reporter);
+    },
+  },
+  {
+    title: (ctx) => `remove ${ctx.target.name} (container, cluster member, data)`,
+    run: async ({ runtime, target, old, deadline }, step) => {
+      const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
+      if (container) await runtime.removeContainers([container], undefined, 5);
+      if (old) {
+        step.update(`etcdctl member remove ${hex(old.id)}`);
+        await removeWhenAllowed(runtime, old.id, target.name, deadline, step);
+      }
+      await runtime.engine.removeVolume(target.volume);
+    },
+  },
+  {
+    // As a learner: it does not count towards quorum until promoted.
+    title: (ctx) => `member add ${ctx.target.name}`,
+    reportsItself: true,
+    run: async (ctx) => {
+      ctx.added = await addWhenHealthy(ctx.runtime, ctx.target, ctx.deadline, ctx.reporter);
+    },
+  },
+  { title: (ctx) => `start ${ctx.target.name}`, reportsItself: true, run: (ctx) => startJoining(ctx.runtime, ctx.target, ctx.added!.members, ctx.reporter, ctx.deadline) },
+  { title: (ctx) => `promote ${ctx.target.name}`, reportsItself: true, run: (ctx) => promoteWhenCaughtUp(ctx.runtime, ctx.target, ctx.added!.added.id, ctx.deadline, ctx.reporter) },
+  // The new member keeps the flags it joined with: etcd ignores them from now on, and compose leaves
+  // it running (see LabRuntime.compose), so there is no restart onto the plain definition.
+  { title: 'lab ready', reportsItself: true, run: (ctx) => waitUntilReady(ctx.runtime, ctx.deadline, ctx.reporter, { probe: 'read' }) },
+];
+
 /**
  * Replaces a member whose container or data is gone: member remove, member add (as a learner), start
  * it with `initial-cluster-state=existing`, promote it once it has caught up with the leader.
@@ -165,95 +224,73 @@ export async function replaceMember(opts: LoadOptions & { member: string; force?
     const { topology } = runtime;
     const target = topology.members.find((m) => m.name === opts.member);
     if (!target) throw new UserError(`lab "${runtime.name}" has no member "${opts.member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: ExitCode.badInput });
-    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
-
-    // 1. Safety: the others must hold quorum by themselves, and a healthy member is not replaced by accident.
-    const old = await reporter.step('preflight', async (step) => {
-      // Right after a failure the others may still be electing a leader: give them the time an
-      // election takes before calling quorum lost.
-      const needed = quorumOf(topology.members.length);
-      const others = topology.members.length - 1;
-      let health: { member: string; healthy: boolean; reason: string }[] = [];
-      const othersHealthy = () => health.filter((h) => h.member !== target.name && h.healthy).length;
-      // Fewer of the others running than a quorum: no election can help, so no waiting for one.
-      const runningOthers = (await runtime.memberContainers()).filter((c) => c.member !== target.name && c.state === 'running' && !runtime.isPartitioned(c)).length;
-      await waitUntil(
-        `${needed} of the other members to be healthy`,
-        runningOthers < needed ? Date.now() : Math.min(deadline, Date.now() + runtime.electionWaitMs),
-        async () => {
-          const containers = await runtime.memberContainers();
-          health = await Promise.all(
-            topology.members.map(async (m) => {
-              const c = containers.find((x) => x.member === m.name);
-              const e = c && runtime.memberEndpoint(c);
-              const h = e ? await memberHealth(e, 1000, { excludeNoSpace: true }) : { healthy: false, reason: c ? `container ${c.state}` : 'no container' };
-              return { member: m.name, healthy: h.healthy, reason: h.reason };
-            }),
-          );
-          const waiting = health.filter((h) => h.member !== target.name && !h.healthy);
-          return { done: othersHealthy() >= needed, detail: `${othersHealthy()}/${others} others healthy${waiting.length ? ` (${waiting.map((h) => `${h.member}: ${h.reason}`).join(', ')})` : ''}` };
-        },
-        step,
-        { intervalMs: 200 },
-      ).catch((error: unknown) => {
-        if (!(error instanceof UserError)) throw error;
-        throw new UserError(`only ${othersHealthy()} of the other ${others} members are healthy; the cluster needs ${needed} to change its membership`, {
-          problems: health.filter((h) => !h.healthy).map((h) => ({ path: h.member, message: h.reason })),
-          hint: 'with quorum lost for good, membership cannot change: restore from a snapshot instead (`etcd-lab snapshot restore FILE`); if members are only stopped, `etcd-lab start` them first',
-          exitCode: ExitCode.refused,
-        });
-      });
-      if (health.find((h) => h.member === target.name)?.healthy && !opts.force) {
-        throw new UserError(`${target.name} is healthy: replacing it throws its data away and makes the cluster send it everything again`, {
-          hint: `replace a member whose container or data is gone (\`etcd-lab kill ${target.name}\` and remove its volume to rehearse it); --force replaces it anyway`,
-          exitCode: ExitCode.refused,
-        });
-      }
-      step.update('membership');
-      const members = await clusterMembers(runtime, { exclude: [target.name], step });
-      return members.find((m) => m.name === target.name) ?? members.find((m) => m.peerUrls.includes(target.peerUrl));
-    });
-
-    // From here on a stop leaves a cluster that holds quorum with one member fewer, and running
-    // `member replace` again continues from wherever it stopped.
+    const ctx: ReplaceContext = { runtime, target, force: Boolean(opts.force), deadline: Date.now() + (opts.timeoutMs ?? 120_000), reporter };
     const resume = `\`etcd-lab member replace ${target.name}\` again continues from where this stopped (\`etcd-lab member list\` shows where it stands)`;
-    return guarded({ undoing: `stopping; ${resume}` }, async () => {
-      try {
-        return await swapMember(runtime, target, old, deadline, reporter, started);
-      } catch (error) {
-        if (error instanceof Interrupted) throw new Interrupted(`member replace interrupted`, resume);
-        throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
-      }
-    });
+    try {
+      await runSteps(REPLACE_STEPS, ctx, reporter, { command: 'member replace', undoing: `stopping; ${resume}` });
+    } catch (error) {
+      // Nothing changed before the preflight passed: its own error says what to do.
+      if (!ctx.passed) throw error;
+      if (error instanceof Interrupted) throw new Interrupted('member replace interrupted', resume);
+      throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
+    }
+    return { lab: runtime.name, member: target.name, ...(ctx.old ? { oldId: hex(ctx.old.id) } : {}), newId: hex(ctx.added!.added.id), elapsedMs: Date.now() - started };
   });
 }
 
-async function swapMember(runtime: LabRuntime, target: MemberTopology, old: ClusterMember | undefined, deadline: number, reporter: Reporter, started: number): Promise<ReplaceResult> {
-  // 2. Out with the old one: leadership handed off first if it leads (to a member that answers), its
-  //    container, its membership (asked of a member that stays) and its data gone.
-  const view = await runtime.leaderView();
-  if (view.container?.member === target.name) {
-    const next = view.answers.find((a) => a.status && a.container.member !== target.name && !runtime.isPartitioned(a.container))?.container.member;
-    if (next) await moveLeadershipIn(runtime, next, reporter);
-  }
-  await reporter.step(`remove ${target.name} (container, cluster member, data)`, async (step) => {
-    const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
-    if (container) await runtime.removeContainers([container], undefined, 5);
-    if (old) {
-      step.update(`etcdctl member remove ${hex(old.id)}`);
-      await removeWhenAllowed(runtime, old.id, target.name, deadline, step);
-    }
-    await runtime.engine.removeVolume(target.volume);
+/** Safety: the others must hold quorum by themselves, and a healthy member is not replaced by accident. */
+async function replacePreflight(ctx: ReplaceContext, step: StepHandle): Promise<void> {
+  const { runtime, target, deadline } = ctx;
+  const { topology } = runtime;
+  // Right after a failure the others may still be electing a leader: give them the time an
+  // election takes before calling quorum lost.
+  const needed = quorumOf(topology.members.length);
+  const others = topology.members.length - 1;
+  let health: { member: string; healthy: boolean; reason: string }[] = [];
+  const othersHealthy = () => health.filter((h) => h.member !== target.name && h.healthy).length;
+  // Fewer of the others running than a quorum: no election can help, so no waiting for one.
+  const runningOthers = (await runtime.memberContainers()).filter((c) => c.member !== target.name && c.state === 'running' && !runtime.isPartitioned(c)).length;
+  await waitUntil(
+    `${needed} of the other members to be healthy`,
+    runningOthers < needed ? Date.now() : Math.min(deadline, Date.now() + runtime.electionWaitMs),
+    async () => {
+      health = await memberHealths(runtime);
+      const waiting = health.filter((h) => h.member !== target.name && !h.healthy);
+      return { done: othersHealthy() >= needed, detail: `${othersHealthy()}/${others} others healthy${waiting.length ? ` (${waiting.map((h) => `${h.member}: ${h.reason}`).join(', ')})` : ''}` };
+    },
+    step,
+    { intervalMs: 200 },
+  ).catch((error: unknown) => {
+    if (!(error instanceof UserError)) throw error;
+    throw new UserError(`only ${othersHealthy()} of the other ${others} members are healthy; the cluster needs ${needed} to change its membership`, {
+      problems: health.filter((h) => !h.healthy).map((h) => ({ path: h.member, message: h.reason })),
+      hint: 'with quorum lost for good, membership cannot change: restore from a snapshot instead (`etcd-lab snapshot restore FILE`); if members are only stopped, `etcd-lab start` them first',
+      exitCode: ExitCode.refused,
+    });
   });
+  if (health.find((h) => h.member === target.name)?.healthy && !ctx.force) {
+    throw new UserError(`${target.name} is healthy: replacing it throws its data away and makes the cluster send it everything again`, {
+      hint: `replace a member whose container or data is gone (\`etcd-lab kill ${target.name}\` and remove its volume to rehearse it); --force replaces it anyway`,
+      exitCode: ExitCode.refused,
+    });
+  }
+  step.update('membership');
+  const members = await clusterMembers(runtime, { exclude: [target.name], step });
+  ctx.old = members.find((m) => m.name === target.name) ?? members.find((m) => m.peerUrls.includes(target.peerUrl));
+  ctx.passed = true;
+}
 
-  // 3. In with the new one, as a learner: it does not count towards quorum until promoted.
-  const added = await addWhenHealthy(runtime, target, deadline, reporter);
-  await startJoining(runtime, target, added.members, reporter, deadline);
-  await promoteWhenCaughtUp(runtime, target, added.added.id, deadline, reporter);
-  // The new member keeps the flags it joined with: etcd ignores them from now on, and compose leaves
-  // it running (see LabRuntime.compose), so there is no restart onto the plain definition.
-  await waitUntilReady(runtime, deadline, reporter, { probe: 'read' });
-  return { lab: runtime.name, member: target.name, ...(old ? { oldId: hex(old.id) } : {}), newId: hex(added.added.id), elapsedMs: Date.now() - started };
+/** Each member's /health (a full space quota still counts as serving). */
+async function memberHealths(runtime: LabRuntime): Promise<{ member: string; healthy: boolean; reason: string }[]> {
+  const containers = await runtime.memberContainers();
+  return Promise.all(
+    runtime.topology.members.map(async (m) => {
+      const c = containers.find((x) => x.member === m.name);
+      const e = c && runtime.memberEndpoint(c);
+      const h = e ? await memberHealth(e, 1000, { excludeNoSpace: true }) : { healthy: false, reason: c ? `container ${c.state}` : 'no container' };
+      return { member: m.name, healthy: h.healthy, reason: h.reason };
+    }),
+  );
 }
 
 /**

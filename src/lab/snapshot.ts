@@ -6,7 +6,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
-import type { Reporter } from '../progress.js';
+import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { LABEL, labLabels, type MemberTopology, type Role } from '../config/topology.js';
 import type { Engine } from '../runtime/engine.js';
@@ -19,6 +19,7 @@ import { readClientTls } from '../runtime/pki.js';
 import { restoreForMember, saveSnapshot, snapshotStatus, toolLabels, type SnapshotInfo } from '../runtime/snapshot.js';
 import { CLIENTS } from '../render/pki.js';
 import { withLab } from './session.js';
+import { runSteps, type Step } from './steps.js';
 import { humanBytes } from '../ui/bytes.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -200,162 +201,226 @@ export async function restoreLabSnapshot(opts: RestoreOptions, reporter: Reporte
   return withLab(opts, { lock: 'snapshot restore', warn: true }, reporter, (runtime) => restoreOwnedLab(runtime, opts, reporter));
 }
 
+/** What restore's steps share, and how far it got: the undo and the error read it. */
+interface RestoreContext {
+  runtime: LabRuntime;
+  opts: RestoreOptions;
+  reporter: Reporter;
+  /** The snapshot, resolved. */
+  file: string;
+  snapshot?: SnapshotInfo;
+  /** The image whose etcdutl restores and copies. */
+  image?: string;
+  state: RestoreState;
+  /** Each member's restored data, in an exited container, until it is copied into place. */
+  prepared: Map<string, { containerId: string; path: string }>;
+  /** The members were stopped: from here a failure puts their own data back. */
+  stopped?: boolean;
+  /** The restored lab serves: from here a failure must not put the old data back. */
+  proven?: boolean;
+  revision?: number;
+  /** Putting the old data back failed too. */
+  putBackFailed?: unknown;
+}
+
+/**
+ * A restore, in order. etcdutl prepares every member's data while the lab still runs (a snapshot
+ * it refuses costs nothing); only then are the members stopped, their data kept, the restored
+ * data put in place, and the lab proven. Any failure before that proof puts the kept data back.
+ */
+export function restoreSteps(members: number): Step<RestoreContext>[] {
+  return [
+    { title: 'preflight', run: restorePreflight },
+    {
+      title: 'what the snapshot holds, and the go-ahead',
+      reportsItself: true,
+      run: async ({ runtime, opts, reporter, file, snapshot }) => {
+        reporter.info(`snapshot ${file}: revision ${snapshot!.revision}, ${snapshot!.totalKeys} keys, ${humanBytes(snapshot!.totalSize)}`);
+        if (opts.yes) return;
+        if (!opts.confirm) {
+          throw new UserError(`refusing to replace the data of lab "${runtime.name}" without confirmation`, { hint: 'there is no terminal to ask: add --yes', exitCode: ExitCode.nothingDone });
+        }
+        if (!(await opts.confirm(`Replace the data of every member of lab "${runtime.name}" with the snapshot at revision ${snapshot!.revision}? Writes made after it are lost.`))) {
+          throw new UserError('nothing was changed', { exitCode: ExitCode.nothingDone });
+        }
+      },
+    },
+    {
+      title: `snapshot restore for ${members} members`,
+      run: prepareMembers,
+      undo: async (ctx) => {
+        await removePrepared(ctx);
+        return [];
+      },
+    },
+    {
+      title: 'stop the members',
+      reportsItself: true,
+      run: async (ctx) => {
+        ctx.stopped = true;
+        await writeState(ctx.runtime, ctx.state);
+        await stopMembers(ctx.runtime, ctx.reporter);
+      },
+      undo: async (ctx, error) => {
+        if (ctx.proven) return [];
+        ctx.reporter.warn(`restore failed (${(error as Error).message.split('\n')[0]}): putting back the data it replaced`);
+        try {
+          await putBack(ctx.runtime, ctx.state, ctx.image!, ctx.reporter);
+        } catch (undoError) {
+          ctx.putBackFailed = undoError;
+          throw undoError;
+        }
+        return ["the members' own data"];
+      },
+    },
+    { title: 'keep the current data', run: keepCurrentData },
+    { title: 'put the restored data in place', run: putRestoredData },
+    { title: 'start the members', reportsItself: true, run: (ctx) => startMembers(ctx.runtime, ctx.reporter) },
+    {
+      title: 'lab ready',
+      reportsItself: true,
+      run: (ctx) => waitUntilReady(ctx.runtime, Date.now() + (ctx.opts.timeoutMs ?? 60_000), ctx.reporter, { probe: 'read', hint: 'the data the restore replaced is put back now' }),
+    },
+    {
+      title: "a read at the snapshot's revision or later",
+      run: async (ctx) => {
+        const revision = await ctx.runtime.ask('current revision', (endpoint) => currentRevision(endpoint, 5000), { idempotent: true, deadline: Date.now() + 15_000 });
+        // At least the snapshot's: a client (an API server let in with --ignore-kind, a lease expiring) may write at once.
+        if (revision < ctx.snapshot!.revision) throw new Error(`the restored lab is at revision ${revision}, before the snapshot's ${ctx.snapshot!.revision}`);
+        ctx.revision = revision;
+        ctx.proven = true;
+      },
+    },
+    {
+      title: 'remove the replaced data',
+      run: (ctx) =>
+        removeKept(ctx.runtime).catch((error: Error) => {
+          throw new UserError(`the lab is restored (revision ${ctx.revision}), but removing the copies of the old data failed: ${error.message}`, {
+            hint: `remove them yourself: \`docker volume rm ${ctx.runtime.topology.members.map((m) => keptVolumeName(m.volume)).join(' ')}\``,
+            exitCode: ExitCode.failedPartWay,
+          });
+        }),
+    },
+  ];
+}
+
 async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, reporter: Reporter): Promise<RestoreResult> {
   const started = Date.now();
-  const { lab, engine, topology } = runtime;
   const file = resolve(opts.file);
-
-  // 1. Checks: nothing is touched until each passes.
-  const { snapshot, image } = await reporter.step('preflight', async (step) => {
-    const kept = await keptVolumes(runtime);
-    if (kept.length > 0) {
-      throw new UserError(`an earlier restore of lab "${runtime.name}" did not finish: it kept the data it replaced (${kept.join(', ')})`, {
-        hint: '`etcd-lab snapshot rollback` puts that data back; or, to keep the lab as it is now, remove them: `docker volume rm ' + kept.join(' ') + '`',
-        exitCode: ExitCode.refused,
-      });
-    }
-    step.update('the lab');
-    const [members, volumes] = await Promise.all([runtime.memberContainers(), runtime.dataVolumes()]);
-    if (volumes.length === 0 || members.length === 0) {
-      throw new UserError(`lab "${runtime.name}" does not exist here: there is nothing to restore into`, {
-        hint: '`etcd-lab up` makes it (an empty cluster), then restore the snapshot into it',
-        exitCode: ExitCode.refused,
-      });
-    }
-    checkMembership(runtime, volumes);
-    step.update('KIND');
-    const nodes = await kindNodes(runtime);
-    if (nodes.length > 0 && !opts.ignoreKind) {
-      throw new UserError(`KIND cluster "${lab.spec.kind.name}" is running on this lab (${nodes.join(', ')})`, {
-        hint:
-          'its API server caches what etcd holds and would go on serving it, newer than the restored data. As the etcd guide says, stop the API servers first ' +
-          `(\`docker stop ${nodes.join(' ')}\`), restore, then start them (\`docker start …\`); or pass --ignore-kind to restore anyway`,
-        exitCode: ExitCode.refused,
-      });
-    }
-    step.update(`checking ${file}`);
-    const image = await toolImage(runtime);
-    return { snapshot: await snapshotStatus(engine, image, runtime.name, file, opts), image };
-  });
-  reporter.info(`snapshot ${file}: revision ${snapshot.revision}, ${snapshot.totalKeys} keys, ${humanBytes(snapshot.totalSize)}`);
-
-  if (!opts.yes) {
-    if (!opts.confirm) {
-      throw new UserError(`refusing to replace the data of lab "${runtime.name}" without confirmation`, {
-        hint: 'there is no terminal to ask: add --yes',
-        exitCode: ExitCode.nothingDone,
-      });
-    }
-    if (!(await opts.confirm(`Replace the data of every member of lab "${runtime.name}" with the snapshot at revision ${snapshot.revision}? Writes made after it are lost.`))) {
-      throw new UserError('nothing was changed', { exitCode: ExitCode.nothingDone });
-    }
+  const ctx: RestoreContext = { runtime, opts, reporter, file, state: { snapshot: file, kept: [], replaced: [] }, prepared: new Map() };
+  const leftovers = async () => (await keptVolumes(runtime)).map((v) => `volume ${v} (\`etcd-lab snapshot rollback\`)`);
+  try {
+    await runSteps(restoreSteps(runtime.topology.members.length), ctx, reporter, { command: 'restore', undoing: 'putting back what the restore replaced', leftovers });
+  } catch (error) {
+    throw await restoreFailure(ctx, error);
   }
+  return { lab: runtime.name, snapshot: ctx.snapshot!, revision: ctx.revision!, members: runtime.topology.members.map((m) => m.name), elapsedMs: Date.now() - started };
+}
 
-  const state: RestoreState = { snapshot: file, kept: [], replaced: [] };
-  const prepared = new Map<string, { containerId: string; path: string }>();
-  const removePrepared = async () => {
-    await Promise.all([...prepared.values()].map((p) => engine.removeContainer(p.containerId, 0).catch(() => {})));
-    prepared.clear();
-  };
-  let stopped = false;
-  /** The restored lab serves: from here a failure must not put the old data back. */
-  let proven = false;
-
-  return guarded({ undoing: 'putting back the data the restore replaced', leftovers: async () => (await keptVolumes(runtime)).map((v) => `volume ${v} (\`etcd-lab snapshot rollback\`)`) }, async () => {
-    try {
-      // 2. Restore every member's data while the lab still runs: a snapshot etcd refuses costs nothing.
-      await reporter.step(`snapshot restore for ${topology.members.length} members`, async (step) => {
-        for (const member of topology.members) {
-          throwIfInterrupted();
-          step.update(member.name);
-          prepared.set(
-            member.name,
-            await restoreForMember(engine, {
-              image,
-              lab: runtime.name,
-              file,
-              member,
-              initialCluster: topology.initialCluster,
-              token: lab.spec.name,
-              skipHashCheck: opts.skipHashCheck,
-            }),
-          );
-        }
-      });
-
-      // 3. Stop the members; keep their data; put the restored data in its place.
-      throwIfInterrupted();
-      stopped = true;
-      await writeState(runtime, state);
-      await stopMembers(runtime, reporter);
-      await reporter.step('keep the current data', async (step) => {
-        for (const member of topology.members) {
-          throwIfInterrupted();
-          step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
-          await engine.createVolume(keptVolumeName(member.volume), { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data' satisfies Role, [LABEL.member]: member.name, [LABEL.owner]: lab.owner });
-          await engine.copyVolume(member.volume, keptVolumeName(member.volume), image, toolLabels(runtime.name));
-          state.kept.push(member.name);
-          await writeState(runtime, state);
-        }
-      });
-      await reporter.step('put the restored data in place', async (step) => {
-        for (const member of topology.members) {
-          throwIfInterrupted();
-          step.update(member.name);
-          state.replaced.push(member.name);
-          await writeState(runtime, state);
-          await emptyVolume(runtime, member);
-          await engine.copyIntoVolume(prepared.get(member.name)!, member.volume, image, toolLabels(runtime.name));
-        }
-      });
-      await removePrepared();
-
-      // 4. Start, and prove it: quorum, one leader, HAProxy, a read at the snapshot's revision.
-      await startMembers(runtime, reporter);
-      await waitUntilReady(runtime, Date.now() + (opts.timeoutMs ?? 60_000), reporter, {
-        probe: 'read',
-        hint: 'the data the restore replaced is put back now',
-      });
-      const revision = await runtime.ask('current revision', (endpoint) => currentRevision(endpoint, 5000), { idempotent: true, deadline: Date.now() + 15_000 });
-      // At least the snapshot's: a client (an API server let in with --ignore-kind, a lease expiring) may write at once.
-      if (revision < snapshot.revision) {
-        throw new Error(`the restored lab is at revision ${revision}, before the snapshot's ${snapshot.revision}`);
-      }
-      proven = true;
-
-      // 5. Only now is the old data no longer needed.
-      await reporter.step('remove the replaced data', () => removeKept(runtime)).catch((error: Error) => {
-        throw new UserError(`the lab is restored (revision ${revision}), but removing the copies of the old data failed: ${error.message}`, {
-          hint: `remove them yourself: \`docker volume rm ${topology.members.map((m) => keptVolumeName(m.volume)).join(' ')}\``,
-          exitCode: ExitCode.failedPartWay,
-        });
-      });
-      return { lab: runtime.name, snapshot, revision, members: topology.members.map((m) => m.name), elapsedMs: Date.now() - started };
-    } catch (error) {
-      if (proven) throw error;
-      await removePrepared();
-      if (!stopped) {
-        if (error instanceof Interrupted) throw new Interrupted('restore interrupted before the lab was touched: nothing changed');
-        throw error;
-      }
-      reporter.warn(`restore failed (${(error as Error).message.split('\n')[0]}): putting back the data it replaced`);
-      try {
-        await putBack(runtime, state, image, reporter);
-      } catch (undoError) {
-        throw new UserError(`restore failed, and putting back the old data failed too: ${(undoError as Error).message}`, {
-          hint: `the old data is kept in volumes ${(await keptVolumes(runtime)).join(', ') || '(none)'}: \`etcd-lab snapshot rollback\` tries again`,
-          exitCode: ExitCode.failedPartWay,
-          cause: error,
-        });
-      }
-      if (error instanceof Interrupted) throw new Interrupted('restore interrupted: the lab is back on its own data, as it was before');
-      throw new UserError(`restore failed: ${(error as Error).message}`, {
-        hint: 'the lab is back on its own data, as it was before (proven: quorum, one leader, HAProxy serving)',
-        exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay,
-        cause: error,
-      });
-    }
+/** What a failed restore tells the user: whether the lab was touched, and whether it is back on its own data. */
+async function restoreFailure(ctx: RestoreContext, error: unknown): Promise<unknown> {
+  if (ctx.proven) return error;
+  if (!ctx.stopped) return error instanceof Interrupted ? new Interrupted('restore interrupted before the lab was touched: nothing changed') : error;
+  if (ctx.putBackFailed !== undefined) {
+    return new UserError(`restore failed, and putting back the old data failed too: ${(ctx.putBackFailed as Error).message}`, {
+      hint: `the old data is kept in volumes ${(await keptVolumes(ctx.runtime)).join(', ') || '(none)'}: \`etcd-lab snapshot rollback\` tries again`,
+      exitCode: ExitCode.failedPartWay,
+      cause: error,
+    });
+  }
+  if (error instanceof Interrupted) return new Interrupted('restore interrupted: the lab is back on its own data, as it was before');
+  return new UserError(`restore failed: ${(error as Error).message}`, {
+    hint: 'the lab is back on its own data, as it was before (proven: quorum, one leader, HAProxy serving)',
+    exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay,
+    cause: error,
   });
+}
+
+/** Checks: nothing is touched until each passes. */
+async function restorePreflight(ctx: RestoreContext, step: StepHandle): Promise<void> {
+  const { runtime, opts, file } = ctx;
+  const kept = await keptVolumes(runtime);
+  if (kept.length > 0) {
+    throw new UserError(`an earlier restore of lab "${runtime.name}" did not finish: it kept the data it replaced (${kept.join(', ')})`, {
+      hint: '`etcd-lab snapshot rollback` puts that data back; or, to keep the lab as it is now, remove them: `docker volume rm ' + kept.join(' ') + '`',
+      exitCode: ExitCode.refused,
+    });
+  }
+  step.update('the lab');
+  const [members, volumes] = await Promise.all([runtime.memberContainers(), runtime.dataVolumes()]);
+  if (volumes.length === 0 || members.length === 0) {
+    throw new UserError(`lab "${runtime.name}" does not exist here: there is nothing to restore into`, {
+      hint: '`etcd-lab up` makes it (an empty cluster), then restore the snapshot into it',
+      exitCode: ExitCode.refused,
+    });
+  }
+  checkMembership(runtime, volumes);
+  step.update('KIND');
+  const nodes = await kindNodes(runtime);
+  if (nodes.length > 0 && !opts.ignoreKind) {
+    throw new UserError(`KIND cluster "${runtime.lab.spec.kind.name}" is running on this lab (${nodes.join(', ')})`, {
+      hint:
+        'its API server caches what etcd holds and would go on serving it, newer than the restored data. As the etcd guide says, stop the API servers first ' +
+        `(\`docker stop ${nodes.join(' ')}\`), restore, then start them (\`docker start …\`); or pass --ignore-kind to restore anyway`,
+      exitCode: ExitCode.refused,
+    });
+  }
+  step.update(`checking ${file}`);
+  ctx.image = await toolImage(runtime);
+  ctx.snapshot = await snapshotStatus(runtime.engine, ctx.image, runtime.name, file, opts);
+}
+
+/** Every member's data restored by etcdutl into an exited container, while the lab still runs. */
+async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<void> {
+  const { runtime, opts, file } = ctx;
+  const { topology } = runtime;
+  for (const member of topology.members) {
+    throwIfInterrupted();
+    step.update(member.name);
+    const prepared = await restoreForMember(runtime.engine, {
+      image: ctx.image!,
+      lab: runtime.name,
+      file,
+      member,
+      initialCluster: topology.initialCluster,
+      token: runtime.lab.spec.name,
+      skipHashCheck: opts.skipHashCheck,
+    });
+    ctx.prepared.set(member.name, prepared);
+  }
+}
+
+async function removePrepared(ctx: RestoreContext): Promise<void> {
+  await Promise.all([...ctx.prepared.values()].map((p) => ctx.runtime.engine.removeContainer(p.containerId, 0).catch(() => {})));
+  ctx.prepared.clear();
+}
+
+/** Each member's current data copied whole to a kept volume; the state file says which are whole. */
+async function keepCurrentData(ctx: RestoreContext, step: StepHandle): Promise<void> {
+  const { runtime, state } = ctx;
+  for (const member of runtime.topology.members) {
+    throwIfInterrupted();
+    step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
+    const labels = { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data' satisfies Role, [LABEL.member]: member.name, [LABEL.owner]: runtime.lab.owner };
+    await runtime.engine.createVolume(keptVolumeName(member.volume), labels);
+    await runtime.engine.copyVolume(member.volume, keptVolumeName(member.volume), ctx.image!, toolLabels(runtime.name));
+    state.kept.push(member.name);
+    await writeState(runtime, state);
+  }
+}
+
+/** Each member's volume emptied and filled with its restored data; then the prepared containers go. */
+async function putRestoredData(ctx: RestoreContext, step: StepHandle): Promise<void> {
+  const { runtime, state } = ctx;
+  for (const member of runtime.topology.members) {
+    throwIfInterrupted();
+    step.update(member.name);
+    state.replaced.push(member.name);
+    await writeState(runtime, state);
+    await emptyVolume(runtime, member);
+    await runtime.engine.copyIntoVolume(ctx.prepared.get(member.name)!, member.volume, ctx.image!, toolLabels(runtime.name));
+  }
+  await removePrepared(ctx);
 }
 
 /**

@@ -2,7 +2,6 @@
 // small named steps, as kind's create is a list of actions. One runner runs them: one status line
 // each, and on a failure or Ctrl-C it takes back what the started steps made, last first, unless
 // --retain. The lists are data, so their order is unit-tested without Docker.
-import { UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter, StepHandle } from '../progress.js';
 
@@ -19,7 +18,7 @@ export interface Step<C> {
    * what it removed ("network kind"). Called for every step that started, last first. Quiet: a
    * step whose undo is long shows its own progress.
    */
-  undo?(ctx: C): Promise<string[]>;
+  undo?(ctx: C, error: unknown): Promise<string[]>;
 }
 
 export interface StepsOptions {
@@ -29,6 +28,8 @@ export interface StepsOptions {
   retain?: boolean;
   /** How to remove what --retain kept ("`etcd-lab down --volumes` removes it"). */
   retainedHint?: string;
+  /** What the first Ctrl-C says happens now; "rolling back what this run created" by default. */
+  undoing?: string;
   /** What would be left if the process stopped now, for the line a second Ctrl-C prints. */
   leftovers?: () => Promise<string[]>;
 }
@@ -44,7 +45,7 @@ export function titleOf<C>(step: Step<C>, ctx: C): string {
  */
 export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, opts: StepsOptions): Promise<C> {
   const undoable = steps.some((s) => s.undo);
-  const undoing = !undoable ? 'stopping' : opts.retain ? 'stopping; --retain keeps what this run made' : 'rolling back what this run created';
+  const undoing = undoable && opts.retain ? 'stopping; --retain keeps what this run made' : (opts.undoing ?? (undoable ? 'rolling back what this run created' : 'stopping'));
   return guarded({ undoing, leftovers: opts.leftovers }, async () => {
     const started: Step<C>[] = [];
     try {
@@ -58,6 +59,7 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, 
       return ctx;
     } catch (error) {
       if (!started.some((s) => s.undo)) {
+        // A bare Ctrl-C gets the command's name; a step's own message (what it left) is kept.
         if (error instanceof Interrupted && error.message === 'interrupted') throw new Interrupted(`${opts.command} interrupted before it had made anything to roll back`);
         throw error;
       }
@@ -66,7 +68,7 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, 
         if (error instanceof Interrupted) throw new Interrupted(`${opts.command} interrupted; --retain kept what it made`, opts.retainedHint);
         throw error;
       }
-      const undone = await undoSteps(started, ctx, reporter);
+      const undone = await undoSteps(started, ctx, reporter, error);
       if (error instanceof Interrupted) {
         throw new Interrupted(`${opts.command} interrupted; rolled back what it had created (${undone.length > 0 ? undone.join(', ') : 'nothing yet'})`);
       }
@@ -75,14 +77,14 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, 
   });
 }
 
-async function undoSteps<C>(started: Step<C>[], ctx: C, reporter: Reporter): Promise<string[]> {
+async function undoSteps<C>(started: Step<C>[], ctx: C, reporter: Reporter, error: unknown): Promise<string[]> {
   const undone: string[] = [];
   for (const step of [...started].reverse()) {
     if (!step.undo) continue;
     try {
-      undone.push(...(await step.undo(ctx)));
-    } catch (error) {
-      const reason = error instanceof UserError || error instanceof Error ? error.message : String(error);
+      undone.push(...(await step.undo(ctx, error)));
+    } catch (undoError) {
+      const reason = undoError instanceof Error ? undoError.message : String(undoError);
       reporter.warn(`could not undo "${titleOf(step, ctx)}": ${reason}; \`etcd-lab status\` shows what is left`);
     }
   }

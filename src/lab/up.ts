@@ -8,7 +8,7 @@ import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index
 import { pkiDirOf } from '../render/pki.js';
 import { configHashOf } from '../render/haproxy.js';
 import { CA } from '../runtime/pki.js';
-import type { ContainerInfo, Engine } from '../runtime/engine.js';
+import { isConflict, lastWords, type ContainerInfo, type Engine } from '../runtime/engine.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { checkMembership, checkNetwork, checkPorts } from '../runtime/preflight.js';
@@ -105,7 +105,7 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
           await action();
           removed.add(name);
         } catch (error) {
-          if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+          if (!isConflict(error)) throw error;
           blocked.push(name); // still in use by a container that appeared meanwhile
         }
       };
@@ -166,9 +166,9 @@ export const UP_STEPS: Step<UpContext>[] = [
     when: changing,
     run: async (ctx) => {
       const { lab, engine } = ctx.runtime;
-      ctx.images = await ensureLabImages(engine, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage }, { etcd: lab.spec.etcd.image, haproxy: lab.spec.haproxy.image }, ctx.reporter);
-      lab.local.etcdImage = ctx.images.etcd;
-      lab.local.haproxyImage = ctx.images.haproxy;
+      const images = (ctx.images = await ensureLabImages(engine, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage }, { etcd: lab.spec.etcd.image, haproxy: lab.spec.haproxy.image }, ctx.reporter));
+      // The rest of up works on the images chosen (a local stand-in when the spec's cannot be pulled).
+      ctx.runtime = new LabRuntime({ ...lab, local: { ...lab.local, etcdImage: images.etcd, haproxyImage: images.haproxy } }, engine);
     },
   },
   {
@@ -234,10 +234,9 @@ async function preflight(ctx: UpContext, step: StepHandle): Promise<void> {
 async function composeUp(ctx: UpContext, step: StepHandle): Promise<void> {
   const { runtime } = ctx;
   const deadline = (ctx.deadline = Date.now() + ctx.timeoutMs);
-  await runtime.compose(['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() }).catch((error: Error & { stderr?: string }) => {
+  await runtime.compose(['up', '--detach', '--no-color', '--quiet-pull'], (line) => step.update(line), { timeoutMs: deadline - Date.now() }).catch((error: unknown) => {
     if (error instanceof UserError) throw error; // Ctrl-C, or past --timeout: it says so itself
-    const lines = (error.stderr ?? error.message).trim().split('\n');
-    throw new UserError(`docker compose up failed: ${lines.at(-1)}`, {
+    throw new UserError(`docker compose up failed: ${lastWords(error)}`, {
       hint: `the generated stack is in ${runtime.lab.outDir}; \`docker compose -f ${runtime.composeFile} config\` shows what was asked`,
       exitCode: ExitCode.failedPartWay,
       cause: error,

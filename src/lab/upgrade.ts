@@ -5,10 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import type { Reporter } from '../progress.js';
+import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { ENV_VARS, setDotenvValue } from '../config/local.js';
-import { memberImageVar } from '../render/compose.js';
+import { memberImageVar } from '../render/etcd-flags.js';
 import { ENV_FILE } from '../render/index.js';
 import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../runtime/files.js';
@@ -21,6 +21,7 @@ import { writeLabFiles } from './generate.js';
 import { moveLeadershipIn } from './membership.js';
 import { saveSnapshotOf } from './snapshot.js';
 import { withLab } from './session.js';
+import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface UpgradeOptions extends LoadOptions {
@@ -106,105 +107,154 @@ async function setInDotenv(file: string, name: string, value: string): Promise<v
   await writeFileAtomic(file, setDotenvValue(text, name, value));
 }
 
+/** What upgrade's steps share. */
+interface UpgradeContext {
+  runtime: LabRuntime;
+  image: string;
+  reporter: Reporter;
+  /** Per member: how long it may take to be healthy and caught up on the new image. */
+  perMemberMs: number;
+  before?: UpgradeResult['before'];
+  /** The etcd version in the new image. */
+  target?: string;
+  snapshot?: string;
+  /** Members in the order they are upgraded: followers first, the leader last. */
+  order?: string[];
+  done: UpgradeResult['members'];
+  after?: UpgradeResult['after'];
+}
+
+/**
+ * A rolling upgrade of `members` members, in order. Nothing is undone: etcd cannot go back a
+ * version, so a member that does not come back stops it there, quorum held, with the snapshot
+ * taken first named in the error.
+ */
+export function upgradeSteps(members: number): Step<UpgradeContext>[] {
+  return [
+    { title: 'preflight', run: preflight },
+    {
+      title: 'from which version to which',
+      reportsItself: true,
+      run: async ({ before, target, image, reporter }) => reporter.info(`etcd ${Object.values(before!.servers).join('/')} (cluster version ${before!.cluster}) → ${target} from ${image}`),
+    },
+    {
+      title: 'snapshot before anything changes',
+      reportsItself: true,
+      run: async (ctx) => {
+        ctx.snapshot = (await saveSnapshotOf(ctx.runtime, undefined, ctx.reporter, 'before-upgrade')).file;
+      },
+    },
+    {
+      title: 'order: followers first, the leader last',
+      run: async (ctx, step) => {
+        const leader = (await ctx.runtime.awaitLeader(Date.now() + ctx.runtime.electionWaitMs)).container.member;
+        const names = ctx.runtime.topology.members.map((m) => m.name);
+        ctx.order = [...names.filter((m) => m !== leader), leader];
+        step.update(ctx.order.join(', '));
+      },
+    },
+    ...Array.from({ length: members }, (_, i): Step<UpgradeContext> => ({
+      title: (ctx) => `${ctx.order![i]}: hand leadership over if it leads, recreate on ${ctx.image}, healthy and caught up`,
+      reportsItself: true,
+      run: (ctx) => upgradeMember(ctx, ctx.order![i]!),
+    })),
+    {
+      // Recorded where `up` reads it, so the next `up` keeps the new image.
+      title: (ctx) => `record ${ENV_VARS.etcdImage}=${ctx.image} in ${join(ctx.runtime.lab.projectDir, ENV_FILE)}`,
+      run: async ({ runtime, image }) => {
+        await setInDotenv(join(runtime.lab.projectDir, ENV_FILE), ENV_VARS.etcdImage, image);
+        await writeLabFiles({ ...runtime.lab, local: { ...runtime.lab.local, etcdImage: image } });
+      },
+    },
+    { title: 'lab ready', reportsItself: true, run: (ctx) => waitUntilReady(ctx.runtime, Date.now() + ctx.perMemberMs, ctx.reporter, { probe: 'read' }) },
+    { title: (ctx) => `cluster version ${minorOf(ctx.target!)!.join('.')}`, run: awaitClusterVersion },
+  ];
+}
+
+/** Every member healthy, the step allowed, the image real. */
+async function preflight(ctx: UpgradeContext, step: StepHandle): Promise<void> {
+  const { runtime, image } = ctx;
+  // Right after a failure, an election may still run: wait for it, so that only the members that
+  // are really down are named below.
+  await runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch(() => undefined);
+  const unhealthy = await runtime.unhealthyMembers();
+  if (unhealthy.length > 0) {
+    throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: a rolling upgrade starts from a healthy cluster`, {
+      hint: '`etcd-lab status` shows why; `etcd-lab start` or `etcd-lab member replace` first',
+      exitCode: ExitCode.refused,
+    });
+  }
+  step.update('versions');
+  const before = (ctx.before = await versionsOf(runtime));
+  step.update(`etcd --version in ${image}`);
+  const target = (ctx.target = await etcdVersionInImage(runtime, image));
+  const refusal = upgradeRefusal(before.cluster, target);
+  if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: ExitCode.refused });
+}
+
+/** One member: leadership handed to an upgraded member if it leads, recreated on the image, proven caught up. */
+async function upgradeMember(ctx: UpgradeContext, member: string): Promise<void> {
+  const { runtime, image, reporter, perMemberMs, done, order } = ctx;
+  const started = Date.now();
+  const wasLeader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member === member;
+  // To an upgraded member when there is one; a lab of one member has nobody to hand over to.
+  const heir = done.at(-1)?.member ?? order!.find((m) => m !== member);
+  if (wasLeader && heir) await moveLeadershipIn(runtime, heir, reporter);
+  await reporter.step(`${member}: stop, recreate on ${image}`, (step) =>
+    runtime.compose(['up', '--detach', '--no-color', '--no-deps', member], (line) => step.update(line), {
+      env: { [memberImageVar(member)]: image },
+      timeoutMs: perMemberMs,
+    }),
+  );
+  try {
+    await reporter.step(`${member}: healthy on etcd ${ctx.target} and caught up`, (step) =>
+      waitUntil(`${member} to serve on ${image}`, Date.now() + perMemberMs, () => caughtUp(runtime, member, ctx.target!), step),
+    );
+  } catch (error) {
+    const rest = order!.slice(order!.indexOf(member) + 1);
+    throw new UserError(`${member} did not come back on ${image}: ${(error as Error).message}`, {
+      hint:
+        `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${ctx.target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
+        `\`etcd-lab logs ${member}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${ctx.snapshot}`,
+      exitCode: ExitCode.failedPartWay,
+      cause: error,
+    });
+  }
+  done.push({ member, wasLeader, ms: Date.now() - started });
+}
+
+/** The member answers on the target version, at most two entries behind the others. */
+async function caughtUp(runtime: LabRuntime, member: string, target: string): Promise<{ done: boolean; detail: string }> {
+  const c = (await runtime.memberContainers()).find((x) => x.member === member);
+  const e = c && runtime.memberEndpoint(c);
+  if (!e) return { done: false, detail: `container ${c?.state ?? 'missing'}` };
+  const [health, status] = await Promise.all([memberHealth(e, 1000), memberStatus(e, 1000).catch(() => undefined)]);
+  if (!health.healthy || !status) return { done: false, detail: health.reason || 'no status yet' };
+  const others = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.container.member !== member);
+  const leaderIndex = Math.max(...others.map((a) => a.status!.raftIndex));
+  const behind = leaderIndex - status.raftIndex;
+  return { done: status.version === target && behind <= 2, detail: `version ${status.version}, ${Math.max(0, behind)} entries behind` };
+}
+
+async function awaitClusterVersion(ctx: UpgradeContext, step: StepHandle): Promise<void> {
+  const minor = minorOf(ctx.target!)!.join('.');
+  await waitUntil(
+    'the cluster version to follow',
+    Date.now() + 30_000,
+    async () => {
+      ctx.after = await versionsOf(ctx.runtime);
+      return { done: ctx.after.cluster.startsWith(`${minor}.`), detail: `cluster version ${ctx.after.cluster}` };
+    },
+    step,
+    { intervalMs: 500 },
+  );
+}
+
 export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise<UpgradeResult> {
   return withLab(opts, { lock: 'upgrade', warn: true }, reporter, async (runtime) => {
     const started = Date.now();
-    const { lab, topology } = runtime;
-    const perMemberMs = opts.timeoutMs ?? 90_000;
-
-    // 1. Every member healthy, the step allowed, the image real.
-    const { before, target } = await reporter.step('preflight', async (step) => {
-      // Right after a failure, an election may still run: wait for it, so that only the members that
-      // are really down are named below.
-      await runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch(() => undefined);
-      const unhealthy = await runtime.unhealthyMembers();
-      if (unhealthy.length > 0) {
-        throw new UserError(`${unhealthy.join(', ')} ${unhealthy.length === 1 ? 'is' : 'are'} not healthy: a rolling upgrade starts from a healthy cluster`, {
-          hint: '`etcd-lab status` shows why; `etcd-lab start` or `etcd-lab member replace` first',
-          exitCode: ExitCode.refused,
-        });
-      }
-      step.update('versions');
-      const before = await versionsOf(runtime);
-      step.update(`etcd --version in ${opts.image}`);
-      const target = await etcdVersionInImage(runtime, opts.image);
-      const refusal = upgradeRefusal(before.cluster, target);
-      if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: ExitCode.refused });
-      return { before, target };
-    });
-    reporter.info(`etcd ${Object.values(before.servers).join('/')} (cluster version ${before.cluster}) → ${target} from ${opts.image}`);
-
-    // 2. The guide's advice: a snapshot before anything changes.
-    const snapshot = await saveSnapshotOf(runtime, undefined, reporter, 'before-upgrade');
-
-    // 3. One member at a time: followers first, the leader last once it has handed over.
-    const leader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member;
-    const order = [...topology.members.filter((m) => m.name !== leader), ...topology.members.filter((m) => m.name === leader)];
-    const done: UpgradeResult['members'] = [];
-    for (const member of order) {
-      const memberStarted = Date.now();
-      const wasLeader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member === member.name;
-      // To an upgraded member when there is one; else (leadership moved meanwhile) to any other.
-      // To an upgraded member when there is one; a lab of one member has nobody to hand over to.
-      const heir = done.at(-1)?.member ?? order.find((m) => m.name !== member.name)?.name;
-      if (wasLeader && heir) await moveLeadershipIn(runtime, heir, reporter);
-      await reporter.step(`${member.name}: stop, recreate on ${opts.image}`, (step) =>
-        runtime.compose(['up', '--detach', '--no-color', '--no-deps', member.name], (line) => step.update(line), {
-          env: { [memberImageVar(member.name)]: opts.image },
-          timeoutMs: perMemberMs,
-        }),
-      );
-      try {
-        await reporter.step(`${member.name}: healthy on etcd ${target} and caught up`, (step) =>
-          waitUntil(
-            `${member.name} to serve on ${opts.image}`,
-            Date.now() + perMemberMs,
-            async () => {
-              const c = (await runtime.memberContainers()).find((x) => x.member === member.name);
-              const e = c && runtime.memberEndpoint(c);
-              if (!e) return { done: false, detail: `container ${c?.state ?? 'missing'}` };
-              const [health, status] = await Promise.all([memberHealth(e, 1000), memberStatus(e, 1000).catch(() => undefined)]);
-              if (!health.healthy || !status) return { done: false, detail: health.reason || 'no status yet' };
-              const others = (await runtime.statuses(undefined, 1000)).filter((a) => a.status && a.container.member !== member.name);
-              const leaderIndex = Math.max(...others.map((a) => a.status!.raftIndex));
-              const behind = leaderIndex - status.raftIndex;
-              return { done: status.version === target && behind <= 2, detail: `version ${status.version}, ${Math.max(0, behind)} entries behind` };
-            },
-            step,
-          ),
-        );
-      } catch (error) {
-        const rest = order.slice(order.indexOf(member) + 1).map((m) => m.name);
-        throw new UserError(`${member.name} did not come back on ${opts.image}: ${(error as Error).message}`, {
-          hint:
-            `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
-            `\`etcd-lab logs ${member.name}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${snapshot.file}`,
-          exitCode: ExitCode.failedPartWay,
-          cause: error,
-        });
-      }
-      done.push({ member: member.name, wasLeader, ms: Date.now() - memberStarted });
-    }
-
-    // 4. Recorded where `up` reads it, so the next `up` keeps the new image; then the lab proven whole.
-    await setInDotenv(join(lab.projectDir, ENV_FILE), ENV_VARS.etcdImage, opts.image);
-    lab.local.etcdImage = opts.image;
-    await reporter.step(`record ${ENV_VARS.etcdImage}=${opts.image} in ${join(lab.projectDir, ENV_FILE)}`, () => writeLabFiles(lab));
-    await waitUntilReady(runtime, Date.now() + perMemberMs, reporter, { probe: 'read' });
-    const after = await reporter.step(`cluster version ${minorOf(target)!.join('.')}`, async (step) => {
-      let last = { servers: {} as Record<string, string>, cluster: '' };
-      await waitUntil(
-        'the cluster version to follow',
-        Date.now() + 30_000,
-        async () => {
-          last = await versionsOf(runtime);
-          return { done: last.cluster.startsWith(`${minorOf(target)!.join('.')}.`), detail: `cluster version ${last.cluster}` };
-        },
-        step,
-        { intervalMs: 500 },
-      );
-      return last;
-    });
-    return { lab: runtime.name, image: opts.image, snapshot: snapshot.file, before, after, members: done, elapsedMs: Date.now() - started };
+    const ctx: UpgradeContext = { runtime, image: opts.image, reporter, perMemberMs: opts.timeoutMs ?? 90_000, done: [] };
+    await runSteps(upgradeSteps(runtime.topology.members.length), ctx, reporter, { command: 'upgrade' });
+    return { lab: runtime.name, image: opts.image, snapshot: ctx.snapshot!, before: ctx.before!, after: ctx.after!, members: ctx.done, elapsedMs: Date.now() - started };
   });
 }

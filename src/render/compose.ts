@@ -6,8 +6,6 @@ import { ENV_VARS } from '../config/local.js';
 import {
   ETCD_CLIENT_PORT,
   ETCD_DATA_DIR,
-  ETCD_METRICS_PORT,
-  ETCD_PEER_PORT,
   ETCD_PKI_DIR,
   HAPROXY_CLIENT_PORT,
   HAPROXY_CONFIG_DIR,
@@ -22,40 +20,15 @@ import {
 } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
 import { generatedHeader } from './header.js';
-import { HAPROXY_PKI_DIR, HAPROXY_PKI_MOUNT, MEMBER_FILES, PKI_DIR } from './pki.js';
+import { HAPROXY_PKI_DIR, HAPROXY_PKI_MOUNT, PKI_DIR } from './pki.js';
 import { HAPROXY_DIR } from './haproxy.js';
+import { etcdCommand, filesIn, interpolate, memberImageVar } from './etcd-flags.js';
 
-/** "${VAR:-default}": a teammate overrides it in .env without touching the committed file. */
-function interpolate(variable: string, fallback: string | number): string {
-  return `\${${variable}:-${fallback}}`;
-}
+const IN_MEMBER = filesIn(ETCD_PKI_DIR);
 
 /** The lab's labels plus its owner, a per-machine path that only the generated .env holds. */
 function labels(spec: LabSpec, role: Role, member?: string): Record<string, string> {
   return { ...labLabels(spec, role, member), [LABEL.owner]: `\${${OWNER_VAR}:?run etcd-lab generate to create .env}` };
-}
-
-/** Where each certificate file is inside a member (TLS mode): its own generated/pki/<member>/, mounted whole. */
-function filesIn(dir: string): Record<keyof typeof MEMBER_FILES, string> {
-  return Object.fromEntries(Object.entries(MEMBER_FILES).map(([k, f]) => [k, `${dir}/${f}`])) as Record<keyof typeof MEMBER_FILES, string>;
-}
-const IN_MEMBER = filesIn(ETCD_PKI_DIR);
-
-/** TLS mode: client and peer TLS, both requiring a certificate from the lab CA; health on plain HTTP. */
-function tlsFlags(pkiDir: string): string[] {
-  const IN_MEMBER = filesIn(pkiDir);
-  return [
-    `--cert-file=${IN_MEMBER.serverCert}`,
-    `--key-file=${IN_MEMBER.serverKey}`,
-    '--client-cert-auth',
-    `--trusted-ca-file=${IN_MEMBER.ca}`,
-    `--peer-cert-file=${IN_MEMBER.peerCert}`,
-    `--peer-key-file=${IN_MEMBER.peerKey}`,
-    '--peer-client-cert-auth',
-    `--peer-trusted-ca-file=${IN_MEMBER.ca}`,
-    // /health and /metrics without a client certificate, for HAProxy's checks (as kubeadm probes etcd).
-    `--listen-metrics-urls=http://0.0.0.0:${ETCD_METRICS_PORT}`,
-  ];
 }
 
 /**
@@ -65,50 +38,6 @@ function tlsFlags(pkiDir: string): string[] {
  */
 function tlsMounts(member: MemberTopology): string[] {
   return [`./${PKI_DIR}/${member.name}:${ETCD_PKI_DIR}:ro`];
-}
-
-/** The variables that start a member as one joining a running cluster, set only by etcd-lab for that start. */
-export function joinVars(member: string): { initialCluster: string; state: string } {
-  const prefix = `ETCD_LAB_${member.toUpperCase()}`;
-  return { initialCluster: `${prefix}_INITIAL_CLUSTER`, state: `${prefix}_INITIAL_CLUSTER_STATE` };
-}
-
-/** The variable that puts one member on another image, set only by `etcd-lab upgrade` for that member's start. */
-export function memberImageVar(member: string): string {
-  return `ETCD_LAB_${member.toUpperCase()}_IMAGE`;
-}
-
-/**
- * The member's etcd flags. In the compose file the bootstrap values can be replaced for one start
- * (`joinable`); a unit file for a host (export hosts) has them plain.
- */
-export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string, opts: { joinable?: boolean; /** Where the certificates are (Swarm: /run/secrets). */ pkiDir?: string } = {}): string[] {
-  const { etcd } = spec;
-  const joinable = opts.joinable ?? true;
-  const scheme = spec.tls.enabled ? 'https' : 'http';
-  return [
-    `--name=${member.name}`,
-    `--data-dir=${ETCD_DATA_DIR}`,
-    `--listen-client-urls=${scheme}://0.0.0.0:${ETCD_CLIENT_PORT}`,
-    `--advertise-client-urls=${member.clientUrl}`,
-    `--listen-peer-urls=${scheme}://0.0.0.0:${ETCD_PEER_PORT}`,
-    `--initial-advertise-peer-urls=${member.peerUrl}`,
-    // Both ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
-    // A member joining a running cluster (member replace, scale) is started once with its own
-    // values in the environment of that one `docker compose up` (see joinEnv).
-    `--initial-cluster=${joinable ? interpolate(joinVars(member.name).initialCluster, initialCluster) : initialCluster}`,
-    `--initial-cluster-state=${joinable ? interpolate(joinVars(member.name).state, 'new') : 'new'}`,
-    `--initial-cluster-token=${spec.name}`,
-    `--heartbeat-interval=${etcd.heartbeatIntervalMs}`,
-    `--election-timeout=${etcd.electionTimeoutMs}`,
-    `--auto-compaction-mode=${etcd.autoCompaction.mode}`,
-    `--auto-compaction-retention=${etcd.autoCompaction.retention}`,
-    `--quota-backend-bytes=${etcd.quotaBackendBytes}`,
-    `--snapshot-count=${etcd.snapshotCount}`,
-    ...(spec.tls.enabled ? tlsFlags(opts.pkiDir ?? ETCD_PKI_DIR) : []),
-    '--logger=zap',
-    '--log-outputs=stderr',
-  ];
 }
 
 /** `etcdctl endpoint health` inside the member, over TLS with the healthcheck client certificate in TLS mode. */

@@ -4,7 +4,7 @@
 // a runbook. Pure: the certificates are requested here and issued by runtime/pki.ts.
 import { ETCD_CLIENT_PORT, ETCD_METRICS_PORT, ETCD_PEER_PORT, ETCD_PKI_DIR, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, memberNames, type MemberTopology } from '../config/topology.js';
 import type { LabSpec } from '../config/types.js';
-import { etcdCommand } from './compose.js';
+import { etcdCommand } from './etcd-flags.js';
 import { renderHaproxyCfg } from './haproxy.js';
 import { MEMBER_FILES, type CertRequest } from './pki.js';
 
@@ -101,6 +101,7 @@ function etcdctlEnv(member: MemberTopology): string {
   ].join('\n');
 }
 
+/** RUNBOOK.md: a document, kept as one function so its lines read in the order the reader gets them. */
 function runbook(input: HostsExportInput, members: MemberTopology[]): string {
   const lb = input.loadBalancer;
   const clientUrl = lb ? `https://${lb}:${HAPROXY_CLIENT_PORT}` : members[0]!.clientUrl;

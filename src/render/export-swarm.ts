@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { ETCD_CLIENT_PORT, ETCD_DATA_DIR, ETCD_PEER_PORT, HAPROXY_CLIENT_PORT, HAPROXY_STATS_PORT, LABEL, memberNames, type MemberTopology } from '../config/topology.js';
 import { parseIpv4 } from '../config/network.js';
 import type { LabSpec } from '../config/types.js';
-import { etcdCommand } from './compose.js';
+import { etcdCommand } from './etcd-flags.js';
 import { renderHaproxyCfg } from './haproxy.js';
 import { MEMBER_FILES, type CertRequest } from './pki.js';
 

@@ -8,10 +8,10 @@ import { pipeline as pipeStreams, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
-import { dockerRefusal, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
 import { ExitCode } from '../exit-codes.js';
-import type { BuildOptions, ComposeOptions, ContainerInfo, Engine, NetworkInfo, ToolFile, ToolRun } from './engine.js';
+import { dockerRefusal, type BuildOptions, type ComposeOptions, type ContainerInfo, type Engine, type NetworkInfo, type ToolFile, type ToolRun } from './engine.js';
 
 export type { BuildOptions, ContainerInfo, Engine, NetworkInfo, ToolFile, ToolRun } from './engine.js';
 
@@ -667,12 +667,22 @@ function runTimedOut(command: string, args: string[], opts: { timeoutMs: number;
   });
 }
 
+/** Signals a child's whole process group (it runs detached, in a group of its own). */
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  try {
+    if (pid) process.kill(-pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
 /**
  * Runs a command to completion, collecting output; rejects with the tail of stderr. The child runs
  * in its own process group, so a Ctrl-C at the terminal reaches etcd-lab only; etcd-lab then stops
  * the child (SIGTERM, SIGKILL after 5 s) and rejects with Interrupted once it has exited, so that
  * whatever it made can be undone after it, not while it still works. Past `timeoutMs` it is stopped
- * the same way and the error names the command.
+ * the same way and the error names the command. One function, longer than most: the child's
+ * deadline, signals, exit hook and output share their state.
  */
 export function run(
   command: string,
@@ -702,15 +712,8 @@ export function run(
     let stopped: 'interrupted' | 'timed out' | undefined;
     const stopChild = (why: 'interrupted' | 'timed out' = 'interrupted') => {
       stopped ??= why;
-      const kill = (sig: NodeJS.Signals) => {
-        try {
-          if (child.pid) process.kill(-child.pid, sig);
-        } catch {
-          /* already gone */
-        }
-      };
-      kill('SIGTERM');
-      setTimeout(() => kill('SIGKILL'), 5000).unref();
+      signalGroup(child.pid, 'SIGTERM');
+      setTimeout(() => signalGroup(child.pid, 'SIGKILL'), 5000).unref();
     };
     const onAbort = () => stopChild('interrupted');
     signal.addEventListener('abort', onAbort, { once: true });
@@ -721,13 +724,7 @@ export function run(
     };
     arm();
     // Its own process group outlives us: if we exit first (a second Ctrl-C), take it along.
-    const onExit = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
+    const onExit = () => signalGroup(child.pid, 'SIGKILL');
     process.on('exit', onExit);
     let stdout = '';
     let stderr = '';

@@ -1,7 +1,10 @@
 // The one interface everything above runtime/ uses to reach a container engine: containers,
 // networks, volumes, images, compose. DockerEngine (docker.ts) is the real one; the unit tests
 // drive orchestration error paths with a fake (a compose that fails half-way, a member that never
-// becomes healthy, an engine that hangs) through the same interface.
+// becomes healthy, an engine that hangs) through the same interface. The shapes of the engine's
+// failures are read here too, and nowhere above.
+import { UserError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
 
 export interface BuildOptions {
   context: string;
@@ -117,4 +120,45 @@ export interface Engine {
   composeVersion(): Promise<string | undefined>;
   /** `docker compose -p <project> -f <file> <args>`; its stdout. */
   compose(project: string, file: string, args: string[], onLine?: (line: string) => void, opts?: ComposeOptions): Promise<string>;
+}
+
+/** The Docker engine's own refusal, with its HTTP status kept for callers that expect one (a 404, a 409). */
+export class EngineRefusal extends UserError {
+  readonly statusCode: number;
+
+  constructor(statusCode: number, message: string, opts: { hint?: string; cause?: unknown }) {
+    super(message, { ...opts, exitCode: ExitCode.refused });
+    this.name = 'EngineRefusal';
+    this.statusCode = statusCode;
+  }
+}
+
+/**
+ * The Docker engine's own refusal (dockerode errors carry its HTTP status) as what it is, with what
+ * to do; undefined for anything else. `call` names the request, when known.
+ */
+export function dockerRefusal(error: unknown, call?: string): EngineRefusal | undefined {
+  const e = error as { statusCode?: unknown; message?: unknown; json?: { message?: unknown } } | undefined;
+  if (typeof e?.statusCode !== 'number' || typeof e.message !== 'string' || !e.message.startsWith('(HTTP code')) return undefined;
+  const said = typeof e.json?.message === 'string' ? e.json.message : e.message.replace(/^\(HTTP code \d+\)\s*/, '').trim();
+  const hints: Record<number, string> = {
+    400: 'the engine could not accept what it was given: check the image references and names in etcd-lab.yaml (an image reference is lowercase, e.g. gcr.io/etcd-development/etcd:v3.5.33)',
+    404: 'something etcd-lab expected is not there (removed by hand, never pulled or built, or changed by another tool meanwhile): `etcd-lab status` shows the lab as it is',
+    409: 'the object is in a state that does not allow this (already running, paused, being removed): `etcd-lab status` shows the lab as it is, then try again',
+  };
+  return new EngineRefusal(e.statusCode, `the Docker engine refused ${call ? `"${call}"` : 'a request'} (HTTP ${e.statusCode}): ${said}`, {
+    hint: hints[e.statusCode] ?? 'the engine failed: see its log (Docker Desktop: Troubleshoot; Linux: `journalctl -u docker` or the dockerd log), then try again',
+    cause: error,
+  });
+}
+
+/** The engine said 409: the object is in use (a network with endpoints, a volume a container holds). */
+export function isConflict(error: unknown): boolean {
+  return (error as { statusCode?: unknown } | undefined)?.statusCode === 409;
+}
+
+/** The last line a failed `docker compose` (or other child process) wrote: where it says why. */
+export function lastWords(error: unknown): string {
+  const e = error as { stderr?: string; message?: string } | undefined;
+  return ((e?.stderr || e?.message) ?? String(error)).trim().split('\n').at(-1) ?? '';
 }

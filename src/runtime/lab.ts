@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
-import { joinVars } from '../render/compose.js';
+import { joinVars } from '../render/etcd-flags.js';
 import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from './haproxy-stats.js';
 import { waitUntil } from './wait.js';

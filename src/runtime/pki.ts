@@ -104,52 +104,107 @@ export async function ensurePki(dir: string, requests: CertRequest[], tls: TlsSp
   }
 }
 
+type X509 = typeof import('@peculiar/x509');
+
+/** What issuing needs: the x509 library on Node's WebCrypto, and the time it is issued at. */
+interface Issuer {
+  x509: X509;
+  subtle: webcrypto.SubtleCrypto;
+  now: Date;
+  serial(): string;
+  exportKey(key: webcrypto.CryptoKey): Promise<string>;
+}
+
+async function issuer(now: Date): Promise<Issuer> {
+  const [{ webcrypto: crypto }, x509] = await Promise.all([import('node:crypto'), import('reflect-metadata').then(() => import('@peculiar/x509'))]);
+  x509.cryptoProvider.set(crypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  const subtle = crypto.subtle;
+  return {
+    x509,
+    subtle,
+    now,
+    serial: () => {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      bytes[0] = bytes[0]! & 0x7f; // positive
+      return Buffer.from(bytes).toString('hex');
+    },
+    exportKey: async (key) => x509.PemConverter.encode(await subtle.exportKey('pkcs8', key), 'PRIVATE KEY'),
+  };
+}
+
+interface LabCa {
+  cert: X509Certificate;
+  key: webcrypto.CryptoKey;
+  x509: InstanceType<X509['X509Certificate']>;
+  /** Issued by this run: every certificate is then issued anew. */
+  issued: boolean;
+}
+
+/** The CA: kept while it is fresh; else a new one. */
+async function loadOrIssueCa(dir: string, tls: TlsSpec, is: Issuer, fresh: (cert: X509Certificate, validityMs: number) => boolean): Promise<LabCa> {
+  const { x509, subtle, now } = is;
+  const have = existing(dir, CA);
+  if (have && fresh(have, tls.caValidityMs)) {
+    const pem = readFileSync(join(dir, `${CA}.key`), 'utf8');
+    const key = await subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), ALGORITHM, true, ['sign']);
+    return { cert: have, key, x509: new x509.X509Certificate(have.raw), issued: false };
+  }
+  const keys = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+  const caX509 = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: is.serial(),
+    name: 'CN=etcd-lab CA',
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + tls.caValidityMs),
+    keys,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  await writePrivate(join(dir, `${CA}.key`), await is.exportKey(keys.privateKey), 0o600);
+  await writePrivate(join(dir, `${CA}.crt`), caX509.toString('pem'), 0o644);
+  return { cert: new X509Certificate(caX509.toString('pem')), key: keys.privateKey, x509: caX509, issued: true };
+}
+
+/** One leaf certificate and its key, signed by the lab CA, never valid past the CA. */
+async function issueLeaf(dir: string, request: CertRequest, ca: LabCa, tls: TlsSpec, is: Issuer): Promise<void> {
+  const { x509, subtle, now } = is;
+  const keys = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
+  const names = [...request.dns.map((value) => ({ type: 'dns' as const, value })), ...request.ips.map((value) => ({ type: 'ip' as const, value }))];
+  const usages = [...(request.server ? [x509.ExtendedKeyUsage.serverAuth] : []), ...(request.client ? [x509.ExtendedKeyUsage.clientAuth] : [])];
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: is.serial(),
+    subject: `CN=${request.commonName}${request.organization ? `, O=${request.organization}` : ''}`,
+    issuer: ca.x509.subject,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(Math.min(now.getTime() + tls.certValidityMs, ca.x509.notAfter.getTime())),
+    signingKey: ca.key,
+    publicKey: keys.publicKey,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension(usages),
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.x509, false),
+    ],
+  });
+  await writePrivate(join(dir, `${request.name}.key`), await is.exportKey(keys.privateKey), 0o600);
+  await writePrivate(join(dir, `${request.name}.crt`), cert.toString('pem'), 0o644);
+}
+
 async function issueMissing(dir: string, requests: CertRequest[], tls: TlsSpec, now: Date): Promise<PkiReport> {
-  const [{ webcrypto }, x509] = await Promise.all([import('node:crypto'), import('reflect-metadata').then(() => import('@peculiar/x509'))]);
-  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-  const subtle = webcrypto.subtle;
+  const is = await issuer(now);
   for (const sub of new Set(['.', ...requests.map((r) => dirname(r.name))])) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
   const issued: string[] = [];
   const kept: string[] = [];
   const fresh = (cert: X509Certificate, validityMs: number) => Date.parse(cert.validTo) - now.getTime() > renewBefore(validityMs);
-  const serial = () => {
-    const bytes = webcrypto.getRandomValues(new Uint8Array(16));
-    bytes[0] = bytes[0]! & 0x7f; // positive
-    return Buffer.from(bytes).toString('hex');
-  };
-  const exportKey = async (key: webcrypto.CryptoKey) => x509.PemConverter.encode(await subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 
-  // The CA: kept while it is fresh; a new one means every certificate is issued anew.
-  let caCert = existing(dir, CA);
-  let caKey: webcrypto.CryptoKey;
-  let caX509: InstanceType<typeof x509.X509Certificate>;
-  if (caCert && fresh(caCert, tls.caValidityMs)) {
-    const pem = readFileSync(join(dir, `${CA}.key`), 'utf8');
-    caKey = await subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), ALGORITHM, true, ['sign']);
-    caX509 = new x509.X509Certificate(caCert.raw);
-    kept.push(CA);
-  } else {
-    const keys = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
-    caX509 = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: serial(),
-      name: 'CN=etcd-lab CA',
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(now.getTime() + tls.caValidityMs),
-      keys,
-      signingAlgorithm: ALGORITHM,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      ],
-    });
-    caKey = keys.privateKey;
-    await writePrivate(join(dir, `${CA}.key`), await exportKey(keys.privateKey), 0o600);
-    await writePrivate(join(dir, `${CA}.crt`), caX509.toString('pem'), 0o644);
-    caCert = new X509Certificate(caX509.toString('pem'));
-    issued.push(CA);
-  }
-  const caPublic = caCert.publicKey;
+  // A new CA means every certificate is issued anew.
+  const ca = await loadOrIssueCa(dir, tls, is, fresh);
+  (ca.issued ? issued : kept).push(CA);
 
   // Whatever runs in a container has a directory of its own (render/pki.ts): each gets the CA certificate.
   const caPem = readFileSync(join(dir, `${CA}.crt`), 'utf8');
@@ -160,36 +215,15 @@ async function issueMissing(dir: string, requests: CertRequest[], tls: TlsSpec, 
 
   for (const request of requests) {
     const have = existing(dir, request.name);
-    if (have && !issued.includes(CA) && have.verify(caPublic) && sameNames(have, request) && fresh(have, tls.certValidityMs)) {
+    if (have && !ca.issued && have.verify(ca.cert.publicKey) && sameNames(have, request) && fresh(have, tls.certValidityMs)) {
       kept.push(request.name);
       continue;
     }
-    const keys = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
-    const names = [...request.dns.map((value) => ({ type: 'dns' as const, value })), ...request.ips.map((value) => ({ type: 'ip' as const, value }))];
-    const usages = [...(request.server ? [x509.ExtendedKeyUsage.serverAuth] : []), ...(request.client ? [x509.ExtendedKeyUsage.clientAuth] : [])];
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial(),
-      subject: `CN=${request.commonName}${request.organization ? `, O=${request.organization}` : ''}`,
-      issuer: caX509.subject,
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(Math.min(now.getTime() + tls.certValidityMs, caX509.notAfter.getTime())),
-      signingKey: caKey,
-      publicKey: keys.publicKey,
-      signingAlgorithm: ALGORITHM,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-        new x509.ExtendedKeyUsageExtension(usages),
-        ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
-        await x509.AuthorityKeyIdentifierExtension.create(caX509, false),
-      ],
-    });
-    await writePrivate(join(dir, `${request.name}.key`), await exportKey(keys.privateKey), 0o600);
-    await writePrivate(join(dir, `${request.name}.crt`), cert.toString('pem'), 0o644);
+    await issueLeaf(dir, request, ca, tls, is);
     issued.push(request.name);
   }
 
-  let earliest = { name: CA, notAfter: caCert.validTo };
+  let earliest = { name: CA, notAfter: ca.cert.validTo };
   for (const request of requests) {
     const cert = existing(dir, request.name)!;
     if (Date.parse(cert.validTo) < Date.parse(earliest.notAfter)) earliest = { name: request.name, notAfter: cert.validTo };

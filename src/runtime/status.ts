@@ -1,10 +1,11 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
-import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, quorumState, type MemberTopology } from '../config/topology.js';
+import type { ContainerInfo } from './engine.js';
 import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
 import { electedLeader } from './leader.js';
 import { fetchStats, type BackendServer } from './haproxy-stats.js';
-import type { LabRuntime } from './lab.js';
+import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
 
 export interface MemberReport {
@@ -65,58 +66,55 @@ export interface LabStatus {
   tls?: { pki: string; earliest?: { name: string; notAfter: string } };
 }
 
+/** HAProxy as its stats page tells it: each backend server, where it routes, whether it runs the current file. */
+async function haproxyView(runtime: LabRuntime, haproxy: ContainerInfo | undefined, timeoutMs: number) {
+  if (haproxy?.state !== 'running') return { statsError: haproxy ? `HAProxy container is ${haproxy.state}` : 'HAProxy container is missing' };
+  try {
+    const [stats, file] = await Promise.all([fetchStats(runtime.statsUrl, runtime.statsCredentials, timeoutMs), runtime.haproxyFileHash()]);
+    const config: 'current' | 'stale' | undefined = stats.configHash && file ? (stats.configHash === file ? 'current' : 'stale') : undefined;
+    return { backends: stats.backends, routesTo: stats.leaderRoutes, config };
+  } catch (error) {
+    return { statsError: (error as Error).message };
+  }
+}
+
+/** One member: its container, its health and raft status as it answers them, HAProxy's view of it. */
+async function memberReport(runtime: LabRuntime, m: MemberTopology, containers: LabMemberContainer[], backends: BackendServer[] | undefined, timeoutMs: number): Promise<MemberReport> {
+  const container = containers.find((c) => c.member === m.name);
+  const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
+  const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false, alarms: [] as AlarmType[] };
+  if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
+  const endpoint = runtime.memberEndpoint(container);
+  const hostPort = container.hostPorts[ETCD_CLIENT_PORT];
+  base.partitioned = runtime.isPartitioned(container);
+  if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
+  const [health, status] = await Promise.all([
+    // A NOSPACE alarm is reported as such below: the member still serves reads, deletes and compaction.
+    memberHealth(endpoint, timeoutMs, { excludeNoSpace: true }),
+    memberStatus(endpoint, timeoutMs).catch(() => undefined as MemberStatus | undefined),
+  ]);
+  return {
+    ...base,
+    state: container.state,
+    hostPort,
+    healthy: health.healthy,
+    reason: health.reason,
+    memberId: status?.memberId,
+    leaderId: status?.leader,
+    raftTerm: status?.raftTerm,
+    raftIndex: status?.raftIndex,
+    dbSize: status?.dbSize,
+    dbSizeInUse: status?.dbSizeInUse,
+    version: status?.version,
+    alarms: status ? alarmsIn(status).filter((a) => a.memberId === status.memberId).map((a) => a.alarm) : [],
+    clusterAlarms: status ? alarmsIn(status) : [],
+  };
+}
+
 export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Promise<LabStatus> {
   const [containers, haproxy] = await Promise.all([runtime.memberContainers(), runtime.haproxyContainer()]);
-  let backends: BackendServer[] | undefined;
-  let statsError: string | undefined;
-  let config: 'current' | 'stale' | undefined;
-  let routesTo: string[] | undefined;
-  if (haproxy?.state === 'running') {
-    try {
-      const [stats, file] = await Promise.all([fetchStats(runtime.statsUrl, runtime.statsCredentials, timeoutMs), runtime.haproxyFileHash()]);
-      backends = stats.backends;
-      routesTo = stats.leaderRoutes;
-      if (stats.configHash && file) config = stats.configHash === file ? 'current' : 'stale';
-    } catch (error) {
-      statsError = (error as Error).message;
-    }
-  } else {
-    statsError = haproxy ? `HAProxy container is ${haproxy.state}` : 'HAProxy container is missing';
-  }
-
-  const members = await Promise.all(
-    runtime.topology.members.map(async (m): Promise<MemberReport> => {
-      const container = containers.find((c) => c.member === m.name);
-      const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
-      const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false, alarms: [] as AlarmType[] };
-      if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
-      const endpoint = runtime.memberEndpoint(container);
-      const hostPort = container.hostPorts[ETCD_CLIENT_PORT];
-      base.partitioned = runtime.isPartitioned(container);
-      if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
-      const [health, status] = await Promise.all([
-        // A NOSPACE alarm is reported as such below: the member still serves reads, deletes and compaction.
-        memberHealth(endpoint, timeoutMs, { excludeNoSpace: true }),
-        memberStatus(endpoint, timeoutMs).catch(() => undefined as MemberStatus | undefined),
-      ]);
-      return {
-        ...base,
-        state: container.state,
-        hostPort,
-        healthy: health.healthy,
-        reason: health.reason,
-        memberId: status?.memberId,
-        leaderId: status?.leader,
-        raftTerm: status?.raftTerm,
-        raftIndex: status?.raftIndex,
-        dbSize: status?.dbSize,
-        dbSizeInUse: status?.dbSizeInUse,
-        version: status?.version,
-        alarms: status ? alarmsIn(status).filter((a) => a.memberId === status.memberId).map((a) => a.alarm) : [],
-        clusterAlarms: status ? alarmsIn(status) : [],
-      };
-    }),
-  );
+  const { backends, statsError, config, routesTo } = await haproxyView(runtime, haproxy, timeoutMs);
+  const members = await Promise.all(runtime.topology.members.map((m) => memberReport(runtime, m, containers, backends, timeoutMs)));
 
   // The one rule (leader.ts): a member cut off from quorum may name a stale leader.
   const elected = electedLeader(

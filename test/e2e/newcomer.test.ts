@@ -252,7 +252,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
     run.child.kill('SIGINT');
     const r = await run.exited;
     expect(r.code, r.stderr).toBe(130);
-    expect(r.stderr).toMatch(/kind interrupted; removed KIND cluster .*, HAProxy's attachment to ".*", network ".*"/);
+    expect(r.stderr).toMatch(/kind interrupted; rolled back what it had created \(KIND cluster .*, HAProxy's attachment to ".*", network ".*"\)/);
     expect(readFileSync(log, 'utf8')).toContain(`kind delete cluster --name ${lab.name}`);
     expect((await docker.listNetworks({ filters: { name: [network] } })).filter((n) => n.Name === network)).toEqual([]);
   });

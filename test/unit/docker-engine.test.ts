@@ -13,7 +13,11 @@ import { DockerEngine, run } from '../../src/runtime/docker.js';
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** An engine that answers every request with `handler`, on a socket of its own. */
-async function fakeEngine(dir: string, handler: Handler): Promise<{ engine: DockerEngine; server: Server; sockets: Set<Socket>; closed: string[] }> {
+async function fakeEngine(
+  dir: string,
+  handler: Handler,
+  deadlines: { engineMs: number; changeMs: number; idleMs: number } = { engineMs: 300, changeMs: 600, idleMs: 300 },
+): Promise<{ engine: DockerEngine; server: Server; sockets: Set<Socket>; closed: string[] }> {
   const socketPath = join(dir, 'docker.sock');
   const sockets = new Set<Socket>();
   const closed: string[] = [];
@@ -26,7 +30,7 @@ async function fakeEngine(dir: string, handler: Handler): Promise<{ engine: Dock
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-  const engine = new DockerEngine(new Docker({ socketPath }), { engineMs: 300, changeMs: 600, idleMs: 300 });
+  const engine = new DockerEngine(new Docker({ socketPath }), deadlines);
   return { engine, server, sockets, closed };
 }
 
@@ -71,7 +75,7 @@ describe('the Docker engine, as etcd-lab reports it', () => {
     expect(error.hint).toMatch(/docker info/);
     expect(error.exitCode).toBe(3);
     expect(error.message).not.toMatch(/not running/);
-    await expect.poll(() => fake!.closed.some((c) => c.startsWith('GET /containers/json'))).toBe(true);
+    await expect.poll(() => fake!.closed.some((c) => c.startsWith('GET /containers/json')), { timeout: 5000 }).toBe(true);
   });
 
   it('every kind of call has its deadline: a change (kill, pause, create) the longer one, since a busy engine is slow to make them', async () => {
@@ -83,31 +87,35 @@ describe('the Docker engine, as etcd-lab reports it', () => {
   });
 
   it('a start the engine answers after the question deadline, but within the change deadline, succeeds', async () => {
-    fake = await fakeEngine(dir, (_req, res) => {
+    // Margins wide enough for a machine busy with other tests: 0.2 s < 1 s answer < 10 s.
+    const slowStart: Handler = (_req, res) => {
       setTimeout(() => {
         res.writeHead(204);
         res.end();
-      }, 450);
-    });
+      }, 1000);
+    };
+    fake = await fakeEngine(dir, slowStart, { engineMs: 200, changeMs: 10_000, idleMs: 200 });
     await fake.engine.startContainer('etcd1');
   });
 
   it('a pull that stops making progress ends an inactivity deadline after its last line, not at a fixed time', async () => {
-    fake = await fakeEngine(dir, (_req, res) => {
+    // Lines 0.2 s apart against a 1 s inactivity deadline: a margin a busy machine does not eat.
+    const pull: Handler = (_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       let n = 0;
       const tick = setInterval(() => {
         res.write(`${JSON.stringify({ status: `layer ${++n}`, progress: 'Downloading' })}\n`);
         if (n === 4) clearInterval(tick); // then silence
-      }, 150);
-    });
+      }, 200);
+    };
+    fake = await fakeEngine(dir, pull, { engineMs: 300, changeMs: 600, idleMs: 1000 });
     const lines: string[] = [];
     const started = Date.now();
     await expect(fake.engine.pullImage('gcr.io/etcd-development/etcd:v3.5.33', (line) => lines.push(line))).rejects.toThrow(
-      'the Docker engine stopped making progress on "pull gcr.io/etcd-development/etcd:v3.5.33" (nothing for 0.3 s)',
+      'the Docker engine stopped making progress on "pull gcr.io/etcd-development/etcd:v3.5.33" (nothing for 1 s)',
     );
     expect(lines).toHaveLength(4);
-    expect(Date.now() - started).toBeGreaterThan(600); // four lines 150 ms apart kept it alive
+    expect(Date.now() - started).toBeGreaterThan(1500); // four lines 0.2 s apart kept it alive past a fixed 1 s
   });
 
   it('a 400 (an image reference with capitals) is shown in the engine\'s words, not as "Docker is not running"', async () => {

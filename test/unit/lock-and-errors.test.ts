@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dockerRefusal, UserError } from '../../src/errors.js';
+import { UserError } from '../../src/errors.js';
+import { dockerRefusal } from '../../src/runtime/engine.js';
 import { acquireLabLock, holderAlive, lockPath } from '../../src/runtime/lock.js';
 
 describe('the per-lab lock', () => {
@@ -54,23 +55,24 @@ describe('the per-lab lock', () => {
   });
 
   it('of 8 commands that find the same dead holder at once, exactly one takes the lock over', async () => {
-    // Real processes, as commands run: the built lock module (npm run build). 8 racers go through 20
-    // labs whose locks name a dead process, released together at each (a barrier per lab); every
-    // winner holds its lock until all are done. Each lab must have exactly one winner.
+    // Real processes, as commands run: the built lock module (npm run build). 8 racers go through
+    // labs whose locks name a dead process, released together at each: a "go" line on every
+    // racer's stdin once all 8 wait for it (they block reading, so none burns a core meanwhile).
+    // Every winner holds its lock until all are done. Each lab must have exactly one winner.
     const lockModule = new URL('../../dist/runtime/lock.js', import.meta.url).href;
-    const rounds = 20;
-    const go = (r: number) => join(dir, `go-${r}`);
+    const rounds = 12;
     for (let r = 0; r < rounds; r++) {
       writeFileSync(lockPath(`race-${r}`), JSON.stringify({ pid: 2 ** 22 + 11, command: 'up', cwd: '/x', startedAt: new Date().toISOString() }));
     }
     const script = `
-      import { existsSync } from 'node:fs';
+      import { createInterface } from 'node:readline';
       const { acquireLabLock } = await import(${JSON.stringify(lockModule)});
+      const go = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
       const won = [];
       for (let r = 0; r <= ${rounds}; r++) {
         process.stdout.write('at ' + r + '\\n');
-        while (!existsSync(${JSON.stringify(dir)} + '/go-' + r)) {}
-        if (r === ${rounds}) break;
+        await go.next();
+        if (r === ${rounds}) break; // the last barrier: nobody exits (letting its locks go stale) before all are done
         try {
           await acquireLabLock('race-' + r, 'racer', { waitMs: 0 });
           won.push(r);
@@ -78,17 +80,20 @@ describe('the per-lab lock', () => {
           if (!/is busy/.test(e.message)) won.push('error ' + e.message);
         }
       }
-      process.stdout.write('won ' + JSON.stringify(won) + '\\n');`;
+      process.stdout.write('won ' + JSON.stringify(won) + '\\n');
+      process.exit(0);`;
     const arrived = new Map<number, number>();
+    const children: ReturnType<typeof spawn>[] = [];
     const racers = Array.from({ length: 8 }, () => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ETCD_LAB_LOCK_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ETCD_LAB_LOCK_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
+      children.push(child);
       let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
         out += chunk.toString();
         for (const m of chunk.toString().matchAll(/^at (\d+)$/gm)) {
           const r = Number(m[1]);
           arrived.set(r, (arrived.get(r) ?? 0) + 1);
-          if (arrived.get(r) === 8) writeFileSync(go(r), '');
+          if (arrived.get(r) === 8) for (const c of children) c.stdin!.write('go\n');
         }
       });
       return new Promise<unknown[]>((resolve) => child.on('close', () => resolve(JSON.parse(/won (.*)/.exec(out)?.[1] ?? '["no answer"]') as unknown[])));

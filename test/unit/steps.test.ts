@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { Interrupted } from '../../src/interrupt.js';
 import { RecordingReporter } from '../../src/progress.js';
-import { runSteps, type Step } from '../../src/lab/steps.js';
+import { scaleSteps } from '../../src/lab/scale.js';
+import { runSteps, titleOf, type Step } from '../../src/lab/steps.js';
+import { upgradeSteps } from '../../src/lab/upgrade.js';
 
 interface Ctx {
   made: string[];
@@ -80,5 +82,67 @@ describe('runSteps', () => {
     const reporter = new RecordingReporter();
     await runSteps([{ title: 'images', reportsItself: true, run: async () => {} }], fresh(), reporter, { command: 'demo' });
     expect(reporter.events).toEqual([]);
+  });
+});
+
+describe('the step lists of long operations', () => {
+  const titles = <C>(steps: Step<C>[]) => steps.map((s) => (typeof s.title === 'string' ? s.title : '(named at run time)'));
+
+  it('scale 3 → 5: one member at a time, the count recorded only once both serve, HAProxy told last', () => {
+    expect(titles(scaleSteps(3, 5))).toEqual([
+      'preflight',
+      'generate files for 5 members',
+      'etcd4 joins as a learner, starts, is promoted and serves',
+      'etcd5 joins as a learner, starts, is promoted and serves',
+      'record members: 5 in etcd-lab.yaml',
+      'HAProxy reloaded with 5 backends (listening sockets kept)',
+      'lab ready',
+    ]);
+  });
+
+  it('scale 5 → 3: HAProxy lets go of the leaving members first; they leave from the highest, leadership handed off first', () => {
+    expect(titles(scaleSteps(5, 3))).toEqual([
+      'preflight',
+      'generate files for 3 members',
+      'HAProxy reloaded with 3 backends (listening sockets kept)',
+      "HAProxy's previous process lets go of its connections (hard-stop-after)",
+      'leadership off etcd5',
+      'member remove etcd5; its container and data',
+      '4 members agree on a leader',
+      'leadership off etcd4',
+      'member remove etcd4; its container and data',
+      '3 members agree on a leader',
+      'record members: 3 in etcd-lab.yaml',
+      'lab ready',
+    ]);
+  });
+
+  it('only the file generation of scale has an undo: a member that joined or left cannot be taken back', () => {
+    expect(scaleSteps(3, 5).filter((s) => s.undo).map((s) => s.title)).toEqual(['generate files for 5 members']);
+  });
+});
+
+describe('upgrade', () => {
+  it('a snapshot before anything changes, the order decided once the leader is known, one member at a time, then recorded', () => {
+    const steps = upgradeSteps(3);
+    expect(steps.map((s) => (typeof s.title === 'string' ? s.title : 'per member or path'))).toEqual([
+      'preflight',
+      'from which version to which',
+      'snapshot before anything changes',
+      'order: followers first, the leader last',
+      'per member or path',
+      'per member or path',
+      'per member or path',
+      'per member or path',
+      'lab ready',
+      'per member or path',
+    ]);
+    const ctx = { order: ['etcd2', 'etcd3', 'etcd1'], image: 'etcd:new' } as never;
+    expect(steps.slice(4, 7).map((s) => titleOf(s, ctx))).toEqual([
+      'etcd2: hand leadership over if it leads, recreate on etcd:new, healthy and caught up',
+      'etcd3: hand leadership over if it leads, recreate on etcd:new, healthy and caught up',
+      'etcd1: hand leadership over if it leads, recreate on etcd:new, healthy and caught up',
+    ]);
+    expect(steps.some((s) => s.undo)).toBe(false); // etcd cannot go back a version
   });
 });

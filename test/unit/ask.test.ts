@@ -12,6 +12,7 @@ import { UserError } from '../../src/errors.js';
 import type { ContainerInfo, Engine } from '../../src/runtime/engine.js';
 import { listMembers, putKey } from '../../src/runtime/etcd-http.js';
 import { LabRuntime } from '../../src/runtime/lab.js';
+import { closedPort } from './net.js';
 
 /** What a fake member answers: its raft view, and how it treats the other calls. */
 interface FakeMember {
@@ -58,15 +59,6 @@ async function serve(m: FakeMember): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-/** A closed port: a member whose container just died (connection refused). */
-async function deadPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 function container(member: string, port: number, state = 'running'): ContainerInfo {
   return { id: member, name: `lab-${member}`, labels: { [LABEL.member]: member }, image: 'x', state, status: '', hostPorts: { 2379: port }, networks: ['lab-net'] };
 }
@@ -94,7 +86,7 @@ describe('LabRuntime.ask', () => {
   it('a leader just killed: waits for the others to elect a new one, then asks them', async () => {
     const etcd2 = member('2', '1', 4);
     const etcd3 = member('3', '1', 4);
-    const runtime = runtimeWith([container('etcd1', await deadPort()), container('etcd2', await serve(etcd2)), container('etcd3', await serve(etcd3))]);
+    const runtime = runtimeWith([container('etcd1', await closedPort()), container('etcd2', await serve(etcd2)), container('etcd3', await serve(etcd3))]);
     setTimeout(() => Object.assign(etcd2, { leader: '3', term: 5 }) && Object.assign(etcd3, { leader: '3', term: 5 }), 400);
     const started = Date.now();
     await runtime.ask('member list', (e) => listMembers(e, 500), { idempotent: true, deadline: Date.now() + 5000 });
@@ -125,7 +117,7 @@ describe('LabRuntime.ask', () => {
 
   it('no quorum: gives up at the deadline naming each member and why', async () => {
     const etcd2 = member('2', '0', 6);
-    const runtime = runtimeWith([container('etcd1', await deadPort()), container('etcd2', await serve(etcd2)), container('etcd3', 1, 'exited')]);
+    const runtime = runtimeWith([container('etcd1', await closedPort()), container('etcd2', await serve(etcd2)), container('etcd3', 1, 'exited')]);
     const error = await runtime.ask('member list', (e) => listMembers(e, 300), { idempotent: true, deadline: Date.now() + 600 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).exitCode).toBe(3);

@@ -11,18 +11,11 @@ import { ExitCode } from '../../src/exit-codes.js';
 import { up } from '../../src/lab/up.js';
 import { RecordingReporter } from '../../src/progress.js';
 import { FakeEngine } from './fake-engine.js';
+import { closedPort } from './net.js';
 
 let dir: string;
 let engine: FakeEngine;
 const servers: http.Server[] = [];
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** A member that answers /health as a healthy etcd does. */
 async function healthyMember(): Promise<number> {
@@ -35,7 +28,7 @@ async function healthyMember(): Promise<number> {
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'etcd-lab-up-'));
   writeFileSync(join(dir, 'etcd-lab.yaml'), 'name: fakelab\nmembers: 3\nnetwork:\n  subnet: 10.250.0.0/24\n');
-  writeFileSync(join(dir, '.env'), `ETCD_LAB_CLIENT_PORT=${await freePort()}\nETCD_LAB_STATS_PORT=${await freePort()}\n`);
+  writeFileSync(join(dir, '.env'), `ETCD_LAB_CLIENT_PORT=${await closedPort()}\nETCD_LAB_STATS_PORT=${await closedPort()}\n`);
   engine = new FakeEngine();
 });
 afterEach(async () => {
@@ -90,7 +83,7 @@ describe('up against a fake engine', () => {
   });
 
   it('a member that never becomes healthy: the wait ends at the deadline naming it, then the lab is rolled back', async () => {
-    const healthy = { etcd1: await healthyMember(), etcd2: await healthyMember(), etcd3: await freePort() };
+    const healthy = { etcd1: await healthyMember(), etcd2: await healthyMember(), etcd3: await closedPort() };
     engine.memberPort = (member) => healthy[member as keyof typeof healthy];
     const reporter = new RecordingReporter();
     const started = Date.now();

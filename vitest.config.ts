@@ -15,6 +15,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Files in one worker share their imported modules (the CLI and its commands are imported
+          // once, not per file): 14.5 s → 12.5 s here. Each file restores what it changes (env, cwd).
+          isolate: false,
           // Some unit tests run the real CLI several times (a Node process each, ~0.5 s on 2 cores):
           // vitest's 5 s default fails them on a busy machine. Speed is measured in bench/, not here.
           testTimeout: 30_000,

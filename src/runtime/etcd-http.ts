@@ -103,10 +103,11 @@ export function fetchWithDeadline(endpoint: Endpoint, init: RequestInit, timeout
   return request(`${endpointUrl(endpoint)}${path}`, init, typeof endpoint === 'string' ? undefined : endpoint.tls, timeoutMs);
 }
 
-const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+export const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+export const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
-async function post<T>(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number): Promise<T> {
+/** A POST to the gRPC gateway with a JSON body and answer; a non-2xx answer throws with etcd's words. */
+export async function post<T>(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number): Promise<T> {
   const response = await fetchWithDeadline(endpoint, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, timeoutMs, path);
   const text = response.text;
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${text.trim().slice(0, 200)}`);
@@ -206,7 +207,7 @@ export async function deleteKey(endpoint: Endpoint, key: string, timeoutMs = 200
   await post(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs);
 }
 
-function rangeEnd(prefix: string): string {
+export function rangeEnd(prefix: string): string {
   // The prefix with its last byte incremented: every key that starts with prefix sorts below it.
   const end = Buffer.from(prefix, 'utf8');
   end[end.length - 1] = end[end.length - 1]! + 1;

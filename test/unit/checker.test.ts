@@ -1,8 +1,14 @@
 // The checker on hand-made histories: each kind of violation it must find, shown by the fewest
 // operations, and legal histories that look suspicious, which it must pass.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkHistory, type ViolationKind } from '../../src/checker/check.js';
+import { renderCheckReport } from '../../src/render/check-report.js';
+import { expectGolden } from './golden.js';
 import { HistoryBuilder } from './history-builder.js';
+
+const GOLDEN = fileURLToPath(new URL('../golden', import.meta.url));
 
 const kinds = (h: ReturnType<HistoryBuilder['history']>) => checkHistory(h).violations.map((v) => v.kind);
 
@@ -258,5 +264,26 @@ describe('random legal histories', () => {
     victim.request = old.request;
     victim.response = old.response;
     expect(checkHistory(b.history()).violations.map((v) => v.kind)).toContain('stale-read');
+  });
+});
+
+describe('the report', () => {
+  it('one page: lanes per client and watcher, faults shaded, a violation outlined and listed (golden)', () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'c1-1' }, 0, 10, { via: 'etcd1' });
+    b.run(2, { op: 'put', key: 'k1', value: 'c2-1' }, 5, 40, { outcome: 'unknown', via: 'haproxy' });
+    const w = b.run(1, { op: 'put', key: 'k0', value: 'c1-2' }, 50, 60, { via: 'etcd1' });
+    const r = b.run(2, { op: 'get', key: 'k0', serializable: true }, 70, 80, { via: 'haproxy' });
+    b.run(1, { op: 'get', key: 'k2' }, 90, 95, { outcome: 'failed', via: 'etcd1' });
+    r.response = { op: 'get', revision: 101, value: 'c1-1', modRevision: 101 };
+    const h = b.history();
+    h.faults = [{ kind: 'kill', target: 'etcd1', startMs: 20, endMs: 45 }];
+    const result = { ...checkHistory(h), elapsedMs: 1 };
+    expect(result.violations.map((v) => v.operations)).toEqual([[w.id, r.id]]);
+    const html = renderCheckReport(h, result);
+    expect(html).toContain('<p class="verdict fail">FAIL: 5 operations');
+    expect(html.match(/stroke="#d500f9"/g)).toHaveLength(2);
+    expect(html).toContain('kill etcd1');
+    expectGolden(join(GOLDEN, 'check-report', 'report.html'), html);
   });
 });

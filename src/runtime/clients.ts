@@ -1,0 +1,219 @@
+// `check`'s workload: concurrent clients on a small key space — some pinned to one member, some
+// through HAProxy — mixing linearizable (or serializable) gets, puts with unique values, deletes,
+// compare-and-sets on mod_revision and two-key transactions, at a bounded rate, every call with a
+// deadline and none retried; and watchers that follow the whole key space from the first revision,
+// resuming on another endpoint where a stream breaks. Everything is recorded for the checker.
+import { classifyWriteError } from './history.js';
+import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
+import { kvCompareAndSet, kvDelete, kvGet, kvPut, kvPutAll, kvRange, watchPrefix, type WatchHandle } from './etcd-kv.js';
+import type { History, Operation, Request, Response, WatchStream } from '../checker/history.js';
+
+export interface ClientSpec {
+  /** A member's name, or "haproxy". */
+  via: string;
+  /** Asked before each call: a member restarted after a fault may be published on another host port. */
+  endpoint: () => Endpoint;
+}
+
+export interface WorkloadOptions {
+  /** Every key lives under it (cleared first); the key space is `${prefix}k0` … */
+  prefix: string;
+  keys: number;
+  clients: ClientSpec[];
+  /** Each watcher tries its endpoints in turn when a stream breaks. */
+  watchers: ClientSpec[][];
+  /** Operations per second over all clients, at most. */
+  rate: number;
+  callTimeoutMs: number;
+  reads: 'linearizable' | 'serializable';
+  /** Where the workload's own calls (clearing, the end marker, the final read) go. */
+  control: Endpoint;
+  lab: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What a failed call means: for a read nothing; for a write, whether it may still commit. */
+function outcomeOf(request: Request, error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
+  const classified = classifyWriteError(error);
+  return request.op === 'get' ? { outcome: 'failed', reason: classified.reason } : classified;
+}
+
+export class Workload {
+  readonly operations: Operation[] = [];
+  readonly streams: WatchStream[] = [];
+  private readonly origin = performance.now();
+  private stopping = false;
+  private running: Promise<void>[] = [];
+  private readonly watching: { next: number; handle?: WatchHandle; loop?: Promise<void>; closed?: boolean }[] = [];
+  private startRevision = 0;
+  private nextId = 1;
+  readonly keys: string[];
+
+  constructor(private readonly opts: WorkloadOptions) {
+    this.keys = Array.from({ length: opts.keys }, (_, i) => `${opts.prefix}k${i}`);
+  }
+
+  private now(): number {
+    return performance.now() - this.origin;
+  }
+
+  /** Clears the key space, notes the revision, starts the watchers, then the clients. */
+  async start(): Promise<void> {
+    await deletePrefix(this.opts.control, this.opts.prefix);
+    this.startRevision = await currentRevision(this.opts.control);
+    for (const endpoints of this.opts.watchers) {
+      const w: (typeof this.watching)[number] = { next: this.startRevision + 1 };
+      this.watching.push(w);
+      w.loop = this.watchLoop(w, endpoints, this.watching.length);
+    }
+    this.running = this.opts.clients.map((c, i) => this.clientLoop(i + 1, c));
+  }
+
+  private async clientLoop(client: number, spec: ClientSpec): Promise<void> {
+    const pauseMs = (1000 * this.opts.clients.length) / this.opts.rate;
+    const seen = new Map<string, number>(); // each key's mod_revision as this client last saw it
+    let seq = 0;
+    while (!this.stopping) {
+      const request = this.nextRequest(client, ++seq, seen);
+      await this.perform(client, spec, request, seen);
+      await sleep(pauseMs * (0.5 + Math.random()));
+    }
+  }
+
+  private nextRequest(client: number, seq: number, seen: Map<string, number>): Request {
+    const key = this.keys[Math.floor(Math.random() * this.keys.length)]!;
+    const value = `c${client}-${seq}`;
+    const roll = Math.random();
+    if (roll < 0.4) return { op: 'get', key, ...(this.opts.reads === 'serializable' ? { serializable: true } : {}) };
+    if (roll < 0.65) return { op: 'put', key, value };
+    if (roll < 0.75) return { op: 'delete', key };
+    if (roll < 0.9) return { op: 'cas', key, modRevision: seen.get(key) ?? 0, value };
+    const other = this.keys[(this.keys.indexOf(key) + 1) % this.keys.length]!;
+    return { op: 'txn', puts: [{ key, value }, { key: other, value: `${value}b` }] };
+  }
+
+  private async perform(client: number, spec: ClientSpec, request: Request, seen: Map<string, number>): Promise<void> {
+    const t = this.opts.callTimeoutMs;
+    const e = spec.endpoint();
+    const callMs = this.now();
+    const op: Operation = { id: this.nextId++, client, via: spec.via, request, callMs, returnMs: callMs, outcome: 'ok' };
+    this.operations.push(op);
+    try {
+      let response: Response;
+      switch (request.op) {
+        case 'get': {
+          const r = await kvGet(e, request.key, { serializable: request.serializable, timeoutMs: t });
+          seen.set(request.key, r.modRevision ?? 0);
+          response = { op: 'get', ...r };
+          break;
+        }
+        case 'put':
+          response = { op: 'put', ...(await kvPut(e, request.key, request.value, t)) };
+          break;
+        case 'delete':
+          response = { op: 'delete', ...(await kvDelete(e, request.key, t)) };
+          break;
+        case 'cas': {
+          const r = await kvCompareAndSet(e, request.key, request.modRevision, request.value, t);
+          if (r.succeeded) seen.set(request.key, r.revision);
+          response = { op: 'cas', ...r };
+          break;
+        }
+        case 'txn':
+          response = { op: 'txn', ...(await kvPutAll(e, request.puts, t)) };
+          break;
+      }
+      op.response = response;
+    } catch (error) {
+      const { outcome, reason } = outcomeOf(request, error);
+      op.outcome = outcome;
+      op.error = reason;
+    }
+    op.returnMs = this.now();
+  }
+
+  private async watchLoop(w: (typeof this.watching)[number], endpoints: ClientSpec[], watcher: number): Promise<void> {
+    for (let attempt = 0; !w.closed; attempt++) {
+      const spec = endpoints[attempt % endpoints.length]!;
+      const stream: WatchStream = { id: this.streams.length + 1, watcher, via: spec.via, fromRevision: w.next, startMs: this.now(), endMs: 0, events: [], end: 'broken' };
+      this.streams.push(stream);
+      let batch = 0;
+      const handle = watchPrefix(spec.endpoint(), this.opts.prefix, w.next, (events) => {
+        batch += 1;
+        for (const e of events) stream.events.push({ ...e, batch });
+        w.next = events.at(-1)!.revision + 1;
+      });
+      w.handle = handle;
+      const end = await handle.ended;
+      w.handle = undefined;
+      stream.endMs = this.now();
+      stream.end = end.end;
+      if (end.end === 'closed') {
+        stream.upToRevision = w.next - 1;
+        return;
+      }
+      if (end.end === 'compacted') {
+        // Its revisions are gone: it goes on from the oldest there is, and says what it could not see.
+        stream.compactRevision = end.compactRevision;
+        w.next = end.compactRevision;
+      }
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Stops the clients (each finishes or times out its call), writes an end marker so every watcher
+   * can prove it saw everything up to it, waits for them, closes them, and reads the final state.
+   */
+  async stop(deadlineMs = 30_000): Promise<History> {
+    this.stopping = true;
+    await Promise.all(this.running);
+    const until = Date.now() + deadlineMs;
+    const marker: Operation = { id: this.nextId++, client: 0, via: 'control', request: { op: 'put', key: `${this.opts.prefix}end`, value: 'end' }, callMs: this.now(), returnMs: 0, outcome: 'unknown' };
+    this.operations.push(marker);
+    let endRevision = 0;
+    while (Date.now() < until) {
+      try {
+        endRevision = (await kvPut(this.opts.control, `${this.opts.prefix}end`, 'end', 3000)).revision;
+        break;
+      } catch {
+        await sleep(300);
+      }
+    }
+    marker.returnMs = this.now();
+    if (endRevision > 0) Object.assign(marker, { outcome: 'ok', response: { op: 'put', revision: endRevision } });
+    // Every watcher that is still streaming gets until the deadline to deliver the marker.
+    while (Date.now() < until && this.watching.some((w) => w.next <= endRevision && w.handle)) await sleep(50);
+    for (const w of this.watching) {
+      w.closed = true;
+      w.handle?.close();
+    }
+    await Promise.all(this.watching.map((w) => w.loop));
+    // A watcher that did not get to the marker promises only what it delivered.
+    for (const s of this.streams) if (s.end === 'closed' && (s.upToRevision ?? 0) < endRevision) s.end = 'broken';
+    const final = await this.finalState(until);
+    return {
+      format: 'etcd-lab-history/2',
+      lab: this.opts.lab,
+      startedAt: new Date(Date.now() - this.now()).toISOString(),
+      keys: [...this.keys, `${this.opts.prefix}end`],
+      startRevision: this.startRevision,
+      operations: this.operations,
+      watches: this.streams,
+      faults: [],
+      final,
+    };
+  }
+
+  private async finalState(until: number): Promise<History['final']> {
+    for (;;) {
+      try {
+        return await kvRange(this.opts.control, this.opts.prefix, 5000);
+      } catch (error) {
+        if (Date.now() > until) throw error;
+        await sleep(300);
+      }
+    }
+  }
+}

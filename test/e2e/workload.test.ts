@@ -1,0 +1,104 @@
+// The concurrent workload and the checker against a real lab: 8 clients (pinned to members and
+// through HAProxy) and two watchers on 10 keys. Linearizable reads pass through a leader kill and a
+// partition; serializable reads from a member cut off from the others are caught as stale reads.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkHistory } from '../../src/checker/check.js';
+import { loadLab } from '../../src/config/load.js';
+import type { UpResult } from '../../src/lab/up.js';
+import { Workload, type ClientSpec } from '../../src/runtime/clients.js';
+import { DockerEngine } from '../../src/runtime/docker.js';
+import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import { LabRuntime } from '../../src/runtime/lab.js';
+import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab', () => {
+  let lab: TestLab;
+  let runtime: LabRuntime;
+  let haproxy: Endpoint;
+  /** Each member's client endpoint, looked up again after a restart (it may get another host port). */
+  const members = new Map<string, Endpoint>();
+  const refresh = async () => {
+    for (const c of await runtime.memberContainers()) {
+      const e = runtime.memberEndpoint(c);
+      if (e) members.set(c.member, e);
+    }
+  };
+
+  beforeAll(async () => {
+    lab = await createTestLab('workload');
+    haproxy = clientOf(lab, (await lab.json<UpResult>(['up'])).clientEndpoint);
+    runtime = new LabRuntime(loadLab({ cwd: lab.dir }), new DockerEngine());
+    await refresh();
+  });
+  afterAll(async () => lab?.remove());
+
+  const workload = (name: string, reads: 'linearizable' | 'serializable' = 'linearizable') => {
+    const pinned = (m: string): ClientSpec => ({ via: m, endpoint: () => members.get(m)! });
+    const viaHaproxy: ClientSpec = { via: 'haproxy', endpoint: () => haproxy };
+    return new Workload({
+      prefix: `workload/${name}/`,
+      keys: 10,
+      clients: [pinned('etcd1'), pinned('etcd2'), pinned('etcd3'), pinned('etcd1'), pinned('etcd2'), pinned('etcd3'), viaHaproxy, viaHaproxy],
+      watchers: [[viaHaproxy], [pinned('etcd1'), pinned('etcd2'), pinned('etcd3')]],
+      rate: 200,
+      callTimeoutMs: 1000,
+      reads,
+      control: haproxy,
+      lab: lab.name,
+    });
+  };
+
+  it('a healthy lab: every operation placed, both watchers agree, no violation', async () => {
+    const w = workload('healthy');
+    await w.start();
+    await sleep(4000);
+    const history = await w.stop();
+    const result = checkHistory(history);
+    expect(result.violations).toEqual([]);
+    expect(result.counts.operations).toBeGreaterThan(300);
+    expect(result.counts.committedRevisions).toBeGreaterThan(100);
+    expect(history.watches.every((s) => s.end === 'closed')).toBe(true);
+    expect(new Set(history.operations.map((op) => op.request.op))).toEqual(new Set(['get', 'put', 'delete', 'cas', 'txn']));
+  });
+
+  it('through a leader kill and a partition of the new leader: no violation, and the unknown writes are decided', async () => {
+    const w = workload('faults');
+    await w.start();
+    await sleep(1500);
+    const killed = await runtime.leader();
+    expect((await lab.cli(['kill', killed!])).code).toBe(0);
+    await sleep(2500);
+    expect((await lab.cli(['start', killed!])).code).toBe(0);
+    await refresh();
+    await sleep(1500);
+    const cut = await runtime.leader();
+    expect((await lab.cli(['partition', cut!])).code).toBe(0);
+    await sleep(2500);
+    expect((await lab.cli(['heal', cut!])).code).toBe(0);
+    await sleep(2000);
+    const history = await w.stop();
+    const result = checkHistory(history);
+    expect(result.violations).toEqual([]);
+    expect(result.counts.failed + result.counts.unknown).toBeGreaterThan(0);
+    expect(history.watches.length).toBeGreaterThan(2); // the pinned watcher resumed on another member
+  });
+
+  it('serializable reads from a member cut off from the others: the stale reads are reported', async () => {
+    const w = workload('stale', 'serializable');
+    await w.start();
+    await sleep(1000);
+    const leader = await runtime.leader();
+    const victim = ['etcd1', 'etcd2', 'etcd3'].find((m) => m !== leader)!;
+    expect((await lab.cli(['partition', victim])).code).toBe(0);
+    await sleep(3000);
+    expect((await lab.cli(['heal', victim])).code).toBe(0);
+    await sleep(1500);
+    const result = checkHistory(await w.stop());
+    expect(result.ok).toBe(false);
+    const stale = result.violations.filter((v) => v.kind === 'stale-read');
+    expect(stale.length).toBeGreaterThan(0);
+    expect(stale[0]!.message).toMatch(new RegExp(`→${victim} serializable get`));
+  });
+});

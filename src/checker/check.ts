@@ -271,7 +271,9 @@ function matchWrites(history: History, revisions: number[], log: Map<number, Com
 function takeDelete(candidates: Operation[], e: WatchEvent, revision: number): Operation | undefined {
   if (e.type !== 'delete') return undefined;
   const onKey = (op: Operation) => op.request.op === 'delete' && op.request.key === e.key;
-  let i = candidates.findIndex((op) => onKey(op) && op.outcome === 'ok' && op.response?.revision === revision);
+  // Acknowledged as the one that deleted it: deleted 1 at this revision (a concurrent delete that
+  // found the key gone answers at the same revision with deleted 0).
+  let i = candidates.findIndex((op) => onKey(op) && op.outcome === 'ok' && op.response?.op === 'delete' && op.response.deleted > 0 && op.response.revision === revision);
   if (i < 0) i = candidates.findIndex((op) => onKey(op) && op.outcome === 'unknown');
   return i < 0 ? undefined : candidates.splice(i, 1)[0];
 }

@@ -1,41 +1,72 @@
-// `etcd-lab check`: writes through HAProxy while injecting faults, then the verdict (exit 5 on a lost write).
-import type { Command } from 'commander';
+// `etcd-lab check`: concurrent clients and watchers while faults are injected, then the checker
+// (exit 5 on a violation), a saved history and an HTML report.
+import { Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 import { ExitCode } from '../exit-codes.js';
+
+const NEMESES = 'kill,pause,partition,leader,defrag,compact';
+
+function whole(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`${flag} takes a whole number from ${min} to ${max} (got "${value}")`, { exitCode: ExitCode.badInput });
+  return n;
+}
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('check')))
-    .description('write through HAProxy while killing leaders and cutting off minorities, then verify no acknowledged write was lost')
-    .option('--faults <n>', 'faults to inject, alternating leader kill and minority partition', '3')
-    .option('--max-duration <seconds>', 'upper bound on the workload', '120')
-    .option('--verify <history.json>', 're-verify a saved history against the lab instead of running a new one')
-    .action(async (flags: SpecFlags & OutputFlags & { faults: string; maxDuration: string; verify?: string }) => {
-      const faults = Number(flags.faults);
-      if (!Number.isInteger(faults) || faults < 0 || faults > 20) throw new UserError('--faults takes a whole number from 0 to 20', { exitCode: ExitCode.badInput });
-      const { check } = await import('../lab/check.js');
-      const result = await check(
-        { ...loadOptionsFrom(flags), faults, maxDurationMs: seconds(flags.maxDuration, '--max-duration'), verify: flags.verify },
-        await reporter(flags),
-      );
-      const { verdict } = result;
-      if (!verdict.ok) process.exitCode = ExitCode.violation;
-      if (flags.json) return printJson(result);
-      if (flags.quiet && verdict.ok) return;
-      const c = verdict.counts;
-      const problems = verdict.problems.length;
-      print(
-        [
-          ...result.faults.map((f) => `fault: ${f}`),
-          `writes: ${c.writes} (acknowledged ${c.acknowledged}, failed ${c.failed}, unknown outcome ${c.unknown})`,
-          `longest gap between acknowledged writes: ${verdict.longestGapMs} ms`,
-          ...verdict.problems.slice(0, 20).map((p) => `PROBLEM ${p}`),
-          problems > 20 ? `… and ${problems - 20} more` : '',
-          verdict.ok
-            ? 'PASS: every acknowledged write is there with its value; revisions never went backwards'
-            : `FAIL: ${problems} problem${problems === 1 ? '' : 's'}`,
+    .description('run concurrent clients and watchers while injecting faults, then check the history: linearizable, every watch reliable')
+    .option('--faults <n>', 'faults to inject, the kinds in turn (leader and follower alternate as targets)', '3')
+    .option('--nemesis <kinds>', `which faults, comma-separated: ${NEMESES}`, NEMESES)
+    .option('--clients <n>', 'concurrent clients: three in four pinned to one member, the rest through HAProxy', '8')
+    .option('--keys <n>', 'the key space: few keys make clients contend', '10')
+    .option('--rate <ops>', 'operations per second over all clients, at most', '200')
+    .addOption(new Option('--reads <kind>', 'linearizable reads, or serializable ones (allowed to be stale: the checker reports them)').choices(['linearizable', 'serializable']).default('linearizable'))
+    .option('--hold <seconds>', 'how long each fault lasts, and the calm after it', '1.5')
+    .option('--verify <history.json>', 'check a saved history again (no lab needed), and write its report anew')
+    .action(
+      async (
+        flags: SpecFlags & OutputFlags & { faults: string; nemesis: string; clients: string; keys: string; rate: string; reads: 'linearizable' | 'serializable'; hold: string; verify?: string },
+      ) => {
+        const hold = Number(flags.hold);
+        if (!(hold >= 0.1 && hold <= 60)) throw new UserError(`--hold takes seconds from 0.1 to 60 (got "${flags.hold}")`, { exitCode: ExitCode.badInput });
+        const [{ check }, { parseNemeses }] = await Promise.all([import('../lab/check.js'), import('../lab/nemesis.js')]);
+        const result = await check(
+          {
+            ...loadOptionsFrom(flags),
+            faults: whole(flags.faults, '--faults', 0, 1000),
+            nemesis: parseNemeses(flags.nemesis),
+            clients: whole(flags.clients, '--clients', 1, 64),
+            keys: whole(flags.keys, '--keys', 1, 1000),
+            rate: whole(flags.rate, '--rate', 1, 10_000),
+            reads: flags.reads,
+            holdMs: hold * 1000,
+            verify: flags.verify,
+          },
+          await reporter(flags),
+        );
+        if (!result.ok) process.exitCode = ExitCode.violation;
+        if (flags.json) return printJson(result);
+        if (flags.quiet && result.ok) return;
+        const c = result.checker.counts;
+        const byKind = new Map<string, number>();
+        for (const f of result.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+        const more = Object.entries(result.checker.more).map(([kind, n]) => `… and ${n} more ${kind}`);
+        print([
+          ...result.faults.map((f) => `fault: ${f.kind} ${f.target} (${Math.round(f.startMs)}–${Math.round(f.endMs)} ms)`),
+          `faults: ${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`,
+          `operations: ${c.operations} (ok ${c.ok}, failed ${c.failed}, unknown outcome ${c.unknown}: ${c.unknownCommitted} committed, ${c.unknownNotCommitted} not); ${c.committedRevisions} committed revisions`,
+          `watches: ${c.watchEvents} events in ${c.watchStreams} streams`,
+          `longest unavailability through HAProxy: ${result.longestUnavailableMs} ms`,
+          `checked in ${Math.round(result.checker.elapsedMs)} ms`,
+          ...result.checker.violations.map((v) => `VIOLATION ${v.kind}: ${v.message}`),
+          ...more,
+          result.ok
+            ? 'PASS: linearizable (every operation in one order that respects real time), and every watch delivered every change in order'
+            : `FAIL: ${result.checker.violations.length + Object.values(result.checker.more).reduce((a, b) => a + (b ?? 0), 0)} violations`,
           `history: ${result.historyFile}`,
-        ].filter(Boolean),
-      );
-    });
+          `report: ${result.reportFile}`,
+        ]);
+      },
+    );
 }

@@ -3,7 +3,6 @@
 // compare-and-sets on mod_revision and two-key transactions, at a bounded rate, every call with a
 // deadline and none retried; and watchers that follow the whole key space from the first revision,
 // resuming on another endpoint where a stream breaks. Everything is recorded for the checker.
-import { classifyWriteError } from './history.js';
 import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
 import { kvCompareAndSet, kvDelete, kvGet, kvPut, kvPutAll, kvRange, watchPrefix, type WatchHandle } from './etcd-kv.js';
 import type { History, Operation, Request, Response, WatchStream } from '../checker/history.js';
@@ -33,6 +32,18 @@ export interface WorkloadOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What a failed put tells us about whether it may still commit. */
+export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
+  const e = error as Error & { code?: string };
+  const code = e.code ?? '';
+  const message = e.message ?? String(error);
+  // Never connected, or etcd refused before proposing to raft: it cannot commit.
+  if (code === 'ECONNREFUSED') return { outcome: 'failed', reason: 'connection refused' };
+  if (/etcdserver: no leader/.test(message)) return { outcome: 'failed', reason: 'no leader' };
+  // Anything else (timeouts, resets, "request timed out") may have been proposed and may commit later.
+  return { outcome: 'unknown', reason: e.name === 'TimeoutError' ? 'deadline exceeded' : code || message.slice(0, 120) };
+}
+
 /** What a failed call means: for a read nothing; for a write, whether it may still commit. */
 function outcomeOf(request: Request, error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
   const classified = classifyWriteError(error);
@@ -54,8 +65,14 @@ export class Workload {
     this.keys = Array.from({ length: opts.keys }, (_, i) => `${opts.prefix}k${i}`);
   }
 
-  private now(): number {
+  /** Milliseconds since the workload was made: the time axis of the history. */
+  now(): number {
     return performance.now() - this.origin;
+  }
+
+  /** The highest revision every watcher has delivered everything up to. */
+  watchedRevision(): number {
+    return Math.min(...this.watching.map((w) => w.next - 1));
   }
 
   /** Clears the key space, notes the revision, starts the watchers, then the clients. */
@@ -166,7 +183,7 @@ export class Workload {
    * Stops the clients (each finishes or times out its call), writes an end marker so every watcher
    * can prove it saw everything up to it, waits for them, closes them, and reads the final state.
    */
-  async stop(deadlineMs = 30_000): Promise<History> {
+  async stop(faults: History['faults'] = [], deadlineMs = 30_000): Promise<History> {
     this.stopping = true;
     await Promise.all(this.running);
     const until = Date.now() + deadlineMs;
@@ -201,7 +218,7 @@ export class Workload {
       startRevision: this.startRevision,
       operations: this.operations,
       watches: this.streams,
-      faults: [],
+      faults,
       final,
     };
   }

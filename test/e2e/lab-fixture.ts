@@ -13,8 +13,8 @@ import { parseDotenv } from '../../src/config/local.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 import { expect } from 'vitest';
 import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { verifyHistory } from '../../src/runtime/history.js';
-import { Writer } from '../../src/runtime/workload.js';
+import { verifyHistory } from '../single-writer.js';
+import { Writer } from '../single-writer.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { CLIENTS, pkiDirOf } from '../../src/render/pki.js';
 

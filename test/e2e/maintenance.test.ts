@@ -6,8 +6,8 @@ import type { RecoverResult, DefragReport } from '../../src/lab/maintenance.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { deletePrefix, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { verifyHistory } from '../../src/runtime/history.js';
-import { Writer } from '../../src/runtime/workload.js';
+import { verifyHistory } from '../single-writer.js';
+import { Writer } from '../single-writer.js';
 import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 
 const MiB = 1024 * 1024;

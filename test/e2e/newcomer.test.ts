@@ -229,7 +229,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
   it('during check: no member is left killed, paused or cut off, and the lab serves again', async () => {
     const lab = await newLab('intcheck');
     await lab.json<UpResult>(['up']);
-    const run = spawnCli(lab.dir, ['check', '--faults', '6', '--max-duration', '60']);
+    const run = spawnCli(lab.dir, ['check', '--faults', '6', '--nemesis', 'kill,partition']);
     // Interrupt while the second fault (a partition of the leader) is in force.
     await run.waitFor(/ok {2}partition etcd\d/);
     run.child.kill('SIGINT');
@@ -266,7 +266,7 @@ describe.skipIf(skipE2E)('two commands at once on one lab', () => {
   });
 
   it('kill during check waits briefly, then refuses, naming check', async () => {
-    const run = spawnCli(lab.dir, ['check', '--faults', '2', '--max-duration', '60']);
+    const run = spawnCli(lab.dir, ['check', '--faults', '2', '--nemesis', 'kill,partition']);
     await run.waitFor(/\.\.\. kill /);
     const r = await lab.cli(['kill', 'etcd1'], { ETCD_LAB_LOCK_WAIT: '1' });
     expect(r.code).toBe(3);

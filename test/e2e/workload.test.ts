@@ -75,6 +75,7 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
     await sleep(1500);
     const cut = await runtime.leader();
     expect((await lab.cli(['partition', cut!])).code).toBe(0);
+    await refresh();
     await sleep(2500);
     expect((await lab.cli(['heal', cut!])).code).toBe(0);
     await sleep(2000);
@@ -92,13 +93,21 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
     const leader = await runtime.leader();
     const victim = ['etcd1', 'etcd2', 'etcd3'].find((m) => m !== leader)!;
     expect((await lab.cli(['partition', victim])).code).toBe(0);
+    await refresh(); // cut off, it is published on another host port
     await sleep(3000);
     expect((await lab.cli(['heal', victim])).code).toBe(0);
     await sleep(1500);
-    const result = checkHistory(await w.stop());
+    const history = await w.stop();
+    const result = checkHistory(history);
+    if (process.env.DEBUG_WORKLOAD) {
+      const mine = history.operations.filter((op) => op.via === victim && op.request.op === 'get');
+      process.stderr.write(`VICTIM ${victim} ${JSON.stringify(mine.map((op) => [Math.round(op.callMs), op.outcome, op.response?.revision, op.error]))}\n`);
+      process.stderr.write(`STALE ${JSON.stringify(result.violations.map((v) => v.message.slice(0, 120)))} ${JSON.stringify(result.more)}\n`);
+    }
     expect(result.ok).toBe(false);
     const stale = result.violations.filter((v) => v.kind === 'stale-read');
     expect(stale.length).toBeGreaterThan(0);
-    expect(stale[0]!.message).toMatch(new RegExp(`→${victim} serializable get`));
+    // A follower's serializable reads may lag a little at any time; cut off, the victim's lag for seconds.
+    expect(stale.some((v) => new RegExp(`→${victim} serializable get`).test(v.message))).toBe(true);
   });
 });

@@ -287,3 +287,16 @@ describe('the report', () => {
     expectGolden(join(GOLDEN, 'check-report', 'report.html'), html);
   });
 });
+
+describe('concurrent deletes of one key', () => {
+  it('the one that deleted it and the one that found it gone, answered at the same revision: no violation', () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'c1-1' }, 0, 10);
+    // Called together: c8's (listed first) finds k0 already gone and answers at 102 with deleted 0;
+    // c3's is the one that deleted it, at 102.
+    const c8 = b.run(8, { op: 'delete', key: 'k0' }, 20, 31);
+    const c3 = b.run(3, { op: 'delete', key: 'k0' }, 21, 30);
+    [c8.response, c3.response] = [{ op: 'delete', revision: 102, deleted: 0 }, { op: 'delete', revision: 102, deleted: 1 }];
+    expect(checkHistory(b.history()).violations).toEqual([]);
+  });
+});

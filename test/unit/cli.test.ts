@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { HistoryBuilder } from './history-builder.js';
 import { runCli } from './run-cli.js';
 
 const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
@@ -256,6 +257,11 @@ describe('etcd-lab CLI', () => {
       [['up', '--timeout', '1e12'], /--timeout takes a number of seconds from more than 0 up to 86400/],
       [['upgrade', '--etcd-image', 'Etcd:v3.6'], /--etcd-image has capital letters/],
       [['snapshot', 'save', '/proc/x.db'], /the snapshot file \/proc\/x\.db cannot be made/],
+      [['check', '--nemesis', 'kill,flood'], /--nemesis takes a comma-separated list of: kill, pause, partition, leader, defrag, compact \(got "kill,flood"\)/],
+      [['check', '--faults', '-1'], /--faults takes a whole number from 0 to 1000/],
+      [['check', '--clients', '0'], /--clients takes a whole number from 1 to 64/],
+      [['check', '--hold', '0'], /--hold takes seconds from 0.1 to 60/],
+      [['check', '--reads', 'stale'], /argument 'stale' is invalid/],
     ])('%j', async (args, message) => {
       const r = await cliWith(DOCKERLESS, ...args);
       expect(r.stderr).toMatch(message);
@@ -344,5 +350,38 @@ describe('shell completion', () => {
     const r = await cli('completion', 'tcsh');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/use one of bash, zsh, fish/);
+  });
+});
+
+describe('check --verify: a saved history checked again, with no lab and no Docker', () => {
+  const DOCKERLESS = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+  it('passes a legal history, fails once a committed change is gone (exit 5), and writes the report beside it', async () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'c1-1' }, 0, 10);
+    const w = b.run(2, { op: 'put', key: 'k1', value: 'c2-1' }, 5, 15);
+    b.run(1, { op: 'get', key: 'k1' }, 20, 30);
+    const file = join(dir, 'history.json');
+    writeFileSync(file, JSON.stringify(b.history()));
+    const ok = await cliWith(DOCKERLESS, 'check', '--verify', file);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^operations: 3 \(ok 3, failed 0, unknown outcome 0: 0 committed, 0 not\); 2 committed revisions$/m);
+    expect(ok.stdout).toMatch(/^PASS: linearizable/m);
+    expect(readFileSync(join(dir, 'history.html'), 'utf8')).toContain('<p class="verdict pass">PASS');
+
+    const damaged = b.history([b.stream(1, b.events.filter((e) => e.revision !== w.response!.revision))]);
+    writeFileSync(file, JSON.stringify(damaged));
+    const bad = await cliWith(DOCKERLESS, 'check', '--verify', file);
+    expect(bad.code).toBe(5);
+    expect(bad.stdout).toMatch(/^VIOLATION lost-write: c2→haproxy put k1=c2-1 ok @102/m);
+    expect(bad.stdout).toMatch(/^FAIL: \d+ violations$/m);
+  });
+
+  it('a history an older etcd-lab saved is refused with what to do', async () => {
+    const file = join(dir, 'old.json');
+    writeFileSync(file, JSON.stringify({ lab: 'x', prefix: 'p/', faults: [], writes: [] }));
+    const r = await cliWith(DOCKERLESS, 'check', '--verify', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not a history this etcd-lab can check \(format "none", expected etcd-lab-history\/2\)/);
+    expect(r.stderr).toMatch(/run `etcd-lab check` again/);
   });
 });

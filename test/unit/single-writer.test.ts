@@ -1,6 +1,8 @@
-// The verdict of `etcd-lab check` must be able to fail: doctored histories and lab states.
+// The single writer's verdict (what tests that run an operation under writes rely on) must be able
+// to fail: doctored histories. And how a failed call is classified, for `check`'s clients too.
 import { describe, expect, it } from 'vitest';
-import { classifyWriteError, verifyHistory, type WriteOp } from '../../src/runtime/history.js';
+import { classifyWriteError } from '../../src/runtime/clients.js';
+import { verifyHistory, type WriteOp } from '../single-writer.js';
 
 function history(n: number): WriteOp[] {
   return Array.from({ length: n }, (_, i) => ({

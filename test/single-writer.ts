@@ -1,6 +1,9 @@
-// A client's history of writes and the verdict on it. Pure: the workload records, this judges.
-// Each key is written once, by one sequential writer, so "its value" and "its order" are well defined.
-
+// For tests that run an operation under writes: one sequential writer through HAProxy, each key
+// written once (so "its value" and "its order" are well defined), every call with a deadline; then
+// the verdict — every acknowledged write there with its value, revisions never going back.
+// (`etcd-lab check` itself runs concurrent clients and the checker in src/checker/.)
+import { putKey, type Endpoint } from '../src/runtime/etcd-http.js';
+import { classifyWriteError } from '../src/runtime/clients.js';
 /** ok: acknowledged. failed: certainly not applied (refused before it reached raft). unknown: may or may not commit. */
 export type Outcome = 'ok' | 'failed' | 'unknown';
 
@@ -27,18 +30,6 @@ export interface Verdict {
   /** Longest time between two consecutive acknowledgements (ms). */
   longestGapMs: number;
   problems: string[];
-}
-
-/** What a failed put tells us about whether it may still commit. */
-export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
-  const e = error as Error & { code?: string };
-  const code = e.code ?? '';
-  const message = e.message ?? String(error);
-  // Never connected, or etcd refused before proposing to raft: it cannot commit.
-  if (code === 'ECONNREFUSED') return { outcome: 'failed', reason: 'connection refused' };
-  if (/etcdserver: no leader/.test(message)) return { outcome: 'failed', reason: 'no leader' };
-  // Anything else (timeouts, resets, "request timed out") may have been proposed and may commit later.
-  return { outcome: 'unknown', reason: e.name === 'TimeoutError' ? 'deadline exceeded' : code || message.slice(0, 120) };
 }
 
 export function verifyHistory(writes: WriteOp[], finalValues: Map<string, string>): Verdict {
@@ -90,4 +81,54 @@ export function verifyHistory(writes: WriteOp[], finalValues: Map<string, string
   }
   verdict.ok = verdict.problems.length === 0;
   return verdict;
+}
+
+export interface WorkloadOptions {
+  endpoint: Endpoint;
+  prefix: string;
+  /** Deadline of each put. */
+  callTimeoutMs: number;
+  /** Pause between writes, bounding the rate. */
+  pauseMs: number;
+  /** Hard bounds: the writer stops at whichever comes first. */
+  maxWrites: number;
+  maxDurationMs: number;
+}
+
+export class Writer {
+  readonly history: WriteOp[] = [];
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  readonly origin = Date.now();
+
+  constructor(private readonly opts: WorkloadOptions) {}
+
+  start(): this {
+    this.running = this.loop();
+    return this;
+  }
+
+  async stop(): Promise<WriteOp[]> {
+    this.stopped = true;
+    await this.running;
+    return this.history;
+  }
+
+  private async loop(): Promise<void> {
+    const { endpoint, prefix, callTimeoutMs, pauseMs, maxWrites, maxDurationMs } = this.opts;
+    const width = String(maxWrites).length;
+    for (let i = 0; !this.stopped && i < maxWrites && Date.now() - this.origin < maxDurationMs; i++) {
+      const key = `${prefix}${String(i).padStart(width, '0')}`;
+      const value = `w${i}@${Date.now()}`;
+      const startMs = Date.now() - this.origin;
+      try {
+        const { revision } = await putKey(endpoint, key, value, callTimeoutMs);
+        this.history.push({ key, value, startMs, endMs: Date.now() - this.origin, outcome: 'ok', revision });
+      } catch (error) {
+        const { outcome, reason } = classifyWriteError(error);
+        this.history.push({ key, value, startMs, endMs: Date.now() - this.origin, outcome, error: reason });
+      }
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  }
 }

@@ -20,8 +20,9 @@ function scale(history: History): { x: (ms: number) => number; endMs: number } {
 
 function faultShading(history: History, x: (ms: number) => number, top: number, height: number, labels: boolean): string {
   return history.faults
-    .map((f) => {
-      const label = labels ? `<text x="${fmt(x(f.startMs) + 2)}" y="${top + 10}" class="fault">${esc(`${f.kind} ${f.target}`)}</text>` : '';
+    .map((f, i) => {
+      // Three rows of labels, so short faults side by side stay readable.
+      const label = labels ? `<text x="${fmt(x(f.startMs) + 2)}" y="${top + 10 + (i % 3) * 11}" class="fault">${esc(`${f.kind} ${f.target}`)}</text>` : '';
       return `<rect x="${fmt(x(f.startMs))}" y="${top}" width="${fmt(Math.max(1, x(f.endMs) - x(f.startMs)))}" height="${height}" fill="${COLOURS.fault}"><title>${esc(`${f.kind} ${f.target}: ${Math.round(f.startMs)}–${Math.round(f.endMs)} ms`)}</title></rect>${label}`;
     })
     .join('');
@@ -39,7 +40,7 @@ function timeline(history: History, result: CheckResult, marked: Set<number>): s
   const { x, endMs } = scale(history);
   const clients = [...new Set(history.operations.map((op) => op.client))].sort((a, b) => a - b);
   const watchers = [...new Set(history.watches.map((w) => w.watcher))].sort((a, b) => a - b);
-  const top = 22;
+  const top = 40;
   const height = top + (clients.length + watchers.length) * LANE + 24;
   const via = new Map(history.operations.map((op) => [op.client, op.via]));
   const lanes = clients.map((c, i) => `<text x="4" y="${top + i * LANE + 11}" class="lane">c${c} → ${esc(via.get(c) ?? '')}</text>`);

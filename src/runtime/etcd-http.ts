@@ -54,14 +54,20 @@ export interface RequestInit {
   method?: string;
   body?: string;
   headers?: Record<string, string>;
+  /**
+   * Not safe to send twice (a put, a delete, a transaction): never retried. A reset on a kept-alive
+   * connection does not prove the request went nowhere — HAProxy closes its clients' sessions when
+   * the leader changes, after forwarding what they sent — and a put sent again is applied twice.
+   */
+  once?: boolean;
 }
 
 /**
  * A request with a deadline that keeps Node's event loop alive (AbortSignal.timeout's timer does not,
  * so a request hanging on a half-open connection could end the process mid-wait). A kept-alive
- * connection the server closed meanwhile (HAProxy restarted) fails before the request reaches anyone:
- * that one is retried once on a fresh connection, as Node's documentation advises, after the other
- * idle connections (to the same server, dead alike) are dropped.
+ * connection the server closed meanwhile (HAProxy restarted) fails with a reset: a request safe to
+ * send again is retried once on a fresh connection, as Node's documentation advises, after the other
+ * idle connections (to the same server, dead alike) are dropped. One that is not (`once`) is not.
  */
 export interface Response {
   status: number;
@@ -86,7 +92,7 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
     req.on('close', () => clearTimeout(timer));
     req.on('error', (error: NodeJS.ErrnoException) => {
       const left = timeoutMs - (Date.now() - started);
-      if (!retried && req.reusedSocket && error.code === 'ECONNRESET' && left > 0) {
+      if (!retried && !init.once && req.reusedSocket && error.code === 'ECONNRESET' && left > 0) {
         clearTimeout(timer);
         // The other idle connections went to the same server and died with it: retry on a new one.
         for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
@@ -107,8 +113,8 @@ export const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 export const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
 
 /** A POST to the gRPC gateway with a JSON body and answer; a non-2xx answer throws with etcd's words. */
-export async function post<T>(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number): Promise<T> {
-  const response = await fetchWithDeadline(endpoint, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, timeoutMs, path);
+export async function post<T>(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number, opts: { once?: boolean } = {}): Promise<T> {
+  const response = await fetchWithDeadline(endpoint, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, once: opts.once }, timeoutMs, path);
   const text = response.text;
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${text.trim().slice(0, 200)}`);
   return JSON.parse(text) as T;

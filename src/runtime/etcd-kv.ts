@@ -14,6 +14,8 @@ interface RawKv {
   mod_revision?: string;
 }
 const revisionOf = (r: RawHeader) => Number(r.header?.revision ?? 0);
+/** Writes are sent once: a retry after a reset could apply them twice (see etcd-http.ts). */
+const ONCE = { once: true };
 
 export async function kvGet(endpoint: Endpoint, key: string, opts: { serializable?: boolean; timeoutMs: number }): Promise<{ revision: number; value?: string; modRevision?: number }> {
   const r = await post<RawHeader & { kvs?: RawKv[] }>(endpoint, '/v3/kv/range', { key: b64(key), serializable: opts.serializable ?? false }, opts.timeoutMs);
@@ -28,11 +30,11 @@ export async function kvRange(endpoint: Endpoint, prefix: string, timeoutMs: num
 }
 
 export async function kvPut(endpoint: Endpoint, key: string, value: string, timeoutMs: number): Promise<{ revision: number }> {
-  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/kv/put', { key: b64(key), value: b64(value) }, timeoutMs)) };
+  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/kv/put', { key: b64(key), value: b64(value) }, timeoutMs, ONCE)) };
 }
 
 export async function kvDelete(endpoint: Endpoint, key: string, timeoutMs: number): Promise<{ revision: number; deleted: number }> {
-  const r = await post<RawHeader & { deleted?: string }>(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs);
+  const r = await post<RawHeader & { deleted?: string }>(endpoint, '/v3/kv/deleterange', { key: b64(key) }, timeoutMs, ONCE);
   return { revision: revisionOf(r), deleted: Number(r.deleted ?? 0) };
 }
 
@@ -46,13 +48,14 @@ export async function kvCompareAndSet(endpoint: Endpoint, key: string, modRevisi
       success: [{ request_put: { key: b64(key), value: b64(value) } }],
     },
     timeoutMs,
+    ONCE,
   );
   return { revision: revisionOf(r), succeeded: r.succeeded === true };
 }
 
 /** Several keys put in one transaction, at one revision. */
 export async function kvPutAll(endpoint: Endpoint, puts: { key: string; value: string }[], timeoutMs: number): Promise<{ revision: number }> {
-  const r = await post<RawHeader>(endpoint, '/v3/kv/txn', { success: puts.map((p) => ({ request_put: { key: b64(p.key), value: b64(p.value) } })) }, timeoutMs);
+  const r = await post<RawHeader>(endpoint, '/v3/kv/txn', { success: puts.map((p) => ({ request_put: { key: b64(p.key), value: b64(p.value) } })) }, timeoutMs, ONCE);
   return { revision: revisionOf(r) };
 }
 

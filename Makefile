@@ -52,6 +52,7 @@ bench: images ## benchmarks (figures, not pass/fail)
 	node bench/failover.mjs
 	node bench/backup.mjs
 	node bench/membership.mjs
+	node bench/checker.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

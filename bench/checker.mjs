@@ -2,7 +2,7 @@
 // Benchmark (figures, not pass/fail): how long the checker takes on large histories, and how it
 // grows. Legal histories are simulated: 8 clients with overlapping calls on 10 keys (gets, puts,
 // deletes, compare-and-sets, two-key transactions; 2% of writes time out, half of those commit),
-// two watch streams. One stale read is planted to show the violations cost nothing more.
+// two watch streams.
 //   node bench/checker.mjs [--ops 100000] [--runs 3]
 // Goal (issue 21): 100,000 operations in seconds. The checker is O(n log n), so this is about memory.
 import { checkHistory } from '../dist/checker/check.js';

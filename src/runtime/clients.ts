@@ -60,9 +60,12 @@ export class Workload {
   private startRevision = 0;
   private nextId = 1;
   readonly keys: string[];
+  /** Written once the clients stopped: every watcher must deliver it. */
+  private readonly endKey: string;
 
   constructor(private readonly opts: WorkloadOptions) {
     this.keys = Array.from({ length: opts.keys }, (_, i) => `${opts.prefix}k${i}`);
+    this.endKey = `${opts.prefix}end`;
   }
 
   /** Milliseconds since the workload was made: the time axis of the history. */
@@ -187,19 +190,24 @@ export class Workload {
     this.stopping = true;
     await Promise.all(this.running);
     const until = Date.now() + deadlineMs;
-    const marker: Operation = { id: this.nextId++, client: 0, via: 'control', request: { op: 'put', key: `${this.opts.prefix}end`, value: 'end' }, callMs: this.now(), returnMs: 0, outcome: 'unknown' };
-    this.operations.push(marker);
+    // Each try is an operation of its own with a value of its own: a try that timed out may still
+    // commit, and the same value committed twice would be a lost update of our own making.
     let endRevision = 0;
-    while (Date.now() < until) {
+    for (let attempt = 1; endRevision === 0 && Date.now() < until; attempt++) {
+      const request: Request = { op: 'put', key: this.endKey, value: `end-${attempt}` };
+      const marker: Operation = { id: this.nextId++, client: 0, via: 'control', request, callMs: this.now(), returnMs: 0, outcome: 'ok' };
+      this.operations.push(marker);
       try {
-        endRevision = (await kvPut(this.opts.control, `${this.opts.prefix}end`, 'end', 3000)).revision;
-        break;
-      } catch {
+        endRevision = (await kvPut(this.opts.control, request.key, request.value, 3000)).revision;
+        marker.response = { op: 'put', revision: endRevision };
+      } catch (error) {
+        const { outcome, reason } = outcomeOf(request, error);
+        marker.outcome = outcome;
+        marker.error = reason;
         await sleep(300);
       }
+      marker.returnMs = this.now();
     }
-    marker.returnMs = this.now();
-    if (endRevision > 0) Object.assign(marker, { outcome: 'ok', response: { op: 'put', revision: endRevision } });
     // Every watcher that is still streaming gets until the deadline to deliver the marker.
     while (Date.now() < until && this.watching.some((w) => w.next <= endRevision && w.handle)) await sleep(50);
     for (const w of this.watching) {
@@ -214,7 +222,7 @@ export class Workload {
       format: 'etcd-lab-history/2',
       lab: this.opts.lab,
       startedAt: new Date(Date.now() - this.now()).toISOString(),
-      keys: [...this.keys, `${this.opts.prefix}end`],
+      keys: [...this.keys, this.endKey],
       startRevision: this.startRevision,
       operations: this.operations,
       watches: this.streams,

@@ -6,6 +6,7 @@
 //   node bench/checker.mjs [--ops 100000] [--runs 3]
 // Goal (issue 21): 100,000 operations in seconds. The checker is O(n log n), so this is about memory.
 import { checkHistory } from '../dist/checker/check.js';
+import { HISTORY_FORMAT } from '../dist/checker/history.js';
 import { median, option } from './lib.mjs';
 
 const sizes = option('ops', '') ? [Number(option('ops', ''))] : [10_000, 100_000, 300_000];

@@ -82,8 +82,11 @@ export interface FaultWindow {
   endMs: number;
 }
 
+/** What a saved history says it is; `--verify` refuses any other. */
+export const HISTORY_FORMAT = 'etcd-lab-history/2';
+
 export interface History {
-  format: 'etcd-lab-history/2';
+  format: typeof HISTORY_FORMAT;
   lab: string;
   startedAt: string;
   /** The key space every client works on (all under one prefix, watched whole). */
@@ -95,20 +98,6 @@ export interface History {
   faults: FaultWindow[];
   /** Read once every client stopped and every fault was undone, linearizably. */
   final: { revision: number; values: Record<string, { value: string; modRevision: number }> };
-}
-
-/** The keys an operation writes (none for a read). */
-export function writtenKeys(request: Request): string[] {
-  switch (request.op) {
-    case 'put':
-    case 'cas':
-    case 'delete':
-      return [request.key];
-    case 'txn':
-      return request.puts.map((p) => p.key);
-    case 'get':
-      return [];
-  }
 }
 
 /** The unique values an operation may write. */

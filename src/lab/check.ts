@@ -4,7 +4,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkHistory, type CheckResult as CheckerResult } from '../checker/check.js';
-import type { FaultWindow, History } from '../checker/history.js';
+import { HISTORY_FORMAT, type FaultWindow, type History } from '../checker/history.js';
 import { fileError, UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { renderCheckReport } from '../render/check-report.js';
@@ -46,7 +46,6 @@ export interface CheckResult {
   durationMs: number;
 }
 
-export const HISTORY_FORMAT = 'etcd-lab-history/2';
 
 /** The longest stretch between two answers to clients that go through HAProxy. */
 export function longestUnavailable(history: History): number {
@@ -93,9 +92,9 @@ export async function check(opts: CheckOptions, reporter: Reporter): Promise<Che
 }
 
 /** The clients: three in four pinned to one member each (in turn), the rest through HAProxy; two watchers. */
-function clientsFor(runtime: LabRuntime, count: number, members: Map<string, Endpoint>): { clients: ClientSpec[]; watchers: ClientSpec[][] } {
+function clientsFor(runtime: LabRuntime, count: number, members: () => Map<string, Endpoint>): { clients: ClientSpec[]; watchers: ClientSpec[][] } {
   const names = runtime.topology.members.map((m) => m.name);
-  const pinned = (m: string): ClientSpec => ({ via: m, endpoint: () => members.get(m) ?? runtime.client });
+  const pinned = (m: string): ClientSpec => ({ via: m, endpoint: () => members().get(m) ?? runtime.client });
   const haproxy: ClientSpec = { via: 'haproxy', endpoint: () => runtime.client };
   const direct = Math.round((count * 3) / 4);
   const clients = Array.from({ length: count }, (_, i) => (i < direct ? pinned(names[i % names.length]!) : haproxy));
@@ -120,16 +119,12 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     });
   }
 
-  const members = new Map<string, Endpoint>();
+  let members = await runtime.memberEndpoints();
   const refresh = async () => {
-    for (const c of await runtime.memberContainers()) {
-      const e = runtime.memberEndpoint(c);
-      if (e) members.set(c.member, e);
-    }
+    members = await runtime.memberEndpoints();
   };
-  await refresh();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const { clients, watchers } = clientsFor(runtime, opts.clients ?? 8, members);
+  const { clients, watchers } = clientsFor(runtime, opts.clients ?? 8, () => members);
   const workload = new Workload({
     prefix: `etcd-lab/check/${stamp}/`,
     keys: opts.keys ?? 10,

@@ -5,7 +5,7 @@
 // resuming on another endpoint where a stream breaks. Everything is recorded for the checker.
 import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
 import { kvCompareAndSet, kvDelete, kvGet, kvPut, kvPutAll, kvRange, watchPrefix, type WatchHandle } from './etcd-kv.js';
-import type { History, Operation, Request, Response, WatchStream } from '../checker/history.js';
+import { HISTORY_FORMAT, type History, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
 
 export interface ClientSpec {
   /** A member's name, or "haproxy". */
@@ -219,7 +219,7 @@ export class Workload {
     for (const s of this.streams) if (s.end === 'closed' && (s.upToRevision ?? 0) < endRevision) s.end = 'broken';
     const final = await this.finalState(until);
     return {
-      format: 'etcd-lab-history/2',
+      format: HISTORY_FORMAT,
       lab: this.opts.lab,
       startedAt: new Date(Date.now() - this.now()).toISOString(),
       keys: [...this.keys, this.endKey],

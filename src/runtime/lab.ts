@@ -384,6 +384,19 @@ export class LabRuntime {
     return answers.filter(Boolean);
   }
 
+  /**
+   * Each running member's client API on this machine, by member name. Asked again after a fault:
+   * a member restarted, or cut off, is published on another host port.
+   */
+  async memberEndpoints(): Promise<Map<string, Endpoint>> {
+    const endpoints = new Map<string, Endpoint>();
+    for (const c of await this.memberContainers()) {
+      const e = this.memberEndpoint(c);
+      if (e) endpoints.set(c.member, e);
+    }
+    return endpoints;
+  }
+
   /** The member's client API on this machine, if its container runs and publishes it. */
   memberEndpoint(container: ContainerInfo): Endpoint | undefined {
     const port = container.hostPorts[ETCD_CLIENT_PORT];

@@ -17,13 +17,10 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
   let lab: TestLab;
   let runtime: LabRuntime;
   let haproxy: Endpoint;
-  /** Each member's client endpoint, looked up again after a restart (it may get another host port). */
-  const members = new Map<string, Endpoint>();
+  /** Each member's client endpoint, looked up again after a restart or a cut (it may get another host port). */
+  let members = new Map<string, Endpoint>();
   const refresh = async () => {
-    for (const c of await runtime.memberContainers()) {
-      const e = runtime.memberEndpoint(c);
-      if (e) members.set(c.member, e);
-    }
+    members = await runtime.memberEndpoints();
   };
 
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 // Hand-made histories for the checker's tests: a tiny linearizable store that applies each
 // operation at a moment the test chooses (between its call and return), answers as etcd would, and
 // records the watch events. A test then tampers with what it recorded to make each kind of violation.
-import type { History, Operation, Request, Response, WatchEvent, WatchStream } from '../../src/checker/history.js';
+import { HISTORY_FORMAT, type History, type Operation, type Request, type Response, type WatchEvent, type WatchStream } from '../../src/checker/history.js';
 
 export class HistoryBuilder {
   revision = 100;
@@ -78,7 +78,7 @@ export class HistoryBuilder {
 
   history(watches: WatchStream[] = [this.stream(1), this.stream(2)]): History {
     return {
-      format: 'etcd-lab-history/2',
+      format: HISTORY_FORMAT,
       lab: 'test',
       startedAt: '2026-11-30T00:00:00Z',
       keys: this.keys,

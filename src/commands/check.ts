@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 import { ExitCode } from '../exit-codes.js';
 
-const NEMESES = 'kill,pause,partition,leader,defrag,compact';
+const NEMESES = 'kill,pause,partition,leader,defrag,compact,replace';
 
 function whole(value: string, flag: string, min: number, max: number): number {
   const n = Number(value);

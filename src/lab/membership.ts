@@ -219,23 +219,26 @@ export const REPLACE_STEPS: Step<ReplaceContext>[] = [
  * it with `initial-cluster-state=existing`, promote it once it has caught up with the leader.
  */
 export async function replaceMember(opts: LoadOptions & { member: string; force?: boolean; timeoutMs?: number; engine?: Engine }, reporter: Reporter): Promise<ReplaceResult> {
-  return withLab(opts, { lock: 'member replace', warn: true }, reporter, async (runtime) => {
-    const started = Date.now();
-    const { topology } = runtime;
-    const target = topology.members.find((m) => m.name === opts.member);
-    if (!target) throw new UserError(`lab "${runtime.name}" has no member "${opts.member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: ExitCode.badInput });
-    const ctx: ReplaceContext = { runtime, target, force: Boolean(opts.force), deadline: Date.now() + (opts.timeoutMs ?? 120_000), reporter };
-    const resume = `\`etcd-lab member replace ${target.name}\` again continues from where this stopped (\`etcd-lab member list\` shows where it stands)`;
-    try {
-      await runSteps(REPLACE_STEPS, ctx, reporter, { command: 'member replace', undoing: `stopping; ${resume}` });
-    } catch (error) {
-      // Nothing changed before the preflight passed: its own error says what to do.
-      if (!ctx.passed) throw error;
-      if (error instanceof Interrupted) throw new Interrupted('member replace interrupted', resume);
-      throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
-    }
-    return { lab: runtime.name, member: target.name, ...(ctx.old ? { oldId: hex(ctx.old.id) } : {}), newId: hex(ctx.added!.added.id), elapsedMs: Date.now() - started };
-  });
+  return withLab(opts, { lock: 'member replace', warn: true }, reporter, (runtime) => replaceOn(runtime, opts.member, reporter, opts));
+}
+
+/** The replacement on a lab whose lock the caller holds (`member replace`, and `check`'s nemesis). */
+export async function replaceOn(runtime: LabRuntime, member: string, reporter: Reporter, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<ReplaceResult> {
+  const started = Date.now();
+  const { topology } = runtime;
+  const target = topology.members.find((m) => m.name === member);
+  if (!target) throw new UserError(`lab "${runtime.name}" has no member "${member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: ExitCode.badInput });
+  const ctx: ReplaceContext = { runtime, target, force: Boolean(opts.force), deadline: Date.now() + (opts.timeoutMs ?? 120_000), reporter };
+  const resume = `\`etcd-lab member replace ${target.name}\` again continues from where this stopped (\`etcd-lab member list\` shows where it stands)`;
+  try {
+    await runSteps(REPLACE_STEPS, ctx, reporter, { command: 'member replace', undoing: `stopping; ${resume}` });
+  } catch (error) {
+    // Nothing changed before the preflight passed: its own error says what to do.
+    if (!ctx.passed) throw error;
+    if (error instanceof Interrupted) throw new Interrupted('member replace interrupted', resume);
+    throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
+  }
+  return { lab: runtime.name, member: target.name, ...(ctx.old ? { oldId: hex(ctx.old.id) } : {}), newId: hex(ctx.added!.added.id), elapsedMs: Date.now() - started };
 }
 
 /** Safety: the others must hold quorum by themselves, and a healthy member is not replaced by accident. */

@@ -9,10 +9,10 @@ import type { FaultWindow } from '../checker/history.js';
 import { compact, defragment } from '../runtime/etcd-http.js';
 import { applyFault } from '../runtime/faults.js';
 import type { LabRuntime } from '../runtime/lab.js';
-import { moveLeadershipIn } from './membership.js';
+import { moveLeadershipIn, replaceOn } from './membership.js';
 import { ExitCode } from '../exit-codes.js';
 
-export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact'] as const;
+export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace'] as const;
 export type Nemesis = (typeof NEMESES)[number];
 
 export interface NemesisContext {
@@ -84,6 +84,13 @@ async function inject(kind: Nemesis, n: number, ctx: NemesisContext): Promise<Fa
       const c = (await runtime.memberContainers()).find((x) => x.member === target);
       const endpoint = c && runtime.memberEndpoint(c);
       if (endpoint) await reporter.step(`defragment ${target}`, () => defragment(endpoint));
+      break;
+    }
+    case 'replace': {
+      // A member's disk lost: killed, then replaced (removed, its data gone, added anew as a learner).
+      await applyFault(runtime, 'kill', [target], reporter);
+      await ctx.membersChanged();
+      await replaceOn(runtime, target, reporter);
       break;
     }
     case 'compact': {

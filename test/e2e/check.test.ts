@@ -15,7 +15,7 @@ import type { CheckResult } from '../../src/lab/check.js';
 import type { UpResult } from '../../src/lab/up.js';
 import { createTestLab, once, skipE2E, type TestLab } from './lab-fixture.js';
 
-const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact'];
+const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace'];
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
@@ -23,7 +23,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
   let lab: TestLab;
   // One run through each kind of fault, which the later tests read.
   const everyFault = once(async () => {
-    const r = await lab.cli(['check', '--faults', '6', '--hold', '1', '--json']);
+    const r = await lab.cli(['check', '--faults', '7', '--hold', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as CheckResult;
   });
@@ -34,7 +34,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
   });
   afterAll(async () => lab?.remove());
 
-  it('8 clients and 2 watchers through each kind of fault: no violation', async () => {
+  it('8 clients and 2 watchers through each kind of fault (a member replaced among them): no violation', async () => {
     const result = await everyFault();
     expect(result.checker.violations).toEqual([]);
     expect(result.ok).toBe(true);

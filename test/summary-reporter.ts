@@ -24,7 +24,7 @@ export default class SummaryReporter implements Reporter {
     const files = testModules.map((m) => ({ name: name(m), ms: m.diagnostic().duration })).sort((a, b) => b.ms - a.ms);
     const lines = files.map((f) => `  ${(f.ms / 1000).toFixed(1).padStart(7)} s  ${f.name}`);
     // A module can fail without a test failing (an import error, a hook): name those too.
-    const brokenModules = testModules.filter((m) => (m.errors?.() ?? []).length > 0);
+    const brokenModules = testModules.filter((m) => m.errors().length > 0);
     const failures = [
       ...failed.map((t) => describeFailure(`${name(t.module)} › ${t.fullName}`, t.result().errors ?? [])),
       ...brokenModules.map((m) => describeFailure(`${name(m)} (the file itself)`, m.errors())),

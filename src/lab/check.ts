@@ -46,7 +46,6 @@ export interface CheckResult {
   durationMs: number;
 }
 
-
 /** The longest stretch between two answers to clients that go through HAProxy. */
 export function longestUnavailable(history: History): number {
   const answers = history.operations.filter((op) => op.via === 'haproxy' && op.outcome === 'ok').map((op) => op.returnMs).sort((a, b) => a - b);

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../../src/render/index.js';
-import { renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
+import { kubeApiServerEtcd, renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
+import { apiServerArgs, apiServerBinds, renderLoopbackKubeconfig } from '../../src/render/apiserver.js';
 import { checkHosts, hostsCertRequests, renderHostsExport } from '../../src/render/export-hosts.js';
 import { renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, swarmCertRequests } from '../../src/render/export-swarm.js';
 import { kindCreateArgs, kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
@@ -225,6 +226,35 @@ describe('per-person values', () => {
   it('network endpoint mode points KIND at HAProxy by container name', () => {
     const kind = render('name: demo\nkind:\n  endpoint: network\n').files.get(KIND_FILE)!;
     expect(kind).toContain('http://demo-haproxy:2379');
+  });
+});
+
+describe('the API server `etcd-lab apiserver` runs', () => {
+  it('gets the etcd endpoint, prefix and TLS files of the KIND config, at the same paths', () => {
+    for (const tls of [false, true]) {
+      const { spec } = readSpec({ name: 'demo', tls: { enabled: tls } });
+      const options = { mode: 'network' as const, clientPort: 2379, hostPkiDir: '/work/team/generated/pki' };
+      const etcd = kubeApiServerEtcd(spec, options);
+      const args = apiServerArgs(etcd);
+      const binds = apiServerBinds(etcd, '/work/team/generated/apiserver');
+      const dir = join(GOLDEN, tls ? 'apiserver-tls' : 'apiserver');
+      expectGolden(join(dir, 'args.txt'), `${[...args, '', ...binds].join('\n')}\n`);
+      expectGolden(join(dir, 'loopback.kubeconfig'), renderLoopbackKubeconfig(spec));
+      // What kubeadm gets in the KIND config is what this server gets as flags.
+      const kind = parse(renderKindConfig(spec, options)) as { kubeadmConfigPatches: string[]; nodes: { extraMounts?: { hostPath: string; containerPath: string }[] }[] };
+      const patch = parse(kind.kubeadmConfigPatches[0]!) as { etcd: { external: { endpoints: string[]; caFile?: string; certFile?: string; keyFile?: string } }; apiServer: { extraArgs: Record<string, string> } };
+      const ext = patch.etcd.external;
+      expect(args).toContain(`--etcd-servers=${ext.endpoints[0]}`);
+      expect(args).toContain(`--etcd-prefix=${patch.apiServer.extraArgs['etcd-prefix']}`);
+      const files = [`--etcd-cafile=${ext.caFile}`, `--etcd-certfile=${ext.certFile}`, `--etcd-keyfile=${ext.keyFile}`];
+      if (tls) {
+        expect(args).toEqual(expect.arrayContaining(files));
+        const mount = kind.nodes[0]!.extraMounts![0]!;
+        expect(binds).toContain(`${mount.hostPath}:${mount.containerPath}:ro`);
+      } else {
+        expect(args.filter((a) => a.startsWith('--etcd-') && a.includes('file'))).toEqual([]);
+      }
+    }
   });
 });
 

@@ -172,11 +172,13 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
   ctx.server = `https://127.0.0.1:${port}`;
 }
 
-/** The admin's client identity at the server: what kubectl presents with the host's kubeconfig. */
-function adminEndpoint(ctx: ApiServerContext): Endpoint {
-  const read = (file: string) => readFileSync(join(dirOf(ctx), file), 'utf8');
-  return { url: ctx.server!, tls: { ca: read(`${APISERVER_FILES.ca}.crt`), cert: read(`${APISERVER_FILES.admin}.crt`), key: read(`${APISERVER_FILES.admin}.key`) } };
+/** The admin's client identity at the server (what kubectl presents with the host's kubeconfig); `outDir` is generated/. */
+export function apiServerEndpoint(outDir: string, server: string): Endpoint {
+  const read = (file: string) => readFileSync(join(outDir, APISERVER_DIR, file), 'utf8');
+  return { url: server, tls: { ca: read(`${APISERVER_FILES.ca}.crt`), cert: read(`${APISERVER_FILES.admin}.crt`), key: read(`${APISERVER_FILES.admin}.key`) } };
 }
+
+const adminEndpoint = (ctx: ApiServerContext) => apiServerEndpoint(ctx.runtime.lab.outDir, ctx.server!);
 
 async function waitReady(ctx: ApiServerContext, step: StepHandle): Promise<void> {
   const { runtime, made } = ctx;

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { ApiServerResult } from '../../src/lab/apiserver.js';
+import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
+import { KubeWorkload } from '../../src/runtime/kube-api.js';
 import type { UpResult } from '../../src/lab/up.js';
 import { getPrefix } from '../../src/runtime/etcd-http.js';
 import { APISERVER_IMAGE } from '../../src/runtime/images.js';
@@ -139,6 +140,23 @@ describe.skipIf(skipE2E).each([
     expect(keys).toContain(`${result.etcdPrefix}/apiextensions.k8s.io/customresourcedefinitions/widgets.lab.example.com`);
     expect(keys).toContain(`${result.etcdPrefix}/lab.example.com/widgets/default/a`);
     expect(keys).not.toContain(`${result.etcdPrefix}/lab.example.com/widgets/default/b`);
+  });
+
+  it('a Kubernetes-shaped client through a leader kill: every acknowledged write there, the watch complete', async () => {
+    const api = apiServerEndpoint(join(lab.dir, 'generated'), result.server);
+    const workload = await new KubeWorkload({ api, prefix: 'kill-', objects: 8, callTimeoutMs: 5000, pauseMs: 5 }).start();
+    await new Promise((r) => setTimeout(r, 2000));
+    const killed = await lab.cli(['kill', 'leader']);
+    expect(killed.code, killed.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 3000));
+    const started = await lab.cli(['start']);
+    expect(started.code, started.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    const outcome = await workload.stop();
+    console.log(`apiserver (${tls ? 'TLS' : 'plain'}) through a leader kill: ${JSON.stringify({ ...outcome, violations: outcome.violations.length })}`);
+    expect(outcome.violations).toEqual([]);
+    expect(outcome.acknowledged).toBeGreaterThan(50);
+    expect(outcome.watchEvents).toBeGreaterThan(50);
   });
 
   it('`etcd-lab env` exports KUBECONFIG at its kubeconfig; --delete removes the container and stops exporting it', async () => {

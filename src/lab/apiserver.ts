@@ -4,9 +4,11 @@
 // machine where KIND cannot run. Steps: image (built once) → lab serving → no KIND cluster on the
 // same prefix → endpoint (+ kind network on Linux) → etcd reachable from there → its certificates
 // and kubeconfigs → the container → ready → the host's kubeconfig. A failure undoes what it made.
-import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LoadOptions } from '../config/load.js';
@@ -21,8 +23,10 @@ import {
   apiServerCertRequests,
   apiServerContainer,
   apiServerContext,
+  mergeKubeconfig,
   renderKubeconfig,
   renderLoopbackKubeconfig,
+  unmergeKubeconfig,
 } from '../render/apiserver.js';
 import { kubeApiServerEtcd, type KubeApiServerEtcd } from '../render/kind.js';
 import type { Engine } from '../runtime/engine.js';
@@ -42,6 +46,8 @@ export interface ApiServerOptions extends LoadOptions {
   retain?: boolean;
   /** How long the API server may take to become ready. */
   timeoutMs?: number;
+  /** Also merge its context into the person's own kubeconfig (true: where kubectl looks by default). */
+  mergeKubeconfig?: boolean | string;
   engine?: Engine;
 }
 
@@ -57,6 +63,8 @@ export interface ApiServerResult {
   /** Milliseconds from the container's start to /readyz answering ok. */
   readyMs: number;
   image: string;
+  /** The person's kubeconfig its context was merged into (--merge-kubeconfig). */
+  mergedInto?: string;
 }
 
 interface ApiServerContext extends EndpointContext {
@@ -65,7 +73,8 @@ interface ApiServerContext extends EndpointContext {
   server?: string;
   startedAt?: number;
   readyMs?: number;
-  made: EndpointContext['made'] & { container?: string };
+  mergedInto?: string;
+  made: EndpointContext['made'] & { container?: string; mergedKubeconfig?: { path: string; before?: string } };
 }
 
 const ROLE: Role = 'apiserver';
@@ -87,6 +96,18 @@ export const APISERVER_STEPS: Step<ApiServerContext>[] = [
   },
   { title: 'API server ready (/readyz)', run: waitReady },
   { title: (ctx) => `write ${join(dirOf(ctx), APISERVER_FILES.kubeconfig)}`, run: writeHostKubeconfig },
+  {
+    title: (ctx) => `merge context ${apiServerContext(ctx.runtime.lab.spec)} into ${personalKubeconfig(ctx.opts.mergeKubeconfig)}`,
+    when: (ctx) => Boolean(ctx.opts.mergeKubeconfig),
+    run: mergeIntoPersonalKubeconfig,
+    undo: async ({ made }) => {
+      const merged = made.mergedKubeconfig;
+      if (!merged) return [];
+      if (merged.before === undefined) await rm(merged.path, { force: true });
+      else await writeFileAtomic(merged.path, merged.before, { mode: 0o600 });
+      return [`context in ${merged.path}`];
+    },
+  },
 ];
 
 const dirOf = (ctx: { runtime: LabRuntime }) => join(ctx.runtime.lab.outDir, APISERVER_DIR);
@@ -111,6 +132,7 @@ export async function startApiServer(opts: ApiServerOptions, reporter: Reporter)
       etcdPrefix: ctx.etcd!.prefix,
       readyMs: ctx.readyMs!,
       image: APISERVER_IMAGE,
+      ...(ctx.mergedInto ? { mergedInto: ctx.mergedInto } : {}),
     };
   });
 }
@@ -162,14 +184,26 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
     labels: { [LABEL.lab]: spec.name, [LABEL.role]: ROLE, [LABEL.owner]: runtime.lab.owner },
     network,
     binds: apiServerBinds(ctx.etcd, dirOf(ctx)),
-    // Host mode: host.docker.internal, which only Docker Desktop answers, as on a KIND node (the probe refused it elsewhere).
-    publish: { containerPort: APISERVER_PORT, hostPort: 0 },
+    // A port fixed now, not picked by the engine at each start: a restart (snapshot restore does one) keeps it.
+    publish: { containerPort: APISERVER_PORT, hostPort: await freeLoopbackPort() },
   });
   ctx.startedAt = Date.now();
   const info = (await runtime.engine.containers([`${LABEL.lab}=${spec.name}`, `${LABEL.role}=${ROLE}`])).find((c) => c.id === made.container);
   const port = info?.hostPorts[APISERVER_PORT];
   if (!port) throw new UserError(`${apiServerContainer(spec)} started without a published port`, { hint: `\`docker inspect ${apiServerContainer(spec)}\``, exitCode: ExitCode.refused });
   ctx.server = `https://127.0.0.1:${port}`;
+}
+
+/** A port nothing listens on at 127.0.0.1 now (the kernel's pick). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
 }
 
 /** The admin's client identity at the server (what kubectl presents with the host's kubeconfig); `outDir` is generated/. */
@@ -179,19 +213,25 @@ export function apiServerEndpoint(outDir: string, server: string): Endpoint {
 }
 
 const adminEndpoint = (ctx: ApiServerContext) => apiServerEndpoint(ctx.runtime.lab.outDir, ctx.server!);
-
 async function waitReady(ctx: ApiServerContext, step: StepHandle): Promise<void> {
-  const { runtime, made } = ctx;
-  const endpoint = adminEndpoint(ctx);
+  await waitApiServerReady(ctx.runtime, ctx.made.container!, Date.now() + (ctx.opts.timeoutMs ?? 60_000), step);
+  ctx.readyMs = Date.now() - ctx.startedAt!;
+}
+
+/** Until the lab's API server (container `id`) answers /readyz; a container that stops ends the wait with its last lines. */
+export async function waitApiServerReady(runtime: LabRuntime, id: string, deadline: number, step: StepHandle): Promise<void> {
   const name = apiServerContainer(runtime.lab.spec);
   await waitUntil(
     `${name} to report ready`,
-    Date.now() + (ctx.opts.timeoutMs ?? 60_000),
+    deadline,
     async () => {
-      const state = (await runtime.engine.containers([`${LABEL.lab}=${runtime.lab.spec.name}`, `${LABEL.role}=${ROLE}`])).find((c) => c.id === made.container);
-      if (state && state.state !== 'running') throw new UserError(`${name} stopped (${state.status}): ${await lastLogLines(ctx)}`, { hint: `\`docker logs ${name}\``, exitCode: ExitCode.refused });
+      const state = (await runtime.engine.containers([`${LABEL.lab}=${runtime.lab.spec.name}`, `${LABEL.role}=${ROLE}`])).find((c) => c.id === id);
+      if (state && state.state !== 'running') throw new UserError(`${name} stopped (${state.status}): ${await lastLogLines(runtime, id)}`, { hint: `\`docker logs ${name}\``, exitCode: ExitCode.refused });
+      const port = state?.hostPorts[APISERVER_PORT];
+      if (!port) return { done: false, detail: 'no published port yet' };
       try {
         // informer-sync waits for informers of core resources this server does not have.
+        const endpoint = apiServerEndpoint(runtime.lab.outDir, `https://127.0.0.1:${port}`);
         const response = await fetchWithDeadline(endpoint, {}, 2000, '/readyz?exclude=informer-sync');
         return { done: response.status === 200, detail: response.text.trim().split('\n').at(-1)?.slice(0, 80) ?? '' };
       } catch (error) {
@@ -201,14 +241,13 @@ async function waitReady(ctx: ApiServerContext, step: StepHandle): Promise<void>
     step,
     { intervalMs: 100, hint: `\`docker logs ${name}\` says why` },
   );
-  ctx.readyMs = Date.now() - ctx.startedAt!;
 }
 
-async function lastLogLines(ctx: ApiServerContext): Promise<string> {
+async function lastLogLines(runtime: LabRuntime, id: string): Promise<string> {
   const { Writable } = await import('node:stream');
   let text = '';
   const sink = new Writable({ write: (chunk, _enc, done) => ((text += String(chunk)), done()) });
-  await ctx.runtime.engine.logs(ctx.made.container!, { follow: false, tail: 5, stdout: sink, stderr: sink }).catch(() => {});
+  await runtime.engine.logs(id, { follow: false, tail: 5, stdout: sink, stderr: sink }).catch(() => {});
   return text.trim().split('\n').slice(-3).join(' / ') || 'no output';
 }
 
@@ -219,8 +258,42 @@ async function writeHostKubeconfig(ctx: ApiServerContext): Promise<void> {
   await writeFileAtomic(join(dirOf(ctx), APISERVER_FILES.kubeconfig), renderKubeconfig(spec, ctx.server!, { pem: tls }), { mode: 0o600 });
 }
 
+/**
+ * The kubeconfig kubectl reads by default, as kind picks it: the first file of $KUBECONFIG, else
+ * ~/.kube/config. The lab's own kubeconfig (KUBECONFIG after `eval "$(etcd-lab env)"`) is never it.
+ */
+export function personalKubeconfig(choice: boolean | string | undefined, env = process.env): string {
+  if (typeof choice === 'string') return resolve(choice);
+  const first = (env.KUBECONFIG ?? '').split(delimiter).find((p) => p.trim() !== '');
+  const ownTail = join(APISERVER_DIR, APISERVER_FILES.kubeconfig);
+  if (first && !resolve(first).endsWith(ownTail)) return resolve(first);
+  return join(homedir(), '.kube', 'config');
+}
+
+async function mergeIntoPersonalKubeconfig(ctx: ApiServerContext): Promise<void> {
+  const path = personalKubeconfig(ctx.opts.mergeKubeconfig);
+  const before = existsSync(path) ? await readFile(path, 'utf8') : undefined;
+  const ours = await readFile(join(dirOf(ctx), APISERVER_FILES.kubeconfig), 'utf8');
+  let merged: string;
+  try {
+    merged = mergeKubeconfig(before, ours, path);
+  } catch (error) {
+    throw new UserError(`cannot merge into ${path}: ${(error as Error).message}`, {
+      hint: `fix or move that file, or use the lab's own: export KUBECONFIG=${join(dirOf(ctx), APISERVER_FILES.kubeconfig)}`,
+      exitCode: ExitCode.badInput,
+    });
+  }
+  await mkdir(dirname(path), { recursive: true });
+  ctx.made.mergedKubeconfig = { path, before };
+  await writeFileAtomic(path, merged, { mode: 0o600 });
+  ctx.mergedInto = path;
+}
+
 /** `etcd-lab apiserver --delete`: the container goes; its files and its objects in etcd stay. */
-export async function deleteApiServer(opts: LoadOptions & { engine?: Engine }, reporter: Reporter): Promise<{ container: string; removed: boolean }> {
+export async function deleteApiServer(
+  opts: LoadOptions & { engine?: Engine },
+  reporter: Reporter,
+): Promise<{ container: string; removed: boolean; unmergedFrom?: string }> {
   return withLab(opts, { lock: 'apiserver --delete' }, reporter, async (runtime) => {
     const { spec } = runtime.lab;
     const name = apiServerContainer(spec);
@@ -228,6 +301,20 @@ export async function deleteApiServer(opts: LoadOptions & { engine?: Engine }, r
     for (const c of found) await reporter.step(`remove ${c.name}`, () => runtime.engine.removeContainer(c.id, 5));
     // Its kubeconfig names a port that is gone now: `etcd-lab env` stops pointing at it.
     await rm(join(runtime.lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
-    return { container: name, removed: found.length > 0 };
+    // As `kind delete cluster` does: a context merged into the person's kubeconfig goes with it.
+    const personal = personalKubeconfig(undefined);
+    const text = existsSync(personal) ? await readFile(personal, 'utf8') : undefined;
+    const without = text === undefined ? undefined : unmergeKubeconfigSafely(text, apiServerContext(spec), personal, reporter);
+    if (without !== undefined) await reporter.step(`remove context ${apiServerContext(spec)} from ${personal}`, () => writeFileAtomic(personal, without, { mode: 0o600 }));
+    return { container: name, removed: found.length > 0, ...(without !== undefined ? { unmergedFrom: personal } : {}) };
   });
+}
+
+function unmergeKubeconfigSafely(text: string, name: string, path: string, reporter: Reporter): string | undefined {
+  try {
+    return unmergeKubeconfig(text, name, path);
+  } catch (error) {
+    reporter.warn(`left ${path} as it is: ${(error as Error).message}`);
+    return undefined;
+  }
 }

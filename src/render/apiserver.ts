@@ -1,7 +1,7 @@
 // spec → how `etcd-lab apiserver` runs Kubernetes' generic API server on the lab: its flags, its own
 // certificates and its kubeconfigs. Pure. Its etcd wiring is kubeApiServerEtcd, the very function the
 // KIND config's kubeadm patch is rendered from: the same endpoint, prefix, TLS files and mount paths.
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { LabSpec } from '../config/types.js';
 import type { KubeApiServerEtcd } from './kind.js';
 import type { CertRequest } from './pki.js';
@@ -108,4 +108,51 @@ export function renderLoopbackKubeconfig(spec: LabSpec): string {
   return renderKubeconfig(spec, `https://127.0.0.1:${APISERVER_PORT}`, {
     paths: { ca: inMount(`${APISERVER_FILES.ca}.crt`), cert: inMount(`${APISERVER_FILES.admin}.crt`), key: inMount(`${APISERVER_FILES.admin}.key`) },
   });
+}
+
+interface NamedEntry {
+  name: string;
+}
+interface KubeconfigDoc {
+  clusters?: NamedEntry[];
+  users?: NamedEntry[];
+  contexts?: NamedEntry[];
+  'current-context'?: string;
+  [key: string]: unknown;
+}
+const SECTIONS = ['clusters', 'users', 'contexts'] as const;
+
+function parseKubeconfig(text: string | undefined, where: string): KubeconfigDoc {
+  if (!text?.trim()) return { apiVersion: 'v1', kind: 'Config', preferences: {} };
+  const doc = parse(text) as unknown;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${where} is not a kubeconfig (not a YAML mapping)`);
+  for (const section of SECTIONS) {
+    const list = (doc as KubeconfigDoc)[section];
+    if (list !== undefined && list !== null && !Array.isArray(list)) throw new Error(`${where}: "${section}" is not a list`);
+  }
+  return doc as KubeconfigDoc;
+}
+
+/**
+ * A person's kubeconfig with the lab's cluster, user and context merged in (replacing entries of the
+ * same name) and made current, as `kind export kubeconfig` does; everything else in it is kept.
+ */
+export function mergeKubeconfig(existing: string | undefined, ours: string, where: string): string {
+  const doc = parseKubeconfig(existing, where);
+  const add = parseKubeconfig(ours, 'our kubeconfig');
+  for (const section of SECTIONS) {
+    const names = new Set((add[section] ?? []).map((e) => e.name));
+    doc[section] = [...(doc[section] ?? []).filter((e) => !names.has(e.name)), ...(add[section] ?? [])];
+  }
+  doc['current-context'] = add['current-context'];
+  return stringify(doc);
+}
+
+/** The same kubeconfig without the lab's entries (`--delete`); undefined when it had none of them. */
+export function unmergeKubeconfig(existing: string, name: string, where: string): string | undefined {
+  const doc = parseKubeconfig(existing, where);
+  if (!SECTIONS.some((s) => (doc[s] ?? []).some((e) => e.name === name))) return undefined;
+  for (const section of SECTIONS) doc[section] = (doc[section] ?? []).filter((e) => e.name !== name);
+  if (doc['current-context'] === name) doc['current-context'] = '';
+  return stringify(doc);
 }

@@ -177,7 +177,8 @@ function followStream(
       },
       (event: { stream?: string; status?: string; progress?: string }) => {
         deadline.alive();
-        const text = (event.stream ?? [event.status, event.progress].filter(Boolean).join(' ')).trim();
+        // The engine colours a build step's stderr (ESC[91m … ESC[0m); progress shows plain text.
+        const text = (event.stream ?? [event.status, event.progress].filter(Boolean).join(' ')).replace(/\u001b\[[0-9;]*m/g, '').trim();
         if (text && onLine) onLine(text);
       },
     );

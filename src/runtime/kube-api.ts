@@ -116,7 +116,10 @@ export class KubeWorkload {
   /** Stops writing, waits until the watch has caught up with the final list, and checks everything. */
   async stop(): Promise<KubeWorkloadResult> {
     this.stopping = true;
+    // The window ends now: a write still hanging here is a gap too, acknowledged later or never.
+    const windowEnd = performance.now();
     await this.loop;
+    this.longestGapMs = Math.max(this.longestGapMs, windowEnd - this.lastAck);
     await this.settleUnknown();
     const markerRv = await this.writeMarker();
     const final = await this.listUntilAnswered();
@@ -172,6 +175,11 @@ export class KubeWorkload {
         // The client's knowledge was certain: a conflict means an acknowledged write is not what the server has.
         this.violations.push(`${attempt.method} ${name} expecting ${show(before)}: HTTP ${answer.status} (${(answer.object as { message?: string } | undefined)?.message ?? ''})`);
         await this.readBack(name, true);
+        return;
+      }
+      if (answer.status >= 400 && answer.status < 500 && answer.status !== 429) {
+        // Refused as it was sent (invalid, forbidden): nothing was written, and the client is at fault.
+        this.violations.push(`${attempt.method} ${name}: HTTP ${answer.status}, the request itself was refused (${(answer.object as { message?: string } | undefined)?.message ?? ''})`);
         return;
       }
       // 5xx, 429: the server may have committed it or not.

@@ -60,7 +60,8 @@ typecheck: node_modules/.package-lock.json
 clean: ## remove build output and generated files (not the lab: see make down)
 	rm -rf dist generated/docker-compose.yml generated/haproxy generated/haproxy.cfg generated/kind-config.yaml generated/.env generated/.gitignore generated/pki
 
-soak: build ## long runs: every etcd command right after a failure, 50 rounds each (CI runs 10); check with 100 faults on 3 and 5 members, both TLS modes (CI: 7, 5 members)
+soak: build ## long runs: every etcd command right after a failure, 50 rounds each (CI runs 10); check with 100 faults on 3 and 5 members, both TLS modes (CI: 7, 5 members); every procedure under the API server 5 times, both TLS modes (CI: once)
 	bash scripts/setup-host.sh --images --clients
 	ETCD_LAB_AFTER_FAILURE_ROUNDS=50 npx vitest run --project e2e test/e2e/after-failure.test.ts
 	ETCD_LAB_CHECK_FAULTS=100 npx vitest run --project e2e test/e2e/check-soak.test.ts
+	ETCD_LAB_APISERVER_ROUNDS=5 npx vitest run --project e2e test/e2e/apiserver-procedures.test.ts

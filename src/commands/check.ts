@@ -2,16 +2,10 @@
 // (exit 5 on a violation), a saved history and an HTML report.
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 import { ExitCode } from '../exit-codes.js';
 
 const NEMESES = 'kill,pause,partition,leader,defrag,compact,replace';
-
-function whole(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`${flag} takes a whole number from ${min} to ${max} (got "${value}")`, { exitCode: ExitCode.badInput });
-  return n;
-}
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('check')))

@@ -9,6 +9,7 @@ import * as exportCommand from './export.js';
 import * as faults from './faults.js';
 import * as generate from './generate.js';
 import * as images from './images.js';
+import * as apiserver from './apiserver.js';
 import * as init from './init.js';
 import * as kind from './kind.js';
 import * as logs from './logs.js';
@@ -21,4 +22,4 @@ import * as status from './status.js';
 import * as up from './up.js';
 import * as upgrade from './upgrade.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, exportCommand, images, setupHost, completion];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, apiserver, exportCommand, images, setupHost, completion];

@@ -96,6 +96,13 @@ export function seconds(text: string, flag: string): number {
   return Math.round(n * 1000);
 }
 
+/** "3" → 3; refuses anything but a whole number from min to max. */
+export function whole(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new UserError(`${flag} takes a whole number from ${min} to ${max} (got "${value}")`, { exitCode: ExitCode.badInput });
+  return n;
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import type { SnapshotInfo } from '../runtime/snapshot.js';
 import { humanBytes } from '../ui/bytes.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
+import { DEFAULT_BUMP_REVISION } from '../config/defaults.js';
 import { tableLines } from '../ui/table.js';
 
 /** The table `etcdutl snapshot status -w table` prints, and the file. */
@@ -48,8 +49,13 @@ export function register(program: Command): void {
     .option('-y, --yes', 'do not ask first')
     .option('--ignore-kind', 'restore even though a KIND cluster uses the lab (its API server then serves stale data until restarted)')
     .option('--skip-hash-check', 'restore a bare database file (one copied from a data directory has no integrity hash)')
+    .option(
+      '--bump-revision <n>',
+      "move the revision this far past the snapshot's and mark all before it compacted, so a watcher from before the restore is told to re-list (etcd 3.5.10+; 0: do not)",
+      String(DEFAULT_BUMP_REVISION),
+    )
     .option('--timeout <seconds>', 'how long the restored lab may take to be ready', '60')
-    .action(async (file: string, flags: SpecFlags & OutputFlags & { yes?: boolean; ignoreKind?: boolean; skipHashCheck?: boolean; timeout: string }) => {
+    .action(async (file: string, flags: SpecFlags & OutputFlags & { yes?: boolean; ignoreKind?: boolean; skipHashCheck?: boolean; bumpRevision: string; timeout: string }) => {
       const [{ restoreLabSnapshot }, { confirmOnTerminal }] = await Promise.all([import('../lab/snapshot.js'), import('../ui/confirm.js')]);
       const result = await restoreLabSnapshot(
         {
@@ -59,6 +65,7 @@ export function register(program: Command): void {
           confirm: confirmOnTerminal(),
           ignoreKind: flags.ignoreKind,
           skipHashCheck: flags.skipHashCheck,
+          bumpRevision: whole(flags.bumpRevision, '--bump-revision', 0, Number.MAX_SAFE_INTEGER),
           timeoutMs: seconds(flags.timeout, '--timeout'),
         },
         await reporter(flags),
@@ -67,6 +74,8 @@ export function register(program: Command): void {
       if (flags.quiet) return;
       print([
         `lab ${result.lab} restored in ${(result.elapsedMs / 1000).toFixed(1)}s: ${result.members.length} members at revision ${result.revision} (${result.snapshot.totalKeys} keys)`,
+        ...(result.bumpedBy > 0 ? [`  the revision moved ${result.bumpedBy} past the snapshot's ${result.snapshot.revision}, all before it compacted: watchers from before the restore are told to re-list`] : []),
+        ...(result.apiServerRestarted ? [`  the lab's API server ${result.apiServerRestarted} was stopped for the restore and serves again, with empty caches`] : []),
       ]);
     });
 

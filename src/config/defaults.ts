@@ -32,3 +32,9 @@ export const DEFAULTS: LabSpec = {
   kind: { name: 'etcd-lab', nodeImage: '', endpoint: 'auto', workers: 0 },
   tls: { enabled: false, caValidityMs: 3650 * 86_400_000, certValidityMs: 365 * 86_400_000 },
 };
+
+/**
+ * How far `snapshot restore` moves the revision past the snapshot's: past any revision a client of
+ * the lab can have seen (the figure etcd's recovery guide gives for Kubernetes).
+ */
+export const DEFAULT_BUMP_REVISION = 1_000_000_000;

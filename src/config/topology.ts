@@ -24,6 +24,8 @@ export const LABEL = {
   owner: 'io.etcd-lab.owner',
   /** On the local images etcd-lab builds: which one it is. */
   image: 'io.etcd-lab.image',
+  /** On a built image: the fingerprint of the recipe it was built from (rebuilt when that changes). */
+  recipe: 'io.etcd-lab.recipe',
   /** On the kind network etcd-lab made: the lab it was made for (removed with it). */
   createdFor: 'io.etcd-lab.created-for',
 } as const;
@@ -33,9 +35,10 @@ export const OWNER_VAR = 'ETCD_LAB_OWNER';
 
 /**
  * What a labelled thing is: the compose services and their network and volumes; a partition's
- * network; a one-off tool container (snapshots) or probe (kind); a member's data kept by a restore.
+ * network; a one-off tool container (snapshots) or probe (kind); a member's data kept by a restore;
+ * the API server `etcd-lab apiserver` runs.
  */
-export type Role = 'etcd' | 'haproxy' | 'network' | 'data' | 'partition' | 'tool' | 'probe' | 'kept-data';
+export type Role = 'etcd' | 'haproxy' | 'network' | 'data' | 'partition' | 'tool' | 'probe' | 'kept-data' | 'apiserver';
 
 /** Host offsets inside the subnet: .1 is Docker's gateway, HAProxy .2, members .11, .12, … */
 const GATEWAY_OFFSET = 1;

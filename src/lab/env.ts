@@ -7,6 +7,7 @@ import { loadLab, type LoadOptions } from '../config/load.js';
 import { CLIENTS, pkiDirOf } from '../render/pki.js';
 import { clientEndpointOf } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
+import { APISERVER_DIR, APISERVER_FILES } from '../render/apiserver.js';
 
 export const SHELLS = ['bash', 'fish', 'powershell'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -31,7 +32,16 @@ export function labEnv(opts: LoadOptions): LabEnv {
     }
     vars[name] = path;
   }
+  // `etcd-lab apiserver` wrote a kubeconfig: kubectl talks to it. Without one, a KUBECONFIG of the person's own stays.
+  const kubeconfig = apiServerKubeconfig(lab.outDir);
+  if (kubeconfig) vars.KUBECONFIG = kubeconfig;
   return vars;
+}
+
+/** The host's kubeconfig of the lab's API server, when `etcd-lab apiserver` wrote one. */
+export function apiServerKubeconfig(outDir: string): string | undefined {
+  const path = join(outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig);
+  return existsSync(path) ? path : undefined;
 }
 
 const quote = {

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Reporter } from '../progress.js';
-import { buildLocalImages, type LocalEtcdVersion } from '../runtime/images.js';
+import { buildLocalImages, type BuildImagesOptions } from '../runtime/images.js';
 
 export type HostFeature = 'images' | 'kind' | 'browser' | 'clients';
 
@@ -23,6 +23,6 @@ export function setUpHost(features: HostFeature[]): Promise<number> {
 }
 
 /** The local etcd and HAProxy images (and etcd 3.4 on request), built unless present or `force`. */
-export function buildImages(opts: { force?: boolean; etcdVersions?: LocalEtcdVersion[] }, reporter: Reporter): ReturnType<typeof buildLocalImages> {
+export function buildImages(opts: BuildImagesOptions, reporter: Reporter): ReturnType<typeof buildLocalImages> {
   return buildLocalImages(opts, reporter);
 }

@@ -46,28 +46,33 @@ export async function createKindCluster(opts: KindOptions, reporter: Reporter): 
   return withLab(opts, { lock: 'kind' }, reporter, (runtime) => createOnLab(runtime, opts, reporter));
 }
 
-/** What kind's steps find and make, read by the steps after them and by their undo. */
-interface KindContext {
+/**
+ * What the steps that put the lab's etcd within a KIND node's reach find and make: shared by
+ * `etcd-lab kind` and `etcd-lab apiserver`, whose API server sits where a KIND node would.
+ */
+export interface EndpointContext {
   runtime: LabRuntime;
-  opts: KindOptions;
   reporter: Reporter;
-  cluster: string;
-  kindVersion?: ReturnType<typeof parseKindVersion>;
   info?: { dockerDesktop: boolean };
   /** The image the members really run: the stand-in node runs etcdctl from it. */
   memberImage?: string;
   mode?: ResolvedEndpointMode;
   endpoint?: string;
-  kubeadmApi?: KubeadmApi;
   /** What this run made around the lab, for the undo. */
-  made: { network?: string; attached?: { network: string; container: string }; cluster?: boolean };
+  made: { network?: string; attached?: { network: string; container: string } };
 }
 
-/** `etcd-lab kind` up to a created cluster, in order. A failure or Ctrl-C undoes what this run made. */
-export const KIND_CREATE_STEPS: Step<KindContext>[] = [
-  { title: 'kind and kubectl', run: checkTools },
-  { title: (ctx) => `lab "${ctx.runtime.lab.spec.name}" serving`, run: checkLabServes },
-  { title: (ctx) => `no clash with KIND cluster "${ctx.cluster}"`, run: checkNoClash },
+/** What kind's steps find and make, read by the steps after them and by their undo. */
+interface KindContext extends EndpointContext {
+  opts: KindOptions;
+  cluster: string;
+  kindVersion?: ReturnType<typeof parseKindVersion>;
+  kubeadmApi?: KubeadmApi;
+  made: EndpointContext['made'] & { cluster?: boolean };
+}
+
+/** Network mode: the kind network (made if missing) with HAProxy on it; then etcd proven reachable from there. */
+export const ENDPOINT_STEPS: Step<EndpointContext>[] = [
   {
     title: (ctx) => `endpoint ${ctx.endpoint} (${ctx.mode} mode${ctx.runtime.lab.spec.kind.endpoint === 'auto' ? `, auto: ${ctx.info!.dockerDesktop ? 'Docker Desktop' : 'Docker Engine'}` : ''})`,
     run: prepareEndpoint,
@@ -85,6 +90,14 @@ export const KIND_CREATE_STEPS: Step<KindContext>[] = [
     },
   },
   { title: (ctx) => `etcd answers at ${ctx.endpoint} from the "${kindNetworkName()}" network`, run: probeFromKindNetwork },
+];
+
+/** `etcd-lab kind` up to a created cluster, in order. A failure or Ctrl-C undoes what this run made. */
+export const KIND_CREATE_STEPS: Step<KindContext>[] = [
+  { title: 'kind and kubectl', run: checkTools },
+  { title: (ctx) => `lab "${ctx.runtime.lab.spec.name}" serving`, run: checkLabServes },
+  { title: (ctx) => `no clash with KIND cluster "${ctx.cluster}"`, run: checkNoClash },
+  ...ENDPOINT_STEPS,
   {
     title: (ctx) => `write ${kindConfigPath(ctx)}`,
     run: (ctx) =>
@@ -147,6 +160,12 @@ async function checkTools(ctx: KindContext, step: StepHandle): Promise<void> {
 }
 
 async function checkLabServes(ctx: KindContext, step: StepHandle): Promise<void> {
+  await checkLabServing(ctx, step);
+  ctx.kubeadmApi = kubeadmApiFor(ctx.kindVersion!, ctx.runtime.lab.spec.kind.nodeImage);
+}
+
+/** Quorum and HAProxy, etcd new enough for kubeadm; then where a KIND node finds etcd (mode, endpoint). */
+export async function checkLabServing(ctx: EndpointContext, step: StepHandle): Promise<void> {
   const { runtime, reporter } = ctx;
   const { spec } = runtime.lab;
   // Right after a failure an election may still run: wait for it before judging the lab.
@@ -172,7 +191,6 @@ async function checkLabServes(ctx: KindContext, step: StepHandle): Promise<void>
   ctx.info = await runtime.engine.info();
   ctx.mode = resolveEndpointMode(spec.kind.endpoint, ctx.info.dockerDesktop);
   ctx.endpoint = kindEtcdEndpoint(spec, ctx.mode, runtime.lab.local.clientPort);
-  ctx.kubeadmApi = kubeadmApiFor(ctx.kindVersion!, spec.kind.nodeImage);
 }
 
 async function checkNoClash({ runtime, cluster }: KindContext): Promise<void> {
@@ -193,7 +211,7 @@ async function checkNoClash({ runtime, cluster }: KindContext): Promise<void> {
 }
 
 /** Network mode: the kind network (made if missing, labelled for this lab) with HAProxy on it. */
-async function prepareEndpoint(ctx: KindContext, step: StepHandle): Promise<void> {
+async function prepareEndpoint(ctx: EndpointContext, step: StepHandle): Promise<void> {
   const { runtime, made } = ctx;
   const { engine } = runtime;
   const name = kindNetworkName();
@@ -217,7 +235,7 @@ async function prepareEndpoint(ctx: KindContext, step: StepHandle): Promise<void
 }
 
 /** A stand-in node: etcdctl from the members' image, on the network the KIND nodes will join. */
-async function probeFromKindNetwork(ctx: KindContext, step: StepHandle): Promise<void> {
+async function probeFromKindNetwork(ctx: EndpointContext, step: StepHandle): Promise<void> {
   const { runtime, endpoint, mode } = ctx;
   const { spec } = runtime.lab;
   const name = kindNetworkName();

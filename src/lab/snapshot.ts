@@ -8,6 +8,8 @@ import { fileError, UserError } from '../errors.js';
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
+import { waitApiServerReady } from './apiserver.js';
+import { DEFAULT_BUMP_REVISION } from '../config/defaults.js';
 import { LABEL, labLabels, type MemberTopology, type Role } from '../config/topology.js';
 import type { Engine } from '../runtime/engine.js';
 import { writeFileAtomic } from '../runtime/files.js';
@@ -145,6 +147,8 @@ export interface RestoreOptions extends LoadOptions {
   /** Go on although a KIND cluster uses the lab. */
   ignoreKind?: boolean;
   skipHashCheck?: boolean;
+  /** How far to move the revision past the snapshot's (etcdutl --bump-revision, with --mark-compacted); 0: not at all. */
+  bumpRevision?: number;
   /** Deadline for the restored lab to be ready. */
   timeoutMs?: number;
   engine?: Engine;
@@ -155,6 +159,10 @@ export interface RestoreResult {
   snapshot: SnapshotInfo;
   /** The lab's revision after the restore, read through HAProxy. */
   revision: number;
+  /** How far the revision was moved past the snapshot's (0: not; etcd 3.4's etcdctl cannot). */
+  bumpedBy: number;
+  /** The lab's API server (`etcd-lab apiserver`), stopped for the restore and started again. */
+  apiServerRestarted?: string;
   members: string[];
   elapsedMs: number;
 }
@@ -219,6 +227,9 @@ interface RestoreContext {
   /** The restored lab serves: from here a failure must not put the old data back. */
   proven?: boolean;
   revision?: number;
+  bumpedBy?: number;
+  /** The lab's API server, running when the restore began: stopped before the members, started after. */
+  apiServer?: { id: string; name: string; stopped?: boolean };
   /** Putting the old data back failed too. */
   putBackFailed?: unknown;
 }
@@ -250,6 +261,18 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       run: prepareMembers,
       undo: async (ctx) => {
         await removePrepared(ctx);
+        return [];
+      },
+    },
+    {
+      title: (ctx) => `stop the API server ${ctx.apiServer!.name} (it caches what etcd holds)`,
+      when: (ctx) => ctx.apiServer !== undefined,
+      run: async ({ runtime, apiServer }) => {
+        apiServer!.stopped = true;
+        await runtime.engine.stopContainer(apiServer!.id, 5);
+      },
+      undo: async ({ runtime, apiServer }) => {
+        await runtime.engine.startContainer(apiServer!.id);
         return [];
       },
     },
@@ -292,6 +315,22 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       },
     },
     {
+      // As Kubernetes' etcd guide says: API servers are restarted after a restore, with empty caches.
+      title: (ctx) => `start the API server ${ctx.apiServer!.name} again`,
+      when: (ctx) => ctx.apiServer?.stopped === true,
+      run: async ({ runtime, apiServer, opts }, step) => {
+        try {
+          await runtime.engine.startContainer(apiServer!.id);
+          await waitApiServerReady(runtime, apiServer!.id, Date.now() + (opts.timeoutMs ?? 60_000), step);
+        } catch (error) {
+          throw new UserError(`the lab is restored, but its API server ${apiServer!.name} did not serve again: ${(error as Error).message}`, {
+            hint: `\`docker logs ${apiServer!.name}\`; then \`etcd-lab apiserver --delete\` and \`etcd-lab apiserver\``,
+            exitCode: ExitCode.failedPartWay,
+          });
+        }
+      },
+    },
+    {
       title: 'remove the replaced data',
       run: (ctx) =>
         removeKept(ctx.runtime).catch((error: Error) => {
@@ -314,7 +353,15 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
   } catch (error) {
     throw await restoreFailure(ctx, error);
   }
-  return { lab: runtime.name, snapshot: ctx.snapshot!, revision: ctx.revision!, members: runtime.topology.members.map((m) => m.name), elapsedMs: Date.now() - started };
+  return {
+    lab: runtime.name,
+    snapshot: ctx.snapshot!,
+    revision: ctx.revision!,
+    bumpedBy: ctx.bumpedBy ?? 0,
+    ...(ctx.apiServer ? { apiServerRestarted: ctx.apiServer.name } : {}),
+    members: runtime.topology.members.map((m) => m.name),
+    elapsedMs: Date.now() - started,
+  };
 }
 
 /** What a failed restore tells the user: whether the lab was touched, and whether it is back on its own data. */
@@ -365,6 +412,8 @@ async function restorePreflight(ctx: RestoreContext, step: StepHandle): Promise<
       exitCode: ExitCode.refused,
     });
   }
+  const apiServer = (await runtime.engine.containers([`${LABEL.lab}=${runtime.name}`, `${LABEL.role}=${'apiserver' satisfies Role}`])).find((c) => c.state === 'running');
+  if (apiServer) ctx.apiServer = { id: apiServer.id, name: apiServer.name };
   step.update(`checking ${file}`);
   ctx.image = await toolImage(runtime);
   ctx.snapshot = await snapshotStatus(runtime.engine, ctx.image, runtime.name, file, opts);
@@ -385,8 +434,13 @@ async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<vo
       initialCluster: topology.initialCluster,
       token: runtime.lab.spec.name,
       skipHashCheck: opts.skipHashCheck,
+      bumpRevision: opts.bumpRevision ?? DEFAULT_BUMP_REVISION,
     });
     ctx.prepared.set(member.name, prepared);
+    ctx.bumpedBy = prepared.bumped ? (opts.bumpRevision ?? DEFAULT_BUMP_REVISION) : 0;
+  }
+  if (ctx.bumpedBy === 0 && (opts.bumpRevision ?? DEFAULT_BUMP_REVISION) > 0) {
+    ctx.reporter.warn(`this etcd's tools cannot move the revision past the snapshot's (etcdutl 3.5.10+ can): a watcher resuming from before the restore may miss changes; restart your clients`);
   }
 }
 

@@ -53,6 +53,21 @@ export function kindEtcdPrefix(spec: LabSpec): string {
   return `/kind/${spec.kind.name}/registry`;
 }
 
+/**
+ * How kube-apiserver reaches the lab's etcd, as kubeadm's external etcd gives it: the endpoint, the
+ * prefix and (TLS mode) the three files with the mount that brings them. The KIND config and
+ * `etcd-lab apiserver` are both rendered from this, so the two cannot drift apart.
+ */
+export interface KubeApiServerEtcd {
+  endpoint: string;
+  prefix: string;
+  tls?: ReturnType<typeof kindEtcdFiles>;
+}
+
+export function kubeApiServerEtcd(spec: LabSpec, { mode, clientPort, hostPkiDir }: { mode: ResolvedEndpointMode; clientPort: number; hostPkiDir: string }): KubeApiServerEtcd {
+  return { endpoint: kindEtcdEndpoint(spec, mode, clientPort), prefix: kindEtcdPrefix(spec), ...(spec.tls.enabled ? { tls: kindEtcdFiles(hostPkiDir) } : {}) };
+}
+
 export type KubeadmApi = 'v1beta3' | 'v1beta4';
 
 export interface KindRenderOptions {
@@ -65,10 +80,8 @@ export interface KindRenderOptions {
 }
 
 export function renderKindConfig(spec: LabSpec, { mode, clientPort, kubeadmApi = 'v1beta3', hostPkiDir }: KindRenderOptions): string {
-  const endpoint = kindEtcdEndpoint(spec, mode, clientPort);
-  const tls = spec.tls.enabled ? kindEtcdFiles(hostPkiDir) : undefined;
+  const { endpoint, prefix, tls } = kubeApiServerEtcd(spec, { mode, clientPort, hostPkiDir });
   const node = (role: string, mounts: object = {}) => ({ role, ...(spec.kind.nodeImage ? { image: spec.kind.nodeImage } : {}), ...mounts });
-  const prefix = kindEtcdPrefix(spec);
   // No apiVersion in the patch: kind matches patches on kind and, only when the patch names one,
   // apiVersion (kind's pkg/internal/patch/resource.go, matches), so it applies to whichever kubeadm
   // API kind writes, as a JSON merge patch. Only apiServer.extraArgs differ: a map in v1beta3, a list

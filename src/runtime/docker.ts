@@ -1,7 +1,7 @@
 // The runtime boundary: the only module that talks to Docker (dockerode for the engine API,
 // `docker compose` as a child process). Everything else uses this class, so errors carry a fix.
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { pipeline as pipeStreams, Transform } from 'node:stream';
@@ -11,7 +11,7 @@ import tar from 'tar-stream';
 import { UserError } from '../errors.js';
 import { Interrupted, interruptSignal, unlessInterrupted } from '../interrupt.js';
 import { ExitCode } from '../exit-codes.js';
-import { dockerRefusal, type BuildOptions, type ComposeOptions, type ContainerInfo, type Engine, type NetworkInfo, type ToolFile, type ToolRun } from './engine.js';
+import { dockerRefusal, type BuildOptions, type ComposeOptions, type ContainerInfo, type Engine, type NetworkInfo, type ToolFile, type ToolRun, type ServiceRun } from './engine.js';
 
 export type { BuildOptions, ContainerInfo, Engine, NetworkInfo, ToolFile, ToolRun } from './engine.js';
 
@@ -177,7 +177,8 @@ function followStream(
       },
       (event: { stream?: string; status?: string; progress?: string }) => {
         deadline.alive();
-        const text = (event.stream ?? [event.status, event.progress].filter(Boolean).join(' ')).trim();
+        // The engine colours a build step's stderr (ESC[91m … ESC[0m); progress shows plain text.
+        const text = (event.stream ?? [event.status, event.progress].filter(Boolean).join(' ')).replace(/\u001b\[[0-9;]*m/g, '').trim();
         if (text && onLine) onLine(text);
       },
     );
@@ -250,12 +251,16 @@ export class DockerEngine implements Engine {
   }
 
   async imageExists(ref: string): Promise<boolean> {
+    return (await this.imageLabels(ref)) !== undefined;
+  }
+
+  async imageLabels(ref: string): Promise<Record<string, string> | undefined> {
     try {
       // No abortSignal here in dockerode: on expiry we stop waiting.
-      await this.call(`inspect image ${ref}`, () => this.docker.getImage(ref).inspect());
-      return true;
+      const image = await this.call(`inspect image ${ref}`, () => this.docker.getImage(ref).inspect());
+      return (image.Config?.Labels as Record<string, string> | null | undefined) ?? {};
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
       throw error;
     }
   }
@@ -281,7 +286,8 @@ export class DockerEngine implements Engine {
       `build image ${opts.tag}`,
       async (abortSignal, alive) => {
         const stream = await this.docker.buildImage(
-          { context: opts.context, src: ['Dockerfile'] },
+          // The whole directory: a recipe's other files (patches) are part of it.
+          { context: opts.context, src: readdirSync(opts.context) },
           { t: opts.tag, buildargs: opts.buildArgs ?? {}, labels: opts.labels ?? {}, rm: true, forcerm: true, abortSignal },
         );
         await followStream(this.docker, stream, opts.onLine, { signal: abortSignal, alive });
@@ -449,6 +455,33 @@ export class DockerEngine implements Engine {
     } finally {
       if (!kept) await this.change(`remove ${tool}'s container`, (abortSignal) => container.remove({ force: true, abortSignal })).catch(() => {});
     }
+  }
+
+  async runService(opts: ServiceRun): Promise<string> {
+    const port = opts.publish ? `${opts.publish.containerPort}/tcp` : undefined;
+    const container = await this.change(`create container ${opts.name}`, (abortSignal) =>
+      this.docker.createContainer({
+        name: opts.name,
+        Image: opts.image,
+        Cmd: opts.args,
+        Labels: opts.labels,
+        ...(port ? { ExposedPorts: { [port]: {} } } : {}),
+        HostConfig: {
+          NetworkMode: opts.network,
+          Binds: opts.binds ?? [],
+          ...(port ? { PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: opts.publish!.hostPort === 0 ? '' : String(opts.publish!.hostPort) }] } } : {}),
+        },
+        abortSignal,
+      }),
+    );
+    try {
+      await this.change(`start container ${opts.name}`, (abortSignal) => container.start({ abortSignal }));
+    } catch (error) {
+      // Started or nothing: a container that was created but cannot start is removed again.
+      await this.change(`remove container ${opts.name}`, (abortSignal) => container.remove({ force: true, abortSignal })).catch(() => {});
+      throw error;
+    }
+    return container.id;
   }
 
   /** A named volume's labels, or undefined when there is no such volume. */

@@ -44,6 +44,21 @@ export interface ToolRun {
   timeoutMs: number;
 }
 
+/** A long-running container etcd-lab starts by itself, outside compose (the API server). */
+export interface ServiceRun {
+  name: string;
+  image: string;
+  /** Arguments to the image's entrypoint. */
+  args: string[];
+  labels: Record<string, string>;
+  /** The network it joins (and is known on by its name). */
+  network: string;
+  /** "host:container[:ro]" bind mounts. */
+  binds?: string[];
+  /** A container port published on the host's loopback; host port 0 lets the engine pick one. */
+  publish?: { containerPort: number; hostPort: number };
+}
+
 /** A container as etcd-lab sees it: found by label, with the host port of its client port. */
 export interface ContainerInfo {
   id: string;
@@ -82,6 +97,8 @@ export interface Engine {
   info(): Promise<{ operatingSystem: string; serverVersion: string; dockerDesktop: boolean }>;
 
   imageExists(ref: string): Promise<boolean>;
+  /** An image's labels; undefined when there is no such image. */
+  imageLabels(ref: string): Promise<Record<string, string> | undefined>;
   /** The registry's refusal comes back as text (no registry here, no such tag), not as an error. */
   pullImage(ref: string, onLine?: (line: string) => void): Promise<{ ok: true } | { ok: false; reason: string }>;
   buildImage(opts: BuildOptions): Promise<void>;
@@ -101,6 +118,8 @@ export interface Engine {
   runOnce(opts: { image: string; command: string[]; network: string; labels: Record<string, string>; timeoutMs: number; binds?: string[] }): Promise<{ exitCode: number; output: string }>;
   /** One of an image's own tools (etcdctl, etcdutl) in a container of its own. */
   runTool(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }>;
+  /** Creates and starts a long-running container; its id. */
+  runService(opts: ServiceRun): Promise<string>;
 
   networks(labelFilters?: string[]): Promise<NetworkInfo[]>;
   createNetwork(name: string, labels: Record<string, string>, options?: Record<string, string>): Promise<string>;

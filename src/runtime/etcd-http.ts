@@ -81,7 +81,9 @@ function request(url: string, init: RequestInit, tls: ClientTls | undefined, tim
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? https.request : http.request;
     const agent = agentFor(tls);
-    const req = send(url, { method: init.method ?? 'GET', headers: init.headers, agent }, (response) => {
+    // A length, always: Node sends a DELETE's body neither chunked nor counted, and the server reads it as the next request.
+    const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) };
+    const req = send(url, { method: init.method ?? 'GET', headers, agent }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));

@@ -1,9 +1,8 @@
 // The key-value calls `check`'s clients make, each answering with the revision etcd served it at
 // (what the checker places it by), and a watch stream read as it arrives. Through the gRPC gateway,
 // like the rest of etcd-lab: no client library, so no retry or failover happens behind our back.
-import http from 'node:http';
-import https from 'node:https';
-import { b64, endpointUrl, post, rangeEnd, unb64, type Endpoint } from './etcd-http.js';
+import { b64, post, rangeEnd, unb64, type Endpoint } from './etcd-http.js';
+import { streamLines } from './http-stream.js';
 
 interface RawHeader {
   header?: { revision?: string };
@@ -82,73 +81,39 @@ export interface WatchHandle {
  * The gateway answers a watch with a stream of JSON objects, one per response.
  */
 export function watchPrefix(endpoint: Endpoint, prefix: string, fromRevision: number, onEvents: (events: WatchedEvent[]) => void, connectTimeoutMs = 2000): WatchHandle {
-  const url = `${endpointUrl(endpoint)}/v3/watch`;
-  const tls = typeof endpoint === 'string' ? undefined : endpoint.tls;
-  const send = url.startsWith('https:') ? https.request : http.request;
-  let closing = false;
-  let settle: (end: WatchEnd) => void = () => {};
-  const ended = new Promise<WatchEnd>((resolve) => {
-    let done = false;
-    settle = (end) => {
-      if (done) return;
-      done = true;
-      resolve(closing ? { end: 'closed' } : end);
-    };
-  });
-  // Not the keep-alive pool: this connection stays open for the stream's life.
-  const req = send(url, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: tls ? new https.Agent({ ca: tls.ca, cert: tls.cert, key: tls.key }) : false }, (response) => {
-    clearTimeout(connectTimer);
-    if ((response.statusCode ?? 0) >= 300) {
-      settle({ end: 'broken', reason: `HTTP ${response.statusCode}` });
-      response.resume();
-      return;
-    }
-    let buffer = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, i).trim();
-        buffer = buffer.slice(i + 1);
-        if (line) handle(line);
+  let compactedAt = 0;
+  const stream = streamLines(
+    endpoint,
+    { method: 'POST', path: '/v3/watch', body: JSON.stringify({ create_request: { key: b64(prefix), range_end: rangeEnd(prefix), start_revision: String(fromRevision) } }) },
+    (line) => {
+      let message: { result?: { events?: { type?: string; kv?: RawKv }[]; compact_revision?: string; canceled?: boolean; cancel_reason?: string }; error?: { message?: string } };
+      try {
+        message = JSON.parse(line);
+      } catch {
+        return; // a keep-alive or a partial line the next chunk completes
       }
-    });
-    response.on('end', () => settle({ end: 'broken', reason: 'the stream ended' }));
-    response.on('error', (error) => settle({ end: 'broken', reason: error.message }));
-  });
-  const handle = (line: string) => {
-    let message: { result?: { events?: { type?: string; kv?: RawKv }[]; compact_revision?: string; canceled?: boolean; cancel_reason?: string }; error?: { message?: string } };
-    try {
-      message = JSON.parse(line);
-    } catch {
-      return; // a keep-alive or a partial line the next chunk completes
-    }
-    if (message.error) return settle({ end: 'broken', reason: message.error.message ?? 'error' });
-    const result = message.result ?? {};
-    const compacted = Number(result.compact_revision ?? 0);
-    if (compacted > 0) return settle({ end: 'compacted', compactRevision: compacted });
-    if (result.canceled) return settle({ end: 'broken', reason: result.cancel_reason || 'canceled by etcd' });
-    const events = (result.events ?? []).map((e): WatchedEvent => {
-      const kv = e.kv!;
-      const type = e.type === 'DELETE' ? 'delete' : 'put';
-      const modRevision = Number(kv.mod_revision ?? 0);
-      return { revision: modRevision, key: unb64(kv.key), type, ...(type === 'put' ? { value: unb64(kv.value ?? '') } : {}), modRevision };
-    });
-    if (events.length > 0) onEvents(events);
-  };
-  const connectTimer = setTimeout(() => req.destroy(new Error('no answer to the watch request')), connectTimeoutMs);
-  req.on('error', (error) => {
-    clearTimeout(connectTimer);
-    settle({ end: 'broken', reason: error.message });
-  });
-  req.on('close', () => settle({ end: 'broken', reason: 'connection closed' }));
-  req.end(JSON.stringify({ create_request: { key: b64(prefix), range_end: rangeEnd(prefix), start_revision: String(fromRevision) } }));
-  return {
-    close() {
-      closing = true;
-      req.destroy();
-      settle({ end: 'closed' });
+      if (message.error) return stream.fail(message.error.message ?? 'error');
+      const result = message.result ?? {};
+      const compacted = Number(result.compact_revision ?? 0);
+      if (compacted > 0) {
+        compactedAt = compacted;
+        return stream.fail('compacted');
+      }
+      if (result.canceled) return stream.fail(result.cancel_reason || 'canceled by etcd');
+      const events = (result.events ?? []).map((e): WatchedEvent => {
+        const kv = e.kv!;
+        const type = e.type === 'DELETE' ? 'delete' : 'put';
+        const modRevision = Number(kv.mod_revision ?? 0);
+        return { revision: modRevision, key: unb64(kv.key), type, ...(type === 'put' ? { value: unb64(kv.value ?? '') } : {}), modRevision };
+      });
+      if (events.length > 0) onEvents(events);
     },
-    ended,
-  };
+    connectTimeoutMs,
+  );
+  const ended: Promise<WatchEnd> = stream.ended.then((end) => {
+    if (end.end === 'closed') return end;
+    if (compactedAt > 0) return { end: 'compacted', compactRevision: compactedAt };
+    return { end: 'broken', reason: end.status ? `HTTP ${end.status}` : end.reason };
+  });
+  return { close: () => stream.close(), ended };
 }

@@ -1,6 +1,7 @@
 // Local images for machines that cannot pull: a Debian trixie base (pulled if a registry answers,
 // else made with debootstrap + docker import), then etcd and HAProxy from Debian's packages.
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,21 @@ export const LOCAL_ETCD_VERSIONS = {
   '3.5': { suite: 'trixie', ref: LOCAL_IMAGES.etcd },
 } as const;
 export type LocalEtcdVersion = keyof typeof LOCAL_ETCD_VERSIONS;
+
+/**
+ * Kubernetes' generic API server (apiextensions-apiserver) and kubectl, built from Debian sid's Go
+ * sources: lab-templates/images/apiserver/. `etcd-lab apiserver` runs it.
+ */
+export const APISERVER_IMAGE = 'etcd-lab/apiserver:sid';
+const APISERVER_RECIPE_DIR = join(TEMPLATES_DIR, 'images', 'apiserver');
+
+/** A fingerprint of the API server image's recipe (its Dockerfile and patches): an image built from another is rebuilt. */
+export function apiServerRecipe(): string {
+  const hash = createHash('sha256');
+  const files = ['Dockerfile', ...readdirSync(join(APISERVER_RECIPE_DIR, 'patches')).sort().map((f) => `patches/${f}`)];
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(APISERVER_RECIPE_DIR, file))).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
 
 export interface ImagesResult {
   base: string;
@@ -117,54 +133,81 @@ async function ensureBase(engine: Engine, reporter: Reporter, force: boolean): P
   });
 }
 
-export async function buildLocalImages(
-  opts: { force?: boolean; engine?: Engine; /** Also these etcd versions (the usual pair is always there). */ etcdVersions?: LocalEtcdVersion[] },
-  reporter: Reporter,
-): Promise<ImagesResult> {
+export interface BuildImagesOptions {
+  force?: boolean;
+  engine?: Engine;
+  /** Also these etcd versions (the usual pair is always there). */
+  etcdVersions?: LocalEtcdVersion[];
+  /** Also the API server image (APISERVER_IMAGE): some minutes, the first time. */
+  apiserver?: boolean;
+}
+
+/** One image etcd-lab builds: from lab-templates/images/<name>/, labelled with what it is. */
+interface ImageRecipe {
+  name: 'etcd' | 'haproxy' | 'apiserver';
+  ref: string;
+  suite: string;
+  labels: Record<string, string>;
+}
+
+export async function buildLocalImages(opts: BuildImagesOptions, reporter: Reporter): Promise<ImagesResult> {
   const engine = opts.engine ?? new DockerEngine();
   await engine.ping();
   const present: string[] = [];
-  const candidates: { name: keyof typeof LOCAL_IMAGES; ref: string; suite: string }[] = [
-    { name: 'etcd', ref: LOCAL_IMAGES.etcd, suite: 'trixie' },
-    { name: 'haproxy', ref: LOCAL_IMAGES.haproxy, suite: 'trixie' },
-    ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite })),
+  const candidates: ImageRecipe[] = [
+    { name: 'etcd', ref: LOCAL_IMAGES.etcd, suite: 'trixie', labels: {} },
+    { name: 'haproxy', ref: LOCAL_IMAGES.haproxy, suite: 'trixie', labels: {} },
+    ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite, labels: {} })),
+    // Built on trixie from sid's sources; its recipe changes with etcd-lab, so it carries a fingerprint.
+    ...(opts.apiserver ? [{ name: 'apiserver' as const, ref: APISERVER_IMAGE, suite: 'sid', labels: { [LABEL.recipe]: apiServerRecipe() } }] : []),
   ];
-  const wanted: typeof candidates = [];
+  const wanted: ImageRecipe[] = [];
   for (const candidate of candidates) {
-    if (!opts.force && (await engine.imageExists(candidate.ref))) present.push(candidate.ref);
+    const have = opts.force ? undefined : await engine.imageLabels(candidate.ref);
+    const current = have !== undefined && Object.entries(candidate.labels).every(([k, v]) => have[k] === v);
+    if (current) present.push(candidate.ref);
     else wanted.push(candidate);
   }
   let base = '';
   if (wanted.length > 0) base = await ensureBase(engine, reporter, Boolean(opts.force));
-  for (const { name, ref, suite } of wanted) {
-    await reporter.step(`build ${ref} from Debian ${suite} packages`, async (step) => {
-      await engine
-        .buildImage({
-          context: join(TEMPLATES_DIR, 'images', name),
-          tag: ref,
-          buildArgs: { BASE: base, SUITE: suite, MIRROR: aptMirror() ?? 'http://deb.debian.org/debian' },
-          labels: { [LABEL.image]: name },
-          onLine: (line) => step.update(line.slice(0, 100)),
-        })
-        .catch((error: unknown) => {
-          if (error instanceof Interrupted || error instanceof UserError) throw error;
-          // The engine's own failure (a RUN step, the runtime, the disk): what it said, not "a bug".
-          throw new UserError(`the Docker engine could not build ${ref}: ${lastLine(error)}`, {
-            hint: `the build runs apt-get inside a container, so it needs the Debian mirror and a working engine; \`etcd-lab images build\` retries it with its output`,
-            exitCode: ExitCode.refused,
-            cause: error,
-          });
-        });
-    });
-  }
+  for (const recipe of wanted) await buildOne(engine, recipe, base, reporter);
   const built = wanted.map((w) => w.ref);
   const summary = [
     built.length > 0 ? `built ${built.join(', ')} (base ${base})` : `already present: ${present.join(', ')} (--force rebuilds)`,
     `to use them, put these in the .env beside etcd-lab.yaml (\`etcd-lab up\` does this by itself when the official images cannot be pulled):`,
     `  ETCD_LAB_ETCD_IMAGE=${LOCAL_IMAGES.etcd}`,
     `  ETCD_LAB_HAPROXY_IMAGE=${LOCAL_IMAGES.haproxy}`,
+    ...(opts.apiserver ? [`${APISERVER_IMAGE} is what \`etcd-lab apiserver\` runs`] : []),
   ].join('\n');
   return { base, built, present, summary };
+}
+
+async function buildOne(engine: Engine, { name, ref, suite, labels }: ImageRecipe, base: string, reporter: Reporter): Promise<void> {
+  const slow = name === 'apiserver' ? ' (a Go build: about 15 min the first time on 2 cores)' : '';
+  await reporter.step(`build ${ref} from Debian ${suite} packages${slow}`, async (step) => {
+    // What the recipe itself says when it stops (a patch that no longer applies) comes before the engine's "returned a non-zero code".
+    let said = '';
+    await engine
+      .buildImage({
+        context: join(TEMPLATES_DIR, 'images', name),
+        tag: ref,
+        buildArgs: { BASE: base, SUITE: suite, MIRROR: aptMirror() ?? 'http://deb.debian.org/debian' },
+        labels: { [LABEL.image]: name, ...labels },
+        onLine: (line) => {
+          if (line.startsWith('etcd-lab: ')) said = line;
+          step.update(line.slice(0, 100));
+        },
+      })
+      .catch((error: unknown) => {
+        if (error instanceof Interrupted || (error instanceof UserError && !said)) throw error;
+        // The recipe's own words, else the engine's failure (a RUN step, the runtime, the disk): not "a bug".
+        throw new UserError(`the Docker engine could not build ${ref}: ${said || lastLine(error)}`, {
+          hint: `the build runs apt-get inside a container, so it needs the Debian mirror and a working engine; \`etcd-lab images build\` retries it with its output`,
+          exitCode: ExitCode.refused,
+          cause: error,
+        });
+      });
+  });
 }
 
 export interface ImageChoice {

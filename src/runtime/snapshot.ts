@@ -197,11 +197,15 @@ export interface RestoreTarget {
  */
 export async function restoreForMember(
   engine: Engine,
-  opts: { image: string; lab: string; file: string; member: RestoreTarget; initialCluster: string; token: string; skipHashCheck?: boolean },
-): Promise<{ containerId: string; path: string }> {
+  opts: { image: string; lab: string; file: string; member: RestoreTarget; initialCluster: string; token: string; skipHashCheck?: boolean; bumpRevision?: number },
+): Promise<{ containerId: string; path: string; bumped: boolean }> {
   const labels = toolLabels(opts.lab);
   const tool = await snapshotTool(engine, opts.image, labels);
   const dataDir = `${IN_TOOL}/restored`;
+  // etcdutl (3.5.10+) can move the revision past every one a client saw, all of them compacted: a
+  // watcher resuming from before the restore is told so (an API server's client gets 410 Gone and
+  // re-lists) instead of being handed the old numbers again for other changes. etcdctl 3.4 cannot.
+  const bumped = tool.command === 'etcdutl' && (opts.bumpRevision ?? 0) > 0;
   const run = await engine.runTool({
     image: opts.image,
     command: [
@@ -215,6 +219,7 @@ export async function restoreForMember(
       `--initial-advertise-peer-urls=${opts.member.peerUrl}`,
       `--data-dir=${dataDir}`,
       ...(opts.skipHashCheck ? ['--skip-hash-check'] : []),
+      ...(bumped ? [`--bump-revision=${opts.bumpRevision}`, '--mark-compacted'] : []),
     ],
     env: tool.env,
     inputs: snapshotInput(opts.file),
@@ -226,5 +231,5 @@ export async function restoreForMember(
     await engine.removeContainer(run.containerId, 0).catch(() => {});
     throw new Error(`${tool.command} snapshot restore for ${opts.member.name} failed: ${lastLine(run.output)}`);
   }
-  return { containerId: run.containerId, path: dataDir };
+  return { containerId: run.containerId, path: dataDir, bumped };
 }

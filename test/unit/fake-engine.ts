@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { parseDotenv } from '../../src/config/local.js';
 import { engineHung } from '../../src/runtime/docker.js';
-import type { ComposeOptions, ContainerInfo, Engine, NetworkInfo } from '../../src/runtime/engine.js';
+import type { ComposeOptions, ContainerInfo, Engine, NetworkInfo, ServiceRun } from '../../src/runtime/engine.js';
 
 interface ComposeService {
   container_name: string;
@@ -62,6 +62,9 @@ export class FakeEngine implements Engine {
   async imageExists(): Promise<boolean> {
     return true;
   }
+  async imageLabels(): Promise<Record<string, string>> {
+    return {};
+  }
   async pullImage(): Promise<{ ok: true }> {
     return { ok: true };
   }
@@ -104,6 +107,13 @@ export class FakeEngine implements Engine {
   }
   async runTool(): Promise<{ exitCode: number; output: string; containerId: string }> {
     return { exitCode: 0, output: '', containerId: 'tool' };
+  }
+  async runService(opts: ServiceRun): Promise<string> {
+    await this.maybeTrouble('runService', `create container ${opts.name}`);
+    const id = `svc${this.nextId++}`;
+    this.calls.push(`run ${opts.name}`);
+    this.containersById.set(id, { id, name: opts.name, labels: opts.labels, image: opts.image, state: 'running', status: 'Up', hostPorts: opts.publish ? { [opts.publish.containerPort]: 40000 + this.nextId } : {}, networks: [opts.network] });
+    return id;
   }
 
   async networks(labelFilters?: string[]): Promise<NetworkInfo[]> {

@@ -1,11 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
-import { basename, join } from 'node:path';
+import { homedir, hostname, userInfo } from 'node:os';
+import { basename, delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, KIND_FILE, renderLab } from '../../src/render/index.js';
-import { renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
+import { kubeApiServerEtcd, renderKindConfig, resolveEndpointMode } from '../../src/render/kind.js';
+import { apiServerArgs, apiServerBinds, mergeKubeconfig, renderKubeconfig, renderLoopbackKubeconfig, unmergeKubeconfig } from '../../src/render/apiserver.js';
+import { personalKubeconfig } from '../../src/lab/apiserver.js';
 import { checkHosts, hostsCertRequests, renderHostsExport } from '../../src/render/export-hosts.js';
 import { renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, swarmCertRequests } from '../../src/render/export-swarm.js';
 import { kindCreateArgs, kubeadmApiFor, parseKindVersion } from '../../src/runtime/kind-cli.js';
@@ -228,6 +230,35 @@ describe('per-person values', () => {
   });
 });
 
+describe('the API server `etcd-lab apiserver` runs', () => {
+  it('gets the etcd endpoint, prefix and TLS files of the KIND config, at the same paths', () => {
+    for (const tls of [false, true]) {
+      const { spec } = readSpec({ name: 'demo', tls: { enabled: tls } });
+      const options = { mode: 'network' as const, clientPort: 2379, hostPkiDir: '/work/team/generated/pki' };
+      const etcd = kubeApiServerEtcd(spec, options);
+      const args = apiServerArgs(etcd);
+      const binds = apiServerBinds(etcd, '/work/team/generated/apiserver');
+      const dir = join(GOLDEN, tls ? 'apiserver-tls' : 'apiserver');
+      expectGolden(join(dir, 'args.txt'), `${[...args, '', ...binds].join('\n')}\n`);
+      expectGolden(join(dir, 'loopback.kubeconfig'), renderLoopbackKubeconfig(spec));
+      // What kubeadm gets in the KIND config is what this server gets as flags.
+      const kind = parse(renderKindConfig(spec, options)) as { kubeadmConfigPatches: string[]; nodes: { extraMounts?: { hostPath: string; containerPath: string }[] }[] };
+      const patch = parse(kind.kubeadmConfigPatches[0]!) as { etcd: { external: { endpoints: string[]; caFile?: string; certFile?: string; keyFile?: string } }; apiServer: { extraArgs: Record<string, string> } };
+      const ext = patch.etcd.external;
+      expect(args).toContain(`--etcd-servers=${ext.endpoints[0]}`);
+      expect(args).toContain(`--etcd-prefix=${patch.apiServer.extraArgs['etcd-prefix']}`);
+      const files = [`--etcd-cafile=${ext.caFile}`, `--etcd-certfile=${ext.certFile}`, `--etcd-keyfile=${ext.keyFile}`];
+      if (tls) {
+        expect(args).toEqual(expect.arrayContaining(files));
+        const mount = kind.nodes[0]!.extraMounts![0]!;
+        expect(binds).toContain(`${mount.hostPath}:${mount.containerPath}:ro`);
+      } else {
+        expect(args.filter((a) => a.startsWith('--etcd-') && a.includes('file'))).toEqual([]);
+      }
+    }
+  });
+});
+
 describe('KIND config across kubeadm API versions', () => {
   it('v1beta3 (kind ≤ 0.31) gets apiServer.extraArgs as a map, v1beta4 as a list; both merge without apiVersion', () => {
     const { spec } = readSpec({ name: 'demo' });
@@ -354,5 +385,43 @@ describe('export swarm', () => {
     const server = swarmCertRequests(input).find((c) => c.name === 'secrets/etcd2/server')!;
     expect(server.dns).toEqual(expect.arrayContaining(['etcd2', 'haproxy', 'lb.example.internal']));
     expect(server.ips).toEqual(['127.0.0.1', '192.168.50.10']);
+  });
+
+  it('merges its context into a person kubeconfig as kind does, keeping theirs, and takes it out again', () => {
+    const { spec } = readSpec({ name: 'demo' });
+    const ours = renderKubeconfig(spec, 'https://127.0.0.1:40001', { pem: { ca: 'CA', cert: 'CERT', key: 'KEY' } });
+    const theirs = stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'prod', cluster: { server: 'https://prod' } }, { name: 'etcd-lab-demo', cluster: { server: 'https://127.0.0.1:1' } }],
+      users: [{ name: 'me', user: { token: 't' } }],
+      contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'me' } }],
+      'current-context': 'prod',
+      preferences: { colors: true },
+    });
+    const merged = parse(mergeKubeconfig(theirs, ours, '~/.kube/config')) as Record<string, { name: string; cluster?: { server: string } }[] | string | object>;
+    const names = (section: string) => (merged[section] as { name: string }[]).map((e) => e.name);
+    expect(names('clusters')).toEqual(['prod', 'etcd-lab-demo']);
+    expect((merged.clusters as { name: string; cluster: { server: string } }[])[1]!.cluster.server).toBe('https://127.0.0.1:40001');
+    expect(names('users')).toEqual(['me', 'etcd-lab-demo']);
+    expect(names('contexts')).toEqual(['prod', 'etcd-lab-demo']);
+    expect(merged['current-context']).toBe('etcd-lab-demo');
+    expect(merged.preferences).toEqual({ colors: true });
+    // Into nothing: a whole kubeconfig.
+    expect(parse(mergeKubeconfig(undefined, ours, 'x'))).toMatchObject({ 'current-context': 'etcd-lab-demo', kind: 'Config' });
+    expect(() => mergeKubeconfig('- a list', ours, '/tmp/k')).toThrow(/\/tmp\/k is not a kubeconfig/);
+
+    const back = parse(unmergeKubeconfig(mergeKubeconfig(theirs, ours, 'x'), 'etcd-lab-demo', 'x')!) as Record<string, { name: string }[]>;
+    expect(back.clusters!.map((e) => e.name)).toEqual(['prod']);
+    expect(back.contexts!.map((e) => e.name)).toEqual(['prod']);
+    expect(back['current-context']).toBe('');
+    expect(unmergeKubeconfig(stringify({ contexts: [{ name: 'prod' }] }), 'etcd-lab-demo', 'x')).toBeUndefined();
+  });
+
+  it("merges into $KUBECONFIG's first file, else ~/.kube/config, never into the lab's own", () => {
+    expect(personalKubeconfig(undefined, { KUBECONFIG: `/a/one${delimiter}/b/two` })).toBe('/a/one');
+    expect(personalKubeconfig(undefined, {})).toBe(join(homedir(), '.kube', 'config'));
+    expect(personalKubeconfig(undefined, { KUBECONFIG: '/work/team/generated/apiserver/kubeconfig' })).toBe(join(homedir(), '.kube', 'config'));
+    expect(personalKubeconfig('/c/mine', { KUBECONFIG: '/a/one' })).toBe('/c/mine');
   });
 });

@@ -1,0 +1,181 @@
+// `etcd-lab apiserver`: Kubernetes' own API server code storing objects in the lab, in both TLS
+// modes, driven by Debian's kubectl (the one in the image, run on the host's network with the host's
+// kubeconfig, as a kubectl on the host would be). The image is built by the command under test;
+// the first build is a Go build of some minutes, hence this file's long setup deadline.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
+import { KubeWorkload } from '../../src/runtime/kube-api.js';
+import type { UpResult } from '../../src/lab/up.js';
+import { getPrefix } from '../../src/runtime/etcd-http.js';
+import { APISERVER_IMAGE } from '../../src/runtime/images.js';
+import { clientOf, cliIn, createTestLab, labResources, removeNetwork, skipE2E, type TestLab } from './lab-fixture.js';
+
+const BUILD_DEADLINE_MS = 40 * 60_000;
+const docker = new Docker();
+
+/** Debian's kubectl from the image, on the host's network, with generated/apiserver/ mounted: a host kubectl. */
+function kubectl(lab: TestLab, args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const dir = join(lab.dir, 'generated', 'apiserver');
+  return new Promise((resolve) => {
+    const child = spawn(
+      'docker',
+      ['run', '--rm', '-i', '--network', 'host', '-v', `${dir}:/kube:ro`, '-e', 'KUBECONFIG=/kube/kubeconfig', '--entrypoint', 'kubectl', APISERVER_IMAGE, ...args],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+const CRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.lab.example.com
+spec:
+  group: lab.example.com
+  scope: Namespaced
+  names: { plural: widgets, singular: widget, kind: Widget }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: { type: object, properties: { size: { type: integer } } }
+`;
+
+const widget = (name: string, size: number) => `apiVersion: lab.example.com/v1
+kind: Widget
+metadata: { name: ${name}, namespace: default }
+spec: { size: ${size} }
+`;
+
+describe.skipIf(skipE2E).each([
+  { mode: 'plain', tls: false },
+  { mode: 'TLS', tls: true },
+])('etcd-lab apiserver ($mode)', ({ tls }) => {
+  let lab: TestLab;
+  let result: ApiServerResult;
+  let network: string;
+  let clientEndpoint: string;
+
+  beforeAll(async () => {
+    // The command that makes the image is part of what is tested; warm, it only checks the recipe.
+    const build = await cliIn(process.cwd())(['images', 'build', '--apiserver']);
+    expect(build.code, build.stderr).toBe(0);
+    lab = await createTestLab(`api${tls ? 't' : 'p'}`, tls ? { tls: { enabled: true } } : {});
+    network = `${lab.name}-kind`;
+    clientEndpoint = (await lab.json<UpResult>(['up'])).clientEndpoint;
+    const r = await lab.cli(['apiserver', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
+    expect(r.code, r.stderr).toBe(0);
+    result = JSON.parse(r.stdout) as ApiServerResult;
+  }, BUILD_DEADLINE_MS);
+  afterAll(async () => {
+    await lab?.remove();
+    if (network) await removeNetwork(network);
+  });
+
+  it('runs where a KIND node would be, wired exactly as the KIND config wires kube-apiserver', async () => {
+    expect(result.readyMs).toBeLessThan(30_000);
+    expect(result.endpointMode).toBe('network');
+    // The same endpoint and prefix as the kind-config.yaml `up` wrote (one function renders both).
+    const config = parse(readFileSync(join(lab.dir, 'generated', 'kind-config.yaml'), 'utf8')) as { kubeadmConfigPatches: string[] };
+    const patch = parse(config.kubeadmConfigPatches[0]!) as { etcd: { external: { endpoints: string[]; caFile?: string; certFile?: string; keyFile?: string } }; apiServer: { extraArgs: Record<string, string> } };
+    expect(result.etcdEndpoint).toBe(patch.etcd.external.endpoints[0]);
+    expect(result.etcdPrefix).toBe(patch.apiServer.extraArgs['etcd-prefix']);
+    const inspect = await docker.getContainer(result.container).inspect();
+    const args = inspect.Args;
+    expect(args).toContain(`--etcd-servers=${result.etcdEndpoint}`);
+    expect(args).toContain(`--etcd-prefix=${result.etcdPrefix}`);
+    if (tls) {
+      const ext = patch.etcd.external;
+      expect(args).toEqual(expect.arrayContaining([`--etcd-cafile=${ext.caFile}`, `--etcd-certfile=${ext.certFile}`, `--etcd-keyfile=${ext.keyFile}`]));
+    } else {
+      expect(args.some((a) => a.startsWith('--etcd-cafile'))).toBe(false);
+    }
+    expect(Object.keys(inspect.NetworkSettings.Networks)).toEqual([network]);
+  });
+
+  it("kubectl creates a CRD and objects, lists and watches them; they are in the lab's etcd under the prefix", async () => {
+    const crd = await kubectl(lab, ['apply', '-f', '-'], { stdin: CRD });
+    expect(crd.code, crd.stderr).toBe(0);
+    const established = await kubectl(lab, ['wait', '--for=condition=Established', 'crd/widgets.lab.example.com', '--timeout=30s']);
+    expect(established.code, established.stderr).toBe(0);
+
+    // A watch from before the writes sees each of them, in order.
+    const watch = kubectl(lab, ['get', 'widgets', '--watch', '--output-watch-events', '-o', 'custom-columns=EVENT:.type,NAME:.object.metadata.name,SIZE:.object.spec.size', '--no-headers', '--request-timeout=15s'], { timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 3000));
+    for (const [name, size] of [['a', 1], ['b', 2]] as const) {
+      const created = await kubectl(lab, ['apply', '-f', '-'], { stdin: widget(name, size) });
+      expect(created.code, created.stderr).toBe(0);
+    }
+    const patched = await kubectl(lab, ['patch', 'widget', 'a', '--type=merge', '-p', '{"spec":{"size":10}}']);
+    expect(patched.code, patched.stderr).toBe(0);
+    const deleted = await kubectl(lab, ['delete', 'widget', 'b']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+
+    const list = await kubectl(lab, ['get', 'widgets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.size} {end}']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.trim()).toBe('a=10');
+
+    const events = (await watch).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    expect(events).toEqual(['ADDED a 1', 'ADDED b 2', 'MODIFIED a 10', 'DELETED b 2']);
+
+    const keys = [...(await getPrefix(clientOf(lab, clientEndpoint), `${result.etcdPrefix}/`)).values.keys()];
+    expect(keys).toContain(`${result.etcdPrefix}/apiextensions.k8s.io/customresourcedefinitions/widgets.lab.example.com`);
+    expect(keys).toContain(`${result.etcdPrefix}/lab.example.com/widgets/default/a`);
+    expect(keys).not.toContain(`${result.etcdPrefix}/lab.example.com/widgets/default/b`);
+  });
+
+  it('a Kubernetes-shaped client through a leader kill: every acknowledged write there, the watch complete', async () => {
+    const api = apiServerEndpoint(join(lab.dir, 'generated'), result.server);
+    const workload = await new KubeWorkload({ api, prefix: 'kill-', objects: 8, callTimeoutMs: 5000, pauseMs: 5 }).start();
+    await new Promise((r) => setTimeout(r, 2000));
+    const killed = await lab.cli(['kill', 'leader']);
+    expect(killed.code, killed.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 3000));
+    const started = await lab.cli(['start']);
+    expect(started.code, started.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    const outcome = await workload.stop();
+    console.log(`apiserver (${tls ? 'TLS' : 'plain'}) through a leader kill: ${JSON.stringify({ ...outcome, violations: outcome.violations.length })}`);
+    expect(outcome.violations).toEqual([]);
+    expect(outcome.acknowledged).toBeGreaterThan(50);
+    expect(outcome.watchEvents).toBeGreaterThan(50);
+  });
+
+  it('`etcd-lab env` exports KUBECONFIG at its kubeconfig; --delete removes the container and stops exporting it', async () => {
+    const env = await lab.cli(['env', '--json']);
+    expect(JSON.parse(env.stdout)).toMatchObject({ KUBECONFIG: result.kubeconfig });
+    const again = await lab.cli(['apiserver'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('exists already');
+
+    const gone = await lab.cli(['apiserver', '--delete']);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect((await labResources(lab.name)).containers).not.toContain(result.container);
+    expect(JSON.parse((await lab.cli(['env', '--json'])).stdout)).not.toHaveProperty('KUBECONFIG');
+  });
+
+  it('one not ready in time is removed again, nothing half-made left', async () => {
+    const late = await lab.cli(['apiserver', '--timeout', '0.05'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
+    expect(late.code).not.toBe(0);
+    expect(late.stderr).toMatch(/report ready/);
+    expect((await labResources(lab.name)).containers).not.toContain(result.container);
+  });
+});

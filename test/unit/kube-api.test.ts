@@ -1,0 +1,155 @@
+// The Kubernetes-shaped client's own checks, against a small in-memory API server that can be told
+// to misbehave: one that loses an acknowledged write, or drops a watch event, must be caught; one
+// that compacts under the watch (410 Gone, then a re-list) must not be blamed.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KubeWorkload, WIDGETS } from '../../src/runtime/kube-api.js';
+
+interface Stored {
+  size: number;
+  rv: number;
+}
+
+/** The few calls KubeWorkload makes, with Kubernetes' answers (201, 409, 404, 410 Gone). */
+class FakeApiServer {
+  private readonly objects = new Map<string, Stored>();
+  private readonly events: { type: string; name: string; size: number; rv: number }[] = [];
+  private readonly watchers = new Set<{ res: http.ServerResponse; after: number }>();
+  private rv = 100;
+  private compactedRv = 0;
+  private compactAtNextWrite = false;
+  loseNextWrite = false;
+  dropNextEvent = false;
+  readonly server = http.createServer((req, res) => this.handle(req, res));
+  readonly base = `/apis/${WIDGETS.group}/${WIDGETS.version}/namespaces/${WIDGETS.namespace}/${WIDGETS.plural}`;
+
+  async listen(): Promise<string> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    for (const w of this.watchers) w.res.destroy();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+
+  /** Ends every watch and forgets history up to the next write: a watch resumed from before it is told 410 Gone. */
+  compact(): void {
+    this.compactAtNextWrite = true;
+    for (const w of this.watchers) w.res.destroy();
+  }
+
+  private object(name: string, s: Stored) {
+    return { apiVersion: `${WIDGETS.group}/${WIDGETS.version}`, kind: WIDGETS.kind, metadata: { name, resourceVersion: String(s.rv) }, spec: { size: s.size } };
+  }
+
+  private record(type: string, name: string, s: Stored): void {
+    this.events.push({ type, name, size: s.size, rv: s.rv });
+    if (this.compactAtNextWrite) {
+      this.compactAtNextWrite = false;
+      this.compactedRv = s.rv;
+    }
+    if (this.dropNextEvent && type !== 'DELETED') {
+      this.dropNextEvent = false;
+      return;
+    }
+    for (const w of this.watchers) w.res.write(`${JSON.stringify({ type, object: this.object(name, s) })}\n`);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const url = new URL(req.url!, 'http://x');
+      const name = url.pathname.startsWith(`${this.base}/`) ? url.pathname.slice(this.base.length + 1) : undefined;
+      const send = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+      const input = body ? (JSON.parse(body) as { metadata?: { name: string; resourceVersion?: string }; spec?: { size: number }; preconditions?: { resourceVersion?: string } }) : {};
+      if (req.method === 'GET' && !name && url.searchParams.get('watch')) {
+        const after = Number(url.searchParams.get('resourceVersion'));
+        if (after < this.compactedRv) return res.writeHead(200).end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410 } })}\n`);
+        res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
+        for (const e of this.events.filter((e) => e.rv > after)) res.write(`${JSON.stringify({ type: e.type, object: this.object(e.name, e) })}\n`);
+        const watcher = { res, after };
+        this.watchers.add(watcher);
+        res.on('close', () => this.watchers.delete(watcher));
+        return;
+      }
+      if (req.method === 'GET' && !name) return send(200, { metadata: { resourceVersion: String(this.rv) }, items: [...this.objects].map(([n, s]) => this.object(n, s)) });
+      const have = name ? this.objects.get(name) : undefined;
+      if (req.method === 'GET') return have ? send(200, this.object(name!, have)) : send(404, { message: 'not found' });
+      if (req.method === 'POST') {
+        const n = input.metadata!.name;
+        if (this.objects.has(n)) return send(409, { message: 'already exists' });
+        const s = { size: input.spec!.size, rv: ++this.rv };
+        if (this.loseNextWrite) this.loseNextWrite = false;
+        else {
+          this.objects.set(n, s);
+          this.record('ADDED', n, s);
+        }
+        return send(201, this.object(n, s));
+      }
+      if (!have) return send(404, { message: 'not found' });
+      const expected = req.method === 'PUT' ? input.metadata?.resourceVersion : input.preconditions?.resourceVersion;
+      if (expected !== String(have.rv)) return send(409, { message: 'conflict' });
+      if (req.method === 'PUT') {
+        const s = { size: input.spec!.size, rv: ++this.rv };
+        this.objects.set(name!, s);
+        this.record('MODIFIED', name!, s);
+        return send(200, this.object(name!, s));
+      }
+      this.objects.delete(name!);
+      const gone = { size: have.size, rv: ++this.rv };
+      this.record('DELETED', name!, gone);
+      return send(200, this.object(name!, gone));
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('KubeWorkload', () => {
+  let fake: FakeApiServer;
+  afterEach(() => fake?.close());
+
+  async function run(during: (fake: FakeApiServer) => void | Promise<void>) {
+    fake = new FakeApiServer();
+    const api = await fake.listen();
+    const workload = await new KubeWorkload({ api, prefix: 'w', objects: 4, callTimeoutMs: 2000, pauseMs: 1 }).start();
+    await sleep(150);
+    await during(fake);
+    await sleep(150);
+    return workload.stop();
+  }
+
+  it('a server that keeps its word: no violation, every change watched', async () => {
+    const result = await run(() => {});
+    expect(result.violations).toEqual([]);
+    expect(result.acknowledged).toBeGreaterThan(20);
+    expect(result.watchEvents).toBeGreaterThanOrEqual(result.acknowledged);
+  });
+
+  it('an acknowledged create that was never stored is caught', async () => {
+    const result = await run((f) => {
+      f.loseNextWrite = true;
+    });
+    expect(result.violations.length).toBeGreaterThan(0);
+    expect(result.violations.join('\n')).toMatch(/HTTP 404|acknowledged size|expecting size/);
+  });
+
+  it('a watch event that never arrives is caught', async () => {
+    const result = await run((f) => {
+      f.dropNextEvent = true;
+    });
+    expect(result.violations.join('\n')).toMatch(/watch: /);
+  });
+
+  it('a compaction under the watch: told 410 Gone, it re-lists, and nothing is blamed', async () => {
+    const result = await run(async (f) => {
+      f.compact();
+      await sleep(50);
+    });
+    expect(result.relists).toBeGreaterThanOrEqual(1);
+    expect(result.violations).toEqual([]);
+  });
+});

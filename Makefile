@@ -53,6 +53,7 @@ bench: images ## benchmarks (figures, not pass/fail)
 	node bench/backup.mjs
 	node bench/membership.mjs
 	node bench/checker.mjs
+	node bench/apiserver.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

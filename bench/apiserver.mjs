@@ -18,10 +18,12 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { apiServerEndpoint } from '../dist/lab/apiserver.js';
 import { fetchWithDeadline, putKey } from '../dist/runtime/etcd-http.js';
-import { KubeWorkload, WIDGETS } from '../dist/runtime/kube-api.js';
+import { KubeWorkload, WIDGETS, WIDGETS_CRD } from '../dist/runtime/kube-api.js';
 import { ackWriter, benchImages, cliAsync, longestGap, median, option, RESULTS, scratchLab } from './lib.mjs';
 
 const KILLS = Number(option('kills', 5));
+// Which wirings to measure: haproxy,members (both, the default) or one of them.
+const WIRINGS = String(option('wirings', 'haproxy,members')).split(',');
 const PROCEDURE_ROUNDS = Number(option('procedures', 0));
 const docker = new Docker();
 const images = benchImages();
@@ -31,6 +33,8 @@ const NAME = 'bench-api';
 const NETWORK = `${NAME}-kind`;
 
 const results = { kills: KILLS, images, endpoints: {}, procedures: {} };
+/** Thrown to skip the rest of the measured wirings (--wirings). */
+class Done extends Error {}
 
 if (PROCEDURE_ROUNDS > 0) {
   phase(`every procedure, ${PROCEDURE_ROUNDS} rounds, both TLS modes (the e2e test)`);
@@ -45,17 +49,6 @@ for (const mode of ['plain', 'TLS']) {
   }
 }
 
-const CRD = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: `${WIDGETS.plural}.${WIDGETS.group}` },
-  spec: {
-    group: WIDGETS.group,
-    scope: 'Namespaced',
-    names: { plural: WIDGETS.plural, singular: 'widget', kind: WIDGETS.kind },
-    versions: [{ name: WIDGETS.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } } } } }],
-  },
-};
 
 async function ready(api) {
   for (let i = 0; i < 300; i++) {
@@ -66,8 +59,8 @@ async function ready(api) {
   throw new Error('the API server did not serve widgets within 60 s');
 }
 
-/** Kills the leader KILLS times under both clients; per kill, the API gap and the etcd gap. */
-async function throughKills(lab, api, label) {
+/** Kills the leader KILLS times under both clients; per kill, the API gap and the etcd gap. A kill with an API gap over 3 s keeps the API server's log of its window. */
+async function throughKills(lab, api, label, container) {
   const rows = [];
   for (let k = 1; k <= KILLS; k++) {
     const workload = await new KubeWorkload({ api, prefix: `${label}-${k}-`, objects: 8, callTimeoutMs: 5000, pauseMs: 5 }).start();
@@ -82,6 +75,12 @@ async function throughKills(lab, api, label) {
     const [outcome, etcd] = await Promise.all([workload.stop(), writer.stop()]);
     if (outcome.violations.length > 0) throw new Error(`${label}, kill ${k}: ${outcome.violations.join('; ')}`);
     rows.push({ apiGapMs: outcome.longestGapMs, apiUnknown: outcome.unknown, etcdGapMs: longestGap(etcd.acked, from, to) });
+    if (outcome.longestGapMs > 3000) {
+      const log = await docker.getContainer(container).logs({ stdout: true, stderr: true, since: Math.floor(from / 1000) - 2, until: Math.ceil(to / 1000) + 1, timestamps: true });
+      mkdirSync(RESULTS, { recursive: true });
+      writeFileSync(join(RESULTS, `apiserver-${label}-kill-${k}.log`), log.toString('utf8').replace(/[\x00-\x08]/g, ''));
+      phase(`${label}: kill ${k}: the API server's log of that window is in bench/results/apiserver-${label}-kill-${k}.log`);
+    }
     phase(`${label}: kill ${k}/${KILLS}: API gap ${outcome.longestGapMs} ms (${outcome.unknown} unknown), etcd through HAProxy ${rows.at(-1).etcdGapMs} ms`);
     await sleep(2000);
   }
@@ -97,11 +96,14 @@ try {
   process.env.KIND_EXPERIMENTAL_DOCKER_NETWORK = NETWORK;
   const started = JSON.parse(await cliAsync(lab.dir, 'apiserver', '--json'));
   const api = apiServerEndpoint(join(lab.dir, 'generated'), started.server);
-  const crd = await fetchWithDeadline(api, { method: 'POST', body: JSON.stringify(CRD), headers: { 'content-type': 'application/json' } }, 10_000, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
+  const crd = await fetchWithDeadline(api, { method: 'POST', body: JSON.stringify(WIDGETS_CRD), headers: { 'content-type': 'application/json' } }, 10_000, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
   if (crd.status !== 201) throw new Error(`CRD: HTTP ${crd.status} ${crd.text}`);
   await ready(api);
-  phase('API server with HAProxy as its one endpoint');
-  results.endpoints.haproxy = await throughKills(lab, api, 'haproxy');
+  if (WIRINGS.includes('haproxy')) {
+    phase('API server with HAProxy as its one endpoint');
+    results.endpoints.haproxy = await throughKills(lab, api, 'haproxy', started.container);
+  }
+  if (!WIRINGS.includes('members')) throw new Done();
 
   // The same server, the same flags but one: every member, reached on the kind network by name.
   const inspect = await docker.getContainer(started.container).inspect();
@@ -121,7 +123,9 @@ try {
   await second.start();
   await ready(api);
   phase(`API server with every member as its endpoints (${endpoints})`);
-  results.endpoints.members = await throughKills(lab, api, 'members');
+  results.endpoints.members = await throughKills(lab, api, 'members', `${NAME}-apiserver-members`);
+} catch (error) {
+  if (!(error instanceof Done)) throw error;
 } finally {
   await second?.remove({ force: true }).catch(() => {});
   for (const m of members) await docker.getNetwork(NETWORK).disconnect({ Container: m, Force: true }).catch(() => {});

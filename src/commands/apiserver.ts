@@ -40,8 +40,8 @@ export function register(program: Command): void {
       print([
         `API server ${r.container} is ready at ${r.server} (${r.readyMs} ms after it started); it stores everything in the lab's etcd (${r.etcdEndpoint}, under ${r.etcdPrefix}/).`,
         r.mergedInto
-          ? `  kubectl get --raw /readyz     # context ${r.context}, merged into ${r.mergedInto} and made current`
-          : `  eval "$(npx etcd-lab env)"; kubectl get --raw /readyz     # KUBECONFIG=${r.kubeconfig}`,
+          ? `  kubectl api-resources     # context ${r.context}, merged into ${r.mergedInto} and made current`
+          : `  eval "$(npx etcd-lab env)"; kubectl api-resources     # KUBECONFIG=${r.kubeconfig}`,
         `  docker exec ${r.container} kubectl api-resources             # Debian's kubectl, inside its image`,
         '',
       ]);

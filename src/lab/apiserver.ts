@@ -80,9 +80,10 @@ interface ApiServerContext extends EndpointContext {
 const ROLE: Role = 'apiserver';
 
 export const APISERVER_STEPS: Step<ApiServerContext>[] = [
-  { title: `image ${APISERVER_IMAGE}`, reportsItself: true, run: ensureImage },
+  // The cheap checks first: a lab that is down must not cost an image build.
   { title: (ctx) => `lab "${ctx.runtime.lab.spec.name}" serving`, run: checkLabServing },
   { title: 'no API server or KIND cluster on the same prefix', run: checkNoClash },
+  { title: `image ${APISERVER_IMAGE}`, reportsItself: true, run: ensureImage },
   ...ENDPOINT_STEPS,
   { title: (ctx) => `certificates and kubeconfigs in ${dirOf(ctx)}`, run: writeOwnFiles },
   {
@@ -95,16 +96,25 @@ export const APISERVER_STEPS: Step<ApiServerContext>[] = [
     },
   },
   { title: 'API server ready (/readyz)', run: waitReady },
-  { title: (ctx) => `write ${join(dirOf(ctx), APISERVER_FILES.kubeconfig)}`, run: writeHostKubeconfig },
+  {
+    title: (ctx) => `write ${join(dirOf(ctx), APISERVER_FILES.kubeconfig)}`,
+    run: writeHostKubeconfig,
+    // `etcd-lab env` exports KUBECONFIG while this file exists: it goes with the container.
+    undo: async (ctx) => {
+      await rm(join(dirOf(ctx), APISERVER_FILES.kubeconfig), { force: true });
+      return [];
+    },
+  },
   {
     title: (ctx) => `merge context ${apiServerContext(ctx.runtime.lab.spec)} into ${personalKubeconfig(ctx.opts.mergeKubeconfig)}`,
     when: (ctx) => Boolean(ctx.opts.mergeKubeconfig),
     run: mergeIntoPersonalKubeconfig,
-    undo: async ({ made }) => {
-      const merged = made.mergedKubeconfig;
+    undo: async (ctx) => {
+      const merged = ctx.made.mergedKubeconfig;
       if (!merged) return [];
       if (merged.before === undefined) await rm(merged.path, { force: true });
       else await writeFileAtomic(merged.path, merged.before, { mode: 0o600 });
+      await rm(join(dirOf(ctx), MERGED_INTO), { force: true });
       return [`context in ${merged.path}`];
     },
   },
@@ -139,7 +149,7 @@ export async function startApiServer(opts: ApiServerOptions, reporter: Reporter)
 
 async function ensureImage(ctx: ApiServerContext): Promise<void> {
   // Present and built from today's recipe: nothing to do. Else built here, with its progress.
-  await buildLocalImages({ engine: ctx.runtime.engine, apiserver: true }, ctx.reporter);
+  await buildLocalImages({ engine: ctx.runtime.engine, apiserverOnly: true }, ctx.reporter);
 }
 
 async function checkNoClash(ctx: ApiServerContext): Promise<void> {
@@ -286,8 +296,13 @@ async function mergeIntoPersonalKubeconfig(ctx: ApiServerContext): Promise<void>
   await mkdir(dirname(path), { recursive: true });
   ctx.made.mergedKubeconfig = { path, before };
   await writeFileAtomic(path, merged, { mode: 0o600 });
+  // --delete takes the context out of this very file, wherever it was.
+  await writeFileAtomic(join(dirOf(ctx), MERGED_INTO), `${path}\n`);
   ctx.mergedInto = path;
 }
+
+/** Beside the host kubeconfig: the path of the person's kubeconfig the context was merged into. */
+const MERGED_INTO = 'merged-into';
 
 /** `etcd-lab apiserver --delete`: the container goes; its files and its objects in etcd stay. */
 export async function deleteApiServer(
@@ -302,7 +317,9 @@ export async function deleteApiServer(
     // Its kubeconfig names a port that is gone now: `etcd-lab env` stops pointing at it.
     await rm(join(runtime.lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
     // As `kind delete cluster` does: a context merged into the person's kubeconfig goes with it.
-    const personal = personalKubeconfig(undefined);
+    const record = join(runtime.lab.outDir, APISERVER_DIR, MERGED_INTO);
+    const personal = existsSync(record) ? readFileSync(record, 'utf8').trim() : personalKubeconfig(undefined);
+    await rm(record, { force: true });
     const text = existsSync(personal) ? await readFile(personal, 'utf8') : undefined;
     const without = text === undefined ? undefined : unmergeKubeconfigSafely(text, apiServerContext(spec), personal, reporter);
     if (without !== undefined) await reporter.step(`remove context ${apiServerContext(spec)} from ${personal}`, () => writeFileAtomic(personal, without, { mode: 0o600 }));

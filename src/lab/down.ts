@@ -1,4 +1,6 @@
 // `etcd-lab down`: containers and network go; data volumes stay unless --volumes.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import type { Engine } from '../runtime/engine.js';
@@ -6,7 +8,8 @@ import { kindNetworkName } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
 import type { LoadOptions } from '../config/load.js';
 import { withLab } from './session.js';
-import { LABEL } from '../config/topology.js';
+import { LABEL, type Role } from '../config/topology.js';
+import { APISERVER_DIR, APISERVER_FILES } from '../render/apiserver.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface DownOptions extends LoadOptions {
@@ -61,6 +64,11 @@ async function downLab(runtime: LabRuntime, opts: DownOptions, reporter: Reporte
         step.update(`${removed.containers.length}/${containers.length} removed`);
       }),
     );
+  }
+  if (containers.some((c) => c.labels[LABEL.role] === ('apiserver' satisfies Role))) {
+    // Its kubeconfig names a port that is gone now: `etcd-lab env` stops exporting it. (A context merged
+    // into a person's kubeconfig stays, as kind's does until `kind delete`: `etcd-lab apiserver --delete` takes it out.)
+    await rm(join(lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
   }
   for (const network of networks) {
     await reporter.step(`remove network ${network.name}`, () => engine.removeNetwork(network.id));

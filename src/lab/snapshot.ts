@@ -271,9 +271,10 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
         apiServer!.stopped = true;
         await runtime.engine.stopContainer(apiServer!.id, 5);
       },
-      undo: async ({ runtime, apiServer }) => {
-        await runtime.engine.startContainer(apiServer!.id);
-        return [];
+      undo: async ({ runtime, apiServer, reporter }) => {
+        // Started again on the data it had (nothing was replaced), or on the restored data (a later step failed).
+        await runtime.engine.startContainer(apiServer!.id).catch((error: Error) => reporter.warn(`could not start the API server ${apiServer!.name} again: ${error.message} (\`docker start ${apiServer!.name}\`)`));
+        return [`the API server ${apiServer!.name} running`];
       },
     },
     {
@@ -315,7 +316,20 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       },
     },
     {
+      title: 'remove the replaced data',
+      run: (ctx) =>
+        removeKept(ctx.runtime).catch((error: Error) => {
+          throw new UserError(`the lab is restored (revision ${ctx.revision}), but removing the copies of the old data failed: ${error.message}`, {
+            hint:
+              `remove them yourself: \`docker volume rm ${ctx.runtime.topology.members.map((m) => keptVolumeName(m.volume)).join(' ')}\`` +
+              (ctx.apiServer?.stopped ? `; then start the API server again: \`docker start ${ctx.apiServer.name}\`` : ''),
+            exitCode: ExitCode.failedPartWay,
+          });
+        }),
+    },
+    {
       // As Kubernetes' etcd guide says: API servers are restarted after a restore, with empty caches.
+      // Last: the restore is done and cleaned up whether or not this works.
       title: (ctx) => `start the API server ${ctx.apiServer!.name} again`,
       when: (ctx) => ctx.apiServer?.stopped === true,
       run: async ({ runtime, apiServer, opts }, step) => {
@@ -323,22 +337,13 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
           await runtime.engine.startContainer(apiServer!.id);
           await waitApiServerReady(runtime, apiServer!.id, Date.now() + (opts.timeoutMs ?? 60_000), step);
         } catch (error) {
+          if (error instanceof Interrupted) throw error;
           throw new UserError(`the lab is restored, but its API server ${apiServer!.name} did not serve again: ${(error as Error).message}`, {
             hint: `\`docker logs ${apiServer!.name}\`; then \`etcd-lab apiserver --delete\` and \`etcd-lab apiserver\``,
             exitCode: ExitCode.failedPartWay,
           });
         }
       },
-    },
-    {
-      title: 'remove the replaced data',
-      run: (ctx) =>
-        removeKept(ctx.runtime).catch((error: Error) => {
-          throw new UserError(`the lab is restored (revision ${ctx.revision}), but removing the copies of the old data failed: ${error.message}`, {
-            hint: `remove them yourself: \`docker volume rm ${ctx.runtime.topology.members.map((m) => keptVolumeName(m.volume)).join(' ')}\``,
-            exitCode: ExitCode.failedPartWay,
-          });
-        }),
     },
   ];
 }

@@ -140,6 +140,8 @@ export interface BuildImagesOptions {
   etcdVersions?: LocalEtcdVersion[];
   /** Also the API server image (APISERVER_IMAGE): some minutes, the first time. */
   apiserver?: boolean;
+  /** Only the API server image (`etcd-lab apiserver`: the lab's own images are not its business). */
+  apiserverOnly?: boolean;
 }
 
 /** One image etcd-lab builds: from lab-templates/images/<name>/, labelled with what it is. */
@@ -155,11 +157,15 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
   await engine.ping();
   const present: string[] = [];
   const candidates: ImageRecipe[] = [
-    { name: 'etcd', ref: LOCAL_IMAGES.etcd, suite: 'trixie', labels: {} },
-    { name: 'haproxy', ref: LOCAL_IMAGES.haproxy, suite: 'trixie', labels: {} },
+    ...(opts.apiserverOnly
+      ? []
+      : [
+          { name: 'etcd' as const, ref: LOCAL_IMAGES.etcd, suite: 'trixie', labels: {} },
+          { name: 'haproxy' as const, ref: LOCAL_IMAGES.haproxy, suite: 'trixie', labels: {} },
+        ]),
     ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite, labels: {} })),
     // Built on trixie from sid's sources; its recipe changes with etcd-lab, so it carries a fingerprint.
-    ...(opts.apiserver ? [{ name: 'apiserver' as const, ref: APISERVER_IMAGE, suite: 'sid', labels: { [LABEL.recipe]: apiServerRecipe() } }] : []),
+    ...(opts.apiserver || opts.apiserverOnly ? [{ name: 'apiserver' as const, ref: APISERVER_IMAGE, suite: 'sid', labels: { [LABEL.recipe]: apiServerRecipe() } }] : []),
   ];
   const wanted: ImageRecipe[] = [];
   for (const candidate of candidates) {

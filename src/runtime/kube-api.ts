@@ -17,6 +17,19 @@ export interface KubeResource {
 /** The test CRD's resource: lab.example.com/v1 widgets, with spec.size. */
 export const WIDGETS: KubeResource = { group: 'lab.example.com', version: 'v1', plural: 'widgets', kind: 'Widget', namespace: 'default' };
 
+/** The CustomResourceDefinition that serves WIDGETS. */
+export const WIDGETS_CRD = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `${WIDGETS.plural}.${WIDGETS.group}` },
+  spec: {
+    group: WIDGETS.group,
+    scope: 'Namespaced',
+    names: { plural: WIDGETS.plural, singular: 'widget', kind: WIDGETS.kind },
+    versions: [{ name: WIDGETS.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } } } } }],
+  },
+};
+
 interface KubeObject {
   metadata: { name: string; resourceVersion: string };
   spec?: { size?: number };
@@ -246,7 +259,12 @@ export class KubeWorkload {
       let gone = false;
       let lastRv = Number(this.watch.rv);
       const stream = streamLines(this.opts.api, { method: 'GET', path: `${this.collection}?watch=1&allowWatchBookmarks=true&resourceVersion=${this.watch.rv}` }, (line) => {
-        const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number } };
+        let event: { type: string; object: KubeObject & { code?: number } };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          return stream.fail(`watch: not a JSON event: ${line.slice(0, 80)}`);
+        }
         if (event.type === 'ERROR') {
           gone = event.object.code === 410;
           return stream.fail(`watch error ${event.object.code}`);
@@ -300,9 +318,10 @@ export class KubeWorkload {
     const excused = (rv: number) => this.watch.skipped.some(([from, to]) => rv > from && rv <= to);
     const missed = this.ackedRvs.filter((rv) => !this.watch.seen.has(rv) && !excused(rv));
     if (missed.length > 0) this.violations.push(`watch: ${missed.length} acknowledged writes never delivered (resourceVersions ${missed.slice(0, 10).join(', ')}${missed.length > 10 ? ', …' : ''}), without a 410 Gone`);
-    const listed = new Map(final.items.filter((o) => o.metadata.name !== `${this.opts.prefix}end`).map((o) => [o.metadata.name, sizeOf(o)]));
-    this.watch.state.delete(`${this.opts.prefix}end`);
-    for (const name of new Set([...listed.keys(), ...this.watch.state.keys()])) {
+    // Its own objects only: other clients may change others in the same collection meanwhile.
+    const own = (name: string) => this.known.has(name);
+    const listed = new Map(final.items.filter((o) => own(o.metadata.name)).map((o) => [o.metadata.name, sizeOf(o)]));
+    for (const name of new Set([...listed.keys(), ...[...this.watch.state.keys()].filter(own)])) {
       if (listed.get(name) !== this.watch.state.get(name)) this.violations.push(`watch: ${name} is ${this.watch.state.get(name) ?? 'absent'} by the watch, ${listed.get(name) ?? 'absent'} by the list`);
     }
   }

@@ -86,6 +86,8 @@ export interface SnapshotTool {
   /** etcdutl for etcd 3.5+, else etcdctl (3.4, where snapshot status/restore still live). */
   command: string;
   env: string[];
+  /** Its restore takes --bump-revision and --mark-compacted (etcdutl 3.5.10+). */
+  bumpsRevision: boolean;
 }
 
 const tools = new Map<string, SnapshotTool>();
@@ -94,10 +96,11 @@ const tools = new Map<string, SnapshotTool>();
 export async function snapshotTool(engine: Engine, image: string, labels: Record<string, string>): Promise<SnapshotTool> {
   const known = tools.get(image);
   if (known) return known;
-  let tool: SnapshotTool = { command: 'etcdctl', env: ['ETCDCTL_API=3'] };
+  let tool: SnapshotTool = { command: 'etcdctl', env: ['ETCDCTL_API=3'], bumpsRevision: false };
   try {
-    const probe = await engine.runTool({ image, command: ['etcdutl', 'version'], labels, timeoutMs: 30_000 });
-    if (probe.exitCode === 0) tool = { command: 'etcdutl', env: [] };
+    // Its restore's help says whether it can bump the revision (3.5.10+), and that it exists at all.
+    const probe = await engine.runTool({ image, command: ['etcdutl', 'snapshot', 'restore', '--help'], labels, timeoutMs: 30_000 });
+    if (probe.exitCode === 0) tool = { command: 'etcdutl', env: [], bumpsRevision: probe.output.includes('--bump-revision') };
   } catch (error) {
     // The engine refuses to start a missing executable: that image predates etcdutl.
     if (!/executable file not found|no such file/i.test((error as Error).message)) throw error;
@@ -205,7 +208,7 @@ export async function restoreForMember(
   // etcdutl (3.5.10+) can move the revision past every one a client saw, all of them compacted: a
   // watcher resuming from before the restore is told so (an API server's client gets 410 Gone and
   // re-lists) instead of being handed the old numbers again for other changes. etcdctl 3.4 cannot.
-  const bumped = tool.command === 'etcdutl' && (opts.bumpRevision ?? 0) > 0;
+  const bumped = tool.bumpsRevision && (opts.bumpRevision ?? 0) > 0;
   const run = await engine.runTool({
     image: opts.image,
     command: [

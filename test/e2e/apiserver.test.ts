@@ -3,28 +3,29 @@
 // kubeconfig, as a kubectl on the host would be). The image is built by the command under test;
 // the first build is a Go build of some minutes, hence this file's long setup deadline.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
-import { KubeWorkload } from '../../src/runtime/kube-api.js';
+import { parse, stringify } from 'yaml';
+import type { ApiServerResult } from '../../src/lab/apiserver.js';
 import type { UpResult } from '../../src/lab/up.js';
 import { getPrefix } from '../../src/runtime/etcd-http.js';
 import { APISERVER_IMAGE } from '../../src/runtime/images.js';
+import { WIDGETS_CRD } from '../../src/runtime/kube-api.js';
 import { clientOf, cliIn, createTestLab, labResources, removeNetwork, skipE2E, type TestLab } from './lab-fixture.js';
 
 const BUILD_DEADLINE_MS = 40 * 60_000;
 const docker = new Docker();
 
 /** Debian's kubectl from the image, on the host's network, with generated/apiserver/ mounted: a host kubectl. */
-function kubectl(lab: TestLab, args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const dir = join(lab.dir, 'generated', 'apiserver');
+function kubectl(lab: TestLab, args: string[], opts: { stdin?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const file = opts.kubeconfig ?? join(lab.dir, 'generated', 'apiserver', 'kubeconfig');
   return new Promise((resolve) => {
     const child = spawn(
       'docker',
-      ['run', '--rm', '-i', '--network', 'host', '-v', `${dir}:/kube:ro`, '-e', 'KUBECONFIG=/kube/kubeconfig', '--entrypoint', 'kubectl', APISERVER_IMAGE, ...args],
+      ['run', '--rm', '-i', '--network', 'host', '-v', `${dirname(file)}:/kube:ro`, '-e', `KUBECONFIG=/kube/${basename(file)}`, '--entrypoint', 'kubectl', APISERVER_IMAGE, ...args],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -40,24 +41,8 @@ function kubectl(lab: TestLab, args: string[], opts: { stdin?: string; timeoutMs
   });
 }
 
-const CRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.lab.example.com
-spec:
-  group: lab.example.com
-  scope: Namespaced
-  names: { plural: widgets, singular: widget, kind: Widget }
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: { type: object, properties: { size: { type: integer } } }
-`;
+/** What a person would kubectl apply: the widgets CRD as YAML. */
+const CRD = stringify(WIDGETS_CRD);
 
 const widget = (name: string, size: number) => `apiVersion: lab.example.com/v1
 kind: Widget
@@ -142,28 +127,11 @@ describe.skipIf(skipE2E).each([
     expect(keys).not.toContain(`${result.etcdPrefix}/lab.example.com/widgets/default/b`);
   });
 
-  it('a Kubernetes-shaped client through a leader kill: every acknowledged write there, the watch complete', async () => {
-    const api = apiServerEndpoint(join(lab.dir, 'generated'), result.server);
-    const workload = await new KubeWorkload({ api, prefix: 'kill-', objects: 8, callTimeoutMs: 5000, pauseMs: 5 }).start();
-    await new Promise((r) => setTimeout(r, 2000));
-    const killed = await lab.cli(['kill', 'leader']);
-    expect(killed.code, killed.stderr).toBe(0);
-    await new Promise((r) => setTimeout(r, 3000));
-    const started = await lab.cli(['start']);
-    expect(started.code, started.stderr).toBe(0);
-    await new Promise((r) => setTimeout(r, 2000));
-    const outcome = await workload.stop();
-    console.log(`apiserver (${tls ? 'TLS' : 'plain'}) through a leader kill: ${JSON.stringify({ ...outcome, violations: outcome.violations.length })}`);
-    expect(outcome.violations).toEqual([]);
-    expect(outcome.acknowledged).toBeGreaterThan(50);
-    expect(outcome.watchEvents).toBeGreaterThan(50);
-  });
-
   it('`etcd-lab env` exports KUBECONFIG at its kubeconfig; --delete removes the container and stops exporting it', async () => {
     const env = await lab.cli(['env', '--json']);
     expect(JSON.parse(env.stdout)).toMatchObject({ KUBECONFIG: result.kubeconfig });
     const again = await lab.cli(['apiserver'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-    expect(again.code).not.toBe(0);
+    expect(again.code).toBe(3);
     expect(again.stderr).toContain('exists already');
 
     const gone = await lab.cli(['apiserver', '--delete']);
@@ -173,9 +141,38 @@ describe.skipIf(skipE2E).each([
   });
 
   it('one not ready in time is removed again, nothing half-made left', async () => {
+    await lab.cli(['apiserver', '--delete']);
     const late = await lab.cli(['apiserver', '--timeout', '0.05'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
     expect(late.code).not.toBe(0);
     expect(late.stderr).toMatch(/report ready/);
     expect((await labResources(lab.name)).containers).not.toContain(result.container);
+  });
+
+  it("--merge-kubeconfig merges its context into the person's kubeconfig, keeping theirs; --delete takes it out", async () => {
+    await lab.cli(['apiserver', '--delete']);
+    const home = mkdtempSync(join(tmpdir(), 'etcd-lab-home-'));
+    try {
+      const kube = join(home, '.kube');
+      mkdirSync(kube);
+      writeFileSync(join(kube, 'config'), stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'prod', cluster: { server: 'https://prod.example:6443' } }], users: [{ name: 'me', user: { token: 't' } }], contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'me' } }], 'current-context': 'prod' }));
+      const started = await lab.cli(['apiserver', '--merge-kubeconfig', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network, HOME: home, KUBECONFIG: '' });
+      expect(started.code, started.stderr).toBe(0);
+      const r = JSON.parse(started.stdout) as ApiServerResult;
+      expect(r.mergedInto).toBe(join(kube, 'config'));
+      const merged = parse(readFileSync(join(kube, 'config'), 'utf8')) as { contexts: { name: string }[]; 'current-context': string };
+      expect(merged.contexts.map((c) => c.name)).toEqual(['prod', r.context]);
+      expect(merged['current-context']).toBe(r.context);
+      // kubectl with nothing but that file reaches the lab's API server.
+      const ready = await kubectl(lab, ['get', '--raw', '/readyz?exclude=informer-sync'], { kubeconfig: join(kube, 'config') });
+      expect(ready.code, ready.stderr).toBe(0);
+
+      const gone = await lab.cli(['apiserver', '--delete'], { HOME: home, KUBECONFIG: '' });
+      expect(gone.code, gone.stderr).toBe(0);
+      expect(gone.stdout).toContain(`removed its context from ${join(kube, 'config')}`);
+      const after = parse(readFileSync(join(kube, 'config'), 'utf8')) as { contexts: { name: string }[] };
+      expect(after.contexts.map((c) => c.name)).toEqual(['prod']);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
 import { APISERVER_MOUNT, APISERVER_PORT } from '../../src/render/apiserver.js';
 import { fetchWithDeadline, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { WIDGETS_CRD } from '../../src/runtime/kube-api.js';
 import { freePort, type TestLab } from './lab-fixture.js';
 
 interface KindConfig {
@@ -79,22 +80,11 @@ export async function startKindNodeApiServer(lab: TestLab, network: string): Pro
   return { container: name, api, prefix: kind.prefix, remove: () => container.remove({ force: true }).then(() => undefined) };
 }
 
-const WIDGET_CRD = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'widgets.lab.example.com' },
-  spec: {
-    group: 'lab.example.com',
-    scope: 'Namespaced',
-    names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } } } } }],
-  },
-};
 
 /** A CRD and one object through the API server; resolves once the object is stored. */
 export async function storeWidget(api: Endpoint, name: string): Promise<void> {
   const post = (path: string, body: unknown) => fetchWithDeadline(api, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, 10_000, path);
-  const crd = await post('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', WIDGET_CRD);
+  const crd = await post('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', WIDGETS_CRD);
   expect([201, 409], crd.text).toContain(crd.status);
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -6,6 +6,8 @@ import { RecordingReporter } from '../../src/progress.js';
 import { scaleSteps } from '../../src/lab/scale.js';
 import { runSteps, titleOf, type Step } from '../../src/lab/steps.js';
 import { upgradeSteps } from '../../src/lab/upgrade.js';
+import { restoreSteps } from '../../src/lab/snapshot.js';
+import { APISERVER_STEPS } from '../../src/lab/apiserver.js';
 
 interface Ctx {
   made: string[];
@@ -144,5 +146,54 @@ describe('upgrade', () => {
       'etcd1: hand leadership over if it leads, recreate on etcd:new, healthy and caught up',
     ]);
     expect(steps.some((s) => s.undo)).toBe(false); // etcd cannot go back a version
+  });
+});
+
+// Which steps run, with their titles, for a context: the same filter the runner applies.
+const plan = <C>(steps: Step<C>[], ctx: C) => steps.filter((s) => !s.when || s.when(ctx)).map((s) => `${titleOf(s, ctx)}${s.undo ? ' [undo]' : ''}`);
+
+describe('snapshot restore', () => {
+  it("stops the lab's API server after etcdutl prepared the data and before the members, and starts it only once the restored lab is proven and cleaned up", () => {
+    const ctx = { apiServer: { id: 'c1', name: 'lab-apiserver', stopped: true } } as never;
+    expect(plan(restoreSteps(3), ctx)).toEqual([
+      'preflight',
+      'what the snapshot holds, and the go-ahead',
+      'snapshot restore for 3 members [undo]',
+      'stop the API server lab-apiserver (it caches what etcd holds) [undo]',
+      'stop the members [undo]',
+      'keep the current data',
+      'put the restored data in place',
+      'start the members',
+      'lab ready',
+      "a read at the snapshot's revision or later",
+      'remove the replaced data',
+      'start the API server lab-apiserver again',
+    ]);
+  });
+
+  it('without an API server, nothing of it runs', () => {
+    expect(plan(restoreSteps(3), {} as never).filter((t) => t.includes('API server'))).toEqual([]);
+  });
+});
+
+describe('etcd-lab apiserver', () => {
+  it('checks before it builds or makes anything; what it makes has an undo', () => {
+    const ctx = { runtime: { lab: { spec: { name: 'lab', kind: { endpoint: 'network' } }, outDir: '/x/generated' } }, opts: { mergeKubeconfig: '/home/me/.kube/config' }, mode: 'network', endpoint: 'http://lab-haproxy:2379' } as never;
+    const steps = plan(APISERVER_STEPS, ctx);
+    expect(steps.filter((t) => t.endsWith('[undo]'))).toEqual([
+      expect.stringMatching(/^endpoint /),
+      'start lab-apiserver [undo]',
+      'write /x/generated/apiserver/kubeconfig [undo]',
+      'merge context etcd-lab-lab into /home/me/.kube/config [undo]',
+    ]);
+    const at = (re: RegExp) => steps.findIndex((t) => re.test(t));
+    // The cheap checks before the image: a lab that is down must not cost an image build.
+    expect(at(/serving$/)).toBe(0);
+    expect(at(/no API server or KIND cluster/)).toBe(1);
+    expect(at(/^image /)).toBe(2);
+    expect(at(/API server ready/)).toBeGreaterThan(at(/^start lab-apiserver/));
+    expect(at(/^merge context/)).toBe(steps.length - 1);
+    // Without --merge-kubeconfig, a person's kubeconfig is not touched.
+    expect(plan(APISERVER_STEPS, { ...(ctx as object), opts: {} } as never).some((t) => t.startsWith('merge context'))).toBe(false);
   });
 });

@@ -20,7 +20,11 @@ const BUILD_DEADLINE_MS = 40 * 60_000;
 const docker = new Docker();
 
 /** Debian's kubectl from the image, on the host's network, with generated/apiserver/ mounted: a host kubectl. */
-function kubectl(lab: TestLab, args: string[], opts: { stdin?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function kubectl(
+  lab: TestLab,
+  args: string[],
+  opts: { stdin?: string; timeoutMs?: number; kubeconfig?: string; onStdout?: (all: string) => void } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const file = opts.kubeconfig ?? join(lab.dir, 'generated', 'apiserver', 'kubeconfig');
   return new Promise((resolve) => {
     const child = spawn(
@@ -30,7 +34,10 @@ function kubectl(lab: TestLab, args: string[], opts: { stdin?: string; timeoutMs
     );
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 60_000);
     child.on('close', (code) => {
@@ -102,9 +109,17 @@ describe.skipIf(skipE2E).each([
     const established = await kubectl(lab, ['wait', '--for=condition=Established', 'crd/widgets.lab.example.com', '--timeout=30s']);
     expect(established.code, established.stderr).toBe(0);
 
-    // A watch from before the writes sees each of them, in order.
-    const watch = kubectl(lab, ['get', 'widgets', '--watch', '--output-watch-events', '-o', 'custom-columns=EVENT:.type,NAME:.object.metadata.name,SIZE:.object.spec.size', '--no-headers', '--request-timeout=15s'], { timeoutMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 3000));
+    // A watch from before the writes sees each of them, in order. It is known to be watching once it
+    // has listed the object that was there before it.
+    const first = await kubectl(lab, ['apply', '-f', '-'], { stdin: widget('first', 0) });
+    expect(first.code, first.stderr).toBe(0);
+    let listed: () => void = () => {};
+    const watching = new Promise<void>((resolve) => (listed = resolve));
+    const watch = kubectl(lab, ['get', 'widgets', '--watch', '--output-watch-events', '-o', 'custom-columns=EVENT:.type,NAME:.object.metadata.name,SIZE:.object.spec.size', '--no-headers', '--request-timeout=20s'], {
+      timeoutMs: 30_000,
+      onStdout: (all) => all.includes('first') && listed(),
+    });
+    await Promise.race([watching, watch.then((w) => Promise.reject(new Error(`kubectl --watch ended before it listed anything: ${w.stderr}`)))]);
     for (const [name, size] of [['a', 1], ['b', 2]] as const) {
       const created = await kubectl(lab, ['apply', '-f', '-'], { stdin: widget(name, size) });
       expect(created.code, created.stderr).toBe(0);
@@ -116,10 +131,10 @@ describe.skipIf(skipE2E).each([
 
     const list = await kubectl(lab, ['get', 'widgets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.size} {end}']);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout.trim()).toBe('a=10');
+    expect(list.stdout.trim()).toBe('a=10 first=0');
 
     const events = (await watch).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
-    expect(events).toEqual(['ADDED a 1', 'ADDED b 2', 'MODIFIED a 10', 'DELETED b 2']);
+    expect(events).toEqual(['ADDED first 0', 'ADDED a 1', 'ADDED b 2', 'MODIFIED a 10', 'DELETED b 2']);
 
     const keys = [...(await getPrefix(clientOf(lab, clientEndpoint), `${result.etcdPrefix}/`)).values.keys()];
     expect(keys).toContain(`${result.etcdPrefix}/apiextensions.k8s.io/customresourcedefinitions/widgets.lab.example.com`);

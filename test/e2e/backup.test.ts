@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreResult, SaveResult } from '../../src/lab/snapshot.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { countPrefix, getKey, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { b64, countPrefix, getKey, getPrefix, post, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { SnapshotInfo } from '../../src/runtime/snapshot.js';
 import { LABEL } from '../../src/config/topology.js';
 import { BIN, cliEnv, clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, type TestLab } from './lab-fixture.js';
@@ -144,7 +144,9 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
 
   it('restore: later writes gone, earlier ones there, at the reported revision, on every member', async () => {
     const result = await lab.json<RestoreResult>(['snapshot', 'restore', saved.file, '--yes']);
-    expect(result.revision).toBe(saved.revision);
+    // By default the revision moves past every one a client saw (etcdutl --bump-revision, all before it compacted).
+    expect(result.bumpedBy).toBe(1_000_000_000);
+    expect(result.revision).toBe(saved.revision + result.bumpedBy);
     expect(result.snapshot.revision).toBe(saved.revision);
     expect(await getKey(client, 'after/marker')).toBeUndefined();
     expect(await countPrefix(client, 'before/')).toBe(50);
@@ -158,7 +160,9 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     const { volumes, containers } = await labResources(lab.name);
     expect(volumes).toHaveLength(3);
     expect(containers).toHaveLength(4);
-    expect((await putKey(client, 'after/restore', 'yes')).revision).toBe(saved.revision + 1);
+    expect((await putKey(client, 'after/restore', 'yes')).revision).toBe(saved.revision + result.bumpedBy + 1);
+    // A read at a revision from before the restore is refused as compacted, as a watcher resuming there would be.
+    await expect(post(client, '/v3/kv/range', { key: b64('before/7'), revision: saved.revision }, 5000)).rejects.toThrow(/required revision has been compacted/);
   });
 });
 
@@ -187,8 +191,10 @@ describe.skipIf(skipE2E)('restore across sizes, interrupted and killed restores'
     const of3 = await three.json<SaveResult>(['snapshot', 'save']);
     const of5 = await five.json<SaveResult>(['snapshot', 'save']);
 
-    const into5 = await five.json<RestoreResult>(['snapshot', 'restore', of3.file, '--yes']);
+    // --bump-revision 0: the revision stays as the snapshot had it.
+    const into5 = await five.json<RestoreResult>(['snapshot', 'restore', of3.file, '--yes', '--bump-revision', '0']);
     expect(into5.members).toHaveLength(5);
+    expect(into5.bumpedBy).toBe(0);
     expect(into5.revision).toBe(of3.revision);
     for (const copy of await perMember(five, 'from/')) expect([...copy.entries()]).toEqual([['from/three', '3']]);
 

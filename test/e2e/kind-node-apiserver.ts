@@ -13,7 +13,7 @@ import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver
 import { APISERVER_MOUNT, APISERVER_PORT } from '../../src/render/apiserver.js';
 import { fetchWithDeadline, type Endpoint } from '../../src/runtime/etcd-http.js';
 import { WIDGETS_CRD } from '../../src/runtime/kube-api.js';
-import { freePort, type TestLab } from './lab-fixture.js';
+import { cliIn, freePort, type TestLab } from './lab-fixture.js';
 
 interface KindConfig {
   nodes: { role: string; extraMounts?: { hostPath: string; containerPath: string; readOnly?: boolean }[] }[];
@@ -46,8 +46,14 @@ export interface KindNodeApiServer {
   remove(): Promise<void>;
 }
 
+/** A test that starts one may build the image first (cold: some minutes): give it this long. */
+export const KIND_NODE_API_SERVER_TIMEOUT_MS = 40 * 60_000;
+
 export async function startKindNodeApiServer(lab: TestLab, network: string): Promise<KindNodeApiServer> {
   const docker = new Docker();
+  // Whichever test file runs first builds the image; warm, this only checks its recipe.
+  const build = await cliIn(process.cwd())(['images', 'build', '--apiserver']);
+  expect(build.code, build.stderr).toBe(0);
   const made = await lab.cli(['apiserver', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
   expect(made.code, made.stderr).toBe(0);
   const own = JSON.parse(made.stdout) as ApiServerResult;

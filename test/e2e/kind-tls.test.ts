@@ -13,7 +13,7 @@ import type { UpResult } from '../../src/lab/up.js';
 import { DockerEngine } from '../../src/runtime/docker.js';
 import { deletePrefix, getKey } from '../../src/runtime/etcd-http.js';
 import { clientOf, createTestLab, removeNetwork, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
-import { startKindNodeApiServer, storeWidget } from './kind-node-apiserver.js';
+import { KIND_NODE_API_SERVER_TIMEOUT_MS, startKindNodeApiServer, storeWidget } from './kind-node-apiserver.js';
 
 const FAKE_BIN = fileURLToPath(new URL('../fixtures/fake-bin/', import.meta.url));
 const REAL_KIND = ['/usr/bin/kind', '/usr/local/bin/kind'].find((p) => existsSync(p));
@@ -63,7 +63,7 @@ describe.skipIf(skipE2E)('etcd-lab kind on a TLS lab', () => {
     expect(readFileSync(log, 'utf8')).toMatch(/kind create cluster/);
   });
 
-  it("Kubernetes' API server with exactly those flags and mounts, on the KIND network, stores objects in the lab", async () => {
+  it("Kubernetes' API server with exactly those flags and mounts, on the KIND network, stores objects in the lab", { timeout: KIND_NODE_API_SERVER_TIMEOUT_MS }, async () => {
     const node = await startKindNodeApiServer(lab, network);
     try {
       await storeWidget(node.api, 'from-a-tls-kind-node');

@@ -14,7 +14,7 @@ import { parse } from 'yaml';
 import type { UpResult } from '../../src/lab/up.js';
 import { countPrefix, deletePrefix, getKey, putKey } from '../../src/runtime/etcd-http.js';
 import { createTestLab, removeNetwork, skipE2E, type TestLab } from './lab-fixture.js';
-import { startKindNodeApiServer, storeWidget } from './kind-node-apiserver.js';
+import { KIND_NODE_API_SERVER_TIMEOUT_MS, startKindNodeApiServer, storeWidget } from './kind-node-apiserver.js';
 
 const FAKE_BIN = fileURLToPath(new URL('../fixtures/fake-bin/', import.meta.url));
 const REAL_KIND = ['/usr/bin/kind', '/usr/local/bin/kind'].find((p) => existsSync(p));
@@ -99,7 +99,7 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
     expect(await networkMembers(network)).toContain(`${lab.name}-haproxy`);
   });
 
-  it("(c) Kubernetes' API server, wired from the KIND config's own kubeadm patch on that network, stores objects in the lab under the prefix", async () => {
+  it("(c) Kubernetes' API server, wired from the KIND config's own kubeadm patch on that network, stores objects in the lab under the prefix", { timeout: KIND_NODE_API_SERVER_TIMEOUT_MS }, async () => {
     const network = kindNetwork('kind');
     const node = await startKindNodeApiServer(lab, network);
     try {

@@ -1,9 +1,10 @@
 // `etcd-lab apiserver`: Kubernetes' generic API server (k8s.io/apiserver's etcd3 storage, watch cache
 // and compaction, as kube-apiserver runs them) on the lab, placed where a KIND control-plane node
 // would be and wired as generated/kind-config.yaml wires kube-apiserver. In under a second, on a
-// machine where KIND cannot run. Steps: image (built once) → lab serving → no KIND cluster on the
-// same prefix → endpoint (+ kind network on Linux) → etcd reachable from there → its certificates
-// and kubeconfigs → the container → ready → the host's kubeconfig. A failure undoes what it made.
+// machine where KIND cannot run. Steps: lab serving → no API server or KIND cluster on the same
+// prefix → image (built once) → endpoint (+ kind network on Linux) → etcd reachable from there → its
+// certificates and kubeconfigs → the container → ready → the host's kubeconfig → (asked) the
+// person's kubeconfig. A failure undoes what it made.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -30,7 +31,7 @@ import {
 } from '../render/apiserver.js';
 import { kubeApiServerEtcd, type KubeApiServerEtcd } from '../render/kind.js';
 import type { Engine } from '../runtime/engine.js';
-import { fetchWithDeadline, type Endpoint } from '../runtime/etcd-http.js';
+import { fetchWithDeadline, type ClientTls } from '../runtime/etcd-http.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { APISERVER_IMAGE, buildLocalImages } from '../runtime/images.js';
 import { kindCli, kindNetworkName } from '../runtime/kind-cli.js';
@@ -156,7 +157,7 @@ async function checkNoClash(ctx: ApiServerContext): Promise<void> {
   const { runtime } = ctx;
   const { spec } = runtime.lab;
   const name = apiServerContainer(spec);
-  const running = (await runtime.engine.containers([`${LABEL.lab}=${spec.name}`, `${LABEL.role}=${ROLE}`]))[0];
+  const running = await runtime.apiServerContainer();
   if (running) {
     throw new UserError(`the lab's API server ${name} exists already (${running.status})`, {
       hint: `use it (KUBECONFIG=${join(dirOf(ctx), APISERVER_FILES.kubeconfig)}), or remove it first: etcd-lab apiserver --delete`,
@@ -187,6 +188,8 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
   // Where a KIND node would be: on the kind network (network mode), else on the default bridge.
   const network = ctx.mode === 'network' ? kindNetworkName() : 'bridge';
   step.update(`on "${network}", etcd at ${ctx.etcd.endpoint}, prefix ${ctx.etcd.prefix}`);
+  // A port fixed now, not picked by the engine at each start: a restart (snapshot restore does one) keeps it.
+  const port = await freeLoopbackPort();
   made.container = await runtime.engine.runService({
     name: apiServerContainer(spec),
     image: APISERVER_IMAGE,
@@ -194,13 +197,9 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
     labels: { [LABEL.lab]: spec.name, [LABEL.role]: ROLE, [LABEL.owner]: runtime.lab.owner },
     network,
     binds: apiServerBinds(ctx.etcd, dirOf(ctx)),
-    // A port fixed now, not picked by the engine at each start: a restart (snapshot restore does one) keeps it.
-    publish: { containerPort: APISERVER_PORT, hostPort: await freeLoopbackPort() },
+    publish: { containerPort: APISERVER_PORT, hostPort: port },
   });
   ctx.startedAt = Date.now();
-  const info = (await runtime.engine.containers([`${LABEL.lab}=${spec.name}`, `${LABEL.role}=${ROLE}`])).find((c) => c.id === made.container);
-  const port = info?.hostPorts[APISERVER_PORT];
-  if (!port) throw new UserError(`${apiServerContainer(spec)} started without a published port`, { hint: `\`docker inspect ${apiServerContainer(spec)}\``, exitCode: ExitCode.refused });
   ctx.server = `https://127.0.0.1:${port}`;
 }
 
@@ -217,7 +216,7 @@ function freeLoopbackPort(): Promise<number> {
 }
 
 /** The admin's client identity at the server (what kubectl presents with the host's kubeconfig); `outDir` is generated/. */
-export function apiServerEndpoint(outDir: string, server: string): Endpoint {
+export function apiServerEndpoint(outDir: string, server: string): { url: string; tls: ClientTls } {
   const read = (file: string) => readFileSync(join(outDir, APISERVER_DIR, file), 'utf8');
   return { url: server, tls: { ca: read(`${APISERVER_FILES.ca}.crt`), cert: read(`${APISERVER_FILES.admin}.crt`), key: read(`${APISERVER_FILES.admin}.key`) } };
 }
@@ -231,18 +230,20 @@ async function waitReady(ctx: ApiServerContext, step: StepHandle): Promise<void>
 /** Until the lab's API server (container `id`) answers /readyz; a container that stops ends the wait with its last lines. */
 export async function waitApiServerReady(runtime: LabRuntime, id: string, deadline: number, step: StepHandle): Promise<void> {
   const name = apiServerContainer(runtime.lab.spec);
+  // The admin's files do not change while it starts: read once, not at every poll.
+  const admin = apiServerEndpoint(runtime.lab.outDir, '');
   await waitUntil(
     `${name} to report ready`,
     deadline,
     async () => {
-      const state = (await runtime.engine.containers([`${LABEL.lab}=${runtime.lab.spec.name}`, `${LABEL.role}=${ROLE}`])).find((c) => c.id === id);
+      const found = await runtime.apiServerContainer();
+      const state = found?.id === id ? found : undefined;
       if (state && state.state !== 'running') throw new UserError(`${name} stopped (${state.status}): ${await lastLogLines(runtime, id)}`, { hint: `\`docker logs ${name}\``, exitCode: ExitCode.refused });
       const port = state?.hostPorts[APISERVER_PORT];
       if (!port) return { done: false, detail: 'no published port yet' };
       try {
         // informer-sync waits for informers of core resources this server does not have.
-        const endpoint = apiServerEndpoint(runtime.lab.outDir, `https://127.0.0.1:${port}`);
-        const response = await fetchWithDeadline(endpoint, {}, 2000, '/readyz?exclude=informer-sync');
+        const response = await fetchWithDeadline({ ...admin, url: `https://127.0.0.1:${port}` }, {}, 2000, '/readyz?exclude=informer-sync');
         return { done: response.status === 200, detail: response.text.trim().split('\n').at(-1)?.slice(0, 80) ?? '' };
       } catch (error) {
         return { done: false, detail: (error as Error).message.slice(0, 80) };
@@ -263,7 +264,7 @@ async function lastLogLines(runtime: LabRuntime, id: string): Promise<string> {
 
 async function writeHostKubeconfig(ctx: ApiServerContext): Promise<void> {
   const { spec } = ctx.runtime.lab;
-  const { tls } = adminEndpoint(ctx) as { tls: { ca: string; cert: string; key: string } };
+  const { tls } = adminEndpoint(ctx);
   // The key is embedded: 0600, under generated/ (gitignored), like kind's own kubeconfig.
   await writeFileAtomic(join(dirOf(ctx), APISERVER_FILES.kubeconfig), renderKubeconfig(spec, ctx.server!, { pem: tls }), { mode: 0o600 });
 }
@@ -312,8 +313,8 @@ export async function deleteApiServer(
   return withLab(opts, { lock: 'apiserver --delete' }, reporter, async (runtime) => {
     const { spec } = runtime.lab;
     const name = apiServerContainer(spec);
-    const found = await runtime.engine.containers([`${LABEL.lab}=${spec.name}`, `${LABEL.role}=${ROLE}`]);
-    for (const c of found) await reporter.step(`remove ${c.name}`, () => runtime.engine.removeContainer(c.id, 5));
+    const found = await runtime.apiServerContainer();
+    if (found) await reporter.step(`remove ${found.name}`, () => runtime.engine.removeContainer(found.id, 5));
     // Its kubeconfig names a port that is gone now: `etcd-lab env` stops pointing at it.
     await rm(join(runtime.lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
     // As `kind delete cluster` does: a context merged into the person's kubeconfig goes with it.
@@ -323,7 +324,7 @@ export async function deleteApiServer(
     const text = existsSync(personal) ? await readFile(personal, 'utf8') : undefined;
     const without = text === undefined ? undefined : unmergeKubeconfigSafely(text, apiServerContext(spec), personal, reporter);
     if (without !== undefined) await reporter.step(`remove context ${apiServerContext(spec)} from ${personal}`, () => writeFileAtomic(personal, without, { mode: 0o600 }));
-    return { container: name, removed: found.length > 0, ...(without !== undefined ? { unmergedFrom: personal } : {}) };
+    return { container: name, removed: found !== undefined, ...(without !== undefined ? { unmergedFrom: personal } : {}) };
   });
 }
 

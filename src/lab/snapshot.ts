@@ -417,8 +417,8 @@ async function restorePreflight(ctx: RestoreContext, step: StepHandle): Promise<
       exitCode: ExitCode.refused,
     });
   }
-  const apiServer = (await runtime.engine.containers([`${LABEL.lab}=${runtime.name}`, `${LABEL.role}=${'apiserver' satisfies Role}`])).find((c) => c.state === 'running');
-  if (apiServer) ctx.apiServer = { id: apiServer.id, name: apiServer.name };
+  const apiServer = await runtime.apiServerContainer();
+  if (apiServer?.state === 'running') ctx.apiServer = { id: apiServer.id, name: apiServer.name };
   step.update(`checking ${file}`);
   ctx.image = await toolImage(runtime);
   ctx.snapshot = await snapshotStatus(runtime.engine, ctx.image, runtime.name, file, opts);
@@ -427,6 +427,7 @@ async function restorePreflight(ctx: RestoreContext, step: StepHandle): Promise<
 /** Every member's data restored by etcdutl into an exited container, while the lab still runs. */
 async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<void> {
   const { runtime, opts, file } = ctx;
+  const bumpRevision = opts.bumpRevision ?? DEFAULT_BUMP_REVISION;
   const { topology } = runtime;
   for (const member of topology.members) {
     throwIfInterrupted();
@@ -439,12 +440,13 @@ async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<vo
       initialCluster: topology.initialCluster,
       token: runtime.lab.spec.name,
       skipHashCheck: opts.skipHashCheck,
-      bumpRevision: opts.bumpRevision ?? DEFAULT_BUMP_REVISION,
+      bumpRevision,
     });
     ctx.prepared.set(member.name, prepared);
-    ctx.bumpedBy = prepared.bumped ? (opts.bumpRevision ?? DEFAULT_BUMP_REVISION) : 0;
+    // One image restores every member: they all bump, or none does.
+    ctx.bumpedBy = prepared.bumped ? bumpRevision : 0;
   }
-  if (ctx.bumpedBy === 0 && (opts.bumpRevision ?? DEFAULT_BUMP_REVISION) > 0) {
+  if (ctx.bumpedBy === 0 && bumpRevision > 0) {
     ctx.reporter.warn(`this etcd's tools cannot move the revision past the snapshot's (etcdutl 3.5.10+ can): a watcher resuming from before the restore may miss changes; restart your clients`);
   }
 }

@@ -155,6 +155,11 @@ export class LabRuntime {
     return (await this.engine.containers([this.labLabel, `${LABEL.role}=haproxy`]))[0];
   }
 
+  /** The container of `etcd-lab apiserver` (one per lab: its name is the lab's), running or not. */
+  async apiServerContainer(): Promise<ContainerInfo | undefined> {
+    return (await this.engine.containers([this.labLabel, `${LABEL.role}=apiserver`]))[0];
+  }
+
   async volumes(): Promise<string[]> {
     return (await this.engine.volumes([this.labLabel])).map((v) => v.name).sort();
   }

@@ -15,6 +15,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // expect(run).toExitWith(code): a failed exit-code assertion shows what the command said.
+          setupFiles: ['test/exit-matcher.ts'],
           // Files in one worker share their imported modules (the CLI and its commands are imported
           // once, not per file): 14.5 s → 12.5 s here. Each file restores what it changes (env, cwd).
           isolate: false,
@@ -27,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          setupFiles: ['test/exit-matcher.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
           // One Docker engine, two cores: e2e files run one at a time.
           fileParallelism: false,

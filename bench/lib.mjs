@@ -17,13 +17,16 @@ export function option(name, fallback) {
   return i >= 0 ? args[i + 1] : fallback;
 }
 
-export function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/** `n` distinct free loopback ports, all held until all are found (one at a time, the kernel can give one twice). */
+export async function freePorts(n) {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => resolve(s)); })));
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export async function freePort() {
+  return (await freePorts(1))[0];
 }
 
 const imageExists = (ref) => spawnSync('docker', ['image', 'inspect', ref], { stdio: 'ignore' }).status === 0;
@@ -54,7 +57,7 @@ export function median(xs) {
  */
 export async function scratchLab({ name, members = 3, subnet, images, extraYaml = '' }) {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-  const [clientPort, statsPort] = [await freePort(), await freePort()];
+  const [clientPort, statsPort] = await freePorts(2);
   writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: ${members}\nnetwork:\n  subnet: ${subnet}\n${extraYaml}`);
   writeFileSync(
     join(dir, '.env'),

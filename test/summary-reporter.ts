@@ -1,10 +1,12 @@
-// Prints each test file's duration, slowest first, then every failed test with the first lines of
-// its error, then one plain closing line, "N passed, N failed, N skipped", that any CI can read.
+// Prints each test file's duration, slowest first, and the slowest tests, then every failed test
+// with the first lines of its error, then one plain closing line, "N passed, N failed, N skipped",
+// that any CI can read.
 // Failures come last on purpose: a CI that keeps only the tail of the log still names them.
 import { relative } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 
 const ERROR_LINES = 12;
+const SLOWEST_TESTS = 15;
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
@@ -23,6 +25,11 @@ export default class SummaryReporter implements Reporter {
     const name = (m: TestModule) => `${m.project.name} ${relative(process.cwd(), m.moduleId)}`;
     const files = testModules.map((m) => ({ name: name(m), ms: m.diagnostic().duration })).sort((a, b) => b.ms - a.ms);
     const lines = files.map((f) => `  ${(f.ms / 1000).toFixed(1).padStart(7)} s  ${f.name}`);
+    const tests = testModules
+      .flatMap((m) => [...m.children.allTests()].map((t) => ({ name: `${name(m)} › ${t.fullName}`, ms: t.diagnostic()?.duration ?? 0 })))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, SLOWEST_TESTS)
+      .map((t) => `  ${(t.ms / 1000).toFixed(1).padStart(7)} s  ${t.name}`);
     // A module can fail without a test failing (an import error, a hook): name those too.
     const brokenModules = testModules.filter((m) => m.errors().length > 0);
     const failures = [
@@ -31,7 +38,7 @@ export default class SummaryReporter implements Reporter {
     ];
     const failureText = failures.length > 0 ? `\nfailed:\n${failures.join('\n')}\n` : '';
     process.stdout.write(
-      `\ntime per file:\n${lines.join('\n')}\n${failureText}\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`,
+      `\ntime per file:\n${lines.join('\n')}\n\nslowest tests (hooks not counted):\n${tests.join('\n')}\n${failureText}\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`,
     );
   }
 }

@@ -134,10 +134,13 @@ export class KubeWorkload {
     await this.loop;
     this.longestGapMs = Math.max(this.longestGapMs, windowEnd - this.lastAck);
     await this.settleUnknown();
-    const markerRv = await this.writeMarker();
+    const marker = await this.writeMarker();
     const final = await this.listUntilAnswered();
     this.checkFinal(final);
-    await this.watchCatchesUp(markerRv, final);
+    // A list taken after the marker's create was acknowledged must hold it. If it does not, the
+    // create was lost and no watch will ever deliver it: say so now instead of waiting for it.
+    if (final.items.some((o) => o.metadata.name === marker.name)) await this.watchCatchesUp(marker.rv, final);
+    else this.violations.push(`${marker.name}: the end marker's create was acknowledged at resourceVersion ${marker.rv}, but a later list does not have it`);
     this.watch.closed = true;
     this.watch.stream?.close();
     await this.watch.loop;
@@ -294,7 +297,7 @@ export class KubeWorkload {
   }
 
   /** After the workload, one more create the watch must deliver: then it has seen everything before it. */
-  private async writeMarker(): Promise<number> {
+  private async writeMarker(): Promise<{ name: string; rv: number }> {
     const r = this.resource;
     const name = `${this.opts.prefix}end`;
     const deadline = Date.now() + 60_000;
@@ -302,7 +305,7 @@ export class KubeWorkload {
       const answer = await this.call('POST', this.collection, { apiVersion: `${r.group}/${r.version}`, kind: r.kind, metadata: { name }, spec: { size: 0 } }).catch(() => undefined);
       // 409: an earlier try committed although its answer was lost.
       const found = answer?.status === 409 ? await this.call('GET', `${this.collection}/${name}`).catch(() => undefined) : answer;
-      if (found && (found.status === 201 || found.status === 200)) return Number(found.object!.metadata.resourceVersion);
+      if (found && (found.status === 201 || found.status === 200)) return { name, rv: Number(found.object!.metadata.resourceVersion) };
       if (Date.now() > deadline) throw new Error(`the API server did not take the workload's end marker within 60 s (last: ${answer ? `HTTP ${answer.status}` : 'no answer'})`);
       await sleep(200);
     }

@@ -32,7 +32,7 @@ describe.skipIf(skipE2E).each([
   beforeAll(async () => {
     lab = await createTestLab(`aft${members}${tls ? 't' : ''}`, { members, tls: { enabled: tls } });
     const up = await lab.cli(['up']);
-    expect(up.code, up.stderr).toBe(0);
+    expect(up).toExitWith(0);
   });
   afterAll(async () => lab?.remove());
 
@@ -49,7 +49,7 @@ describe.skipIf(skipE2E).each([
           failures.push(describeRun(`round ${round}: member replace ${victim}`, r));
           // Put the lab back for the next round: a second attempt, as a person would.
           const again = await lab.cli(['member', 'replace', victim]);
-          expect(again.code, describeRun('second attempt', again)).toBe(0);
+          expect(again).toExitWith(0, 'second attempt');
           continue;
         }
         const result = JSON.parse(r.stdout) as ReplaceResult;
@@ -91,7 +91,7 @@ describe.skipIf(skipE2E)('every command right after `kill leader`, 3 members', (
   beforeAll(async () => {
     lab = await createTestLab('aftk', { members: 3 });
     const up = await lab.cli(['up']);
-    expect(up.code, up.stderr).toBe(0);
+    expect(up).toExitWith(0);
   });
   afterAll(async () => lab?.remove());
 
@@ -107,7 +107,7 @@ describe.skipIf(skipE2E)('every command right after `kill leader`, 3 members', (
         const ok = r.code === c.code && !RAW_FAILURE.test(r.stderr) && (c.says === undefined || c.says(killed).test(r.stderr));
         if (!ok) failures.push(describeRun(`round ${round}: ${c.args(killed, alive).join(' ')} (killed ${killed})`, r));
         const start = await lab.cli(['start']);
-        expect(start.code, start.stderr).toBe(0);
+        expect(start).toExitWith(0);
       }
       expect(failures, failures.join('\n\n')).toEqual([]);
     });

@@ -50,7 +50,7 @@ describe.skipIf(skipE2E).each([
   beforeAll(async () => {
     for (const args of [['images', 'build', '--apiserver'], ['images', 'build', '--etcd-version', '3.4']]) {
       const build = await cliIn(process.cwd())(args);
-      expect(build.code, build.stderr).toBe(0);
+      expect(build).toExitWith(0);
     }
     // 64 MiB: room for every procedure's writes, and a quota a test can fill in seconds.
     lab = await createTestLab(`apr${tls ? 't' : 'p'}`, { members: 3, tls: { enabled: tls }, etcd: { quotaBackendBytes: '64MiB' } });
@@ -59,7 +59,7 @@ describe.skipIf(skipE2E).each([
     network = `${lab.name}-kind`;
     etcd = clientOf(lab, (await lab.json<UpResult>(['up'])).clientEndpoint);
     const started = await lab.cli(['apiserver', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-    expect(started.code, started.stderr).toBe(0);
+    expect(started).toExitWith(0);
     apiserver = JSON.parse(started.stdout) as ApiServerResult;
     api = apiServerEndpoint(join(lab.dir, 'generated'), apiserver.server);
     const crd = await fetchWithDeadline(api, { method: 'POST', body: JSON.stringify(WIDGETS_CRD), headers: { 'content-type': 'application/json' } }, 10_000, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
@@ -117,7 +117,7 @@ describe.skipIf(skipE2E).each([
 
   const cli = async (...args: string[]) => {
     const r = await lab.cli(args);
-    expect(r.code, `etcd-lab ${args.join(' ')}\n${r.stderr}`).toBe(0);
+    expect(r).toExitWith(0, `etcd-lab ${args.join(' ')}`);
     return r;
   };
   const follower = async () => (await lab.json<LabStatus>(['status'])).members.find((m) => !m.isLeader)!.name;

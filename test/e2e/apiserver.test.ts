@@ -69,12 +69,12 @@ describe.skipIf(skipE2E).each([
   beforeAll(async () => {
     // The command that makes the image is part of what is tested; warm, it only checks the recipe.
     const build = await cliIn(process.cwd())(['images', 'build', '--apiserver']);
-    expect(build.code, build.stderr).toBe(0);
+    expect(build).toExitWith(0);
     lab = await createTestLab(`api${tls ? 't' : 'p'}`, tls ? { tls: { enabled: true } } : {});
     network = `${lab.name}-kind`;
     clientEndpoint = (await lab.json<UpResult>(['up'])).clientEndpoint;
     const r = await lab.cli(['apiserver', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     result = JSON.parse(r.stdout) as ApiServerResult;
   }, BUILD_DEADLINE_MS);
   afterAll(async () => {
@@ -105,14 +105,14 @@ describe.skipIf(skipE2E).each([
 
   it("kubectl creates a CRD and objects, lists and watches them; they are in the lab's etcd under the prefix", async () => {
     const crd = await kubectl(lab, ['apply', '-f', '-'], { stdin: CRD });
-    expect(crd.code, crd.stderr).toBe(0);
+    expect(crd).toExitWith(0);
     const established = await kubectl(lab, ['wait', '--for=condition=Established', 'crd/widgets.lab.example.com', '--timeout=30s']);
-    expect(established.code, established.stderr).toBe(0);
+    expect(established).toExitWith(0);
 
     // A watch from before the writes sees each of them, in order. It is known to be watching once it
     // has listed the object that was there before it.
     const first = await kubectl(lab, ['apply', '-f', '-'], { stdin: widget('first', 0) });
-    expect(first.code, first.stderr).toBe(0);
+    expect(first).toExitWith(0);
     let listed: () => void = () => {};
     const watching = new Promise<void>((resolve) => (listed = resolve));
     const watch = kubectl(lab, ['get', 'widgets', '--watch', '--output-watch-events', '-o', 'custom-columns=EVENT:.type,NAME:.object.metadata.name,SIZE:.object.spec.size', '--no-headers', '--request-timeout=20s'], {
@@ -122,15 +122,15 @@ describe.skipIf(skipE2E).each([
     await Promise.race([watching, watch.then((w) => Promise.reject(new Error(`kubectl --watch ended before it listed anything: ${w.stderr}`)))]);
     for (const [name, size] of [['a', 1], ['b', 2]] as const) {
       const created = await kubectl(lab, ['apply', '-f', '-'], { stdin: widget(name, size) });
-      expect(created.code, created.stderr).toBe(0);
+      expect(created).toExitWith(0);
     }
     const patched = await kubectl(lab, ['patch', 'widget', 'a', '--type=merge', '-p', '{"spec":{"size":10}}']);
-    expect(patched.code, patched.stderr).toBe(0);
+    expect(patched).toExitWith(0);
     const deleted = await kubectl(lab, ['delete', 'widget', 'b']);
-    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted).toExitWith(0);
 
     const list = await kubectl(lab, ['get', 'widgets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.size} {end}']);
-    expect(list.code, list.stderr).toBe(0);
+    expect(list).toExitWith(0);
     expect(list.stdout.trim()).toBe('a=10 first=0');
 
     const events = (await watch).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
@@ -146,11 +146,11 @@ describe.skipIf(skipE2E).each([
     const env = await lab.cli(['env', '--json']);
     expect(JSON.parse(env.stdout)).toMatchObject({ KUBECONFIG: result.kubeconfig });
     const again = await lab.cli(['apiserver'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-    expect(again.code).toBe(3);
+    expect(again).toExitWith(3);
     expect(again.stderr).toContain('exists already');
 
     const gone = await lab.cli(['apiserver', '--delete']);
-    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone).toExitWith(0);
     expect((await labResources(lab.name)).containers).not.toContain(result.container);
     expect(JSON.parse((await lab.cli(['env', '--json'])).stdout)).not.toHaveProperty('KUBECONFIG');
   });
@@ -171,7 +171,7 @@ describe.skipIf(skipE2E).each([
       mkdirSync(kube);
       writeFileSync(join(kube, 'config'), stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'prod', cluster: { server: 'https://prod.example:6443' } }], users: [{ name: 'me', user: { token: 't' } }], contexts: [{ name: 'prod', context: { cluster: 'prod', user: 'me' } }], 'current-context': 'prod' }));
       const started = await lab.cli(['apiserver', '--merge-kubeconfig', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network, HOME: home, KUBECONFIG: '' });
-      expect(started.code, started.stderr).toBe(0);
+      expect(started).toExitWith(0);
       const r = JSON.parse(started.stdout) as ApiServerResult;
       expect(r.mergedInto).toBe(join(kube, 'config'));
       const merged = parse(readFileSync(join(kube, 'config'), 'utf8')) as { contexts: { name: string }[]; 'current-context': string };
@@ -179,10 +179,10 @@ describe.skipIf(skipE2E).each([
       expect(merged['current-context']).toBe(r.context);
       // kubectl with nothing but that file reaches the lab's API server.
       const ready = await kubectl(lab, ['get', '--raw', '/readyz?exclude=informer-sync'], { kubeconfig: join(kube, 'config') });
-      expect(ready.code, ready.stderr).toBe(0);
+      expect(ready).toExitWith(0);
 
       const gone = await lab.cli(['apiserver', '--delete'], { HOME: home, KUBECONFIG: '' });
-      expect(gone.code, gone.stderr).toBe(0);
+      expect(gone).toExitWith(0);
       expect(gone.stdout).toContain(`removed its context from ${join(kube, 'config')}`);
       const after = parse(readFileSync(join(kube, 'config'), 'utf8')) as { contexts: { name: string }[] };
       expect(after.contexts.map((c) => c.name)).toEqual(['prod']);

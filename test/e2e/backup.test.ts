@@ -67,17 +67,17 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     expect(human.stdout).toContain(saved.hash.toString(16).padStart(8, '0'));
     // A file that exists is never overwritten.
     const twice = await lab.cli(['snapshot', 'save', saved.file]);
-    expect(twice.code).toBe(2);
+    expect(twice).toExitWith(2);
     expect(twice.stderr).toMatch(/already exists/);
   });
 
   it("the host's own etcdctl (Debian's) reads etcd-lab's snapshot, and etcd-lab reads one etcdctl saved", async () => {
     const status = await withEnv(lab, `etcdctl snapshot status ${JSON.stringify(saved.file)} -w json`);
-    expect(status.code, `${status.stderr} (etcdctl comes with \`etcd-lab setup-host --clients\`)`).toBe(0);
+    expect(status).toExitWith(0, 'etcdctl comes with `etcd-lab setup-host --clients`');
     expect(JSON.parse(status.stdout.trim().split('\n').at(-1)!)).toMatchObject({ hash: saved.hash, revision: saved.revision, totalKey: saved.totalKeys });
     const theirs = `${lab.dir}/by-etcdctl.db`;
     const save = await withEnv(lab, `etcdctl snapshot save ${JSON.stringify(theirs)}`);
-    expect(save.code, save.stderr).toBe(0);
+    expect(save).toExitWith(0);
     const info = await lab.json<SnapshotInfo>(['snapshot', 'status', theirs]);
     expect(info.hashed).toBe(true);
     expect(info.revision).toBeGreaterThanOrEqual(saved.revision);
@@ -98,7 +98,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
       [cut, /not a complete snapshot|is damaged/],
     ] as const) {
       const r = await lab.cli(['snapshot', 'restore', file, '--yes']);
-      expect(r.code, r.stderr).toBe(2);
+      expect(r).toExitWith(2);
       expect(r.stderr).toMatch(message);
     }
     expect(await memberIds(lab)).toEqual(ids);
@@ -107,7 +107,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
 
   it('restore without --yes and without a terminal refuses', async () => {
     const r = await lab.cli(['snapshot', 'restore', saved.file]);
-    expect(r.code).toBe(1);
+    expect(r).toExitWith(1);
     expect(r.stderr).toMatch(/without confirmation[\s\S]*--yes/);
   });
 
@@ -124,7 +124,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     await node.start();
     try {
       const r = await lab.cli(['snapshot', 'restore', saved.file, '--yes']);
-      expect(r.code).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toMatch(new RegExp(`KIND cluster "${kindName}" is running on this lab`));
       expect(r.stderr).toMatch(/API server caches[\s\S]*stop the API servers first[\s\S]*--ignore-kind/);
     } finally {
@@ -135,7 +135,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
   it('a restore that fails after the members were stopped puts the old data back', async () => {
     // Too short a deadline for the restored lab: the failure comes after the old data was replaced.
     const r = await lab.cli(['snapshot', 'restore', saved.file, '--yes', '--timeout', '0.1']);
-    expect(r.code, r.stderr).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/put the restored data in place/);
     expect(r.stderr).toMatch(/restore failed[\s\S]*the lab is back on its own data/);
     expect(await getKey(client, 'after/marker')).toBe('written after the snapshot');
@@ -212,7 +212,7 @@ describe.skipIf(skipE2E)('restore across sizes, interrupted and killed restores'
     await run.waitFor(/\.\.\. start the members/, 90_000);
     run.child.kill('SIGINT');
     const r = await run.exited;
-    expect(r.code, r.stderr).toBe(130);
+    expect(r).toExitWith(130);
     expect(r.stderr).toMatch(/restore interrupted: the lab is back on its own data/);
     expect(await getKey(client3, 'after/ctrl-c')).toBe('kept');
     expect((await labResources(three.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toEqual([]);
@@ -228,11 +228,11 @@ describe.skipIf(skipE2E)('restore across sizes, interrupted and killed restores'
     // The restore's copies of the old data are there, and a new restore will not run over them.
     expect((await labResources(three.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toHaveLength(3);
     const blocked = await three.cli(['snapshot', 'restore', snap.file, '--yes']);
-    expect(blocked.code).toBe(3);
+    expect(blocked).toExitWith(3);
     expect(blocked.stderr).toMatch(/an earlier restore[\s\S]*did not finish[\s\S]*etcd-lab snapshot rollback/);
 
     const back = await three.cli(['snapshot', 'rollback']);
-    expect(back.code, back.stderr).toBe(0);
+    expect(back).toExitWith(0);
     expect(await getKey(client3, 'after/kill')).toBe('kept');
     for (const copy of await perMember(three, 'after/')) expect(copy.get('after/kill')).toBe('kept');
     expect((await labResources(three.name)).volumes.filter((v) => v.endsWith('-before-restore'))).toEqual([]);

@@ -24,7 +24,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
   // One run through each kind of fault, which the later tests read.
   const everyFault = once(async () => {
     const r = await lab.cli(['check', '--faults', '7', '--hold', '1', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     return JSON.parse(r.stdout) as CheckResult;
   });
 
@@ -53,7 +53,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
 
   it('says what it found in words, with exit 0', async () => {
     const r = await lab.cli(['check', '--faults', '1', '--nemesis', 'kill']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     expect(r.stdout).toMatch(/^fault: kill etcd\d \(\d+–\d+ ms\)$/m);
     expect(r.stdout).toMatch(/^operations: \d+ \(ok \d+, failed \d+, unknown outcome \d+: \d+ committed, \d+ not\); \d+ committed revisions$/m);
     expect(r.stdout).toMatch(/^longest unavailability through HAProxy: \d+ ms$/m);
@@ -63,7 +63,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
 
   it('serializable reads from a member cut off from the others: the stale reads are reported, exit 5', async () => {
     const r = await lab.cli(['check', '--reads', 'serializable', '--nemesis', 'partition', '--faults', '2', '--hold', '3']);
-    expect(r.code, r.stderr).toBe(5);
+    expect(r).toExitWith(5);
     expect(r.stdout).toMatch(/^VIOLATION stale-read: stale read: c\d+→etcd\d serializable get/m);
     expect(r.stdout).toMatch(/^FAIL: \d+ violations$/m);
   });
@@ -71,7 +71,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
   it('--verify checks a saved history again without the lab, and fails once a committed change is taken out of it', async () => {
     const result = await everyFault();
     const again = await lab.cli(['check', '--verify', result.historyFile, '--json']);
-    expect(again.code, again.stderr).toBe(0);
+    expect(again).toExitWith(0);
     expect((JSON.parse(again.stdout) as CheckResult).checker.counts).toEqual(result.checker.counts);
 
     const history = JSON.parse(readFileSync(result.historyFile, 'utf8')) as History;
@@ -80,11 +80,11 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
     const damaged = join(lab.dir, 'damaged.json');
     writeFileSync(damaged, JSON.stringify(history));
     const r = await lab.cli(['check', '--verify', damaged]);
-    expect(r.code).toBe(5);
+    expect(r).toExitWith(5);
     expect(r.stdout).toContain(`VIOLATION lost-write: c${victim.client}→${victim.via} put ${victim.request.op === 'put' ? victim.request.key : ''}`);
 
     const missing = await lab.cli(['check', '--verify', 'no-such-history.json']);
-    expect(missing.code).toBe(2);
+    expect(missing).toExitWith(2);
     expect(missing.stderr).toMatch(/no-such-history\.json does not exist/);
   });
 

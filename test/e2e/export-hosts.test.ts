@@ -48,7 +48,7 @@ describe.skipIf(skipE2E)('export hosts', () => {
     writeFileSync(etcdBinary, '#!/bin/sh\nexit 0\n');
     chmodSync(etcdBinary, 0o755);
     const r = await cliIn(dir)(['export', 'hosts', ...Object.entries(hosts).flatMap(([m, a]) => ['--host', `${m}=${a}`]), '--load-balancer', lb, '--etcd-binary', etcdBinary, '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     result = JSON.parse(r.stdout) as ExportHostsResult;
     network = await docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, IPAM: { Config: [{ Subnet: subnet }] } });
   });
@@ -128,7 +128,7 @@ describe.skipIf(skipE2E)('export hosts', () => {
       status = await etcdctl([], [`${join(bundle, 'admin')}:/admin:ro`], [...admin, 'endpoint', 'status', '--cluster', '-w', 'json']);
       if (status.code !== 0) await new Promise((r) => setTimeout(r, 500));
     }
-    expect(status.code, status.output).toBe(0);
+    expect(status).toExitWith(0);
     const endpoints = JSON.parse(status.output.slice(status.output.indexOf('['))) as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
     expect(endpoints.map((e) => e.Endpoint).sort()).toEqual(Object.values(hosts).map((a) => `https://${a}:2379`).sort());
     expect(new Set(endpoints.map((e) => e.Status.leader)).size).toBe(1);
@@ -138,7 +138,7 @@ describe.skipIf(skipE2E)('export hosts', () => {
       .split('\n')
       .filter((l) => /^ETCDCTL_/.test(l));
     const list = await etcdctl(env, [`${join(bundle, 'etcd2/pki')}:/etc/etcd/pki:ro`], ['member', 'list', '-w', 'table']);
-    expect(list.code, list.output).toBe(0);
+    expect(list).toExitWith(0);
     for (const [member, address] of Object.entries(hosts)) expect(list.output).toMatch(new RegExp(`${member}\\s*\\|\\s*https://${address.replace(/\./g, '\\.')}:2380`));
   });
 });

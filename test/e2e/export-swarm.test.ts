@@ -12,7 +12,7 @@ import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { demuxedText } from '../../src/runtime/docker.js';
-import { cliIn, freePort, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 function docker(args: string[], cwd?: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) =>
@@ -66,11 +66,11 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
   };
 
   beforeAll(async () => {
-    const [clientPort, statsPort] = [await freePort(), await freePort()];
+    const [clientPort, statsPort] = await freePorts(2);
     writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: 3\n`);
     writeFileSync(join(dir, '.env'), `ETCD_LAB_CLIENT_PORT=${clientPort}\nETCD_LAB_STATS_PORT=${statsPort}\nETCD_LAB_ETCD_IMAGE=${TEST_IMAGES.etcd}\nETCD_LAB_HAPROXY_IMAGE=${TEST_IMAGES.haproxy}\n`);
     const r = await cliIn(dir)(['export', 'swarm', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     result = JSON.parse(r.stdout) as ExportSwarmResult;
     admin = readClientTls(result.dir, 'admin/admin');
     client = { url: `https://127.0.0.1:${clientPort}`, tls: admin };
@@ -79,13 +79,13 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
     gwbridgeBefore = (await engine.listNetworks({ filters: { name: ['docker_gwbridge'] } })).some((n) => n.Name === 'docker_gwbridge');
     if (state !== 'active') {
       const init = await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
-      expect(init.code, init.output).toBe(0);
+      expect(init).toExitWith(0);
       joinedHere = true;
     }
     nodeId = (await engine.info()).Swarm!.NodeID as string;
     const labels = result.nodeLabels.flatMap((l) => ['--label-add', l]);
     const label = await docker(['node', 'update', ...labels, nodeId]);
-    expect(label.code, label.output).toBe(0);
+    expect(label).toExitWith(0);
   }, 120_000);
 
   afterAll(async () => {
@@ -117,7 +117,7 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
 
   it('deploys: quorum through the exported HAProxy, every member in `endpoint status --cluster`', async () => {
     const deploy = await docker(['stack', 'deploy', '-c', 'stack.yml', name], result.dir);
-    expect(deploy.code, deploy.output).toBe(0);
+    expect(deploy).toExitWith(0);
     await until('a write through HAProxy', 90_000, async () => (await putKey(client, 'swarm/before', 'kept', 2000)).revision || undefined);
     expect(await getKey(client, 'swarm/before')).toBe('kept');
     const status = await until('every member in endpoint status --cluster', 60_000, async () => {

@@ -53,13 +53,13 @@ export async function startKindNodeApiServer(lab: TestLab, network: string): Pro
   const docker = new Docker();
   // Whichever test file runs first builds the image; warm, this only checks its recipe.
   const build = await cliIn(process.cwd())(['images', 'build', '--apiserver']);
-  expect(build.code, build.stderr).toBe(0);
+  expect(build).toExitWith(0);
   const made = await lab.cli(['apiserver', '--json'], { KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-  expect(made.code, made.stderr).toBe(0);
+  expect(made).toExitWith(0);
   const own = JSON.parse(made.stdout) as ApiServerResult;
   const inspect = await docker.getContainer(own.container).inspect();
   const gone = await lab.cli(['apiserver', '--delete']);
-  expect(gone.code, gone.stderr).toBe(0);
+  expect(gone).toExitWith(0);
 
   const kind = kubeadmEtcdFlags(join(lab.dir, 'generated', 'kind-config.yaml'));
   const serverOnly = inspect.Args.filter((a) => !a.startsWith('--etcd-'));

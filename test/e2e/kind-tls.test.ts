@@ -42,7 +42,7 @@ describe.skipIf(skipE2E)('etcd-lab kind on a TLS lab', () => {
     const log = join(lab.dir, 'kind-calls.log');
     writeFileSync(log, '');
     const r = await lab.cli(['kind'], { PATH: `${FAKE_BIN}:${process.env.PATH}`, FAKE_LOG: log, KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     const config = parse(readFileSync(join(lab.dir, 'generated/kind-config.yaml'), 'utf8')) as KindConfig;
     const external = (parse(config.kubeadmConfigPatches[0]!) as { etcd: { external: Record<string, unknown> } }).etcd.external;
     expect(external).toEqual({

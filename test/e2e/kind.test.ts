@@ -75,7 +75,7 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
   it('(d) runs its steps in order and hands kind the generated config', async () => {
     const network = kindNetwork('kind');
     const r = await kind(['--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     const result = JSON.parse(r.stdout) as { context: string; endpoint: string; endpointMode: string; etcdPrefix: string; config: string };
     const config = join(lab.dir, 'generated/kind-config.yaml');
     expect(result).toMatchObject({
@@ -116,7 +116,7 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
 
   it('(d) refuses when a KIND cluster of that name exists, before creating anything', async () => {
     const r = await kind([], { FAKE_KIND_CLUSTERS: `other ${lab.name}` });
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toContain(`a KIND cluster named "${lab.name}" already exists`);
     expect(r.stderr).toMatch(/etcd-lab kind --delete/);
     expect(calls().some((c) => c.startsWith('kind create'))).toBe(false);
@@ -125,7 +125,7 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
   it('(d) the node image cannot be pulled: says so clearly and undoes its network changes', async () => {
     const network = kindNetwork('kind-image');
     const r = await kind([], { FAKE_SCENARIO: 'image', KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-    expect(r.code).toBe(6);
+    expect(r).toExitWith(6);
     expect(r.stderr).toMatch(/kind could not get its node image kindest\/node:v1\.32\.2@sha256:[0-9a-f]+: this machine cannot pull it/);
     expect(r.stderr).toMatch(/everything before it is verified/);
     expect(r.stderr).toMatch(/docker save kindest\/node:v1\.32\.2 \| docker load/);
@@ -134,19 +134,19 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
 
   it('(d) any other kind failure is reported with kind\'s own reason', async () => {
     const r = await kind([], { FAKE_SCENARIO: 'badconfig', KIND_EXPERIMENTAL_DOCKER_NETWORK: kindNetwork('kind-bad') });
-    expect(r.code).toBe(6);
+    expect(r).toExitWith(6);
     expect(r.stderr).toMatch(/kind create cluster failed: failed to create cluster: unable to decode config/);
   });
 
   it('(d) a stacked etcd pod in kube-system is an error', async () => {
     const r = await kind([], { FAKE_SCENARIO: 'stacked' });
-    expect(r.code).toBe(6);
+    expect(r).toExitWith(6);
     expect(r.stderr).toMatch(/kube-system runs a stacked etcd \(pod\/etcd-etcd-lab-control-plane\).*\(KIND cluster \S+ exists\)/);
   });
 
   it('(d) an API server that never becomes ready times out with a hint', async () => {
     const r = await kind(['--timeout', '2'], { FAKE_SCENARIO: 'notready' });
-    expect(r.code).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/timed out waiting for the API server to report ready.*\(KIND cluster \S+ exists\)/);
     expect(r.stderr).toMatch(/readyz\?verbose.*`etcd-lab kind --delete` removes the cluster/);
   });
@@ -159,7 +159,7 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
       const only = mkdtempSync(join(scratch, `only-${present}-`));
       symlinkSync(join(FAKE_BIN, present), join(only, present));
       const r = await lab.cli(['kind'], { PATH: only, FAKE_LOG: log, KIND_EXPERIMENTAL_DOCKER_NETWORK: kindNetwork('kind') });
-      expect(r.code, r.stderr).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toContain(`${absent} is not installed (or not on PATH)`);
       expect(r.stderr).toMatch(absent === 'kind' ? /kind\.sigs\.k8s\.io/ : /kubernetes\.io\/docs\/tasks\/tools/);
     }
@@ -169,16 +169,16 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
   it('(d) objects an earlier cluster of that name left in etcd: refused; --delete --purge removes them', async () => {
     await putKey(endpoint, `/kind/${lab.name}/registry/pods/default/leftover`, 'x');
     const refused = await kind([]);
-    expect(refused.code).toBe(3);
+    expect(refused).toExitWith(3);
     expect(refused.stderr).toMatch(/still holds 1 objects under \/kind\/.*\/registry\//);
     expect(calls().some((c) => c.startsWith('kind create'))).toBe(false);
 
     const noTerminal = await kind(['--delete', '--purge']);
-    expect(noTerminal.code).toBe(1);
+    expect(noTerminal).toExitWith(1);
     expect(noTerminal.stderr).toMatch(/add --yes/);
 
     const purged = await kind(['--delete', '--purge', '--yes', '--json']);
-    expect(purged.code, purged.stderr).toBe(0);
+    expect(purged).toExitWith(0);
     expect(JSON.parse(purged.stdout)).toEqual({ cluster: lab.name, deletedKeys: 1 });
     expect(calls()).toContain(`kind delete cluster --name ${lab.name}`);
     expect(await countPrefix(endpoint, `/kind/${lab.name}/`)).toBe(0);
@@ -187,11 +187,11 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
   it('(c) host mode on a Linux engine: host.docker.internal does not resolve on the KIND network, and it says so', async () => {
     const hostLab = await createTestLab('kindhost', { kind: { endpoint: 'host' } });
     try {
-      expect((await hostLab.cli(['up'])).code).toBe(0);
+      expect(await hostLab.cli(['up'])).toExitWith(0);
       const network = kindNetwork('kind-host');
       await docker.createNetwork({ Name: network });
       const r = await hostLab.cli(['kind'], { PATH: `${FAKE_BIN}:${process.env.PATH}`, FAKE_LOG: log, KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
-      expect(r.code).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toMatch(new RegExp(`a container on the "${network}" network cannot reach etcd at http://host.docker.internal:${hostLab.clientPort}`));
       expect(r.stderr).toMatch(/Docker Desktop only; on a Linux engine set kind.endpoint: network/);
       expect(calls().some((c) => c.startsWith('kind create'))).toBe(false);
@@ -204,7 +204,7 @@ describe.skipIf(skipE2E)('etcd-lab kind', () => {
     const idle = await createTestLab('kindidle');
     try {
       const r = await idle.cli(['kind'], { PATH: `${FAKE_BIN}:${process.env.PATH}`, FAKE_LOG: log, KIND_EXPERIMENTAL_DOCKER_NETWORK: kindNetwork('kind') });
-      expect(r.code).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toMatch(/is not serving: 0\/3 healthy/);
       expect(r.stderr).toMatch(/etcd-lab up/);
       expect(calls()).toEqual(['kind version', 'kubectl version --client']);
@@ -232,7 +232,7 @@ describe.skipIf(skipE2E)('(b) the real kind binary', () => {
   it('accepts the generated config: it gets as far as the node image, which no registry here serves', async () => {
     const lab = await createTestLab('realkind');
     try {
-      expect((await lab.cli(['generate'])).code).toBe(0);
+      expect(await lab.cli(['generate'])).toExitWith(0);
       const r = await realKind(join(lab.dir, 'generated/kind-config.yaml'), lab.name);
       expect(r.code).not.toBe(0);
       expect(r.stderr).not.toMatch(/unable to decode config|invalid configuration/);

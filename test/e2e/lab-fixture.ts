@@ -2,7 +2,7 @@
 // the local images, and cleanup by label.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,15 +41,35 @@ export function uniqueLab(tag: string): { name: string; subnet: string } {
   };
 }
 
+/**
+ * `n` distinct free ports on 127.0.0.1. All are held open until all are found: ports taken one at a
+ * time can come back twice (the kernel picks each at random), which makes a lab's client and stats
+ * ports the same and its spec invalid.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+async function freePortPair(): Promise<[number, number]> {
+  const [a, b] = await freePorts(2);
+  return [a!, b!];
+}
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
 }
 
 /** Removes every container, network and volume of test labs (or of one lab). */
@@ -123,7 +143,7 @@ export function cliIn(dir: string) {
 export async function createTestLab(tag: string, spec: Record<string, unknown> = {}, opts: { newcomer?: boolean } = {}): Promise<TestLab> {
   const { name, subnet } = uniqueLab(tag);
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-  const [clientPort, statsPort] = [await freePort(), await freePort()];
+  const [clientPort, statsPort] = await freePortPair();
   writeFileSync(join(dir, 'etcd-lab.yaml'), stringify({ apiVersion: 'etcd-lab/v1alpha1', name, network: { subnet }, ...spec }));
   const images = opts.newcomer ? [] : [`ETCD_LAB_ETCD_IMAGE=${TEST_IMAGES.etcd}`, `ETCD_LAB_HAPROXY_IMAGE=${TEST_IMAGES.haproxy}`];
   writeFileSync(join(dir, '.env'), [`ETCD_LAB_CLIENT_PORT=${clientPort}`, `ETCD_LAB_STATS_PORT=${statsPort}`, ...images, ''].join('\n'));

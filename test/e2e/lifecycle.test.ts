@@ -51,7 +51,7 @@ describe.skipIf(skipE2E)('a 3-member lab', () => {
 
   it('status prints the table people read', async () => {
     const r = await lab.cli(['status']);
-    expect(r.code).toBe(0);
+    expect(r).toExitWith(0);
     expect(r.stdout).toMatch(/MEMBER\s+ADDRESS\s+CONTAINER\s+HEALTH\s+LEADER\s+TERM\s+INDEX\s+DB SIZE\s+VERSION\s+HAPROXY/);
     expect(r.stdout.match(/^etcd\d .*healthy/gm)).toHaveLength(3);
   });
@@ -72,13 +72,13 @@ describe.skipIf(skipE2E)('a 3-member lab', () => {
 
   it('logs shows a member\'s own log, and names the choices for an unknown one', async () => {
     const one = await lab.cli(['logs', 'etcd2', '--tail', '20']);
-    expect(one.code, one.stderr).toBe(0);
+    expect(one).toExitWith(0);
     expect(one.stdout + one.stderr).toMatch(/"msg":/);
     const all = await lab.cli(['logs', '--tail', '2']);
     expect(all.stdout).toMatch(/^etcd1\s+\| /m);
     expect(all.stdout).toMatch(/^haproxy\s+\| /m);
     const unknown = await lab.cli(['logs', 'etcd9']);
-    expect(unknown.code).toBe(1);
+    expect(unknown).toExitWith(1);
     expect(unknown.stderr).toMatch(/choose one of: etcd1, etcd2, etcd3, haproxy/);
   });
 
@@ -117,14 +117,14 @@ describe.skipIf(skipE2E)('a 3-member lab', () => {
 
   it('down --volumes asks first: without a terminal and without --yes it refuses and removes nothing', async () => {
     const r = await lab.cli(['down', '--volumes']);
-    expect(r.code).toBe(1);
+    expect(r).toExitWith(1);
     expect(r.stderr).toMatch(/add --yes/);
     expect((await labResources(lab.name)).containers).toHaveLength(4);
   });
 
   it('down --volumes --yes leaves no container, network or volume behind', async () => {
     const r = await lab.cli(['down', '--volumes', '--yes']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     expect(await labResources(lab.name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });
@@ -143,7 +143,7 @@ describe.skipIf(skipE2E)('a 5-member lab', () => {
     expect(result.status.members.filter((m) => m.isLeader)).toHaveLength(1);
     expect(result.status.quorum).toMatchObject({ members: 5, healthy: 5, needed: 3, tolerates: 2, held: true });
     const r = await lab.cli(['down', '--volumes', '--yes']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     expect(await labResources(lab.name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });

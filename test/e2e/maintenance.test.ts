@@ -58,7 +58,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
 
   it('defrag of a member that is not there is refused with the names to choose from', async () => {
     const r = await lab.cli(['defrag', 'etcd9']);
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/has no member "etcd9"[\s\S]*etcd1, etcd2, etcd3/);
   });
 
@@ -128,7 +128,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
       expect(crowded.liveBytes).toBeGreaterThan(0.8 * crowded.quotaBytes);
       expect(stuck.stderr).toMatch(/the live keys still use [\d.]+ MB of the 16\.0 MB quota/);
     } else {
-      expect(stuck.code, stuck.stderr).toBe(4);
+      expect(stuck).toExitWith(4);
       expect(stuck.stderr).toMatch(/writes still fail after compaction and defragmentation[\s\S]*the live keys use [\d.]+ MB of the 16\.0 MB quota/);
     }
     expect(stuck.stderr).toMatch(/Delete keys[\s\S]*or raise etcd\.quotaBackendBytes/);
@@ -146,7 +146,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('defrag and the s
     // Following that advice works: deletes are allowed under NOSPACE.
     await deletePrefix(client, 'live/');
     const r = await lab.cli(['alarm', 'recover']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     expect(r.stderr).not.toMatch(/live keys still use/);
     await putKey(client, 'live/again', big, 5000);
   });

@@ -40,7 +40,7 @@ describe.skipIf(skipE2E).each([{ members: 3, tls: false }, { members: 5, tls: tr
 
   it('a healthy member is not replaced without --force, saying why', async () => {
     const r = await lab.cli(['member', 'replace', 'etcd2']);
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toMatch(/etcd2 is healthy: replacing it throws its data away[\s\S]*--force/);
   });
 
@@ -85,26 +85,26 @@ describe.skipIf(skipE2E).each([{ members: 3, tls: false }, { members: 5, tls: tr
   it('leader moves leadership while a member is cut off (that member is not waited for)', async () => {
     const status = await lab.json<LabStatus>(['status']);
     const [cut, target] = status.members.filter((m) => !m.isLeader).map((m) => m.name);
-    expect((await lab.cli(['partition', cut!])).code).toBe(0);
+    expect(await lab.cli(['partition', cut!])).toExitWith(0);
     try {
       const r = await lab.cli(['leader', target!, '--json']);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect((JSON.parse(r.stdout) as LeaderResult).leader).toBe(target);
     } finally {
-      expect((await lab.cli(['heal'])).code).toBe(0);
+      expect(await lab.cli(['heal'])).toExitWith(0);
     }
   });
 
   it('replace is refused when the others cannot hold quorum, pointing to snapshot restore', async () => {
     const down = Array.from({ length: Math.floor(members / 2) }, (_, i) => `etcd${i + 1}`);
     const killed = await lab.cli(['kill', ...down, '--no-wait']);
-    expect(killed.code, killed.stderr).toBe(0);
+    expect(killed).toExitWith(0);
     try {
       const r = await lab.cli(['member', 'replace', `etcd${members}`, '--force']);
-      expect(r.code).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toMatch(/the cluster needs \d to change its membership[\s\S]*snapshot restore/);
     } finally {
-      expect((await lab.cli(['start'])).code).toBe(0);
+      expect(await lab.cli(['start'])).toExitWith(0);
     }
   });
 });

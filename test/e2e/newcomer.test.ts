@@ -97,7 +97,7 @@ describe.skipIf(skipE2E)('a lab started as a newcomer starts it (no image named 
     try {
       const r = await lab.cli(['kind'], { PATH: `${FAKE_BIN}:${process.env.PATH}`, FAKE_LOG: log, KIND_EXPERIMENTAL_DOCKER_NETWORK: network });
       expect(r.stderr).not.toMatch(/bug in etcd-lab|No such image/);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect(r.stderr).toMatch(/etcd answers at http:\/\/.*-haproxy:2379 from the ".*-kind" network/);
       expect(readFileSync(log, 'utf8')).toMatch(/kind create cluster/);
     } finally {
@@ -128,7 +128,7 @@ describe.skipIf(skipE2E)('a second checkout beside the first', () => {
     '`%s` from the second checkout refuses, naming the first and the ways out',
     async (...args) => {
       const r = await second(args);
-      expect(r.code, r.stderr).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toContain(`lab "${first.name}" belongs to another checkout: ${join(first.dir, 'etcd-lab.yaml')}`);
       expect(r.stderr).toContain(`run etcd-lab in ${first.dir}`);
       expect(r.stderr).toMatch(/another name \(name: in etcd-lab\.yaml, or --name/);
@@ -138,15 +138,15 @@ describe.skipIf(skipE2E)('a second checkout beside the first', () => {
   it('the first checkout\'s lab was not touched', async () => {
     const now = (await docker.listContainers({ filters: { label: [`io.etcd-lab.lab=${first.name}`] } })).map((c) => `${c.Id} ${c.State}`).sort();
     expect(now).toEqual(containersBefore);
-    expect((await first.cli(['status'])).code).toBe(0);
+    expect(await first.cli(['status'])).toExitWith(0);
   });
 
   it('another name with the same subnet or the same ports is still caught by preflight', async () => {
     const sameSubnet = await second(['up', '--name', `${first.name}-b`]);
-    expect(sameSubnet.code).toBe(3);
+    expect(sameSubnet).toExitWith(3);
     expect(sameSubnet.stderr).toMatch(/overlaps Docker network/);
     const samePorts = await second(['up', '--name', `${first.name}-b`, '--subnet', '10.254.254.0/24']);
-    expect(samePorts.code).toBe(3);
+    expect(samePorts).toExitWith(3);
     expect(samePorts.stderr).toMatch(/port 127\.0\.0\.1:\d+ is already in use/);
     expect(await labResources(`${first.name}-b`)).toEqual(nothing);
   });
@@ -160,11 +160,11 @@ describe.skipIf(skipE2E)('a second checkout beside the first', () => {
     cpSync(join(orphan.dir, '.env'), join(other, '.env'));
     rmSync(orphan.dir, { recursive: true, force: true });
     const refused = await cliIn(other)(['down']);
-    expect(refused.code).toBe(3);
+    expect(refused).toExitWith(3);
     expect(refused.stderr).toMatch(/that directory no longer exists/);
     expect(refused.stderr).toMatch(/etcd-lab down --take-over/);
     const r = await cliIn(other)(['down', '--take-over', '--volumes', '--yes']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     expect(r.stderr).toMatch(/--take-over: removing lab/);
     expect(await labResources(orphan.name)).toEqual(nothing);
   });
@@ -195,7 +195,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
     }
     run.child.kill('SIGINT');
     const r = await run.exited;
-    expect(r.code, r.stderr).toBe(130);
+    expect(r).toExitWith(130);
     expect(r.stderr).toMatch(/interrupted \(SIGINT\): rolling back what this run created/);
     expect(r.stderr).toMatch(/up interrupted; rolled back what it had created/);
     expect(await labResources(lab.name)).toEqual(nothing);
@@ -207,7 +207,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
     await run.waitFor(/\.\.\. members healthy/);
     run.child.kill('SIGINT');
     const r = await run.exited;
-    expect(r.code, r.stderr).toBe(130);
+    expect(r).toExitWith(130);
     expect(r.stderr).toMatch(/up interrupted; rolled back what it had created \(.*-etcd1.*-data/);
     expect(await labResources(lab.name)).toEqual(nothing);
   });
@@ -221,7 +221,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
     await run.waitFor(/press Ctrl-C again/);
     run.child.kill('SIGINT');
     const r = await run.exited;
-    expect(r.code).toBe(130);
+    expect(r).toExitWith(130);
     expect(r.stderr).toMatch(/stopping at once; left behind: .*(container|network|volume) /);
     await removeTestLabs(lab.name);
   });
@@ -234,7 +234,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
     await run.waitFor(/ok {2}partition etcd\d/);
     run.child.kill('SIGINT');
     const r = await run.exited;
-    expect(r.code, r.stderr).toBe(130);
+    expect(r).toExitWith(130);
     expect(r.stderr).toMatch(/check interrupted after \d+ faults?; every member is back/);
     expect(await membersIntact(lab)).toEqual([]);
     expect(await labResources(lab.name).then((x) => x.networks)).toEqual([lab.name]);
@@ -251,7 +251,7 @@ describe.skipIf(skipE2E)('Ctrl-C', () => {
     await run.waitFor(/Creating cluster/);
     run.child.kill('SIGINT');
     const r = await run.exited;
-    expect(r.code, r.stderr).toBe(130);
+    expect(r).toExitWith(130);
     expect(r.stderr).toMatch(/kind interrupted; rolled back what it had created \(KIND cluster .*, HAProxy's attachment to ".*", network ".*"\)/);
     expect(readFileSync(log, 'utf8')).toContain(`kind delete cluster --name ${lab.name}`);
     expect((await docker.listNetworks({ filters: { name: [network] } })).filter((n) => n.Name === network)).toEqual([]);
@@ -269,11 +269,11 @@ describe.skipIf(skipE2E)('two commands at once on one lab', () => {
     const run = spawnCli(lab.dir, ['check', '--faults', '2', '--nemesis', 'kill,partition']);
     await run.waitFor(/\.\.\. kill /);
     const r = await lab.cli(['kill', 'etcd1'], { ETCD_LAB_LOCK_WAIT: '1' });
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toMatch(/lab ".*" is busy: `etcd-lab check` \(pid \d+, started \d+s ago in .*\) is working on it/);
     expect(r.stderr).toMatch(/waiting for `etcd-lab check`/);
     const checked = await run.exited;
-    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked).toExitWith(0);
     expect(await membersIntact(lab)).toEqual([]);
   });
 
@@ -283,9 +283,9 @@ describe.skipIf(skipE2E)('two commands at once on one lab', () => {
     await run.waitFor(/is busy: waiting for `etcd-lab test-holder`/);
     lock.release();
     const r = await run.exited;
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     const start = await lab.cli(['start']);
-    expect(start.code, start.stderr).toBe(0);
+    expect(start).toExitWith(0);
   });
 
   it('a lock left by a process that died does not block', async () => {
@@ -294,10 +294,10 @@ describe.skipIf(skipE2E)('two commands at once on one lab', () => {
     const { lockPath } = await import('../../src/runtime/lock.js');
     writeFileSync(lockPath(lab.name), JSON.stringify({ pid: 2 ** 22 + 17, command: 'up', cwd: '/gone', startedAt: new Date().toISOString() }));
     const r = await lab.cli(['status']);
-    expect(r.code).toBe(0);
+    expect(r).toExitWith(0);
     const k = await lab.cli(['pause', 'etcd2'], { ETCD_LAB_LOCK_WAIT: '1' });
-    expect(k.code, k.stderr).toBe(0);
-    expect((await lab.cli(['unpause'])).code).toBe(0);
+    expect(k).toExitWith(0);
+    expect(await lab.cli(['unpause'])).toExitWith(0);
     lock.release();
   });
 });

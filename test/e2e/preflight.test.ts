@@ -27,7 +27,7 @@ describe.skipIf(skipE2E)('up preflight', () => {
     blocker = createServer();
     await new Promise<void>((resolve) => blocker!.listen(lab.clientPort, '127.0.0.1', resolve));
     const r = await lab.cli(['up']);
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toContain(`the client port 127.0.0.1:${lab.clientPort} is already in use`);
     expect(r.stderr).toMatch(/ETCD_LAB_CLIENT_PORT=\d+ in \.env, or --client-port/);
     expect(await labResources(lab.name)).toEqual(nothing);
@@ -45,7 +45,7 @@ describe.skipIf(skipE2E)('up preflight', () => {
     });
     try {
       const r = await lab.cli(['up']);
-      expect(r.code).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toContain(`the lab subnet ${lab.subnet} overlaps Docker network "${lab.name}-squatter" (${wider})`);
       expect(r.stderr).toMatch(/--subnet/);
       expect(await labResources(lab.name)).toEqual(nothing);
@@ -57,7 +57,7 @@ describe.skipIf(skipE2E)('up preflight', () => {
   it('Docker unreachable (a bad DOCKER_HOST): says so with the fix, exit 3', async () => {
     const lab = await newLab('nodocker');
     const r = await lab.cli(['up'], { DOCKER_HOST: 'tcp://127.0.0.1:1' });
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toContain('Docker is not reachable at DOCKER_HOST=tcp://127.0.0.1:1');
     expect(r.stderr).toMatch(/unset DOCKER_HOST/);
     expect(await labResources(lab.name)).toEqual(nothing);
@@ -71,7 +71,7 @@ describe.skipIf(skipE2E)('up preflight', () => {
       await docker.createVolume({ Name: `${lab.name}-${member}-data`, Labels: { [LABEL.lab]: lab.name, [LABEL.role]: 'data', [LABEL.member]: member } });
     }
     const r = await lab.cli(['up', '--members', '5']);
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toContain(`already holds data for 3 members, but the spec asks for 5`);
     expect(r.stderr).toContain("`etcd-lab up --members 3`) and change the count with `etcd-lab scale 5`");
     expect(r.stderr).toMatch(/down --volumes/);
@@ -93,7 +93,7 @@ describe.skipIf(skipE2E)('up after the start', () => {
     const lab = await newLab('nostart');
     // The HAProxy image has no etcd binary: compose cannot start the members.
     const r = await lab.cli(['up', '--etcd-image', TEST_IMAGES.haproxy]);
-    expect(r.code).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/docker compose up failed: .*"etcd": executable file not found/);
     expect(r.stderr).toMatch(/roll back what this run created/);
     expect(await labResources(lab.name)).toEqual(nothing);
@@ -103,7 +103,7 @@ describe.skipIf(skipE2E)('up after the start', () => {
     const lab = await newLab('rollback');
     // --timeout covers compose too: long enough for it, then the members never become healthy.
     const r = await lab.cli(['up', '--timeout', '12', '--etcd-image', sleepyEtcd]);
-    expect(r.code).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/timed out waiting for every member to be healthy: 0\/3 healthy \(etcd1: /);
     expect(r.stderr).toMatch(/etcd-lab logs/);
     expect(r.stderr).toMatch(/roll back what this run created/);
@@ -112,28 +112,28 @@ describe.skipIf(skipE2E)('up after the start', () => {
 
   it('a failed re-up of a running lab (compose recreated its members) keeps the lab\'s containers and says so', async () => {
     const lab = await newLab('reup');
-    expect((await lab.cli(['up'])).code).toBe(0);
+    expect(await lab.cli(['up'])).toExitWith(0);
     const r = await lab.cli(['up', '--timeout', '12', '--etcd-image', sleepyEtcd]);
-    expect(r.code).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/kept .*-etcd1.*: compose recreated them for the changed spec/);
     const left = await labResources(lab.name);
     expect(left.containers).toHaveLength(4);
     expect(left.volumes).toHaveLength(3);
     // Back to its own images, the lab comes up again with its data.
     const again = await lab.cli(['up']);
-    expect(again.code, again.stderr).toBe(0);
+    expect(again).toExitWith(0);
   });
 
   it('--retain keeps what it created for inspection', async () => {
     const lab = await newLab('retain');
     const r = await lab.cli(['up', '--timeout', '12', '--retain', '--etcd-image', sleepyEtcd]);
-    expect(r.code).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/--retain: leaving what this run made as it is/);
     const left = await labResources(lab.name);
     expect(left.containers).toHaveLength(4);
     expect(left.networks).toEqual([lab.name]);
     const down = await lab.cli(['down', '--volumes', '--yes']);
-    expect(down.code, down.stderr).toBe(0);
+    expect(down).toExitWith(0);
     expect(await labResources(lab.name)).toEqual(nothing);
   });
 });

@@ -75,13 +75,13 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
 
   /** Whatever ran before: the lab runs `n` members, all of them up (so each test can run alone or in any order). */
   const atMembers = async (n: number) => {
-    expect((await lab.cli(['up'])).code).toBe(0);
-    if ((await lab.json<LabStatus>(['status'])).members.length !== n) expect((await lab.cli(['scale', String(n)])).code).toBe(0);
+    expect(await lab.cli(['up'])).toExitWith(0);
+    if ((await lab.json<LabStatus>(['status'])).members.length !== n) expect(await lab.cli(['scale', String(n)])).toExitWith(0);
   };
 
   it('refuses an even count and says why', async () => {
     const r = await lab.cli(['scale', '4']);
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/cannot scale to 4 members: the count must be odd[\s\S]*4 members tolerate 1 failure, like 3/);
   });
 
@@ -111,9 +111,9 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
 
   it('a stopped member comes back alone with `up`: the others, which kept their bootstrap flags, are not recreated', async () => {
     await atMembers(3);
-    expect((await lab.cli(['kill', 'etcd2', '--no-wait'])).code).toBe(0);
+    expect(await lab.cli(['kill', 'etcd2', '--no-wait'])).toExitWith(0);
     await seamless(lab, ['etcd1', 'etcd3', 'haproxy'], async () => {
-      expect((await lab.cli(['up'])).code).toBe(0);
+      expect(await lab.cli(['up'])).toExitWith(0);
     });
   });
 
@@ -124,7 +124,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
     try {
       const before = await haproxyConfigHashes(lab);
       // generate alone writes the file; status says HAProxy still runs the old one.
-      expect((await lab.cli(['generate'])).code).toBe(0);
+      expect(await lab.cli(['generate'])).toExitWith(0);
       expect((await lab.json<LabStatus>(['status'])).haproxy.config).toBe('stale');
       await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], async () => {
         expect((await lab.json<UpResult>(['up'])).alreadyUp).toBe(false);
@@ -138,14 +138,14 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
       writeFileSync(spec, original);
     }
     await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], async () => {
-      expect((await lab.cli(['up'])).code).toBe(0);
+      expect(await lab.cli(['up'])).toExitWith(0);
     });
   });
 
   it('down then up brings back the same members with their data', async () => {
     const before = await lab.json<{ members: MemberRow[] }>(['member', 'list']);
-    expect((await lab.cli(['down'])).code).toBe(0);
-    expect((await lab.cli(['up'])).code).toBe(0);
+    expect(await lab.cli(['down'])).toExitWith(0);
+    expect(await lab.cli(['up'])).toExitWith(0);
     const after = await lab.json<{ members: MemberRow[] }>(['member', 'list']);
     expect(after.members.map((m) => m.id)).toEqual(before.members.map((m) => m.id));
     expect(await getKey(client, 'scale/before')).toBe('kept');
@@ -155,13 +155,13 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
     await atMembers(3);
     // A follower: killing the leader would make the others unhealthy too until they elect one.
     const follower = (await lab.json<LabStatus>(['status'])).members.find((m) => !m.isLeader)!.name;
-    expect((await lab.cli(['kill', follower, '--no-wait'])).code).toBe(0);
+    expect(await lab.cli(['kill', follower, '--no-wait'])).toExitWith(0);
     try {
       const r = await lab.cli(['scale', '5']);
-      expect(r.code).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toMatch(new RegExp(`${follower} is not healthy: membership changes start from a healthy cluster`));
     } finally {
-      expect((await lab.cli(['start'])).code).toBe(0);
+      expect(await lab.cli(['start'])).toExitWith(0);
     }
   });
 });

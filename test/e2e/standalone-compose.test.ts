@@ -16,7 +16,7 @@ describe.skipIf(skipE2E)('docker compose -f generated/docker-compose.yml up', ()
   it('gives the same lab: healthy members and a put/get through HAProxy', async () => {
     lab = await createTestLab('compose');
     const generated = await lab.cli(['generate']);
-    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated).toExitWith(0);
 
     let env = new DockerComposeEnvironment(`${lab.dir}/generated`, 'docker-compose.yml')
       .withProjectName(lab.name)

@@ -66,7 +66,7 @@ describe.skipIf(skipE2E)('TLS mode', () => {
     expect(ETCDCTL, 'Debian etcd-client is not installed: etcd-lab setup-host --clients').toBeDefined();
     const env = `eval "$(${process.execPath} ${BIN} env)"`;
     const ok = await bash(`${env} && etcdctl put tls/greeting hello && etcdctl get tls/greeting --print-value-only`, lab.dir);
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok).toExitWith(0);
     expect(ok.stdout.trim().split('\n')).toEqual(['OK', 'hello']);
     const bare = await bash(`${env} && unset ETCDCTL_CERT ETCDCTL_KEY && etcdctl --dial-timeout=2s --command-timeout=3s get tls/greeting`, lab.dir);
     expect(bare.code).not.toBe(0);
@@ -119,7 +119,7 @@ describe.skipIf(skipE2E)('TLS mode', () => {
   it('a second up keeps every certificate; status reads the lab over TLS', async () => {
     const before = read('etcd1/server.crt');
     const again = await lab.cli(['up']);
-    expect(again.code, again.stderr).toBe(0);
+    expect(again).toExitWith(0);
     expect(read('etcd1/server.crt')).toBe(before);
     const status = await lab.json<LabStatus>(['status']);
     expect(status.quorum.healthy).toBe(3);

@@ -47,7 +47,7 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
   beforeAll(async () => {
     // The command that makes the 3.4 image is part of what is tested.
     const build = await cliIn(process.cwd())(['images', 'build', '--etcd-version', '3.4']);
-    expect(build.code, build.stderr).toBe(0);
+    expect(build).toExitWith(0);
     lab = await labOn34('upg');
     broken = await labOn34('upgb');
     client = (await lab.json<UpResult>(['up'])).clientEndpoint;
@@ -93,13 +93,13 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
   it('a downgrade is refused with etcd\'s reason', async () => {
     await upgraded();
     const r = await lab.cli(['upgrade', '--etcd-image', ETCD_34]);
-    expect(r.code).toBe(3);
+    expect(r).toExitWith(3);
     expect(r.stderr).toMatch(/that is a downgrade \(cluster version 3\.5\.0 → 3\.4\.23\)/);
   });
 
   it('an image that cannot start stops the upgrade after the first member, quorum held', async () => {
     const r = await broken.cli(['upgrade', '--etcd-image', brokenImage, '--timeout', '15']);
-    expect(r.code).toBe(4);
+    expect(r).toExitWith(4);
     expect(r.stderr).toMatch(/etcd\d did not come back on/);
     expect(r.stderr).toMatch(/the other members still hold quorum[\s\S]*etcd-lab logs etcd\d[\s\S]*etcd-lab up/);
     const status = await broken.json<LabStatus>(['status']);
@@ -107,7 +107,7 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
     expect(status.members.filter((m) => m.version === '3.4.23')).toHaveLength(2);
     // As the message says: `up` puts the member back on the image it had.
     const up = await broken.cli(['up']);
-    expect(up.code, up.stderr).toBe(0);
+    expect(up).toExitWith(0);
     expect((await broken.json<LabStatus>(['status'])).quorum).toMatchObject({ healthy: 3, held: true });
   });
 });

@@ -65,16 +65,16 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
     await w.start();
     await sleep(1500);
     const killed = await runtime.leader();
-    expect((await lab.cli(['kill', killed!])).code).toBe(0);
+    expect(await lab.cli(['kill', killed!])).toExitWith(0);
     await sleep(2500);
-    expect((await lab.cli(['start', killed!])).code).toBe(0);
+    expect(await lab.cli(['start', killed!])).toExitWith(0);
     await refresh();
     await sleep(1500);
     const cut = await runtime.leader();
-    expect((await lab.cli(['partition', cut!])).code).toBe(0);
+    expect(await lab.cli(['partition', cut!])).toExitWith(0);
     await refresh();
     await sleep(2500);
-    expect((await lab.cli(['heal', cut!])).code).toBe(0);
+    expect(await lab.cli(['heal', cut!])).toExitWith(0);
     await sleep(2000);
     const history = await w.stop();
     const result = checkHistory(history);
@@ -89,10 +89,10 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
     await sleep(1000);
     const leader = await runtime.leader();
     const victim = ['etcd1', 'etcd2', 'etcd3'].find((m) => m !== leader)!;
-    expect((await lab.cli(['partition', victim])).code).toBe(0);
+    expect(await lab.cli(['partition', victim])).toExitWith(0);
     await refresh(); // cut off, it is published on another host port
     await sleep(3000);
-    expect((await lab.cli(['heal', victim])).code).toBe(0);
+    expect(await lab.cli(['heal', victim])).toExitWith(0);
     await sleep(1500);
     const history = await w.stop();
     const result = checkHistory(history);

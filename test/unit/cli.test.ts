@@ -35,20 +35,20 @@ describe('etcd-lab CLI', () => {
   const subcommands = [['images', 'build'], ['snapshot', 'save'], ['snapshot', 'status'], ['snapshot', 'restore'], ['snapshot', 'rollback'], ['alarm', 'list'], ['alarm', 'disarm'], ['alarm', 'recover'], ['member', 'list'], ['member', 'replace'], ['export', 'hosts'], ['export', 'swarm']];
   it.each([[], ...commands.map((c) => [c]), ...subcommands])('--help works for %j', async (...args) => {
     const r = await cli(...args, '--help');
-    expect(r.code).toBe(0);
+    expect(r).toExitWith(0);
     expect(r.stdout).toMatch(/^Usage: etcd-lab/);
   });
 
   it('generate --members 4 refuses with the reason and writes nothing', async () => {
     const r = await cli('generate', '--members', '4');
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/members \(from --members\): must be odd/);
     expect(r.stderr).toMatch(/2:2 split leaves neither side a quorum/);
     expect(existsSync(join(dir, 'generated'))).toBe(false);
   });
 
   it('init points editors at the shipped JSON Schema', async () => {
-    expect((await cli('init')).code).toBe(0);
+    expect(await cli('init')).toExitWith(0);
     const first = readFileSync(join(dir, 'etcd-lab.yaml'), 'utf8').split('\n')[0]!;
     const path = /^# yaml-language-server: \$schema=(\S+)$/.exec(first)?.[1];
     expect(path, first).toBeDefined();
@@ -56,10 +56,10 @@ describe('etcd-lab CLI', () => {
   });
 
   it('as a process: init then generate --members 5 writes the files, the .env private', () => {
-    expect(cliProcess('init').code).toBe(0);
-    expect(cliProcess('init').code).toBe(1); // refuses to overwrite
+    expect(cliProcess('init')).toExitWith(0);
+    expect(cliProcess('init')).toExitWith(1); // refuses to overwrite
     const r = cliProcess('generate', '--members', '5', '--client-port', '23790');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     for (const f of ['docker-compose.yml', 'haproxy/haproxy.cfg', 'kind-config.yaml', '.env']) expect(existsSync(join(dir, 'generated', f))).toBe(true);
     const compose = parse(readFileSync(join(dir, 'generated/docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
     expect(Object.keys(compose.services)).toEqual(['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5', 'haproxy']);
@@ -70,14 +70,14 @@ describe('etcd-lab CLI', () => {
   it('all problems of a bad file are reported at once', async () => {
     writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 2\nnetwork:\n  subnet: 111.0.0.0/24\nhaproxy:\n  statsport: 1\n');
     const r = await cli('generate');
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/3 problems/);
     expect(r.stderr).toMatch(/did you mean statsPort/);
   });
 
   it('generate --json prints the result for scripts', async () => {
     const r = await cli('generate', '--json', '--out', 'elsewhere');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     const result = JSON.parse(r.stdout) as { files: string[]; outDir: string; spec: { members: number } };
     expect(result.files).toContain('docker-compose.yml');
     expect(result.outDir).toBe(join(dir, 'elsewhere'));
@@ -86,22 +86,22 @@ describe('etcd-lab CLI', () => {
 
   it('the per-person .env beside the spec sets host ports, regeneration keeps the password', async () => {
     writeFileSync(join(dir, '.env'), 'ETCD_LAB_STATS_PORT=18404\n');
-    expect((await cli('generate')).code).toBe(0);
+    expect(await cli('generate')).toExitWith(0);
     const first = readFileSync(join(dir, 'generated/.env'), 'utf8');
     expect(first).toContain('ETCD_LAB_STATS_PORT=18404');
-    expect((await cli('generate')).code).toBe(0);
+    expect(await cli('generate')).toExitWith(0);
     expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toBe(first);
   });
 
   it('as a process: bin/etcd-lab.js starts, and its help lists every command', () => {
     const r = cliProcess('--help');
-    expect(r.code, r.stderr).toBe(0);
+    expect(r).toExitWith(0);
     for (const c of commands) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
   });
 
   it('commands that read a lab refuse bad flags before touching Docker', async () => {
     const r = await cli('up', '--members', '2', '--subnet', '8.8.8.0/24');
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/2 problems/);
   });
 
@@ -115,7 +115,7 @@ describe('etcd-lab CLI', () => {
       arrange();
       for (const command of ['generate', 'up', 'status']) {
         const r = await cli(command, ...extra);
-        expect(r.code, `${command}: ${r.stderr}`).toBe(2);
+        expect(r).toExitWith(2, command);
         expect(r.stderr).toMatch(message);
         expect(r.stderr).toMatch(fix);
         expect(r.stderr).not.toMatch(/bug in etcd-lab/);
@@ -126,7 +126,7 @@ describe('etcd-lab CLI', () => {
       mkdirSync(join(dir, 'generated'));
       mkdirSync(join(dir, 'generated', 'docker-compose.yml'));
       const r = await cli('generate');
-      expect(r.code).toBe(2);
+      expect(r).toExitWith(2);
       expect(r.stderr).toMatch(/the directory for generated files .*generated .*(is a directory|exists as something else)/);
       expect(r.stderr).toMatch(/choose another with --out/);
     });
@@ -138,7 +138,7 @@ describe('etcd-lab CLI', () => {
       [[], { ETCD_LAB_BIND_ADDRESS: '10.1.2.3' }, /\$ETCD_LAB_BIND_ADDRESS: .*10\.1\.2\.3, reachable from other machines/],
     ] as [string[], Record<string, string>, RegExp][])('%j %j: a clear warning that names TLS as the way', async (args, env, where) => {
       const r = await cliWith(env, 'generate', ...args);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect(r.stderr).toMatch(where);
       expect(r.stderr).toMatch(/no TLS and no authentication/);
       expect(r.stderr).toMatch(/set tls\.enabled: true .*TLS with client certificates/);
@@ -147,13 +147,13 @@ describe('etcd-lab CLI', () => {
     it('with TLS on, the same address is no warning: client certificates guard it', async () => {
       writeFileSync(join(dir, 'etcd-lab.yaml'), 'tls:\n  enabled: true\n');
       const r = await cli('generate', '--bind-address', '0.0.0.0');
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect(r.stderr).not.toMatch(/no TLS and no authentication/);
     });
 
     it('loopback other than 127.0.0.1 is no warning', async () => {
       const r = await cli('generate', '--bind-address', '127.0.0.2');
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect(r.stderr).not.toMatch(/listen on|no TLS/);
     });
   });
@@ -166,11 +166,11 @@ describe('etcd-lab CLI', () => {
       expect(git('init', '--quiet').status).toBe(0);
       writeFileSync(join(dir, 'app.js'), '// the team\'s own code\n');
       const init = await cli('init');
-      expect(init.code, init.stderr).toBe(0);
+      expect(init).toExitWith(0);
       expect(init.stdout).toMatch(/commit etcd-lab\.yaml/);
       expect(init.stdout).toMatch(/never commit generated\/ .* nor \.env .*; added \.env to .*\.gitignore/);
       writeFileSync(join(dir, '.env'), 'ETCD_LAB_CLIENT_PORT=12379\n');
-      expect((await cli('generate')).code).toBe(0);
+      expect(await cli('generate')).toExitWith(0);
       expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toMatch(/ETCD_LAB_STATS_PASSWORD=\S{8,}/);
       expect(stageable()).toEqual(['.gitignore', 'app.js', 'etcd-lab.yaml']);
     });
@@ -178,7 +178,7 @@ describe('etcd-lab CLI', () => {
     it('an existing .gitignore is kept and extended once; one that already ignores .env is left alone', async () => {
       expect(git('init', '--quiet').status).toBe(0);
       writeFileSync(join(dir, '.gitignore'), 'node_modules/');
-      expect((await cli('init')).code).toBe(0);
+      expect(await cli('init')).toExitWith(0);
       expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe("node_modules/\n# etcd-lab: each person's own ports and images; never commit\n.env\n");
       const again = await cli('init', '--force');
       expect(again.stdout).toMatch(/\.env is already ignored/);
@@ -189,14 +189,14 @@ describe('etcd-lab CLI', () => {
       expect(git('init', '--quiet').status).toBe(0);
       writeFileSync(join(dir, '.env'), 'ETCD_LAB_CLIENT_PORT=12379\n');
       const r = await cli('generate');
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect(r.stderr).toMatch(/\.env is not ignored by git: a `git add -A` would commit your own ports and images/);
       writeFileSync(join(dir, '.gitignore'), '.env\n');
       expect((await cli('generate')).stderr).not.toMatch(/not ignored by git/);
     });
 
     it('outside a repository, init writes no .gitignore', async () => {
-      expect((await cli('init')).code).toBe(0);
+      expect(await cli('init')).toExitWith(0);
       expect(existsSync(join(dir, '.gitignore'))).toBe(false);
     });
   });
@@ -204,10 +204,10 @@ describe('etcd-lab CLI', () => {
   describe('env', () => {
     it('TLS mode: the endpoint and the admin certificate, for bash, fish and PowerShell', async () => {
       writeFileSync(join(dir, 'etcd-lab.yaml'), 'tls:\n  enabled: true\n');
-      expect((await cli('env')).code).toBe(2); // no certificates yet: says to run up
-      expect((await cli('generate')).code).toBe(0);
+      expect(await cli('env')).toExitWith(2); // no certificates yet: says to run up
+      expect(await cli('generate')).toExitWith(0);
       const bash = await cli('env');
-      expect(bash.code, bash.stderr).toBe(0);
+      expect(bash).toExitWith(0);
       expect(bash.stdout).toContain("export ETCDCTL_ENDPOINTS='https://127.0.0.1:2379'");
       expect(bash.stdout).toContain(`export ETCDCTL_CERT='${join(dir, 'generated/pki/admin.crt')}'`);
       expect((await cli('env', '--shell', 'fish')).stdout).toContain(`set -gx ETCDCTL_KEY '${join(dir, 'generated/pki/admin.key')}';`);
@@ -266,7 +266,7 @@ describe('etcd-lab CLI', () => {
       const r = await cliWith(DOCKERLESS, ...args);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/looks like a bug|tolerates no more failures than -1|split 0:0/);
-      expect(r.code, r.stderr).toBe(2);
+      expect(r).toExitWith(2);
       nothingWritten();
     });
 
@@ -275,7 +275,7 @@ describe('etcd-lab CLI', () => {
       writeFileSync(join(dir, 'ro', 'x.db.part'), 'left by a save that was killed');
       const r = await cliWith(DOCKERLESS, 'snapshot', 'save', join(dir, 'ro', 'x.db'));
       // Past the file checks, as far as Docker (absent here): not "exists as something else".
-      expect(r.code, r.stderr).toBe(3);
+      expect(r).toExitWith(3);
       expect(r.stderr).toMatch(/Docker is not reachable/);
       expect(readdirSync(join(dir, 'ro'))).toEqual(['x.db.part']);
     });
@@ -283,7 +283,7 @@ describe('etcd-lab CLI', () => {
     it('a spec image with capitals is refused by generate, with the lowercase one offered', async () => {
       writeFileSync(join(dir, 'etcd-lab.yaml'), 'etcd:\n  image: Quay.io/CoreOS/etcd:v3.5.33\n');
       const r = await cli('generate');
-      expect(r.code).toBe(2);
+      expect(r).toExitWith(2);
       expect(r.stderr).toMatch(/etcd\.image: has capital letters[\s\S]*quay\.io\/coreos\/etcd:v3\.5\.33/);
       nothingWritten();
     });
@@ -291,14 +291,14 @@ describe('etcd-lab CLI', () => {
     it('the same mistake seen by two readers counts once', async () => {
       writeFileSync(join(dir, '.env'), 'ETCD_LAB_BIND_ADDRESS=999.1.1.1\n');
       const r = await cliWith({ ETCD_LAB_BIND_ADDRESS: '999.1.1.1' }, 'generate', '--bind-address', '999.1.1.1');
-      expect(r.code).toBe(2);
+      expect(r).toExitWith(2);
       expect(r.stderr).toMatch(/: 1 problem\n/);
     });
 
     it('a .env with a malformed line is read, with a warning naming the line', async () => {
       writeFileSync(join(dir, '.env'), '# mine\nETCD_LAB_CLIENT_PORT 23790\nETCD_LAB_STATS_PORT=8405\nETCD_LAB_CLIENT_PROT=1\n');
       const r = await cli('generate');
-      expect(r.code, r.stderr).toBe(0);
+      expect(r).toExitWith(0);
       expect(r.stderr).toMatch(new RegExp(`${join(dir, '.env').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: is not NAME=value`));
       expect(r.stderr).toMatch(/\.env:4: ETCD_LAB_CLIENT_PROT is not a variable etcd-lab reads, so it is ignored — did you mean ETCD_LAB_CLIENT_PORT\?/);
       expect(readFileSync(join(dir, 'generated/.env'), 'utf8')).toContain('ETCD_LAB_STATS_PORT=8405');
@@ -336,7 +336,7 @@ describe('shell completion', () => {
     writeFileSync(join(dir, 'etcd-lab.yaml'), 'members: 3\n');
     mkdirSync(join(dir, 'bin'));
     const script = cliProcess('completion', 'bash');
-    expect(script.code, script.stderr).toBe(0);
+    expect(script).toExitWith(0);
     writeFileSync(join(dir, 'bin', 'etcd-lab'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
     const r = spawnSync('bash', ['-c', `${script.stdout}\nCOMP_WORDS=(etcd-lab partition e); COMP_CWORD=2; _etcd_lab; printf '%s\\n' "\${COMPREPLY[@]}"`], {
       cwd: dir,
@@ -348,7 +348,7 @@ describe('shell completion', () => {
 
   it('an unknown shell is refused with the ones there are', async () => {
     const r = await cli('completion', 'tcsh');
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/use one of bash, zsh, fish/);
   });
 });
@@ -363,7 +363,7 @@ describe('check --verify: a saved history checked again, with no lab and no Dock
     const file = join(dir, 'history.json');
     writeFileSync(file, JSON.stringify(b.history()));
     const ok = await cliWith(DOCKERLESS, 'check', '--verify', file);
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok).toExitWith(0);
     expect(ok.stdout).toMatch(/^operations: 3 \(ok 3, failed 0, unknown outcome 0: 0 committed, 0 not\); 2 committed revisions$/m);
     expect(ok.stdout).toMatch(/^PASS: linearizable/m);
     expect(readFileSync(join(dir, 'history.html'), 'utf8')).toContain('<p class="verdict pass">PASS');
@@ -371,7 +371,7 @@ describe('check --verify: a saved history checked again, with no lab and no Dock
     const damaged = b.history([b.stream(1, b.events.filter((e) => e.revision !== w.response!.revision))]);
     writeFileSync(file, JSON.stringify(damaged));
     const bad = await cliWith(DOCKERLESS, 'check', '--verify', file);
-    expect(bad.code).toBe(5);
+    expect(bad).toExitWith(5);
     expect(bad.stdout).toMatch(/^VIOLATION lost-write: c2→haproxy put k1=c2-1 ok @102/m);
     expect(bad.stdout).toMatch(/^FAIL: \d+ violations$/m);
   });
@@ -380,7 +380,7 @@ describe('check --verify: a saved history checked again, with no lab and no Dock
     const file = join(dir, 'old.json');
     writeFileSync(file, JSON.stringify({ lab: 'x', prefix: 'p/', faults: [], writes: [] }));
     const r = await cliWith(DOCKERLESS, 'check', '--verify', file);
-    expect(r.code).toBe(2);
+    expect(r).toExitWith(2);
     expect(r.stderr).toMatch(/is not a history this etcd-lab can check \(format "none", expected etcd-lab-history\/2\)/);
     expect(r.stderr).toMatch(/run `etcd-lab check` again/);
   });

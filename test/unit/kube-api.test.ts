@@ -18,9 +18,13 @@ class FakeApiServer {
   private readonly watchers = new Set<{ res: http.ServerResponse; after: number }>();
   private rv = 100;
   private compactedRv = 0;
-  private compactAtNextWrite = false;
+  compactAtNextWrite = false;
   loseNextWrite = false;
   dropNextEvent = false;
+  /** A create of this name is answered 201 and never stored. */
+  loseCreateOf?: string;
+  /** Writes answered so far: what the tests' windows wait on. */
+  writes = 0;
   readonly server = http.createServer((req, res) => this.handle(req, res));
   readonly base = `/apis/${WIDGETS.group}/${WIDGETS.version}/namespaces/${WIDGETS.namespace}/${WIDGETS.plural}`;
 
@@ -82,7 +86,9 @@ class FakeApiServer {
         const n = input.metadata!.name;
         if (this.objects.has(n)) return send(409, { message: 'already exists' });
         const s = { size: input.spec!.size, rv: ++this.rv };
+        this.writes += 1;
         if (this.loseNextWrite) this.loseNextWrite = false;
+        else if (this.loseCreateOf === n) this.loseCreateOf = undefined;
         else {
           this.objects.set(n, s);
           this.record('ADDED', n, s);
@@ -92,6 +98,7 @@ class FakeApiServer {
       if (!have) return send(404, { message: 'not found' });
       const expected = req.method === 'PUT' ? input.metadata?.resourceVersion : input.preconditions?.resourceVersion;
       if (expected !== String(have.rv)) return send(409, { message: 'conflict' });
+      this.writes += 1;
       if (req.method === 'PUT') {
         const s = { size: input.spec!.size, rv: ++this.rv };
         this.objects.set(name!, s);
@@ -108,17 +115,30 @@ class FakeApiServer {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for `done` (polled): the tests' windows follow what the fake saw, not the clock, so a busy machine only makes them longer. */
+async function until(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !done(); await sleep(5)) {
+    if (Date.now() > deadline) throw new Error(`never happened within ${timeoutMs} ms: ${what}`);
+  }
+}
+
 describe('KubeWorkload', () => {
   let fake: FakeApiServer;
   afterEach(() => fake?.close());
 
-  async function run(during: (fake: FakeApiServer) => void | Promise<void>) {
+  /**
+   * Starts the workload; once it has written a while, plants a fault; once the workload met the
+   * fault (`met`) and wrote on past it, stops and returns what it found.
+   */
+  async function run(plant: (fake: FakeApiServer) => void, met: (fake: FakeApiServer) => boolean = () => true) {
     fake = new FakeApiServer();
     const api = await fake.listen();
     const workload = await new KubeWorkload({ api, prefix: 'w', objects: 4, callTimeoutMs: 2000, pauseMs: 1 }).start();
-    await sleep(150);
-    await during(fake);
-    await sleep(150);
+    await until('20 writes before the fault', () => fake.writes >= 20);
+    plant(fake);
+    await until('the workload met the fault', () => met(fake));
+    const after = fake.writes;
+    await until('20 writes after the fault', () => fake.writes >= after + 20);
     return workload.stop();
   }
 
@@ -130,25 +150,32 @@ describe('KubeWorkload', () => {
   });
 
   it('an acknowledged create that was never stored is caught', async () => {
-    const result = await run((f) => {
-      f.loseNextWrite = true;
-    });
+    const result = await run(
+      (f) => (f.loseNextWrite = true),
+      (f) => !f.loseNextWrite,
+    );
     expect(result.violations.length).toBeGreaterThan(0);
     expect(result.violations.join('\n')).toMatch(/HTTP 404|acknowledged size|expecting size/);
   });
 
+  it("a lost end marker is reported from the list, without waiting out the watch's deadline", { timeout: 10_000 }, async () => {
+    const result = await run((f) => (f.loseCreateOf = 'wend'));
+    expect(result.violations).toEqual([expect.stringMatching(/^wend: the end marker's create was acknowledged at resourceVersion \d+, but a later list does not have it$/)]);
+  });
+
   it('a watch event that never arrives is caught', async () => {
-    const result = await run((f) => {
-      f.dropNextEvent = true;
-    });
+    const result = await run(
+      (f) => (f.dropNextEvent = true),
+      (f) => !f.dropNextEvent,
+    );
     expect(result.violations.join('\n')).toMatch(/watch: /);
   });
 
   it('a compaction under the watch: told 410 Gone, it re-lists, and nothing is blamed', async () => {
-    const result = await run(async (f) => {
-      f.compact();
-      await sleep(50);
-    });
+    const result = await run(
+      (f) => f.compact(),
+      (f) => !f.compactAtNextWrite,
+    );
     expect(result.relists).toBeGreaterThanOrEqual(1);
     expect(result.violations).toEqual([]);
   });

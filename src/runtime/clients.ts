@@ -4,7 +4,7 @@
 // deadline and none retried; and watchers that follow the whole key space from the first revision,
 // resuming on another endpoint where a stream breaks. Everything is recorded for the checker.
 import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
-import { kvCompareAndSet, kvDelete, kvGet, kvPut, kvPutAll, kvRange, watchPrefix, type WatchHandle } from './etcd-kv.js';
+import { kvCompareAndSet, kvDelete, kvGet, kvPut, kvRange, kvTxn, watchPrefix, type WatchHandle } from './etcd-kv.js';
 import { HISTORY_FORMAT, type History, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
 
 export interface ClientSpec {
@@ -110,7 +110,7 @@ export class Workload {
     if (roll < 0.75) return { op: 'delete', key };
     if (roll < 0.9) return { op: 'cas', key, modRevision: seen.get(key) ?? 0, value };
     const other = this.keys[(this.keys.indexOf(key) + 1) % this.keys.length]!;
-    return { op: 'txn', puts: [{ key, value }, { key: other, value: `${value}b` }] };
+    return { op: 'txn', success: [{ op: 'put', key, value }, { op: 'put', key: other, value: `${value}b` }] };
   }
 
   private async perform(client: number, spec: ClientSpec, request: Request, seen: Map<string, number>): Promise<void> {
@@ -140,9 +140,13 @@ export class Workload {
           response = { op: 'cas', ...r };
           break;
         }
-        case 'txn':
-          response = { op: 'txn', ...(await kvPutAll(e, request.puts, t)) };
+        case 'txn': {
+          const r = await kvTxn(e, request, t);
+          response = { op: 'txn', revision: r.revision, succeeded: r.succeeded };
           break;
+        }
+        default:
+          throw new Error(`the etcd workload does not send ${request.op}`);
       }
       op.response = response;
     } catch (error) {

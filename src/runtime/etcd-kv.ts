@@ -3,6 +3,7 @@
 // like the rest of etcd-lab: no client library, so no retry or failover happens behind our back.
 import { b64, post, rangeEnd, unb64, type Endpoint } from './etcd-http.js';
 import { streamLines } from './http-stream.js';
+import type { Compare, Kv, TxnOp } from '../checker/history.js';
 
 interface RawHeader {
   header?: { revision?: string };
@@ -11,6 +12,9 @@ interface RawKv {
   key: string;
   value?: string;
   mod_revision?: string;
+  create_revision?: string;
+  version?: string;
+  lease?: string;
 }
 const revisionOf = (r: RawHeader) => Number(r.header?.revision ?? 0);
 /** Writes are sent once: a retry after a reset could apply them twice (see etcd-http.ts). */
@@ -52,10 +56,78 @@ export async function kvCompareAndSet(endpoint: Endpoint, key: string, modRevisi
   return { revision: revisionOf(r), succeeded: r.succeeded === true };
 }
 
-/** Several keys put in one transaction, at one revision. */
-export async function kvPutAll(endpoint: Endpoint, puts: { key: string; value: string }[], timeoutMs: number): Promise<{ revision: number }> {
-  const r = await post<RawHeader>(endpoint, '/v3/kv/txn', { success: puts.map((p) => ({ request_put: { key: b64(p.key), value: b64(p.value) } })) }, timeoutMs, ONCE);
-  return { revision: revisionOf(r) };
+/** A transaction: `success` if every compare holds, else `failure`, at one revision; its gets' answers in order. */
+export async function kvTxn(endpoint: Endpoint, txn: { compare?: Compare[]; success: TxnOp[]; failure?: TxnOp[] }, timeoutMs: number): Promise<{ revision: number; succeeded: boolean; reads: (Kv | null)[] }> {
+  const target = { mod: 'MOD', create: 'CREATE', version: 'VERSION' } as const;
+  const field = { mod: 'mod_revision', create: 'create_revision', version: 'version' } as const;
+  const op = (o: TxnOp) =>
+    o.op === 'put'
+      ? { request_put: { key: b64(o.key), value: b64(o.value), ...(o.lease ? { lease: String(o.lease) } : {}) } }
+      : o.op === 'delete'
+        ? { request_delete_range: { key: b64(o.key) } }
+        : { request_range: { key: b64(o.key) } };
+  const r = await post<RawHeader & { succeeded?: boolean; responses?: { response_range?: { kvs?: RawKv[] } }[] }>(
+    endpoint,
+    '/v3/kv/txn',
+    {
+      compare: (txn.compare ?? []).map((c) => ({ key: b64(c.key), target: target[c.target], result: 'EQUAL', [field[c.target]]: String(c.equals) })),
+      success: txn.success.map(op),
+      failure: (txn.failure ?? []).map(op),
+    },
+    timeoutMs,
+    ONCE,
+  );
+  const reads = (r.responses ?? []).filter((x) => x.response_range !== undefined).map((x) => {
+    const kv = x.response_range?.kvs?.[0];
+    return kv ? kvFrom(kv) : null;
+  });
+  return { revision: revisionOf(r), succeeded: r.succeeded === true, reads };
+}
+
+/** Keys under `prefix` from `start` on, at most `limit`, as of `revision` (0: now): one range request. */
+export async function kvList(endpoint: Endpoint, prefix: string, opts: { start?: string; limit?: number; revision?: number; serializable?: boolean; timeoutMs: number }): Promise<{ revision: number; kvs: Kv[]; more: boolean; count: number }> {
+  const r = await post<RawHeader & { kvs?: RawKv[]; more?: boolean; count?: string }>(
+    endpoint,
+    '/v3/kv/range',
+    { key: b64(opts.start ?? prefix), range_end: rangeEnd(prefix), limit: String(opts.limit ?? 0), revision: String(opts.revision ?? 0), serializable: opts.serializable ?? false },
+    opts.timeoutMs,
+  );
+  return { revision: revisionOf(r), kvs: (r.kvs ?? []).map(kvFrom), more: r.more === true, count: Number(r.count ?? 0) };
+}
+
+/** A lease with a TTL in seconds; etcd names it. */
+export async function leaseGrant(endpoint: Endpoint, ttlSeconds: number, timeoutMs: number): Promise<{ revision: number; lease: number; ttlSeconds: number }> {
+  const r = await post<RawHeader & { ID?: string; TTL?: string }>(endpoint, '/v3/lease/grant', { TTL: String(ttlSeconds) }, timeoutMs, ONCE);
+  return { revision: revisionOf(r), lease: Number(r.ID ?? 0), ttlSeconds: Number(r.TTL ?? 0) };
+}
+
+/** One keep-alive: the lease's TTL again, or 0 if etcd no longer knows it. */
+export async function leaseKeepAlive(endpoint: Endpoint, lease: number, timeoutMs: number): Promise<{ revision: number; ttlSeconds: number }> {
+  // The gateway answers the keep-alive stream with one JSON object per request: one request, one answer.
+  const r = await post<{ result?: RawHeader & { TTL?: string } }>(endpoint, '/v3/lease/keepalive', { ID: String(lease) }, timeoutMs, ONCE);
+  return { revision: revisionOf(r.result ?? {}), ttlSeconds: Number(r.result?.TTL ?? 0) };
+}
+
+/** Revokes a lease: its keys are deleted at one revision. */
+export async function leaseRevoke(endpoint: Endpoint, lease: number, timeoutMs: number): Promise<{ revision: number }> {
+  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/lease/revoke', { ID: String(lease) }, timeoutMs, ONCE)) };
+}
+
+/** A member's hash of its key-value store at `revision` (0: now). */
+export async function hashKv(endpoint: Endpoint, revision: number, timeoutMs: number): Promise<{ revision: number; compactRevision: number; hash: number }> {
+  const r = await post<RawHeader & { hash?: number | string; compact_revision?: string; hash_revision?: string }>(endpoint, '/v3/maintenance/hashkv', { revision: String(revision) }, timeoutMs);
+  return { revision: Number(r.hash_revision ?? revisionOf(r)), compactRevision: Number(r.compact_revision ?? 0), hash: Number(r.hash ?? 0) };
+}
+
+function kvFrom(kv: RawKv): Kv {
+  return {
+    key: unb64(kv.key),
+    value: unb64(kv.value ?? ''),
+    modRevision: Number(kv.mod_revision ?? 0),
+    ...(kv.create_revision ? { createRevision: Number(kv.create_revision) } : {}),
+    ...(kv.version ? { version: Number(kv.version) } : {}),
+    ...(kv.lease && kv.lease !== '0' ? { lease: Number(kv.lease) } : {}),
+  };
 }
 
 export interface WatchedEvent {

@@ -66,8 +66,15 @@ export class HistoryBuilder {
         if (mod !== r.modRevision) return { op: 'cas', revision: this.revision, succeeded: false };
         return { op: 'cas', revision: this.commit([{ key: r.key, value: r.value }]), succeeded: true };
       }
-      case 'txn':
-        return { op: 'txn', revision: this.commit(r.puts) };
+      case 'txn': {
+        // Compares on mod_revision only: what the tests send.
+        const succeeded = (r.compare ?? []).every((c) => (this.store.get(c.key)?.modRevision ?? 0) === c.equals);
+        const branch = succeeded ? r.success : (r.failure ?? []);
+        const changes = branch.flatMap((o) => (o.op === 'put' ? [{ key: o.key, value: o.value }] : o.op === 'delete' && this.store.has(o.key) ? [{ key: o.key }] : []));
+        return { op: 'txn', revision: changes.length > 0 ? this.commit(changes) : this.revision, succeeded };
+      }
+      default:
+        throw new Error(`the history builder does not model ${r.op}`);
     }
   }
 

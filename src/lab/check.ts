@@ -4,7 +4,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkHistory, type CheckResult as CheckerResult } from '../checker/check.js';
-import { HISTORY_FORMAT, type FaultWindow, type History } from '../checker/history.js';
+import type { FaultWindow, History } from '../checker/history.js';
+import { InvalidHistory, validateHistory } from '../checker/validate.js';
 import { fileError, UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { renderCheckReport } from '../render/check-report.js';
@@ -43,6 +44,8 @@ export interface CheckResult {
   longestUnavailableMs: number;
   historyFile: string;
   reportFile: string;
+  /** Why the report could not be drawn (the verdict stands). */
+  reportError?: string;
   durationMs: number;
 }
 
@@ -54,39 +57,53 @@ export function longestUnavailable(history: History): number {
   return Math.round(longest);
 }
 
-function resultOf(history: History, historyFile: string, reportFile: string, started: number): { result: CheckResult; report: string } {
-  const checked = checkHistory(history);
+/**
+ * Judges the history, shows the verdict, then draws the report. The verdict never waits on the
+ * report, and a report that cannot be drawn costs the report, not the verdict.
+ */
+async function judge(history: History, historyFile: string, reportFile: string, started: number, reporter: Reporter): Promise<CheckResult> {
+  const checked = await reporter.step(`check ${history.operations.length} operations`, async () => checkHistory(history));
   const { committedAt: _committedAt, ...checker } = checked;
-  return {
-    result: { ok: checked.ok, checker, faults: history.faults, longestUnavailableMs: longestUnavailable(history), historyFile, reportFile, durationMs: Date.now() - started },
-    report: renderCheckReport(history, checked),
-  };
-}
-
-/** `--verify`: a saved history checked again; pure, so no lab (or Docker) is needed. */
-async function verifySaved(file: string): Promise<CheckResult> {
-  const started = Date.now();
-  const history = await readFile(file, 'utf8')
-    .then((text) => JSON.parse(text) as History)
-    .catch((error: unknown) => {
-      if (error instanceof SyntaxError) throw new UserError(`${file} is not a history etcd-lab check saved (not JSON)`, { exitCode: ExitCode.badInput });
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${file} does not exist`, { hint: 'check prints where it saved the history: generated/check-….json', exitCode: ExitCode.badInput });
-      throw fileError(error, file, 'the history file', 'point --verify at a readable file');
-    });
-  if (history.format !== HISTORY_FORMAT || !Array.isArray(history.operations) || !Array.isArray(history.watches)) {
-    throw new UserError(`${file} is not a history this etcd-lab can check (format ${JSON.stringify(history.format ?? 'none')}, expected ${HISTORY_FORMAT})`, {
-      hint: 'a history saved by an older etcd-lab recorded only writes: run `etcd-lab check` again',
-      exitCode: ExitCode.badInput,
-    });
+  const result: CheckResult = { ok: checked.ok, checker, faults: history.faults, longestUnavailableMs: longestUnavailable(history), historyFile, reportFile, durationMs: Date.now() - started };
+  reporter.info(checked.ok ? `PASS: no violation in ${history.operations.length} operations` : `FAIL: ${checked.violations.length + Object.values(checked.more).reduce((a, b) => a + (b ?? 0), 0)} violations`);
+  try {
+    await writeFile(reportFile, renderCheckReport(history, checked));
+  } catch (error) {
+    result.reportError = (error as Error).message;
+    reporter.warn(`the report could not be drawn (${(error as Error).message}); the verdict and the history stand: etcd-lab check --verify ${historyFile}`);
   }
-  const reportFile = file.replace(/\.json$/, '') + '.html';
-  const { result, report } = resultOf(history, file, reportFile, started);
-  await writeFile(reportFile, report);
   return result;
 }
 
+/** `--verify`: a saved history checked again; pure, so no lab (or Docker) is needed. */
+async function verifySaved(file: string, reporter: Reporter): Promise<CheckResult> {
+  const started = Date.now();
+  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${file} does not exist`, { hint: 'check prints where it saved the history: generated/check-….json', exitCode: ExitCode.badInput });
+    throw fileError(error, file, 'the history file', 'point --verify at a readable file');
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${file} is not a history etcd-lab check saved: not JSON (${(error as Error).message})`, { exitCode: ExitCode.badInput });
+  }
+  let history: History;
+  try {
+    history = validateHistory(json);
+  } catch (error) {
+    if (!(error instanceof InvalidHistory)) throw error;
+    throw new UserError(`${file} is not a history the checker can judge: ${error.problems.length + error.more} problem${error.problems.length + error.more === 1 ? '' : 's'}`, {
+      problems: error.problems.map((p) => ({ path: p.path, message: p.message })),
+      hint: `${error.more > 0 ? `(and ${error.more} more) ` : ''}a history is what \`etcd-lab check\` saves (docs/failure.md#the-history-format); fix the file, or record a new one`,
+      exitCode: ExitCode.badInput,
+    });
+  }
+  return judge(history, file, `${file.replace(/\.json$/, '')}.html`, started, reporter);
+}
+
 export async function check(opts: CheckOptions, reporter: Reporter): Promise<CheckResult> {
-  if (opts.verify) return verifySaved(opts.verify);
+  if (opts.verify) return verifySaved(opts.verify, reporter);
   return withLab(opts, { lock: 'check' }, reporter, (runtime) => checkLab(runtime, opts, reporter));
 }
 
@@ -133,6 +150,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     callTimeoutMs: 1000,
     reads: opts.reads ?? 'linearizable',
     control: runtime.client,
+    members: async () => [...(await runtime.memberEndpoints())].map(([name, endpoint]) => ({ name, endpoint })),
     lab: lab.spec.name,
   });
   await reporter.step(`${clients.length} clients and ${watchers.length} watchers on ${opts.keys ?? 10} keys`, () => workload.start());
@@ -155,8 +173,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   await mkdir(lab.outDir, { recursive: true });
   const historyFile = join(lab.outDir, `check-${stamp}.json`);
   const reportFile = join(lab.outDir, `check-${stamp}.html`);
-  const { result, report } = await reporter.step(`check ${history.operations.length} operations`, async () => resultOf(history, historyFile, reportFile, started));
+  // Saved first: a verdict can always be had again from it (`--verify`).
   await writeFile(historyFile, `${JSON.stringify(history)}\n`);
-  await writeFile(reportFile, report);
-  return result;
+  return judge(history, historyFile, reportFile, started, reporter);
 }

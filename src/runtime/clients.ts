@@ -4,8 +4,8 @@
 // deadline and none retried; and watchers that follow the whole key space from the first revision,
 // resuming on another endpoint where a stream breaks. Everything is recorded for the checker.
 import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
-import { kvCompareAndSet, kvDelete, kvGet, kvPut, kvRange, kvTxn, watchPrefix, type WatchHandle } from './etcd-kv.js';
-import { HISTORY_FORMAT, type History, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
+import { hashKv, kvCompareAndSet, kvDelete, kvGet, kvPut, kvRange, kvTxn, watchPrefix, type WatchHandle } from './etcd-kv.js';
+import { HISTORY_FORMAT, type History, type MemberHash, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
 
 export interface ClientSpec {
   /** A member's name, or "haproxy". */
@@ -27,6 +27,8 @@ export interface WorkloadOptions {
   reads: 'linearizable' | 'serializable';
   /** Where the workload's own calls (clearing, the end marker, the final read) go. */
   control: Endpoint;
+  /** Every member, asked for its store's hash at the end marker's revision (they must agree). */
+  members?: () => Promise<{ name: string; endpoint: Endpoint }[]>;
   lab: string;
 }
 
@@ -160,14 +162,23 @@ export class Workload {
   private async watchLoop(w: (typeof this.watching)[number], endpoints: ClientSpec[], watcher: number): Promise<void> {
     for (let attempt = 0; !w.closed; attempt++) {
       const spec = endpoints[attempt % endpoints.length]!;
-      const stream: WatchStream = { id: this.streams.length + 1, watcher, via: spec.via, fromRevision: w.next, startMs: this.now(), endMs: 0, events: [], end: 'broken' };
+      // The first watcher asks for each key's previous state too (prev_kv), which the checker replays.
+      const prevKv = watcher === 1;
+      const stream: WatchStream = { id: this.streams.length + 1, watcher, via: spec.via, prefix: this.opts.prefix, fromRevision: w.next, ...(prevKv ? { prevKv } : {}), startMs: this.now(), endMs: 0, events: [], end: 'broken' };
       this.streams.push(stream);
       let batch = 0;
-      const handle = watchPrefix(spec.endpoint(), this.opts.prefix, w.next, (events) => {
-        batch += 1;
-        for (const e of events) stream.events.push({ ...e, batch });
-        w.next = events.at(-1)!.revision + 1;
-      });
+      const handle = watchPrefix(
+        spec.endpoint(),
+        this.opts.prefix,
+        w.next,
+        (events) => {
+          batch += 1;
+          for (const e of events) stream.events.push({ ...e, batch });
+          w.next = events.at(-1)!.revision + 1;
+        },
+        2000,
+        { prevKv },
+      );
       w.handle = handle;
       const end = await handle.ended;
       w.handle = undefined;
@@ -221,24 +232,46 @@ export class Workload {
     await Promise.all(this.watching.map((w) => w.loop));
     // A watcher that did not get to the marker promises only what it delivered.
     for (const s of this.streams) if (s.end === 'closed' && (s.upToRevision ?? 0) < endRevision) s.end = 'broken';
-    const final = await this.finalState(until);
+    // The key space as of the marker: what others write to other keys meanwhile moves nothing.
+    const finalCallMs = this.now();
+    const final = await this.finalState(until, endRevision);
+    const hashes = endRevision > 0 ? await this.hashes(endRevision) : [];
     return {
       format: HISTORY_FORMAT,
       lab: this.opts.lab,
       startedAt: new Date(Date.now() - this.now()).toISOString(),
+      traffic: 'etcd',
+      prefix: this.opts.prefix,
       keys: [...this.keys, this.endKey],
       startRevision: this.startRevision,
       operations: this.operations,
       watches: this.streams,
       faults,
-      final,
+      final: { revision: endRevision > 0 ? endRevision : final.revision, readAtRevision: final.revision, callMs: finalCallMs, values: final.values },
+      ...(hashes.length > 0 ? { hashes } : {}),
     };
   }
 
-  private async finalState(until: number): Promise<History['final']> {
+  /** Each member's hash of its store at `revision`; a member that does not answer is left out. */
+  private async hashes(revision: number): Promise<MemberHash[]> {
+    const members = (await this.opts.members?.().catch(() => [])) ?? [];
+    const answers = await Promise.all(
+      members.map(async (m) => {
+        try {
+          const h = await hashKv(m.endpoint, revision, 5000);
+          return [{ member: m.name, revision: h.revision, compactRevision: h.compactRevision, hash: h.hash }];
+        } catch {
+          return [];
+        }
+      }),
+    );
+    return answers.flat();
+  }
+
+  private async finalState(until: number, asOf: number): Promise<{ revision: number; values: History['final']['values'] }> {
     for (;;) {
       try {
-        return await kvRange(this.opts.control, this.opts.prefix, 5000);
+        return await kvRange(this.opts.control, this.opts.prefix, 5000, asOf);
       } catch (error) {
         if (Date.now() > until) throw error;
         await sleep(300);

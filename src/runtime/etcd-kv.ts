@@ -26,10 +26,10 @@ export async function kvGet(endpoint: Endpoint, key: string, opts: { serializabl
   return { revision: revisionOf(r), ...(kv ? { value: unb64(kv.value ?? ''), modRevision: Number(kv.mod_revision ?? 0) } : {}) };
 }
 
-/** Every key under `prefix` with its value and mod_revision, in one linearizable read. */
-export async function kvRange(endpoint: Endpoint, prefix: string, timeoutMs: number): Promise<{ revision: number; values: Record<string, { value: string; modRevision: number }> }> {
-  const r = await post<RawHeader & { kvs?: RawKv[] }>(endpoint, '/v3/kv/range', { key: b64(prefix), range_end: rangeEnd(prefix) }, timeoutMs);
-  return { revision: revisionOf(r), values: Object.fromEntries((r.kvs ?? []).map((kv) => [unb64(kv.key), { value: unb64(kv.value ?? ''), modRevision: Number(kv.mod_revision ?? 0) }])) };
+/** Every key under `prefix` with its value and mod_revision, in one linearizable read: now, or as of `revision`. */
+export async function kvRange(endpoint: Endpoint, prefix: string, timeoutMs: number, revision = 0): Promise<{ revision: number; values: Record<string, { value: string; modRevision: number }> }> {
+  const r = await post<RawHeader & { kvs?: RawKv[] }>(endpoint, '/v3/kv/range', { key: b64(prefix), range_end: rangeEnd(prefix), revision: String(revision) }, timeoutMs);
+  return { revision: revisionOf(r), values: Object.fromEntries((r.kvs ?? []).map((kv) => [unb64(kv.key), { value: unb64(kv.value ?? ''), modRevision: Number(kv.mod_revision ?? 0), ...(kv.lease && kv.lease !== '0' ? { lease: Number(kv.lease) } : {}) }])) };
 }
 
 export async function kvPut(endpoint: Endpoint, key: string, value: string, timeoutMs: number): Promise<{ revision: number }> {
@@ -136,6 +136,11 @@ export interface WatchedEvent {
   type: 'put' | 'delete';
   value?: string;
   modRevision: number;
+  createRevision?: number;
+  version?: number;
+  lease?: number;
+  /** With prev_kv: the key before the change (null: it did not exist). */
+  prev?: { value: string; modRevision: number } | null;
 }
 
 /** How a watch stream ended: closed by us, cut (the member died, the connection broke), or compacted under it. */
@@ -152,13 +157,13 @@ export interface WatchHandle {
  * events as they arrive (one call per response: a revision is never split across calls by etcd).
  * The gateway answers a watch with a stream of JSON objects, one per response.
  */
-export function watchPrefix(endpoint: Endpoint, prefix: string, fromRevision: number, onEvents: (events: WatchedEvent[]) => void, connectTimeoutMs = 2000): WatchHandle {
+export function watchPrefix(endpoint: Endpoint, prefix: string, fromRevision: number, onEvents: (events: WatchedEvent[]) => void, connectTimeoutMs = 2000, opts: { prevKv?: boolean } = {}): WatchHandle {
   let compactedAt = 0;
   const stream = streamLines(
     endpoint,
-    { method: 'POST', path: '/v3/watch', body: JSON.stringify({ create_request: { key: b64(prefix), range_end: rangeEnd(prefix), start_revision: String(fromRevision) } }) },
+    { method: 'POST', path: '/v3/watch', body: JSON.stringify({ create_request: { key: b64(prefix), range_end: rangeEnd(prefix), start_revision: String(fromRevision), ...(opts.prevKv ? { prev_kv: true } : {}) } }) },
     (line) => {
-      let message: { result?: { events?: { type?: string; kv?: RawKv }[]; compact_revision?: string; canceled?: boolean; cancel_reason?: string }; error?: { message?: string } };
+      let message: { result?: { events?: { type?: string; kv?: RawKv; prev_kv?: RawKv }[]; compact_revision?: string; canceled?: boolean; cancel_reason?: string }; error?: { message?: string } };
       try {
         message = JSON.parse(line);
       } catch {
@@ -176,7 +181,9 @@ export function watchPrefix(endpoint: Endpoint, prefix: string, fromRevision: nu
         const kv = e.kv!;
         const type = e.type === 'DELETE' ? 'delete' : 'put';
         const modRevision = Number(kv.mod_revision ?? 0);
-        return { revision: modRevision, key: unb64(kv.key), type, ...(type === 'put' ? { value: unb64(kv.value ?? '') } : {}), modRevision };
+        const prev = opts.prevKv ? (e.prev_kv ? { value: unb64(e.prev_kv.value ?? ''), modRevision: Number(e.prev_kv.mod_revision ?? 0) } : null) : undefined;
+        const details = type === 'put' ? { value: unb64(kv.value ?? ''), createRevision: Number(kv.create_revision ?? 0), version: Number(kv.version ?? 0), ...(kv.lease && kv.lease !== '0' ? { lease: Number(kv.lease) } : {}) } : {};
+        return { revision: modRevision, key: unb64(kv.key), type, ...details, modRevision, ...(prev !== undefined ? { prev } : {}) };
       });
       if (events.length > 0) onEvents(events);
     },

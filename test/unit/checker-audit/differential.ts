@@ -1,5 +1,5 @@
-// Comparing the checker with the oracle on one history, and shrinking a disagreement to the fewest
-// operations, streams and events that still show it, so a failure prints something readable.
+// Comparing the checker with the oracle on random histories, and shrinking the first disagreement
+// to the fewest operations, streams and events that still show it, so a failure reads easily.
 import { checkHistory } from '../../../src/checker/check.js';
 import { describeOperation, type History } from '../../../src/checker/history.js';
 import { oracleVerdict } from './oracle.js';
@@ -36,22 +36,79 @@ const pieces = (h: History) => [
   ),
 ];
 
-/** Removes pieces one at a time, last first, while the two still disagree in the same way (same verdicts, same kinds). */
-export function shrink(history: History): History {
-  const target = verdicts(history);
-  let current = history;
+/** One random history to judge: a legal base from the simulated etcd, with or without a planted defect. */
+export interface Sample {
+  seed: number;
+  ops: number;
+  base: History;
+  history: History;
+}
+
+export interface Sampler {
+  simulate(seed: number, ops: number): History;
+  /** Plants a defect in a legal base (undefined: no place for it here). Without it the base itself is judged. */
+  plant?(seed: number, base: History): History | undefined;
+}
+
+export function sampleOf(sampler: Sampler, seed: number, ops: number): Sample | undefined {
+  const base = sampler.simulate(seed, ops);
+  const history = judged(sampler, seed, base);
+  return history && { seed, ops, base, history };
+}
+
+function judged(sampler: Sampler, seed: number, base: History): History | undefined {
+  if (!sampler.plant) return base;
+  // Planted only where the checker gets the base right, so a disagreement is the defect's.
+  return checkHistory(base).ok ? sampler.plant(seed, base) : undefined;
+}
+
+/**
+ * The smallest sample that still disagrees in the same way (same verdicts, same kinds): first fewer
+ * operations from the same seed, then pieces taken from its base, which must stay legal (so a
+ * planted defect is planted anew, never shrunk away).
+ */
+function shrink(first: Sample, sampler: Sampler): Sample {
+  const target = verdicts(first.history);
+  let best = first;
+  for (let ops = 1; ops < first.ops; ops++) {
+    const fewer = sampleOf(sampler, first.seed, ops);
+    if (fewer && same(verdicts(fewer.history), target)) {
+      best = fewer;
+      break;
+    }
+  }
   for (let progress = true; progress; ) {
     progress = false;
     // Last first, so a removal leaves the indices of the pieces still to try unchanged.
-    for (const remove of pieces(current).reverse()) {
-      const candidate = remove(current);
-      if (same(verdicts(candidate), target)) {
-        current = candidate;
+    for (const remove of pieces(best.base).reverse()) {
+      const base = remove(best.base);
+      if (!oracleVerdict(base).legal) continue;
+      const history = judged(sampler, best.seed, base);
+      if (history && same(verdicts(history), target)) {
+        best = { ...best, base, history };
         progress = true;
       }
     }
   }
-  return current;
+  return best;
+}
+
+/** Where the checker and the oracle disagree: how often, and the first case shrunk, readable and as JSON. */
+export function firstDisagreement(samples: Sample[], sampler: Sampler, seedNote: string): string | undefined {
+  const disagreeing = samples.filter(({ history }) => {
+    const v = verdicts(history);
+    return v.oracle !== v.checker;
+  });
+  const first = disagreeing[0];
+  if (!first) return undefined;
+  const small = shrink(first, sampler);
+  const v = verdicts(small.history);
+  return [
+    `${disagreeing.length} of ${samples.length} histories: the checker disagrees with the oracle. First: seed ${first.seed} (${seedNote}); the smallest found (${small.ops} operations generated, then pieces removed):`,
+    describeHistory(small.history),
+    `oracle: ${v.oracle ? 'legal' : 'illegal'}; checker: ${v.checkerSaid}`,
+    JSON.stringify(small.history),
+  ].join('\n');
 }
 
 /** A history in lines: operations with their exact times, each stream's events, the final read. */

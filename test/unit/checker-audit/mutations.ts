@@ -10,14 +10,17 @@ export interface Mutation {
 }
 
 const clone = (h: History): History => structuredClone(h);
+/** Watch 1 as simulate() makes it: closed, from the start, every change. (A shrunk history may lack it: no place to plant.) */
+const fullOrNone = (h: History) => h.watches.find((s) => s.id === 1 && s.end === 'closed' && s.fromRevision === h.startRevision + 1);
+const full = (h: History) => fullOrNone(h)!;
 const pick = <T>(xs: readonly T[], rnd: () => number): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
-const revisionsOf = (h: History) => [...new Set(h.watches[0]!.events.map((e) => e.revision))];
-const lastRevision = (h: History) => h.watches[0]!.upToRevision!;
+const revisionsOf = (h: History) => [...new Set(full(h).events.map((e) => e.revision))];
+const lastRevision = (h: History) => full(h).upToRevision!;
 
 /** The key space at `revision`, replayed from watch 1. */
 function stateAt(h: History, revision: number): Map<string, { value: string; modRevision: number }> {
   const state = new Map<string, { value: string; modRevision: number }>();
-  for (const e of h.watches[0]!.events) {
+  for (const e of full(h).events) {
     if (e.revision > revision) break;
     if (e.type === 'put') state.set(e.key, { value: e.value!, modRevision: e.modRevision });
     else state.delete(e.key);
@@ -47,7 +50,7 @@ function appendChange(h: History, event: Omit<WatchEvent, 'revision' | 'modRevis
   return h;
 }
 
-export const mutations: Mutation[] = [
+const plantable: Mutation[] = [
   {
     name: 'stale read: a read answered before a write that completed before it began',
     plant(history, rnd) {
@@ -68,8 +71,8 @@ export const mutations: Mutation[] = [
     name: "value on another key: a put's change moved to a key it did not write",
     plant(history, rnd) {
       const h = clone(history);
-      const e = pick(h.watches[0]!.events.filter((x) => x.type === 'put'), rnd);
-      const other = h.keys.find((k) => k !== e?.key && !h.watches[0]!.events.some((x) => x.revision === e?.revision && x.key === k));
+      const e = pick(full(h).events.filter((x) => x.type === 'put'), rnd);
+      const other = h.keys.find((k) => k !== e?.key && !full(h).events.some((x) => x.revision === e?.revision && x.key === k));
       if (!e || !other) return undefined;
       for (const s of h.watches) for (const x of s.events) if (x.revision === e.revision && x.key === e.key) x.key = other;
       return refinal(h);
@@ -79,8 +82,8 @@ export const mutations: Mutation[] = [
     name: "value on two keys: a put's value also committed on another key at its revision",
     plant(history, rnd) {
       const h = clone(history);
-      const e = pick(h.watches[0]!.events.filter((x) => x.type === 'put'), rnd);
-      const other = h.keys.find((k) => !h.watches[0]!.events.some((x) => x.revision === e?.revision && x.key === k));
+      const e = pick(full(h).events.filter((x) => x.type === 'put'), rnd);
+      const other = h.keys.find((k) => !full(h).events.some((x) => x.revision === e?.revision && x.key === k));
       if (!e || !other) return undefined;
       for (const s of h.watches) {
         const i = s.events.findIndex((x) => x.revision === e.revision && x.key === e.key);
@@ -93,7 +96,7 @@ export const mutations: Mutation[] = [
     name: 'shared revision: two requests merged into one revision',
     plant(history, rnd) {
       const revisions = revisionsOf(history);
-      const keysAt = (r: number) => history.watches[0]!.events.filter((e) => e.revision === r).map((e) => e.key);
+      const keysAt = (r: number) => full(history).events.filter((e) => e.revision === r).map((e) => e.key);
       // Both revisions, or neither, in every stream; no key changed twice in the merged revision.
       const candidates = revisions.filter(
         (r) =>
@@ -133,9 +136,9 @@ export const mutations: Mutation[] = [
       const r = pick(revisionsOf(history), rnd);
       if (r === undefined) return undefined;
       const h = clone(history);
-      h.watches[0]!.events = h.watches[0]!.events.filter((e) => e.revision !== r);
+      full(h).events = full(h).events.filter((e) => e.revision !== r);
       // Watch 1 no longer fixes revision r; a second full copy keeps the changes known.
-      h.watches.push({ ...structuredClone(history.watches[0]!), id: 9, watcher: 9 });
+      h.watches.push({ ...structuredClone(full(history)), id: 9, watcher: 9 });
       return h;
     },
   },
@@ -146,7 +149,7 @@ export const mutations: Mutation[] = [
       const r = pick(revisions.slice(0, -1), rnd);
       if (r === undefined) return undefined;
       const h = clone(history);
-      const events = h.watches[0]!.events.filter((e) => e.revision !== r).map((e) => ({ ...e }));
+      const events = full(h).events.filter((e) => e.revision !== r).map((e) => ({ ...e }));
       h.watches.push({ id: 9, watcher: 9, via: 'haproxy', fromRevision: h.startRevision + 1, startMs: 0, endMs: 1000, events, end: 'compacted', compactRevision: revisions.at(-1)! + 1 });
       return h;
     },
@@ -190,7 +193,7 @@ export const mutations: Mutation[] = [
       if (!read || read.request.op !== 'get' || read.response?.op !== 'get') return undefined;
       const key = read.request.key;
       const held = stateAt(h, read.response.revision).get(key);
-      const other = pick(h.watches[0]!.events.filter((e) => e.key === key && e.type === 'put' && e.value !== held?.value), rnd);
+      const other = pick(full(h).events.filter((e) => e.key === key && e.type === 'put' && e.value !== held?.value), rnd);
       if (!held && !other) return undefined;
       // Another value the key held at some time, or absent when it was not.
       read.response = other ? { op: 'get', revision: read.response.revision, value: other.value!, modRevision: other.modRevision } : { op: 'get', revision: read.response.revision };
@@ -201,7 +204,7 @@ export const mutations: Mutation[] = [
     name: 'duplicate watch event',
     plant(history, rnd) {
       const h = clone(history);
-      const events = h.watches[0]!.events;
+      const events = full(h).events;
       const i = Math.floor(rnd() * events.length);
       if (!events.length) return undefined;
       events.splice(i, 0, { ...events[i]! });
@@ -212,7 +215,7 @@ export const mutations: Mutation[] = [
     name: "mod_revision off: a put's events, reads and final all carry revision−1",
     plant(history, rnd) {
       const h = clone(history);
-      const e = pick(h.watches[0]!.events.filter((x) => x.type === 'put'), rnd);
+      const e = pick(full(h).events.filter((x) => x.type === 'put'), rnd);
       if (!e) return undefined;
       const { revision, key } = e;
       for (const s of h.watches) for (const x of s.events) if (x.revision === revision && x.key === key) x.modRevision = revision - 1;
@@ -226,7 +229,7 @@ export const mutations: Mutation[] = [
     name: 'applied twice: a put committed again at the end',
     plant(history, rnd) {
       const h = clone(history);
-      const e = pick(h.watches[0]!.events.filter((x) => x.type === 'put'), rnd);
+      const e = pick(full(h).events.filter((x) => x.type === 'put'), rnd);
       if (!e) return undefined;
       return appendChange(h, { key: e.key, type: 'put', value: e.value! });
     },
@@ -254,3 +257,5 @@ export const mutations: Mutation[] = [
     },
   },
 ];
+
+export const mutations: Mutation[] = plantable.map((m) => ({ name: m.name, plant: (history, rnd) => (fullOrNone(history) ? m.plant(history, rnd) : undefined) }));

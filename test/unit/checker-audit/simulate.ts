@@ -2,8 +2,8 @@
 // at one instant inside its interval (an unknown write that committed may take effect later, even
 // after the final read), and the store answers as etcd does. Seeded, so a failure reproduces.
 import { HISTORY_FORMAT, type History, type Operation, type Request, type Response, type WatchEvent, type WatchStream } from '../../../src/checker/history.js';
+import { START } from './histories.js';
 
-export const START = 100;
 /** Clients use two of the three keys: contention on them, and one key always absent. */
 const USED_KEYS = ['k0', 'k1'];
 

@@ -285,8 +285,10 @@ class Replay {
   /** Revisions that were leases expiring: lease → revision. */
   readonly expiries = new Map<number, number>();
   private readonly writerOf = new Map<string, Operation>();
-  /** Requests that may delete a key, by key; revokes by lease. */
-  private readonly deletersOf = new Map<string, Operation[]>();
+  /** Acknowledged requests that may have changed the store, by the revision they answered at. */
+  private readonly answeredAt = new Map<number, Operation[]>();
+  /** Requests whose outcome is unknown that may delete a key, by key; revokes by lease. */
+  private readonly unknownDeletersOf = new Map<string, Operation[]>();
   private readonly revokersOf = new Map<number, Operation[]>();
 
   constructor(
@@ -294,10 +296,16 @@ class Replay {
     private readonly findings: Findings,
   ) {
     this.store = new Store(history.startRevision);
+    const push = <K>(map: Map<K, Operation[]>, key: K, op: Operation) => {
+      const list = map.get(key);
+      if (list) list.push(op);
+      else map.set(key, [op]);
+    };
     for (const op of history.operations) {
       for (const v of writtenValues(op.request)) this.writerOf.set(v, op);
-      for (const key of deletedKeys(op.request)) this.deletersOf.set(key, [...(this.deletersOf.get(key) ?? []), op]);
-      if (op.request.op === 'lease-revoke') this.revokersOf.set(op.request.lease, [...(this.revokersOf.get(op.request.lease) ?? []), op]);
+      if (op.outcome === 'ok' && op.response && mayHaveChanged(op)) push(this.answeredAt, op.response.revision, op);
+      if (op.outcome === 'unknown') for (const key of deletedKeys(op.request)) push(this.unknownDeletersOf, key, op);
+      if (op.request.op === 'lease-revoke' && op.outcome !== 'failed') push(this.revokersOf, op.request.lease, op);
       this.noteLease(op);
     }
   }
@@ -381,17 +389,21 @@ class Replay {
     // Deletes only: the request that says it deleted here; else one whose outcome is unknown and
     // whose effect here is exactly this; else a lease that ended.
     const keys = commit.events.map((e) => e.key);
-    const candidates = [...new Set([...keys.flatMap((k) => this.deletersOf.get(k) ?? []), ...this.revokersFor(keys)])].filter((op) => op.outcome !== 'failed' && !this.committedAt.has(op.id));
-    const answered = candidates.find((op) => op.outcome === 'ok' && op.response && op.response.revision === r && mayHaveChanged(op));
-    if (answered) return answered;
+    const free = (op: Operation) => !this.committedAt.has(op.id);
+    const touches = (op: Operation) => deletedKeys(op.request).some((k) => keys.includes(k)) || (op.request.op === 'lease-revoke' && keys.some((k) => this.store.current(k)?.lease === (op.request as { lease: number }).lease));
+    const answered = (this.answeredAt.get(r) ?? []).filter((op) => free(op) && touches(op));
+    if (answered.length > 0) return answered[0];
     const fits = (op: Operation) => sameChanges(effectOf(op.request, this.store, (l) => this.alive(l)).changes, commit.events.map(changeOf));
-    const unknown = candidates.filter((op) => op.outcome === 'unknown');
+    // Deletes whose outcome is unknown are alike but for when they were sent: the earliest sent is the
+    // one real time constrains least, so it is the one taken (whichever delete it really was, an
+    // order exists iff one exists with this choice: the revisions only grow).
+    const unknown = [...new Set([...keys.flatMap((k) => this.unknownDeletersOf.get(k) ?? []), ...this.revokersFor(keys).filter((op) => op.outcome === 'unknown')])].filter(free).sort((a, b) => a.callMs - b.callMs);
     const fitting = unknown.find(fits);
     if (fitting) return fitting;
     const expired = this.expiry(r, keys);
     if (expired !== undefined) return undefined;
     // A request that might have done it, replayed to show how it differs; or none at all.
-    const closest = candidates.find((op) => op.outcome === 'ok' && op.response && op.response.revision === r) ?? unknown[0];
+    const closest = unknown[0];
     if (closest) return closest;
     this.findings.add('unexplained-change', `revision ${r}: ${commit.events.map(eventText).join(', ')}, which no request sent and no lease ending explains`, [], [commit.stream], r);
     return undefined;
@@ -728,14 +740,22 @@ export function checkHistory(history: History): CheckResult {
   }
   const streamsAt = new Map<number, { stream: WatchStream; event: WatchEvent }[]>();
   for (const stream of history.watches) {
-    for (const event of stream.events) if (event.prev !== undefined || event.createRevision !== undefined || event.version !== undefined) streamsAt.set(event.revision, [...(streamsAt.get(event.revision) ?? []), { stream, event }]);
+    for (const event of stream.events) {
+      if (event.prev === undefined && event.createRevision === undefined && event.version === undefined) continue;
+      const list = streamsAt.get(event.revision);
+      if (list) list.push({ stream, event });
+      else streamsAt.set(event.revision, [{ stream, event }]);
+    }
   }
   const replay = new Replay(history, findings);
   replay.run(revisions, log, streamsAt);
   checkWriteOutcomes(history, replay, findings);
   checkReads(history, replay, findings);
   const placed = place(history, replay.committedAt);
-  const finalCall = history.final.callMs ?? Math.max(0, ...history.operations.map((op) => op.returnMs)) + 1e-3;
+  // Without a recorded call time (format 2), the final read began after every operation ended.
+  let lastReturn = 0;
+  for (const op of history.operations) lastReturn = Math.max(lastReturn, op.returnMs);
+  const finalCall = history.final.callMs ?? lastReturn + 1e-3;
   const finalOp: Operation = { id: 0, client: 0, via: 'final read', request: { op: 'list', prefix: history.prefix ?? '' }, callMs: finalCall, returnMs: finalCall, outcome: 'ok' };
   const staleSerializable = checkRealTime(placed, { op: finalOp, position: history.final.readAtRevision ?? history.final.revision, isWrite: false }, findings);
   checkLeases(history, replay, placed, findings);

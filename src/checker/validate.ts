@@ -97,11 +97,16 @@ function readTxnOps(r: Reader, value: unknown, path: string): TxnOp[] | undefine
   const list = r.array(value, path);
   if (!list) return undefined;
   const ops: TxnOp[] = [];
+  const changed = new Set<string>();
   list.forEach((item, i) => {
     const o = r.object(item, `${path}[${i}]`);
     if (!o) return;
     const op = r.oneOf(o.op, `${path}[${i}].op`, ['put', 'delete', 'get'] as const);
     const key = r.string(o.key, `${path}[${i}].key`);
+    if ((op === 'put' || op === 'delete') && key !== undefined) {
+      if (changed.has(key)) r.problem(`${path}[${i}]`, `changes ${JSON.stringify(key)} again: etcd refuses a transaction that changes one key twice`);
+      changed.add(key);
+    }
     if (op === 'put') {
       const value = r.string(o.value, `${path}[${i}].value`);
       const lease = r.optional(o.lease, (v) => r.integer(v, `${path}[${i}].lease`, 1));
@@ -387,10 +392,11 @@ export function validateHistory(json: unknown): History {
     const valuesObject = r.object(finalObject.values, 'final.values');
     const values: History['final']['values'] = {};
     for (const [key, v] of Object.entries(valuesObject ?? {})) {
-      const vo = r.object(v, `final.values[${JSON.stringify(key)}]`);
+      const at = `final.values.${key}`;
+      const vo = r.object(v, at);
       if (!vo) continue;
-      const [value, mod] = [r.string(vo.value, `final.values[${JSON.stringify(key)}].value`), r.integer(vo.modRevision, `final.values[${JSON.stringify(key)}].modRevision`, 1)];
-      const lease = r.optional(vo.lease, (x) => r.integer(x, `final.values[${JSON.stringify(key)}].lease`, 1));
+      const [value, mod] = [r.string(vo.value, `${at}.value`), r.integer(vo.modRevision, `${at}.modRevision`, 1)];
+      const lease = r.optional(vo.lease, (x) => r.integer(x, `${at}.lease`, 1));
       if (value !== undefined && mod !== undefined) values[key] = { value, modRevision: mod, ...(lease ? { lease } : {}) };
     }
     if (revision !== undefined && readAt !== undefined && readAt < revision) r.problem('final.readAtRevision', `is the store's revision when the final state was read, so it cannot be below final.revision (${readAt} < ${revision})`);
@@ -406,6 +412,14 @@ export function validateHistory(json: unknown): History {
   );
 
   // What the checker assumes beyond the shape.
+  const keySpace = new Set(keys?.filter((k): k is string => k !== undefined));
+  const inKeySpace = (key: string) => (prefix !== undefined ? key.startsWith(prefix) : keySpace.has(key));
+  operations?.forEach((op, i) => {
+    const r0 = op?.request;
+    if (!r0) return;
+    const touched = r0.op === 'get' || r0.op === 'put' || r0.op === 'delete' || r0.op === 'cas' ? [r0.key] : r0.op === 'txn' ? [...r0.success, ...(r0.failure ?? [])].map((o) => o.key) : [];
+    for (const key of touched) if (!inKeySpace(key)) r.problem(`operations[${i}].request.key`, `${JSON.stringify(key)} is outside the history's key space (${prefix !== undefined ? `prefix ${JSON.stringify(prefix)}` : 'keys'}): nothing watched it`);
+  });
   if (operations && startRevision !== undefined) {
     const ids = new Set<number>();
     const writers = new Map<string, number>();
@@ -415,7 +429,7 @@ export function validateHistory(json: unknown): History {
       ids.add(op.id);
       for (const value of writtenValues(op.request)) {
         const other = writers.get(value);
-        if (other !== undefined) r.problem(`operations[${i}].request`, `writes ${JSON.stringify(value)}, as operations[${other}] does: every value is written by one request, which is how a committed change names its request`);
+        if (other !== undefined) r.problem(`operations[${i}].request${op.request.op === 'put' || op.request.op === 'cas' ? '.value' : ''}`, `writes ${JSON.stringify(value)}, as operations[${other}] does: every value is written by one request, which is how a committed change names its request`);
         else writers.set(value, i);
       }
       const rev = op.response?.revision;

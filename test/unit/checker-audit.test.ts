@@ -8,6 +8,7 @@ import { auditCases } from './checker-audit/cases.js';
 import { describeHistory, firstDisagreement, sampleOf, type Sample, type Sampler } from './checker-audit/differential.js';
 import { cas, get, history, op, put, sget } from './checker-audit/histories.js';
 import { malformedInputs, validBase } from './checker-audit/malformed.js';
+import { InvalidHistory, validateHistory } from '../../src/checker/validate.js';
 import { mutations } from './checker-audit/mutations.js';
 import { oracleVerdict } from './checker-audit/oracle.js';
 import { random, simulate, type SimOptions } from './checker-audit/simulate.js';
@@ -110,12 +111,27 @@ describe('hand-made histories: the checker agrees', () => {
   });
 });
 
-describe('malformed inputs (data for the validator to come)', () => {
+describe('malformed inputs: one message naming the field, never a verdict', () => {
   it('at least 20, named uniquely, each one defect away from a legal history', () => {
     expect(malformedInputs.length).toBeGreaterThanOrEqual(20);
     expect(new Set(malformedInputs.map((m) => m.name)).size).toBe(malformedInputs.length);
     expect(oracleVerdict(validBase).legal).toBe(true);
     for (const m of malformedInputs) expect(JSON.stringify(m.input), m.name).not.toBe(JSON.stringify(validBase));
+  });
+
+  it('the base itself is valid', () => {
+    expect(() => validateHistory(JSON.parse(JSON.stringify(validBase)))).not.toThrow();
+  });
+
+  it.each(malformedInputs.map((m) => [m.name, m] as const))('%s', (_, m) => {
+    let thrown: unknown;
+    try {
+      validateHistory(m.input);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown, 'validated as a history').toBeInstanceOf(InvalidHistory);
+    expect((thrown as InvalidHistory).describe()).toMatch(m.mentions);
   });
 });
 

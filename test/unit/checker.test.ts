@@ -68,6 +68,20 @@ describe('legal histories pass', () => {
     expect(kinds(b.history())).toEqual([]);
   });
 
+  it('of two deletes with unknown outcomes on one key, the one whose place real time allows is taken', () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'c1-1' }, 0, 10);
+    const early = b.run(2, { op: 'delete', key: 'k0' }, 20, 70, { outcome: 'unknown' }); // commits at 102
+    b.run(3, { op: 'put', key: 'k1', value: 'c3-1' }, 30, 45); // 103, done before `late` is sent
+    const late = b.run(4, { op: 'delete', key: 'k0' }, 50, 60, { outcome: 'unknown', applied: false });
+    const h = b.history();
+    // Listed first, the late one would be tried first; at 102 it would sit before a put that ended before it began.
+    h.operations = [late, ...h.operations.filter((op) => op !== late)];
+    const result = checkHistory(h);
+    expect(result.violations).toEqual([]);
+    expect(result.committedAt).toEqual(expect.objectContaining({ [early.id]: 102 }));
+  });
+
   it('a broken watch stream resumed from where it was delivers everything between them', () => {
     const b = new HistoryBuilder();
     for (let i = 0; i < 4; i++) b.run(1, { op: 'put', key: `k${i % 3}`, value: `c1-${i}` }, i * 10, i * 10 + 5);

@@ -10,7 +10,7 @@ export const sget = (key: string): Request => ({ op: 'get', key, serializable: t
 export const put = (key: string, value: string): Request => ({ op: 'put', key, value });
 export const del = (key: string): Request => ({ op: 'delete', key });
 export const cas = (key: string, modRevision: number, value: string): Request => ({ op: 'cas', key, modRevision, value });
-export const txn = (puts: Record<string, string>): Request => ({ op: 'txn', puts: Object.entries(puts).map(([key, value]) => ({ key, value })) });
+export const txn = (puts: Record<string, string>): Request => ({ op: 'txn', success: Object.entries(puts).map(([key, value]) => ({ op: 'put' as const, key, value })) });
 
 /** What the client was told: an answer (its fields, the op taken from the request), or no answer. */
 export type Answer = 'unknown' | 'failed' | { revision: number; value?: string; modRevision?: number; deleted?: number; succeeded?: boolean };
@@ -33,8 +33,12 @@ function responseTo(request: Request, a: Exclude<Answer, 'unknown' | 'failed'>):
       return { op: 'delete', revision: a.revision, deleted: a.deleted ?? 0 };
     case 'cas':
       return { op: 'cas', revision: a.revision, succeeded: a.succeeded ?? false };
+    case 'txn':
+      return { op: 'txn', revision: a.revision, succeeded: true };
+    case 'put':
+      return { op: 'put', revision: a.revision };
     default:
-      return { op: request.op, revision: a.revision };
+      throw new Error(`the audit does not answer ${request.op}`);
   }
 }
 

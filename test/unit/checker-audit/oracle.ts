@@ -174,10 +174,15 @@ function apply(request: Request, model: Model): { changes: Change[]; answer: { d
       return held === request.modRevision ? { changes: [{ key: request.key, type: 'put', value: request.value }], answer: { succeeded: true } } : { changes: [], answer: { succeeded: false } };
     }
     case 'txn': {
-      // etcd refuses a transaction that puts one key twice ("duplicate key given in txn request").
-      if (new Set(request.puts.map((p) => p.key)).size !== request.puts.length) return undefined;
-      return { changes: request.puts.map((p) => ({ key: p.key, type: 'put', value: p.value })), answer: {} };
+      // The audit's transactions put keys unconditionally (format 2's kind). etcd refuses a
+      // transaction that puts one key twice ("duplicate key given in txn request").
+      if (request.compare?.length || request.failure?.length || request.success.some((o) => o.op !== 'put')) return undefined;
+      const puts = request.success.flatMap((o) => (o.op === 'put' ? [o] : []));
+      if (new Set(puts.map((p) => p.key)).size !== puts.length) return undefined;
+      return { changes: puts.map((p) => ({ key: p.key, type: 'put', value: p.value })), answer: { succeeded: true } };
     }
+    default:
+      return undefined;
   }
 }
 

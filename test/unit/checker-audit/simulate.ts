@@ -120,8 +120,9 @@ export function simulate(seed: number, options: SimOptions): History {
         break;
       }
       case 'txn':
-        request = { op: 'txn', puts: USED_KEYS.map((k, i) => ({ key: k, value: `${value}${'ab'[i]}` })) };
-        response = p.applies ? { op: 'txn', revision: commit(request.puts) } : undefined;
+        const puts = USED_KEYS.map((k, i) => ({ key: k, value: `${value}${'ab'[i]}` }));
+        request = { op: 'txn', success: puts.map((x) => ({ op: 'put' as const, ...x })) };
+        response = p.applies ? { op: 'txn', revision: commit(puts), succeeded: true } : undefined;
         break;
     }
     operations.push({

@@ -302,6 +302,19 @@ describe('random legal histories', () => {
 });
 
 describe('the report', () => {
+  it('draws a history far past what it draws one by one (200,000 operations): in bounded size, saying it downsampled', () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'c1-0' }, 0, 1);
+    const h = b.history();
+    for (let i = 1; i < 200_000; i++) h.operations.push({ id: i + 1, client: 1 + (i % 8), via: 'haproxy', request: { op: 'get', key: 'k0' }, callMs: 2 + i, returnMs: 2.5 + i, outcome: 'ok', response: { op: 'get', revision: 101, value: 'c1-0', modRevision: 101 } });
+    h.faults = [{ kind: 'kill', target: 'etcd1', startMs: 50_000, endMs: 52_000 }];
+    const result = checkHistory(h);
+    expect(result.ok).toBe(true);
+    const html = renderCheckReport(h, result);
+    expect(html).toContain('200000 operations: each lane drawn in 2-pixel columns');
+    expect(html.length).toBeLessThan(3_000_000);
+  });
+
   it('one page: lanes per client and watcher, faults shaded, a violation outlined and listed (golden)', () => {
     const b = new HistoryBuilder();
     b.run(1, { op: 'put', key: 'k0', value: 'c1-1' }, 0, 10, { via: 'etcd1' });

@@ -376,12 +376,29 @@ describe('check --verify: a saved history checked again, with no lab and no Dock
     expect(bad.stdout).toMatch(/^FAIL: \d+ violations$/m);
   });
 
-  it('a history an older etcd-lab saved is refused with what to do', async () => {
+  it('a history an older etcd-lab saved (format 1) is refused, every problem named, exit 2', async () => {
     const file = join(dir, 'old.json');
     writeFileSync(file, JSON.stringify({ lab: 'x', prefix: 'p/', faults: [], writes: [] }));
     const r = await cliWith(DOCKERLESS, 'check', '--verify', file);
     expect(r).toExitWith(2);
-    expect(r.stderr).toMatch(/is not a history this etcd-lab can check \(format "none", expected etcd-lab-history\/2\)/);
-    expect(r.stderr).toMatch(/run `etcd-lab check` again/);
+    expect(r.stderr).toMatch(/old\.json is not a history the checker can judge: \d+ problems/);
+    expect(r.stderr).toMatch(/^ {2}- format: must be one of "etcd-lab-history\/3", "etcd-lab-history\/2" \(got undefined\)$/m);
+    expect(r.stderr).toMatch(/^ {2}- operations: must be a list \(got undefined\)$/m);
+    expect(r.stderr).toMatch(/record a new one/);
+    expect(r.stderr).not.toMatch(/bug in etcd-lab/);
+  });
+
+  it('a malformed history gets one clear message, never a verdict or a crash: JSON null, a string time, a time beyond reason', async () => {
+    const file = join(dir, 'bad.json');
+    for (const [text, says] of [
+      ['null', /history: must be an object \(got null\)/],
+      ['{"format":"etcd-lab-history/3","operations":[{"callMs":"40"}]}', /operations\[0\]\.callMs: must be milliseconds/],
+      ['{"format":"etcd-lab-history/3","operations":[{"callMs":1e400}]}', /operations\[0\]\.callMs: must be milliseconds since the run started, from 0 to 86400000 \(got a number out of range\)/],
+    ] as const) {
+      writeFileSync(file, text);
+      const r = await cliWith(DOCKERLESS, 'check', '--verify', file);
+      expect(r).toExitWith(2);
+      expect(r.stderr).toMatch(says);
+    }
   });
 });

@@ -281,15 +281,15 @@ interface LeaseLife {
 class Replay {
   readonly store: Store;
   readonly committedAt = new Map<number, number>();
-  readonly leases = new Map<number, LeaseLife>();
+  readonly leases = new Map<string, LeaseLife>();
   /** Revisions that were leases expiring: lease → revision. */
-  readonly expiries = new Map<number, number>();
+  readonly expiries = new Map<string, number>();
   private readonly writerOf = new Map<string, Operation>();
   /** Acknowledged requests that may have changed the store, by the revision they answered at. */
   private readonly answeredAt = new Map<number, Operation[]>();
   /** Requests whose outcome is unknown that may delete a key, by key; revokes by lease. */
   private readonly unknownDeletersOf = new Map<string, Operation[]>();
-  private readonly revokersOf = new Map<number, Operation[]>();
+  private readonly revokersOf = new Map<string, Operation[]>();
 
   constructor(
     history: History,
@@ -332,7 +332,7 @@ class Replay {
   }
 
   /** Whether the lease can still take keys at the revision being replayed. */
-  private alive(lease: number): boolean {
+  private alive(lease: string): boolean {
     const life = this.leases.get(lease);
     return life !== undefined && life.endedAt === undefined;
   }
@@ -390,7 +390,7 @@ class Replay {
     // whose effect here is exactly this; else a lease that ended.
     const keys = commit.events.map((e) => e.key);
     const free = (op: Operation) => !this.committedAt.has(op.id);
-    const touches = (op: Operation) => deletedKeys(op.request).some((k) => keys.includes(k)) || (op.request.op === 'lease-revoke' && keys.some((k) => this.store.current(k)?.lease === (op.request as { lease: number }).lease));
+    const touches = (op: Operation) => deletedKeys(op.request).some((k) => keys.includes(k)) || (op.request.op === 'lease-revoke' && keys.some((k) => this.store.current(k)?.lease === (op.request as { lease: string }).lease));
     const answered = (this.answeredAt.get(r) ?? []).filter((op) => free(op) && touches(op));
     if (answered.length > 0) return answered[0];
     const fits = (op: Operation) => sameChanges(effectOf(op.request, this.store, (l) => this.alive(l)).changes, commit.events.map(changeOf));
@@ -410,12 +410,12 @@ class Replay {
   }
 
   private revokersFor(keys: string[]): Operation[] {
-    const leases = new Set(keys.map((k) => this.store.current(k)?.lease).filter((l): l is number => l !== undefined));
+    const leases = new Set(keys.map((k) => this.store.current(k)?.lease).filter((l): l is string => l !== undefined));
     return [...leases].flatMap((l) => this.revokersOf.get(l) ?? []);
   }
 
   /** Deletes of exactly every key of one lease, with no request behind them: the lease expired. */
-  private expiry(r: number, keys: string[]): number | undefined {
+  private expiry(r: number, keys: string[]): string | undefined {
     const lease = this.store.current(keys[0]!)?.lease;
     if (lease === undefined) return undefined;
     const all = this.store.keysOfLease(lease);

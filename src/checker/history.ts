@@ -14,7 +14,7 @@ export interface Compare {
 }
 
 /** What a transaction does in the branch its compares chose. */
-export type TxnOp = { op: 'put'; key: string; value: string; lease?: number } | { op: 'delete'; key: string } | { op: 'get'; key: string };
+export type TxnOp = { op: 'put'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'get'; key: string };
 
 /**
  * What a client asked. Every value written is unique in a run (client and sequence number), so a
@@ -25,37 +25,37 @@ export type Request =
   | { op: 'get'; key: string; serializable?: boolean; revision?: number }
   /** Keys under `prefix` from `start` on (inclusive; a continue token), at most `limit`, as of `revision` if given. */
   | { op: 'list'; prefix: string; start?: string; limit?: number; revision?: number; serializable?: boolean }
-  | { op: 'put'; key: string; value: string; lease?: number }
+  | { op: 'put'; key: string; value: string; lease?: string }
   | { op: 'delete'; key: string }
   /** Compare-and-set: put `value` only if the key's mod_revision is `modRevision` (0: the key is absent). */
   | { op: 'cas'; key: string; modRevision: number; value: string }
   /** A transaction: `success` if every compare holds, else `failure`; all of it at one revision. */
   | { op: 'txn'; compare?: Compare[]; success: TxnOp[]; failure?: TxnOp[] }
   | { op: 'lease-grant'; ttlSeconds: number }
-  | { op: 'lease-keepalive'; lease: number }
+  | { op: 'lease-keepalive'; lease: string }
   /** Revokes the lease: every key attached to it is deleted, at one revision. */
-  | { op: 'lease-revoke'; lease: number };
+  | { op: 'lease-revoke'; lease: string };
 
-/** A key as etcd returns it. */
+/** A key as etcd returns it. Lease ids are decimal strings: etcd's are 63-bit, beyond what a JSON number holds exactly. */
 export interface Kv {
   key: string;
   value: string;
   modRevision: number;
   createRevision?: number;
   version?: number;
-  lease?: number;
+  lease?: string;
 }
 
 /** What etcd answered. `revision` is the store revision of the response header. */
 export type Response =
-  | { op: 'get'; revision: number; value?: string; modRevision?: number; createRevision?: number; version?: number; lease?: number }
+  | { op: 'get'; revision: number; value?: string; modRevision?: number; createRevision?: number; version?: number; lease?: string }
   | { op: 'list'; revision: number; kvs: Kv[]; more: boolean; count: number }
   | { op: 'put'; revision: number }
   | { op: 'delete'; revision: number; deleted: number }
   | { op: 'cas'; revision: number; succeeded: boolean }
   /** `reads`: one entry per get of the branch taken, in order (null: absent). */
   | { op: 'txn'; revision: number; succeeded: boolean; reads?: (Kv | null)[] }
-  | { op: 'lease-grant'; revision: number; lease: number; ttlSeconds: number }
+  | { op: 'lease-grant'; revision: number; lease: string; ttlSeconds: number }
   /** ttlSeconds 0: etcd did not know the lease (expired or revoked). */
   | { op: 'lease-keepalive'; revision: number; ttlSeconds: number }
   | { op: 'lease-revoke'; revision: number };
@@ -87,7 +87,7 @@ export interface WatchEvent {
   modRevision: number;
   createRevision?: number;
   version?: number;
-  lease?: number;
+  lease?: string;
   /** With prev_kv: what the key held before (null: nothing). */
   prev?: { value: string; modRevision: number } | null;
   /** Which response of the stream carried it (events of one revision come in one response). */
@@ -165,7 +165,7 @@ export interface History {
    * (the end marker's, so writers of other keys do not move it), read linearizably at `readAtRevision`
    * (the store's revision then), called at `callMs`.
    */
-  final: { revision: number; readAtRevision?: number; callMs?: number; values: Record<string, { value: string; modRevision: number; lease?: number }> };
+  final: { revision: number; readAtRevision?: number; callMs?: number; values: Record<string, { value: string; modRevision: number; lease?: string }> };
   hashes?: MemberHash[];
 }
 

@@ -9,11 +9,11 @@ export interface KeyState {
   modRevision: number;
   createRevision: number;
   version: number;
-  lease?: number;
+  lease?: string;
 }
 
 /** One change a request makes; its revision is the commit's. */
-export type Change = { key: string; type: 'put'; value: string; lease?: number } | { key: string; type: 'delete' };
+export type Change = { key: string; type: 'put'; value: string; lease?: string } | { key: string; type: 'delete' };
 
 export interface Effect {
   /** What it changes, in key order (empty: it changes nothing, and takes no revision). */
@@ -33,7 +33,7 @@ export const changeText = (c: Change) => (c.type === 'put' ? `put ${c.key}=${c.v
 /** The store as a request sees it: now, or as of a revision. */
 export interface StoreView {
   current(key: string): KeyState | undefined;
-  keysOfLease(lease: number): string[];
+  keysOfLease(lease: string): string[];
 }
 
 /** Each key's states in revision order, and the leases' keys: the store at any revision. */
@@ -43,7 +43,7 @@ export class Store implements StoreView {
   private sortedKeys: string[] = [];
   private sorted = true;
   /** The keys attached to each lease now. */
-  private readonly attached = new Map<number, Set<string>>();
+  private readonly attached = new Map<string, Set<string>>();
   revision: number;
 
   constructor(startRevision: number) {
@@ -84,7 +84,7 @@ export class Store implements StoreView {
     return out;
   }
 
-  keysOfLease(lease: number): string[] {
+  keysOfLease(lease: string): string[] {
     return [...(this.attached.get(lease) ?? [])].sort(byBytes);
   }
 
@@ -138,7 +138,7 @@ function holds(c: Compare, state: KeyState | undefined): boolean {
  * What `request` does to the store as it stands now (just before its revision). `leaseAlive` says
  * whether a lease can still take keys.
  */
-export function effectOf(request: Request, store: StoreView, leaseAlive: (lease: number) => boolean): Effect {
+export function effectOf(request: Request, store: StoreView, leaseAlive: (lease: string) => boolean): Effect {
   switch (request.op) {
     case 'put':
       if (request.lease && !leaseAlive(request.lease)) return { changes: [], refused: `lease ${request.lease} is gone` };
@@ -161,7 +161,7 @@ export function effectOf(request: Request, store: StoreView, leaseAlive: (lease:
 }
 
 /** A branch's operations in order, each seeing the ones before it (etcd applies them so, at one revision). */
-function txnEffect(ops: TxnOp[], store: StoreView, leaseAlive: (lease: number) => boolean): Effect {
+function txnEffect(ops: TxnOp[], store: StoreView, leaseAlive: (lease: string) => boolean): Effect {
   const scratch = new Map<string, KeyState | undefined>();
   const now = (key: string) => (scratch.has(key) ? scratch.get(key) : store.current(key));
   const changes = new Map<string, Change>();

@@ -14,7 +14,7 @@ export interface HistoryProblem {
 
 /** Milliseconds a run may last: a day. Times beyond it are not a run etcd-lab recorded. */
 const MAX_MS = 24 * 3600 * 1000;
-/** Revisions, lease ids and counts are integers JSON can carry exactly. */
+/** Revisions and counts are integers JSON can carry exactly (lease ids are strings). */
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 /** Problems listed before the rest are only counted. */
 const MAX_PROBLEMS = 20;
@@ -66,6 +66,13 @@ class Reader {
     return undefined;
   }
 
+  /** A lease id: etcd's are 63-bit, so written as a decimal string. */
+  leaseId(value: unknown, path: string): string | undefined {
+    if (typeof value === 'string' && /^[1-9][0-9]{0,18}$/.test(value)) return value;
+    this.problem(path, `must be a lease id, a decimal string such as "7587887654612345678" (got ${kind(value)})`);
+    return undefined;
+  }
+
   boolean(value: unknown, path: string): boolean | undefined {
     if (typeof value === 'boolean') return value;
     this.problem(path, `must be true or false (got ${kind(value)})`);
@@ -109,7 +116,7 @@ function readTxnOps(r: Reader, value: unknown, path: string): TxnOp[] | undefine
     }
     if (op === 'put') {
       const value = r.string(o.value, `${path}[${i}].value`);
-      const lease = r.optional(o.lease, (v) => r.integer(v, `${path}[${i}].lease`, 1));
+      const lease = r.optional(o.lease, (v) => r.leaseId(v, `${path}[${i}].lease`));
       if (key !== undefined && value !== undefined) ops.push({ op, key, value, ...(lease ? { lease } : {}) });
     } else if (op && key !== undefined) ops.push({ op, key });
   });
@@ -137,7 +144,7 @@ function readRequest(r: Reader, value: unknown, path: string, format: string): R
     }
     case 'put': {
       const [k, v] = [key(), r.string(o.value, `${path}.value`)];
-      const lease = r.optional(o.lease, (x) => r.integer(x, `${path}.lease`, 1));
+      const lease = r.optional(o.lease, (x) => r.leaseId(x, `${path}.lease`));
       return k === undefined || v === undefined ? undefined : { op, key: k, value: v, ...(lease ? { lease } : {}) };
     }
     case 'delete': {
@@ -175,7 +182,7 @@ function readRequest(r: Reader, value: unknown, path: string, format: string): R
     }
     case 'lease-keepalive':
     case 'lease-revoke': {
-      const lease = r.integer(o.lease, `${path}.lease`, 1);
+      const lease = r.leaseId(o.lease, `${path}.lease`);
       return lease === undefined ? undefined : { op, lease };
     }
     default:
@@ -183,13 +190,13 @@ function readRequest(r: Reader, value: unknown, path: string, format: string): R
   }
 }
 
-function readKv(r: Reader, value: unknown, path: string): { key: string; value: string; modRevision: number; createRevision?: number; version?: number; lease?: number } | undefined {
+function readKv(r: Reader, value: unknown, path: string): { key: string; value: string; modRevision: number; createRevision?: number; version?: number; lease?: string } | undefined {
   const o = r.object(value, path);
   if (!o) return undefined;
   const [key, v, mod] = [r.string(o.key, `${path}.key`), r.string(o.value, `${path}.value`), r.integer(o.modRevision, `${path}.modRevision`, 1)];
   const create = r.optional(o.createRevision, (x) => r.integer(x, `${path}.createRevision`, 1));
   const version = r.optional(o.version, (x) => r.integer(x, `${path}.version`, 1));
-  const lease = r.optional(o.lease, (x) => r.integer(x, `${path}.lease`, 1));
+  const lease = r.optional(o.lease, (x) => r.leaseId(x, `${path}.lease`));
   if (key === undefined || v === undefined || mod === undefined) return undefined;
   return { key, value: v, modRevision: mod, ...(create ? { createRevision: create } : {}), ...(version ? { version } : {}), ...(lease ? { lease } : {}) };
 }
@@ -209,7 +216,7 @@ function readResponse(r: Reader, value: unknown, path: string, request: Request,
       const [v, mod] = [r.string(o.value, `${path}.value`), r.integer(o.modRevision, `${path}.modRevision`, 1)];
       const create = r.optional(o.createRevision, (x) => r.integer(x, `${path}.createRevision`, 1));
       const version = r.optional(o.version, (x) => r.integer(x, `${path}.version`, 1));
-      const lease = r.optional(o.lease, (x) => r.integer(x, `${path}.lease`, 1));
+      const lease = r.optional(o.lease, (x) => r.leaseId(x, `${path}.lease`));
       if (rev === undefined || v === undefined || mod === undefined) return undefined;
       return { op: 'get', revision: rev, value: v, modRevision: mod, ...(create ? { createRevision: create } : {}), ...(version ? { version } : {}), ...(lease ? { lease } : {}) };
     }
@@ -243,7 +250,7 @@ function readResponse(r: Reader, value: unknown, path: string, request: Request,
       return { op: 'txn', revision: rev, succeeded, ...(reads ? { reads: reads as never } : {}) };
     }
     case 'lease-grant': {
-      const [rev, lease, ttl] = [revision(), r.integer(o.lease, `${path}.lease`, 1), r.integer(o.ttlSeconds, `${path}.ttlSeconds`, 1)];
+      const [rev, lease, ttl] = [revision(), r.leaseId(o.lease, `${path}.lease`), r.integer(o.ttlSeconds, `${path}.ttlSeconds`, 1)];
       return rev === undefined || lease === undefined || ttl === undefined ? undefined : { op: 'lease-grant', revision: rev, lease, ttlSeconds: ttl };
     }
     case 'lease-keepalive': {
@@ -308,7 +315,7 @@ function readWatch(r: Reader, value: unknown, path: string): History['watches'][
     const batch = r.integer(eo.batch, `${p}.batch`, 1);
     const createRevision = r.optional(eo.createRevision, (x) => r.integer(x, `${p}.createRevision`, 1));
     const version = r.optional(eo.version, (x) => r.integer(x, `${p}.version`, 1));
-    const lease = r.optional(eo.lease, (x) => r.integer(x, `${p}.lease`, 1));
+    const lease = r.optional(eo.lease, (x) => r.leaseId(x, `${p}.lease`));
     let prev: { value: string; modRevision: number } | null | undefined;
     if (eo.prev === null) prev = null;
     else if (eo.prev !== undefined) {
@@ -396,7 +403,7 @@ export function validateHistory(json: unknown): History {
       const vo = r.object(v, at);
       if (!vo) continue;
       const [value, mod] = [r.string(vo.value, `${at}.value`), r.integer(vo.modRevision, `${at}.modRevision`, 1)];
-      const lease = r.optional(vo.lease, (x) => r.integer(x, `${at}.lease`, 1));
+      const lease = r.optional(vo.lease, (x) => r.leaseId(x, `${at}.lease`));
       if (value !== undefined && mod !== undefined) values[key] = { value, modRevision: mod, ...(lease ? { lease } : {}) };
     }
     if (revision !== undefined && readAt !== undefined && readAt < revision) r.problem('final.readAtRevision', `is the store's revision when the final state was read, so it cannot be below final.revision (${readAt} < ${revision})`);

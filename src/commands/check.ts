@@ -10,17 +10,18 @@ const NEMESES = 'kill,pause,partition,leader,defrag,compact,replace';
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('check')))
     .description('run concurrent clients and watchers while injecting faults, then check the history: linearizable, every watch reliable')
+    .addOption(new Option('--traffic <kind>', "what the clients send: etcd (gets, puts, deletes, compare-and-sets, transactions), kubernetes (Kubernetes' storage layer: guarded creates, updates and deletes, paged lists, reads of the past), leases (granted, kept alive, left to expire, revoked)").choices(['etcd', 'kubernetes', 'leases']).default('etcd'))
     .option('--faults <n>', 'faults to inject, the kinds in turn (leader and follower alternate as targets)', '3')
     .option('--nemesis <kinds>', `which faults, comma-separated: ${NEMESES}`, NEMESES)
     .option('--clients <n>', 'concurrent clients: three in four pinned to one member, the rest through HAProxy', '8')
     .option('--keys <n>', 'the key space: few keys make clients contend', '10')
     .option('--rate <ops>', 'operations per second over all clients, at most', '200')
-    .addOption(new Option('--reads <kind>', 'linearizable reads, or serializable ones (allowed to be stale: the checker reports them)').choices(['linearizable', 'serializable']).default('linearizable'))
+    .addOption(new Option('--reads <kind>', 'linearizable reads, or serializable ones (allowed to be stale: the checker counts them, and checks each against the store at the revision it names)').choices(['linearizable', 'serializable']).default('linearizable'))
     .option('--hold <seconds>', 'how long each fault lasts, and the calm after it', '1.5')
     .option('--verify <history.json>', 'check a saved history again (no lab needed), and write its report anew')
     .action(
       async (
-        flags: SpecFlags & OutputFlags & { faults: string; nemesis: string; clients: string; keys: string; rate: string; reads: 'linearizable' | 'serializable'; hold: string; verify?: string },
+        flags: SpecFlags & OutputFlags & { traffic: 'etcd' | 'kubernetes' | 'leases'; faults: string; nemesis: string; clients: string; keys: string; rate: string; reads: 'linearizable' | 'serializable'; hold: string; verify?: string },
       ) => {
         const hold = Number(flags.hold);
         if (!(hold >= 0.1 && hold <= 60)) throw new UserError(`--hold takes seconds from 0.1 to 60 (got "${flags.hold}")`, { exitCode: ExitCode.badInput });
@@ -28,6 +29,7 @@ export function register(program: Command): void {
         const result = await check(
           {
             ...loadOptionsFrom(flags),
+            traffic: flags.traffic,
             faults: whole(flags.faults, '--faults', 0, 1000),
             nemesis: parseNemeses(flags.nemesis),
             clients: whole(flags.clients, '--clients', 1, 64),
@@ -49,14 +51,14 @@ export function register(program: Command): void {
         print([
           ...result.faults.map((f) => `fault: ${f.kind} ${f.target} (${Math.round(f.startMs)}–${Math.round(f.endMs)} ms)`),
           `faults: ${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`,
-          `operations: ${c.operations} (ok ${c.ok}, failed ${c.failed}, unknown outcome ${c.unknown}: ${c.unknownCommitted} committed, ${c.unknownNotCommitted} not); ${c.committedRevisions} committed revisions`,
+          `operations: ${c.operations} (ok ${c.ok}, failed ${c.failed}, unknown outcome ${c.unknown}: ${c.unknownCommitted} committed, ${c.unknownNotCommitted} not); ${c.committedRevisions} committed revisions${c.leaseExpiries ? `, ${c.leaseExpiries} leases expired` : ''}${c.staleSerializableReads ? `; ${c.staleSerializableReads} serializable reads answered from an older state (allowed)` : ''}`,
           `watches: ${c.watchEvents} events in ${c.watchStreams} streams`,
           `longest unavailability through HAProxy: ${result.longestUnavailableMs} ms`,
           `checked in ${Math.round(result.checker.elapsedMs)} ms`,
           ...result.checker.violations.map((v) => `VIOLATION ${v.kind}: ${v.message}`),
           ...more,
           result.ok
-            ? 'PASS: linearizable (every operation in one order that respects real time), and every watch delivered every change in order'
+            ? 'PASS: linearizable (every operation in one order that respects real time, every committed change what its request would do there), and every watch delivered every change in order'
             : `FAIL: ${result.checker.violations.length + Object.values(result.checker.more).reduce((a, b) => a + (b ?? 0), 0)} violations`,
           `history: ${result.historyFile}`,
           `report: ${result.reportFile}`,

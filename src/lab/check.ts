@@ -10,6 +10,7 @@ import { fileError, UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { renderCheckReport } from '../render/check-report.js';
 import { Workload, type ClientSpec } from '../runtime/clients.js';
+import type { TrafficKind } from '../runtime/traffic.js';
 import type { Endpoint } from '../runtime/etcd-http.js';
 import { membersOut, restoreLab } from '../runtime/faults.js';
 import type { LabRuntime } from '../runtime/lab.js';
@@ -22,6 +23,8 @@ import { toleratedFailures } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface CheckOptions extends LoadOptions {
+  /** What the clients send (traffic.ts). */
+  traffic?: TrafficKind;
   /** How many faults to inject, the kinds in turn. */
   faults?: number;
   nemesis?: Nemesis[];
@@ -144,6 +147,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   const workload = new Workload({
     prefix: `etcd-lab/check/${stamp}/`,
     keys: opts.keys ?? 10,
+    traffic: opts.traffic ?? 'etcd',
     clients,
     watchers,
     rate: opts.rate ?? 200,
@@ -153,7 +157,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     members: async () => [...(await runtime.memberEndpoints())].map(([name, endpoint]) => ({ name, endpoint })),
     lab: lab.spec.name,
   });
-  await reporter.step(`${clients.length} clients and ${watchers.length} watchers on ${opts.keys ?? 10} keys`, () => workload.start());
+  await reporter.step(`${clients.length} clients (${opts.traffic ?? 'etcd'} traffic) and ${watchers.length} watchers on ${opts.keys ?? 10} keys`, () => workload.start());
   const faults: FaultWindow[] = [];
   await guarded({ undoing: 'stopping the clients and restoring every member', leftovers: () => membersOut(runtime) }, async () => {
     try {

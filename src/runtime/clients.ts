@@ -1,11 +1,12 @@
 // `check`'s workload: concurrent clients on a small key space — some pinned to one member, some
-// through HAProxy — mixing linearizable (or serializable) gets, puts with unique values, deletes,
-// compare-and-sets on mod_revision and two-key transactions, at a bounded rate, every call with a
-// deadline and none retried; and watchers that follow the whole key space from the first revision,
-// resuming on another endpoint where a stream breaks. Everything is recorded for the checker.
+// through HAProxy — sending one kind of traffic (traffic.ts: etcd's own mix, Kubernetes' storage
+// layer's, leases) at a bounded rate, every call with a deadline and none retried; and watchers that
+// follow the whole key space from the first revision, resuming on another endpoint where a stream
+// breaks. Everything is recorded for the checker.
 import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
-import { hashKv, kvCompareAndSet, kvDelete, kvGet, kvPut, kvRange, kvTxn, watchPrefix, type WatchHandle } from './etcd-kv.js';
-import { HISTORY_FORMAT, type History, type MemberHash, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
+import { hashKv, kvCompareAndSet, kvDelete, kvGet, kvList, kvPut, kvRange, kvTxn, leaseGrant, leaseKeepAlive, leaseRevoke, watchPrefix, type WatchHandle } from './etcd-kv.js';
+import { trafficOf, type ClientState, type Traffic, type TrafficKind } from './traffic.js';
+import { HISTORY_FORMAT, isWrite, type History, type MemberHash, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
 
 export interface ClientSpec {
   /** A member's name, or "haproxy". */
@@ -15,9 +16,10 @@ export interface ClientSpec {
 }
 
 export interface WorkloadOptions {
-  /** Every key lives under it (cleared first); the key space is `${prefix}k0` … */
+  /** Every key lives under it (cleared first). */
   prefix: string;
   keys: number;
+  traffic?: TrafficKind;
   clients: ClientSpec[];
   /** Each watcher tries its endpoints in turn when a stream breaks. */
   watchers: ClientSpec[][];
@@ -42,6 +44,8 @@ export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unkno
   // Never connected, or etcd refused before proposing to raft: it cannot commit.
   if (code === 'ECONNREFUSED') return { outcome: 'failed', reason: 'connection refused' };
   if (/etcdserver: no leader/.test(message)) return { outcome: 'failed', reason: 'no leader' };
+  // Applied as nothing: a put on a lease that is gone changes no key.
+  if (/requested lease not found/.test(message)) return { outcome: 'failed', reason: 'lease not found' };
   // Anything else (timeouts, resets, "request timed out") may have been proposed and may commit later.
   return { outcome: 'unknown', reason: e.name === 'TimeoutError' ? 'deadline exceeded' : code || message.slice(0, 120) };
 }
@@ -49,7 +53,33 @@ export function classifyWriteError(error: unknown): { outcome: 'failed' | 'unkno
 /** What a failed call means: for a read nothing; for a write, whether it may still commit. */
 function outcomeOf(request: Request, error: unknown): { outcome: 'failed' | 'unknown'; reason: string } {
   const classified = classifyWriteError(error);
-  return request.op === 'get' ? { outcome: 'failed', reason: classified.reason } : classified;
+  return isWrite(request) ? classified : { outcome: 'failed', reason: classified.reason };
+}
+
+/** One request through etcd's gateway, answered as the history records it. */
+async function send(e: Endpoint, request: Request, t: number): Promise<Response> {
+  switch (request.op) {
+    case 'get':
+      return { op: 'get', ...(await kvGet(e, request.key, { serializable: request.serializable, revision: request.revision, timeoutMs: t })) };
+    case 'list':
+      return { op: 'list', ...(await kvList(e, request.prefix, { start: request.start, limit: request.limit, revision: request.revision, serializable: request.serializable, timeoutMs: t })) };
+    case 'put':
+      return { op: 'put', ...(await kvPut(e, request.key, request.value, t, request.lease)) };
+    case 'delete':
+      return { op: 'delete', ...(await kvDelete(e, request.key, t)) };
+    case 'cas':
+      return { op: 'cas', ...(await kvCompareAndSet(e, request.key, request.modRevision, request.value, t)) };
+    case 'txn': {
+      const r = await kvTxn(e, request, t);
+      return { op: 'txn', revision: r.revision, succeeded: r.succeeded, ...(r.reads.length > 0 ? { reads: r.reads } : {}) };
+    }
+    case 'lease-grant':
+      return { op: 'lease-grant', ...(await leaseGrant(e, request.ttlSeconds, t)) };
+    case 'lease-keepalive':
+      return { op: 'lease-keepalive', ...(await leaseKeepAlive(e, request.lease, t)) };
+    case 'lease-revoke':
+      return { op: 'lease-revoke', ...(await leaseRevoke(e, request.lease, t)) };
+  }
 }
 
 export class Workload {
@@ -62,11 +92,13 @@ export class Workload {
   private startRevision = 0;
   private nextId = 1;
   readonly keys: string[];
+  private readonly traffic: Traffic;
   /** Written once the clients stopped: every watcher must deliver it. */
   private readonly endKey: string;
 
   constructor(private readonly opts: WorkloadOptions) {
-    this.keys = Array.from({ length: opts.keys }, (_, i) => `${opts.prefix}k${i}`);
+    this.traffic = trafficOf(opts.traffic ?? 'etcd', opts.prefix, opts.keys, { serializable: opts.reads === 'serializable' });
+    this.keys = this.traffic.keys;
     this.endKey = `${opts.prefix}end`;
   }
 
@@ -94,69 +126,30 @@ export class Workload {
 
   private async clientLoop(client: number, spec: ClientSpec): Promise<void> {
     const pauseMs = (1000 * this.opts.clients.length) / this.opts.rate;
-    const seen = new Map<string, number>(); // each key's mod_revision as this client last saw it
-    let seq = 0;
+    const state: ClientState = { client, seq: 0, seen: new Map(), leases: new Map(), serializable: this.opts.reads === 'serializable' };
     while (!this.stopping) {
-      const request = this.nextRequest(client, ++seq, seen);
-      await this.perform(client, spec, request, seen);
+      const request = this.traffic.next(state, this.now());
+      const op = await this.perform(client, spec, request);
+      if (op.response) this.traffic.observe(state, request, op.response, this.now());
       await sleep(pauseMs * (0.5 + Math.random()));
     }
   }
 
-  private nextRequest(client: number, seq: number, seen: Map<string, number>): Request {
-    const key = this.keys[Math.floor(Math.random() * this.keys.length)]!;
-    const value = `c${client}-${seq}`;
-    const roll = Math.random();
-    if (roll < 0.4) return { op: 'get', key, ...(this.opts.reads === 'serializable' ? { serializable: true } : {}) };
-    if (roll < 0.65) return { op: 'put', key, value };
-    if (roll < 0.75) return { op: 'delete', key };
-    if (roll < 0.9) return { op: 'cas', key, modRevision: seen.get(key) ?? 0, value };
-    const other = this.keys[(this.keys.indexOf(key) + 1) % this.keys.length]!;
-    return { op: 'txn', success: [{ op: 'put', key, value }, { op: 'put', key: other, value: `${value}b` }] };
-  }
-
-  private async perform(client: number, spec: ClientSpec, request: Request, seen: Map<string, number>): Promise<void> {
+  private async perform(client: number, spec: ClientSpec, request: Request): Promise<Operation> {
     const t = this.opts.callTimeoutMs;
     const e = spec.endpoint();
     const callMs = this.now();
     const op: Operation = { id: this.nextId++, client, via: spec.via, request, callMs, returnMs: callMs, outcome: 'ok' };
     this.operations.push(op);
     try {
-      let response: Response;
-      switch (request.op) {
-        case 'get': {
-          const r = await kvGet(e, request.key, { serializable: request.serializable, timeoutMs: t });
-          seen.set(request.key, r.modRevision ?? 0);
-          response = { op: 'get', ...r };
-          break;
-        }
-        case 'put':
-          response = { op: 'put', ...(await kvPut(e, request.key, request.value, t)) };
-          break;
-        case 'delete':
-          response = { op: 'delete', ...(await kvDelete(e, request.key, t)) };
-          break;
-        case 'cas': {
-          const r = await kvCompareAndSet(e, request.key, request.modRevision, request.value, t);
-          if (r.succeeded) seen.set(request.key, r.revision);
-          response = { op: 'cas', ...r };
-          break;
-        }
-        case 'txn': {
-          const r = await kvTxn(e, request, t);
-          response = { op: 'txn', revision: r.revision, succeeded: r.succeeded };
-          break;
-        }
-        default:
-          throw new Error(`the etcd workload does not send ${request.op}`);
-      }
-      op.response = response;
+      op.response = await send(e, request, t);
     } catch (error) {
       const { outcome, reason } = outcomeOf(request, error);
       op.outcome = outcome;
       op.error = reason;
     }
     op.returnMs = this.now();
+    return op;
   }
 
   private async watchLoop(w: (typeof this.watching)[number], endpoints: ClientSpec[], watcher: number): Promise<void> {
@@ -240,7 +233,7 @@ export class Workload {
       format: HISTORY_FORMAT,
       lab: this.opts.lab,
       startedAt: new Date(Date.now() - this.now()).toISOString(),
-      traffic: 'etcd',
+      traffic: this.traffic.kind,
       prefix: this.opts.prefix,
       keys: [...this.keys, this.endKey],
       startRevision: this.startRevision,

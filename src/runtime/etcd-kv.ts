@@ -20,20 +20,22 @@ const revisionOf = (r: RawHeader) => Number(r.header?.revision ?? 0);
 /** Writes are sent once: a retry after a reset could apply them twice (see etcd-http.ts). */
 const ONCE = { once: true };
 
-export async function kvGet(endpoint: Endpoint, key: string, opts: { serializable?: boolean; timeoutMs: number }): Promise<{ revision: number; value?: string; modRevision?: number }> {
-  const r = await post<RawHeader & { kvs?: RawKv[] }>(endpoint, '/v3/kv/range', { key: b64(key), serializable: opts.serializable ?? false }, opts.timeoutMs);
+export async function kvGet(endpoint: Endpoint, key: string, opts: { serializable?: boolean; revision?: number; timeoutMs: number }): Promise<{ revision: number; value?: string; modRevision?: number; createRevision?: number; version?: number; lease?: string }> {
+  const r = await post<RawHeader & { kvs?: RawKv[] }>(endpoint, '/v3/kv/range', { key: b64(key), serializable: opts.serializable ?? false, revision: String(opts.revision ?? 0) }, opts.timeoutMs);
   const kv = r.kvs?.[0];
-  return { revision: revisionOf(r), ...(kv ? { value: unb64(kv.value ?? ''), modRevision: Number(kv.mod_revision ?? 0) } : {}) };
+  if (!kv) return { revision: revisionOf(r) };
+  const { key: _key, ...rest } = kvFrom(kv);
+  return { revision: revisionOf(r), ...rest };
 }
 
 /** Every key under `prefix` with its value and mod_revision, in one linearizable read: now, or as of `revision`. */
 export async function kvRange(endpoint: Endpoint, prefix: string, timeoutMs: number, revision = 0): Promise<{ revision: number; values: Record<string, { value: string; modRevision: number }> }> {
   const r = await post<RawHeader & { kvs?: RawKv[] }>(endpoint, '/v3/kv/range', { key: b64(prefix), range_end: rangeEnd(prefix), revision: String(revision) }, timeoutMs);
-  return { revision: revisionOf(r), values: Object.fromEntries((r.kvs ?? []).map((kv) => [unb64(kv.key), { value: unb64(kv.value ?? ''), modRevision: Number(kv.mod_revision ?? 0), ...(kv.lease && kv.lease !== '0' ? { lease: Number(kv.lease) } : {}) }])) };
+  return { revision: revisionOf(r), values: Object.fromEntries((r.kvs ?? []).map((kv) => [unb64(kv.key), { value: unb64(kv.value ?? ''), modRevision: Number(kv.mod_revision ?? 0), ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}) }])) };
 }
 
-export async function kvPut(endpoint: Endpoint, key: string, value: string, timeoutMs: number): Promise<{ revision: number }> {
-  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/kv/put', { key: b64(key), value: b64(value) }, timeoutMs, ONCE)) };
+export async function kvPut(endpoint: Endpoint, key: string, value: string, timeoutMs: number, lease?: string): Promise<{ revision: number }> {
+  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/kv/put', { key: b64(key), value: b64(value), ...(lease ? { lease } : {}) }, timeoutMs, ONCE)) };
 }
 
 export async function kvDelete(endpoint: Endpoint, key: string, timeoutMs: number): Promise<{ revision: number; deleted: number }> {
@@ -62,7 +64,7 @@ export async function kvTxn(endpoint: Endpoint, txn: { compare?: Compare[]; succ
   const field = { mod: 'mod_revision', create: 'create_revision', version: 'version' } as const;
   const op = (o: TxnOp) =>
     o.op === 'put'
-      ? { request_put: { key: b64(o.key), value: b64(o.value), ...(o.lease ? { lease: String(o.lease) } : {}) } }
+      ? { request_put: { key: b64(o.key), value: b64(o.value), ...(o.lease ? { lease: o.lease } : {}) } }
       : o.op === 'delete'
         ? { request_delete_range: { key: b64(o.key) } }
         : { request_range: { key: b64(o.key) } };
@@ -96,21 +98,21 @@ export async function kvList(endpoint: Endpoint, prefix: string, opts: { start?:
 }
 
 /** A lease with a TTL in seconds; etcd names it. */
-export async function leaseGrant(endpoint: Endpoint, ttlSeconds: number, timeoutMs: number): Promise<{ revision: number; lease: number; ttlSeconds: number }> {
+export async function leaseGrant(endpoint: Endpoint, ttlSeconds: number, timeoutMs: number): Promise<{ revision: number; lease: string; ttlSeconds: number }> {
   const r = await post<RawHeader & { ID?: string; TTL?: string }>(endpoint, '/v3/lease/grant', { TTL: String(ttlSeconds) }, timeoutMs, ONCE);
-  return { revision: revisionOf(r), lease: Number(r.ID ?? 0), ttlSeconds: Number(r.TTL ?? 0) };
+  return { revision: revisionOf(r), lease: String(r.ID ?? '0'), ttlSeconds: Number(r.TTL ?? 0) };
 }
 
 /** One keep-alive: the lease's TTL again, or 0 if etcd no longer knows it. */
-export async function leaseKeepAlive(endpoint: Endpoint, lease: number, timeoutMs: number): Promise<{ revision: number; ttlSeconds: number }> {
+export async function leaseKeepAlive(endpoint: Endpoint, lease: string, timeoutMs: number): Promise<{ revision: number; ttlSeconds: number }> {
   // The gateway answers the keep-alive stream with one JSON object per request: one request, one answer.
-  const r = await post<{ result?: RawHeader & { TTL?: string } }>(endpoint, '/v3/lease/keepalive', { ID: String(lease) }, timeoutMs, ONCE);
+  const r = await post<{ result?: RawHeader & { TTL?: string } }>(endpoint, '/v3/lease/keepalive', { ID: lease }, timeoutMs, ONCE);
   return { revision: revisionOf(r.result ?? {}), ttlSeconds: Number(r.result?.TTL ?? 0) };
 }
 
 /** Revokes a lease: its keys are deleted at one revision. */
-export async function leaseRevoke(endpoint: Endpoint, lease: number, timeoutMs: number): Promise<{ revision: number }> {
-  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/lease/revoke', { ID: String(lease) }, timeoutMs, ONCE)) };
+export async function leaseRevoke(endpoint: Endpoint, lease: string, timeoutMs: number): Promise<{ revision: number }> {
+  return { revision: revisionOf(await post<RawHeader>(endpoint, '/v3/lease/revoke', { ID: lease }, timeoutMs, ONCE)) };
 }
 
 /** A member's hash of its key-value store at `revision` (0: now). */
@@ -126,7 +128,7 @@ function kvFrom(kv: RawKv): Kv {
     modRevision: Number(kv.mod_revision ?? 0),
     ...(kv.create_revision ? { createRevision: Number(kv.create_revision) } : {}),
     ...(kv.version ? { version: Number(kv.version) } : {}),
-    ...(kv.lease && kv.lease !== '0' ? { lease: Number(kv.lease) } : {}),
+    ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}),
   };
 }
 
@@ -138,7 +140,7 @@ export interface WatchedEvent {
   modRevision: number;
   createRevision?: number;
   version?: number;
-  lease?: number;
+  lease?: string;
   /** With prev_kv: the key before the change (null: it did not exist). */
   prev?: { value: string; modRevision: number } | null;
 }
@@ -182,7 +184,7 @@ export function watchPrefix(endpoint: Endpoint, prefix: string, fromRevision: nu
         const type = e.type === 'DELETE' ? 'delete' : 'put';
         const modRevision = Number(kv.mod_revision ?? 0);
         const prev = opts.prevKv ? (e.prev_kv ? { value: unb64(e.prev_kv.value ?? ''), modRevision: Number(e.prev_kv.mod_revision ?? 0) } : null) : undefined;
-        const details = type === 'put' ? { value: unb64(kv.value ?? ''), createRevision: Number(kv.create_revision ?? 0), version: Number(kv.version ?? 0), ...(kv.lease && kv.lease !== '0' ? { lease: Number(kv.lease) } : {}) } : {};
+        const details = type === 'put' ? { value: unb64(kv.value ?? ''), createRevision: Number(kv.create_revision ?? 0), version: Number(kv.version ?? 0), ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}) } : {};
         return { revision: modRevision, key: unb64(kv.key), type, ...details, modRevision, ...(prev !== undefined ? { prev } : {}) };
       });
       if (events.length > 0) onEvents(events);

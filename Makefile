@@ -3,10 +3,10 @@
 SHELL := /bin/bash
 CLI := node bin/etcd-lab.js
 
-.PHONY: up down status generate images host test test-unit test-e2e test-bare-machine bench soak build typecheck clean help
+.PHONY: up down status generate images host test test-unit test-e2e test-bare-machine test-stress bench soak build typecheck clean help
 
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci
@@ -46,6 +46,10 @@ test-e2e: build ## end-to-end tests only
 test-bare-machine: host ## the README's `make up` from a clean clone on a bare Debian 12 container (root; ~3 min)
 	bash test/bare-machine/run.sh
 
+test-stress: build ## the suite against itself (hours): unit beside e2e 5×, every e2e file 3× in a row, e2e in two file orders
+	bash scripts/setup-host.sh --images --browser --kind --clients
+	bash test/stress.sh
+
 bench: images ## benchmarks (figures, not pass/fail)
 	node bench/cli-start.mjs
 	node bench/up.mjs
@@ -61,8 +65,9 @@ typecheck: node_modules/.package-lock.json
 clean: ## remove build output and generated files (not the lab: see make down)
 	rm -rf dist generated/docker-compose.yml generated/haproxy generated/haproxy.cfg generated/kind-config.yaml generated/.env generated/.gitignore generated/pki
 
-soak: build ## long runs: every etcd command right after a failure, 50 rounds each (CI runs 10); check with 100 faults on 3 and 5 members, both TLS modes (CI: 7, 5 members); every procedure under the API server 5 times, both TLS modes (CI: once)
+soak: build ## long runs (hours): the statistics behind what `make test` checks once or twice (docs/development.md#what-make-soak-adds)
 	bash scripts/setup-host.sh --images --clients
 	ETCD_LAB_AFTER_FAILURE_ROUNDS=50 npx vitest run --project e2e test/e2e/after-failure.test.ts
+	ETCD_LAB_QUORUM_ALL=1 npx vitest run --project e2e test/e2e/quorum.test.ts
 	ETCD_LAB_CHECK_FAULTS=100 npx vitest run --project e2e test/e2e/check-soak.test.ts
-	ETCD_LAB_APISERVER_ROUNDS=5 npx vitest run --project e2e test/e2e/apiserver-procedures.test.ts
+	ETCD_LAB_APISERVER_ROUNDS=5 ETCD_LAB_APISERVER_BOTH_MODES=1 npx vitest run --project e2e test/e2e/apiserver-procedures.test.ts

@@ -34,7 +34,7 @@ const imageExists = (ref) => spawnSync('docker', ['image', 'inspect', ref], { st
 /** The spec's official images where this machine has them, else the local stand-ins; all present. */
 export function benchImages() {
   const etcd = imageExists('gcr.io/etcd-development/etcd:v3.5.33') ? 'gcr.io/etcd-development/etcd:v3.5.33' : 'etcd-lab/etcd:trixie';
-  const haproxy = imageExists('haproxy:3.0-alpine') ? 'haproxy:3.0-alpine' : 'etcd-lab/haproxy:trixie';
+  const haproxy = imageExists('haproxy:3.2-alpine') ? 'haproxy:3.2-alpine' : 'etcd-lab/haproxy:3.2';
   for (const image of [etcd, haproxy]) {
     if (!imageExists(image)) throw new Error(`image ${image} is missing: run \`make images\` first (the benchmarks run with images present)`);
   }

@@ -2,6 +2,9 @@
 // with the first lines of its error, then one plain closing line, "N passed, N failed, N skipped",
 // that any CI can read.
 // Failures come last on purpose: a CI that keeps only the tail of the log still names them.
+// The same figures go to test-artifacts/ (test-times.txt, test-count.txt) for .ci/run's summary:
+// the unit project in one line (its files run side by side), every e2e file on its own.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 
@@ -37,8 +40,17 @@ export default class SummaryReporter implements Reporter {
       ...brokenModules.map((m) => describeFailure(`${name(m)} (the file itself)`, m.errors())),
     ];
     const failureText = failures.length > 0 ? `\nfailed:\n${failures.join('\n')}\n` : '';
+    const count = `${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`;
+    const unit = files.filter((f) => f.name.startsWith('unit '));
+    const forCi = [
+      ...(unit.length > 0 ? [`  ${(unit.reduce((sum, f) => sum + f.ms, 0) / 1000).toFixed(1).padStart(7)} s  unit project: ${unit.length} files (summed; up to 3 run at once)`] : []),
+      ...lines.filter((line) => !line.includes(' unit ')),
+    ];
+    mkdirSync('test-artifacts', { recursive: true });
+    writeFileSync('test-artifacts/test-times.txt', `${forCi.join('\n')}\n`);
+    writeFileSync('test-artifacts/test-count.txt', `${count}\n`);
     process.stdout.write(
-      `\ntime per file:\n${lines.join('\n')}\n\nslowest tests (hooks not counted):\n${tests.join('\n')}\n${failureText}\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`,
+      `\ntime per file:\n${lines.join('\n')}\n\nslowest tests (hooks not counted):\n${tests.join('\n')}\n${failureText}\n${count}\n`,
     );
   }
 }

@@ -1,14 +1,22 @@
 // `etcd-lab apiserver [--delete]`: Kubernetes' generic API server on the lab's etcd, or its removal.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 
-type ApiServerFlags = SpecFlags & OutputFlags & { delete?: boolean; retain?: boolean; timeout: string; mergeKubeconfig?: boolean | string };
+type ApiServerFlags = SpecFlags & OutputFlags & { delete?: boolean; retain?: boolean; timeout: string; mergeKubeconfig?: boolean | string; etcdEndpoints: 'haproxy' | 'members' };
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('apiserver')))
     .description(
       "run Kubernetes' generic API server (custom resources only: no core resources, no kubelet) on the lab's etcd, wired as the KIND config wires kube-apiserver; " +
         'writes generated/apiserver/kubeconfig, which `etcd-lab env` exports as KUBECONFIG',
+    )
+    .addOption(
+      new Option(
+        '--etcd-endpoints <wiring>',
+        "haproxy: the lab's HAProxy as its one etcd endpoint, as a KIND node gets it; members: every member's own address (--etcd-servers listing each), from the lab's network. docs/kind.md compares the two",
+      )
+        .choices(['haproxy', 'members'])
+        .default('haproxy'),
     )
     .option('--delete', 'remove the API server instead (its objects stay in etcd)')
     .option('--retain', 'on failure or Ctrl-C, keep the container to inspect (docker logs)')
@@ -32,7 +40,7 @@ export function register(program: Command): void {
         return;
       }
       const r = await apiserver.startApiServer(
-        { ...options, retain: flags.retain, timeoutMs: seconds(flags.timeout, '--timeout'), mergeKubeconfig: flags.mergeKubeconfig },
+        { ...options, etcdEndpoints: flags.etcdEndpoints, retain: flags.retain, timeoutMs: seconds(flags.timeout, '--timeout'), mergeKubeconfig: flags.mergeKubeconfig },
         await reporter(flags),
       );
       if (flags.json) return printJson(r);

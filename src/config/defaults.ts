@@ -21,12 +21,13 @@ export const DEFAULTS: LabSpec = {
     snapshotCount: 10000,
   },
   haproxy: {
-    image: 'haproxy:3.0-alpine',
+    image: 'haproxy:3.2-alpine',
     bindAddress: '127.0.0.1',
     clientPort: 2379,
     statsPort: 8404,
-    // etcd clients hold long-lived gRPC connections: spread them by count, not by turn.
-    balance: 'leastconn',
+    // The leader route has one server at a time; during an election the followers take new
+    // connections in turn. (leastconn on HAProxy 3.2 queues them then: see validate.ts.)
+    balance: 'roundrobin',
     healthCheck: { intervalMs: 500, timeoutMs: 400, rise: 2, fall: 2 },
   },
   kind: { name: 'etcd-lab', nodeImage: '', endpoint: 'auto', workers: 0 },

@@ -233,7 +233,7 @@ function readFields(r: SpecReader): LabSpec {
       snapshotCount: r.field('etcd.snapshotCount', d.etcd.snapshotCount, integer(100, 10_000_000), "etcd's --snapshot-count: applied entries between raft snapshots."),
     },
     haproxy: {
-      image: r.field('haproxy.image', d.haproxy.image, image('haproxy:3.0-alpine'), 'The HAProxy image (per person: ETCD_LAB_HAPROXY_IMAGE, --haproxy-image).'),
+      image: r.field('haproxy.image', d.haproxy.image, image('haproxy:3.2-alpine'), 'The HAProxy image (per person: ETCD_LAB_HAPROXY_IMAGE, --haproxy-image).'),
       bindAddress: r.field('haproxy.bindAddress', d.haproxy.bindAddress, bindAddress, 'Where the published ports listen on the host (per person: ETCD_LAB_BIND_ADDRESS, --bind-address). Outside 127.0.0.0/8 without TLS, a warning.'),
       clientPort: r.field('haproxy.clientPort', d.haproxy.clientPort, port('client'), 'The host port etcd clients connect to (per person: ETCD_LAB_CLIENT_PORT, --client-port).'),
       statsPort: r.field('haproxy.statsPort', d.haproxy.statsPort, port('stats'), "The host port of HAProxy's stats page (/stats) and Prometheus metrics (/metrics) (per person: ETCD_LAB_STATS_PORT, --stats-port)."),

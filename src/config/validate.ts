@@ -109,5 +109,28 @@ export function validateSpec(spec: LabSpec, opts: ValidateOptions = {}): { probl
     });
   }
 
+  // HAProxy 3.0 and 3.1 leave a connection frozen when the server it is being made to is marked
+  // down (clients wait out their own connect deadline: gRPC's is 20 s); docs/kind.md has the evidence.
+  const haproxyVersion = /:v?(\d+)\.(\d+)/.exec(spec.haproxy.image)?.slice(1, 3).map(Number);
+  if (haproxyVersion && olderThan(haproxyVersion, HAPROXY_MIN)) {
+    warnings.push({
+      path: label('haproxy.image'),
+      message: `HAProxy ${haproxyVersion.join('.')} can freeze a client's new connection when the leader dies (gRPC clients such as Kubernetes' API server then wait 20 s)`,
+      fix: `use haproxy:${HAPROXY_MIN.join('.')}-alpine or newer`,
+    });
+  }
+  // leastconn on HAProxy 3.2 queues a new connection while only backup servers (followers, during an
+  // election) may take it, and drops it when `timeout queue` ends: its client backs off.
+  if (spec.haproxy.balance === 'leastconn') {
+    warnings.push({
+      path: label('haproxy.balance'),
+      message: 'leastconn makes HAProxy 3.2 queue new connections during an election (only backup servers are left) and drop them after 200 ms, so clients reconnect only after their backoff',
+      fix: 'use roundrobin (the default): the leader route has one server at a time anyway',
+    });
+  }
+
   return { problems, warnings };
 }
+
+/** The oldest HAProxy the lab's generated configuration is safe on (docs/kind.md#why-the-api-server-stalled). */
+const HAPROXY_MIN = [3, 2] as const;

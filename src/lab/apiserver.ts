@@ -13,10 +13,11 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LoadOptions } from '../config/load.js';
-import { LABEL, type Role } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, LABEL, type Role } from '../config/topology.js';
 import type { Reporter, StepHandle } from '../progress.js';
 import {
   APISERVER_DIR,
+  APISERVER_ENV,
   APISERVER_FILES,
   APISERVER_PORT,
   apiServerArgs,
@@ -42,7 +43,16 @@ import { checkLabServing, ENDPOINT_STEPS, type EndpointContext } from './kind.js
 import { withLab } from './session.js';
 import { runSteps, type Step } from './steps.js';
 
+/**
+ * How the API server reaches etcd: `haproxy`, the lab's HAProxy as its one endpoint (what a KIND
+ * node gets, and the default); `members`, every member's own address (--etcd-servers listing each),
+ * from the lab's network, which a KIND node is not on.
+ */
+export const ETCD_ENDPOINTS = ['haproxy', 'members'] as const;
+export type EtcdEndpoints = (typeof ETCD_ENDPOINTS)[number];
+
 export interface ApiServerOptions extends LoadOptions {
+  etcdEndpoints?: EtcdEndpoints;
   /** Keep what this run made when it fails, to inspect (the container and its logs). */
   retain?: boolean;
   /** How long the API server may take to become ready. */
@@ -59,6 +69,8 @@ export interface ApiServerResult {
   kubeconfig: string;
   context: string;
   etcdEndpoint: string;
+  /** haproxy or members (--etcd-endpoints). */
+  etcdEndpoints: EtcdEndpoints;
   endpointMode: string;
   etcdPrefix: string;
   /** Milliseconds from the container's start to /readyz answering ok. */
@@ -85,7 +97,7 @@ export const APISERVER_STEPS: Step<ApiServerContext>[] = [
   { title: (ctx) => `lab "${ctx.runtime.lab.spec.name}" serving`, run: checkLabServing },
   { title: 'no API server or KIND cluster on the same prefix', run: checkNoClash },
   { title: `image ${APISERVER_IMAGE}`, reportsItself: true, run: ensureImage },
-  ...ENDPOINT_STEPS,
+  ...ENDPOINT_STEPS.map((step) => ({ ...step, when: (ctx: ApiServerContext) => viaHaproxy(ctx) })),
   { title: (ctx) => `certificates and kubeconfigs in ${dirOf(ctx)}`, run: writeOwnFiles },
   {
     title: (ctx) => `start ${apiServerContainer(ctx.runtime.lab.spec)}`,
@@ -122,6 +134,7 @@ export const APISERVER_STEPS: Step<ApiServerContext>[] = [
 ];
 
 const dirOf = (ctx: { runtime: LabRuntime }) => join(ctx.runtime.lab.outDir, APISERVER_DIR);
+const viaHaproxy = (ctx: ApiServerContext) => (ctx.opts.etcdEndpoints ?? 'haproxy') === 'haproxy';
 
 export async function startApiServer(opts: ApiServerOptions, reporter: Reporter): Promise<ApiServerResult> {
   return withLab(opts, { lock: 'apiserver' }, reporter, async (runtime) => {
@@ -139,7 +152,8 @@ export async function startApiServer(opts: ApiServerOptions, reporter: Reporter)
       kubeconfig: join(dirOf(ctx), APISERVER_FILES.kubeconfig),
       context: apiServerContext(runtime.lab.spec),
       etcdEndpoint: ctx.etcd!.endpoint,
-      endpointMode: ctx.mode!,
+      etcdEndpoints: opts.etcdEndpoints ?? 'haproxy',
+      endpointMode: viaHaproxy(ctx) ? ctx.mode! : 'lab network',
       etcdPrefix: ctx.etcd!.prefix,
       readyMs: ctx.readyMs!,
       image: APISERVER_IMAGE,
@@ -184,9 +198,14 @@ async function writeOwnFiles(ctx: ApiServerContext): Promise<void> {
 async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<void> {
   const { runtime, made } = ctx;
   const { spec } = runtime.lab;
-  ctx.etcd = kubeApiServerEtcd(spec, { mode: ctx.mode!, clientPort: runtime.lab.local.clientPort, hostPkiDir: runtime.pkiDir });
-  // Where a KIND node would be: on the kind network (network mode), else on the default bridge.
-  const network = ctx.mode === 'network' ? kindNetworkName() : 'bridge';
+  const wiring = kubeApiServerEtcd(spec, { mode: ctx.mode!, clientPort: runtime.lab.local.clientPort, hostPkiDir: runtime.pkiDir });
+  // Every member at its fixed address on the lab's network (addresses survive a restart or replace).
+  const scheme = spec.tls.enabled ? 'https' : 'http';
+  const members = runtime.topology.members.map((m) => `${scheme}://${m.address}:${ETCD_CLIENT_PORT}`).join(',');
+  ctx.etcd = viaHaproxy(ctx) ? wiring : { ...wiring, endpoint: members };
+  // Where a KIND node would be: on the kind network (network mode), else on the default bridge;
+  // with every member as its endpoints, on the lab's own network.
+  const network = !viaHaproxy(ctx) ? runtime.topology.network : ctx.mode === 'network' ? kindNetworkName() : 'bridge';
   step.update(`on "${network}", etcd at ${ctx.etcd.endpoint}, prefix ${ctx.etcd.prefix}`);
   // A port fixed now, not picked by the engine at each start: a restart (snapshot restore does one) keeps it.
   const port = await freeLoopbackPort();
@@ -197,6 +216,7 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
     labels: { [LABEL.lab]: spec.name, [LABEL.role]: ROLE, [LABEL.owner]: runtime.lab.owner },
     network,
     binds: apiServerBinds(ctx.etcd, dirOf(ctx)),
+    env: APISERVER_ENV,
     publish: { containerPort: APISERVER_PORT, hostPort: port },
   });
   ctx.startedAt = Date.now();

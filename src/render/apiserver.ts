@@ -73,6 +73,12 @@ export function apiServerArgs(etcd: KubeApiServerEtcd): string[] {
   ];
 }
 
+/**
+ * gRPC's own warnings in the API server's log: a connection to etcd that failed, and why ("error
+ * reading server preface"). Without them its log says only that requests found no ready connection.
+ */
+export const APISERVER_ENV = ['GRPC_GO_LOG_SEVERITY_LEVEL=warning', 'GRPC_GO_LOG_VERBOSITY_LEVEL=2'];
+
 /** Bind mounts: the KIND node's etcd files (TLS mode), at the node's paths, and generated/apiserver/. */
 export function apiServerBinds(etcd: KubeApiServerEtcd, hostApiServerDir: string): string[] {
   return [...(etcd.tls?.mounts ?? []).map((m) => `${m.hostPath}:${m.containerPath}:ro`), `${hostApiServerDir}:${APISERVER_MOUNT}:ro`];

@@ -296,6 +296,16 @@ export class DockerEngine implements Engine {
     );
   }
 
+  async removeDanglingImages(labelFilters: string[]): Promise<{ removed: number; bytes: number }> {
+    const images = await this.call('list images', (abortSignal) => this.docker.listImages({ filters: { dangling: ['true'], label: labelFilters }, abortSignal }));
+    let bytes = 0;
+    for (const image of images) {
+      await this.change(`remove image ${image.Id.slice(7, 19)}`, (abortSignal) => this.docker.getImage(image.Id).remove({ abortSignal }));
+      bytes += image.Size;
+    }
+    return { removed: images.length, bytes };
+  }
+
   async containers(labelFilters: string[]): Promise<ContainerInfo[]> {
     const list = await this.call('list containers', (abortSignal) => this.docker.listContainers({ all: true, filters: { label: labelFilters }, abortSignal }));
     return list.map((c) => {
@@ -465,6 +475,7 @@ export class DockerEngine implements Engine {
         Image: opts.image,
         Cmd: opts.args,
         Labels: opts.labels,
+        ...(opts.env ? { Env: opts.env } : {}),
         ...(port ? { ExposedPorts: { [port]: {} } } : {}),
         HostConfig: {
           NetworkMode: opts.network,

@@ -57,6 +57,8 @@ export interface ServiceRun {
   binds?: string[];
   /** A container port published on the host's loopback; host port 0 lets the engine pick one. */
   publish?: { containerPort: number; hostPort: number };
+  /** NAME=value environment variables. */
+  env?: string[];
 }
 
 /** A container as etcd-lab sees it: found by label, with the host port of its client port. */
@@ -102,6 +104,8 @@ export interface Engine {
   /** The registry's refusal comes back as text (no registry here, no such tag), not as an error. */
   pullImage(ref: string, onLine?: (line: string) => void): Promise<{ ok: true } | { ok: false; reason: string }>;
   buildImage(opts: BuildOptions): Promise<void>;
+  /** Removes the untagged images (a build's left-behind stages) carrying every label; what it freed. */
+  removeDanglingImages(labelFilters: string[]): Promise<{ removed: number; bytes: number }>;
   /** Imports a root file system (a tar stream) as an image. */
   importImage(tar: NodeJS.ReadableStream, repo: string, tag: string): Promise<void>;
 

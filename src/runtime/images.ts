@@ -19,7 +19,7 @@ export const LOCAL_BASE = { repo: 'etcd-lab/debian', tag: 'trixie-minbase' } as 
 export const LOCAL_BASE_REF = `${LOCAL_BASE.repo}:${LOCAL_BASE.tag}`;
 export const LOCAL_IMAGES = {
   etcd: 'etcd-lab/etcd:trixie',
-  haproxy: 'etcd-lab/haproxy:trixie',
+  haproxy: 'etcd-lab/haproxy:3.2',
 } as const;
 
 /**
@@ -37,6 +37,8 @@ export type LocalEtcdVersion = keyof typeof LOCAL_ETCD_VERSIONS;
  * sources: lab-templates/images/apiserver/. `etcd-lab apiserver` runs it.
  */
 export const APISERVER_IMAGE = 'etcd-lab/apiserver:sid';
+/** The label a recipe's throwaway build stage carries (lab-templates/images/apiserver/Dockerfile). */
+const BUILD_STAGE_LABEL = 'io.etcd-lab.build-stage';
 const APISERVER_RECIPE_DIR = join(TEMPLATES_DIR, 'images', 'apiserver');
 
 /** A fingerprint of the API server image's recipe (its Dockerfile and patches): an image built from another is rebuilt. */
@@ -161,7 +163,7 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
       ? []
       : [
           { name: 'etcd' as const, ref: LOCAL_IMAGES.etcd, suite: 'trixie', labels: {} },
-          { name: 'haproxy' as const, ref: LOCAL_IMAGES.haproxy, suite: 'trixie', labels: {} },
+          { name: 'haproxy' as const, ref: LOCAL_IMAGES.haproxy, suite: 'sid', labels: {} },
         ]),
     ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite, labels: {} })),
     // Built on trixie from sid's sources; its recipe changes with etcd-lab, so it carries a fingerprint.
@@ -178,6 +180,13 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
   if (wanted.length > 0) base = await ensureBase(engine, reporter, Boolean(opts.force));
   for (const recipe of wanted) await buildOne(engine, recipe, base, reporter);
   const built = wanted.map((w) => w.ref);
+  // A multi-stage build leaves its build stage behind, untagged: the API server's is some 4.9 GB.
+  if (wanted.some((w) => w.name === 'apiserver')) {
+    await reporter.step('remove the API server build stage', async (step) => {
+      const { removed, bytes } = await engine.removeDanglingImages([`${BUILD_STAGE_LABEL}=apiserver`]);
+      step.update(removed > 0 ? `${removed} image${removed === 1 ? '' : 's'}, ${(bytes / 1e9).toFixed(1)} GB freed` : 'nothing left behind');
+    });
+  }
   const summary = [
     built.length > 0 ? `built ${built.join(', ')} (base ${base})` : `already present: ${present.join(', ')} (--force rebuilds)`,
     `to use them, put these in the .env beside etcd-lab.yaml (\`etcd-lab up\` does this by itself when the official images cannot be pulled):`,

@@ -31,13 +31,21 @@ export const TEST_IMAGES = {
 
 let counter = 0;
 
-/** A lab name and a private /24 unlikely to collide with anything else on the machine. */
+/** Second octets each test worker draws its labs' subnets from: 10.<octet>.x.0/24. */
+const OCTETS_PER_WORKER = 20;
+
+/**
+ * A lab name and a private /24 that no other lab of this run shares a /16 with: e2e files run side
+ * by side, and a test may squat on its own lab's whole /16 (preflight). Each worker (VITEST_POOL_ID)
+ * has its own range of second octets, used in turn; the third octet is random.
+ */
 export function uniqueLab(tag: string): { name: string; subnet: string } {
   counter += 1;
+  const worker = Math.max(1, Number(process.env.VITEST_POOL_ID ?? 1)) - 1;
   const salt = (process.pid * 7 + counter * 13 + Date.now()) % 250;
   return {
     name: `${TEST_LAB_PREFIX}${tag}-${process.pid % 10000}-${counter}`,
-    subnet: `10.${180 + ((process.pid + counter) % 60)}.${salt}.0/24`,
+    subnet: `10.${160 + (worker % 4) * OCTETS_PER_WORKER + (counter % OCTETS_PER_WORKER)}.${salt}.0/24`,
   };
 }
 

@@ -13,6 +13,17 @@ import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Lets the workload run until it has recorded `more` operations beyond those it has now: a window
+ * measured in work done, not in time, so a busy machine makes it longer instead of emptier.
+ */
+async function operationsMore(w: Workload, more: number, timeoutMs = 60_000): Promise<void> {
+  const target = w.operations.length + more;
+  for (const deadline = Date.now() + timeoutMs; w.operations.length < target; await sleep(50)) {
+    if (Date.now() > deadline) throw new Error(`the workload recorded only ${w.operations.length} of ${target} operations in ${timeoutMs} ms`);
+  }
+}
+
 describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab', () => {
   let lab: TestLab;
   let runtime: LabRuntime;
@@ -50,7 +61,7 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
   it('a healthy lab: every operation placed, both watchers agree, no violation', async () => {
     const w = workload('healthy');
     await w.start();
-    await sleep(4000);
+    await operationsMore(w, 400);
     const history = await w.stop();
     const result = checkHistory(history);
     expect(result.violations).toEqual([]);
@@ -63,19 +74,20 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
   it('through a leader kill and a partition of the new leader: no violation, and the unknown writes are decided', async () => {
     const w = workload('faults');
     await w.start();
-    await sleep(1500);
+    await operationsMore(w, 150);
     const killed = await runtime.leader();
     expect(await lab.cli(['kill', killed!])).toExitWith(0);
-    await sleep(2500);
+    // Held until the survivors have served the workload a while (kill waits for their election).
+    await operationsMore(w, 200);
     expect(await lab.cli(['start', killed!])).toExitWith(0);
     await refresh();
-    await sleep(1500);
+    await operationsMore(w, 150);
     const cut = await runtime.leader();
     expect(await lab.cli(['partition', cut!])).toExitWith(0);
     await refresh();
-    await sleep(2500);
+    await operationsMore(w, 200);
     expect(await lab.cli(['heal', cut!])).toExitWith(0);
-    await sleep(2000);
+    await operationsMore(w, 200);
     const history = await w.stop();
     const result = checkHistory(history);
     expect(result.violations).toEqual([]);
@@ -86,14 +98,15 @@ describe.skipIf(skipE2E)('the concurrent workload and the checker on a real lab'
   it('serializable reads from a member cut off from the others: the stale reads are reported', async () => {
     const w = workload('stale', 'serializable');
     await w.start();
-    await sleep(1000);
+    await operationsMore(w, 100);
     const leader = await runtime.leader();
     const victim = ['etcd1', 'etcd2', 'etcd3'].find((m) => m !== leader)!;
     expect(await lab.cli(['partition', victim])).toExitWith(0);
     await refresh(); // cut off, it is published on another host port
-    await sleep(3000);
+    // Cut off while the others write on: its own state falls behind theirs.
+    await operationsMore(w, 300);
     expect(await lab.cli(['heal', victim])).toExitWith(0);
-    await sleep(1500);
+    await operationsMore(w, 100);
     const history = await w.stop();
     const result = checkHistory(history);
     if (process.env.DEBUG_WORKLOAD) {

@@ -86,6 +86,16 @@ describe('spec validation', () => {
     expect(warnings.map(formatProblem).join()).toMatch(/3\.5\.16 is older than 3\.5\.24/);
   });
 
+  it('warns (without refusing) of an HAProxy older than 3.2, and of leastconn, with what to use instead', () => {
+    for (const image of ['haproxy:3.0-alpine', 'haproxy:3.1.7', 'registry.example.com/haproxy:2.8']) {
+      const { problems, warnings } = readSpec({ haproxy: { image } });
+      expect(problems).toEqual([]);
+      expect(warnings.map(formatProblem), image).toEqual([expect.stringMatching(/^haproxy\.image: HAProxy \d+\.\d+ can freeze .* — use haproxy:3\.2-alpine or newer$/)]);
+    }
+    for (const image of ['haproxy:3.2-alpine', 'haproxy:3.3.1', 'etcd-lab/haproxy:3.2', 'haproxy:lts']) expect(readSpec({ haproxy: { image } }).warnings, image).toEqual([]);
+    expect(readSpec({ haproxy: { balance: 'leastconn' } }).warnings.map(formatProblem)).toEqual([expect.stringMatching(/^haproxy\.balance: leastconn makes HAProxy 3\.2 queue .* — use roundrobin/)]);
+  });
+
   it('reports YAML syntax errors and duplicate keys with a line number', () => {
     expect(parseSpecYaml('members: 3\nmembers: 5\n', 'etcd-lab.yaml').problems[0]!.path).toBe('etcd-lab.yaml:2');
     expect(parseSpecYaml('members: [3\n', 'etcd-lab.yaml').problems.length).toBeGreaterThan(0);

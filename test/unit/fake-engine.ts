@@ -69,6 +69,9 @@ export class FakeEngine implements Engine {
     return { ok: true };
   }
   async buildImage(): Promise<void> {}
+  async removeDanglingImages(): Promise<{ removed: number; bytes: number }> {
+    return { removed: 0, bytes: 0 };
+  }
   async importImage(): Promise<void> {}
 
   async containers(labelFilters: string[]): Promise<ContainerInfo[]> {

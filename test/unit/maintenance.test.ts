@@ -73,7 +73,7 @@ describe('HAProxy says which configuration it runs', () => {
     expect(hashIn(base)).toMatch(/^[0-9a-f]{16}$/);
     expect(hashIn(base)).toBe(configHashOf(base));
     expect(hashIn(cfgFor('members: 3'))).toBe(hashIn(base));
-    expect(hashIn(cfgFor('members: 3\nhaproxy: { balance: roundrobin }'))).not.toBe(hashIn(base));
+    expect(hashIn(cfgFor('members: 3\nhaproxy: { balance: first }'))).not.toBe(hashIn(base));
     expect(hashIn(cfgFor('members: 5'))).not.toBe(hashIn(base));
     // A hand edit anywhere else shows too: the hash no longer matches the text.
     expect(configHashOf(base.replace('maxconn 4096', 'maxconn 100'))).not.toBe(hashIn(base));

@@ -345,7 +345,7 @@ describe('export swarm', () => {
   const input = {
     spec,
     etcdImage: 'gcr.io/etcd-development/etcd:v3.5.33',
-    haproxyImage: 'haproxy:3.0-alpine',
+    haproxyImage: 'haproxy:3.2-alpine',
     clientAddresses: ['192.168.50.10', 'lb.example.internal'],
     clientPort: 2379,
     statsPort: 8404,

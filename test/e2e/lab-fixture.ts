@@ -12,9 +12,10 @@ import { LABEL } from '../../src/config/topology.js';
 import { parseDotenv } from '../../src/config/local.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 import { expect } from 'vitest';
-import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { verifyHistory } from '../single-writer.js';
-import { Writer } from '../single-writer.js';
+import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import { checkHistory } from '../../src/checker/check.js';
+import { longestUnavailable } from '../../src/lab/check.js';
+import { Workload } from '../../src/runtime/clients.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { CLIENTS, pkiDirOf } from '../../src/render/pki.js';
 
@@ -261,19 +262,34 @@ export async function removeNetwork(name: string): Promise<void> {
 }
 
 /**
- * Runs `work` while one writer puts fresh keys through `client` (HAProxy); then every acknowledged
- * write must be there with its value, revisions never going back.
+ * Runs `work` under `etcd-lab check`'s workload through `client` (HAProxy): 4 concurrent clients
+ * (gets, puts, deletes, compare-and-sets, transactions on 10 keys under `prefix`) and 2 watchers;
+ * then the checker judges the history: linearizable, every committed change what its request would
+ * do, every watch complete. Returns what an application would have felt.
  */
-export async function underWrites(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<{ acknowledged: number; longestGapMs: number }> {
-  const writer = new Writer({ endpoint: client, prefix, callTimeoutMs: 2000, pauseMs: 10, maxWrites: 100_000, maxDurationMs: 300_000 }).start();
-  await new Promise((r) => setTimeout(r, 300));
-  await work();
-  await new Promise((r) => setTimeout(r, 300));
-  const writes = await writer.stop();
-  const verdict = verifyHistory(writes, (await getPrefix(client, prefix)).values);
-  expect(verdict.ok, JSON.stringify(verdict.problems)).toBe(true);
-  expect(verdict.counts.acknowledged).toBeGreaterThan(20);
-  return { acknowledged: verdict.counts.acknowledged, longestGapMs: verdict.longestGapMs };
+export async function underCheck(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<{ acknowledged: number; notAcknowledged: number; longestGapMs: number }> {
+  const haproxy = { via: 'haproxy', endpoint: () => client };
+  const workload = new Workload({ prefix, keys: 10, clients: [haproxy, haproxy, haproxy, haproxy], watchers: [[haproxy], [haproxy]], rate: 200, callTimeoutMs: 2000, reads: 'linearizable', control: client, lab: prefix });
+  await workload.start();
+  await untilOperations(workload, 30);
+  try {
+    await work();
+  } catch (error) {
+    await workload.stop().catch(() => undefined);
+    throw error;
+  }
+  await untilOperations(workload, workload.operations.length + 30);
+  const history = await workload.stop();
+  const result = checkHistory(history);
+  expect(result.violations, JSON.stringify(result.violations.slice(0, 5), null, 1)).toEqual([]);
+  expect(result.counts.ok).toBeGreaterThan(20);
+  return { acknowledged: result.counts.ok, notAcknowledged: result.counts.failed + result.counts.unknown, longestGapMs: longestUnavailable(history) };
+}
+
+async function untilOperations(workload: Workload, count: number): Promise<void> {
+  for (const deadline = Date.now() + 60_000; workload.operations.length < count; await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > deadline) throw new Error(`the workload recorded only ${workload.operations.length} of ${count} operations in 60 s`);
+  }
 }
 
 /**

@@ -7,7 +7,7 @@ import type { LeaderResult, MemberRow, ReplaceResult } from '../../src/lab/membe
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { clientOf, createTestLab, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
+import { clientOf, createTestLab, skipE2E, type TestLab, underCheck } from './lab-fixture.js';
 
 async function destroyMember(lab: TestLab, member: string): Promise<void> {
   const docker = new Docker();
@@ -48,7 +48,7 @@ describe.skipIf(skipE2E).each([{ members: 3, tls: false }, { members: 5, tls: tr
     const before = await lab.json<{ members: MemberRow[] }>(['member', 'list']);
     const victim = before.members.find((m) => m.name === `etcd${members}`)!;
     let result: ReplaceResult | undefined;
-    await underWrites(client, `replace-${members}/`, async () => {
+    await underCheck(client, `replace-${members}/`, async () => {
       await destroyMember(lab, victim.name);
       result = await lab.json<ReplaceResult>(['member', 'replace', victim.name]);
     });
@@ -72,7 +72,7 @@ describe.skipIf(skipE2E).each([{ members: 3, tls: false }, { members: 5, tls: tr
     const status = await lab.json<LabStatus>(['status']);
     const target = status.members.find((m) => !m.isLeader)!.name;
     let moved: LeaderResult | undefined;
-    await underWrites(client, `leader-${members}/`, async () => {
+    await underCheck(client, `leader-${members}/`, async () => {
       moved = await lab.json<LeaderResult>(['leader', target]);
     });
     expect(moved!.before).toBe(status.leader);

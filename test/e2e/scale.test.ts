@@ -12,7 +12,7 @@ import type { LabStatus } from '../../src/runtime/status.js';
 import { memberNames } from '../../src/config/topology.js';
 import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import Docker from 'dockerode';
-import { connectionsDuring, createTestLab, haproxyConfigHashes, labResources, skipE2E, type TestLab, underWrites } from './lab-fixture.js';
+import { connectionsDuring, createTestLab, haproxyConfigHashes, labResources, skipE2E, type TestLab, underCheck } from './lab-fixture.js';
 
 /** When each of the lab's containers started: a container restarted or recreated shows a new time. */
 async function startTimes(lab: TestLab): Promise<Record<string, string>> {
@@ -89,7 +89,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
     await atMembers(3);
     let result: ScaleResult | undefined;
     await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], () =>
-      underWrites(client, 'scale-up/', async () => {
+      underCheck(client, 'scale-up/', async () => {
         result = await lab.json<ScaleResult>(['scale', '5']);
       }).then(() => undefined),
     );
@@ -101,7 +101,7 @@ describe.skipIf(skipE2E)('etcd-lab scale', () => {
     await atMembers(5);
     let result: ScaleResult | undefined;
     await seamless(lab, ['etcd1', 'etcd2', 'etcd3', 'haproxy'], () =>
-      underWrites(client, 'scale-down/', async () => {
+      underCheck(client, 'scale-down/', async () => {
         result = await lab.json<ScaleResult>(['scale', '3']);
       }).then(() => undefined),
     );
@@ -178,11 +178,11 @@ describe.skipIf(skipE2E)('etcd-lab scale from one member', () => {
   // The leader is the one a quorum of the voters etcd has at each step names: 1 while the second
   // joins, 2 while the third does (not the 2 of 3 the target size would ask for).
   it('1 → 3 → 1 under writes: everything agrees each time', async () => {
-    await underWrites(client, 'scale-1-3/', async () => {
+    await underCheck(client, 'scale-1-3/', async () => {
       expect((await lab.json<ScaleResult>(['scale', '3'])).added).toEqual(['etcd2', 'etcd3']);
     });
     await agreeOn(lab, 3);
-    await underWrites(client, 'scale-3-1/', async () => {
+    await underCheck(client, 'scale-3-1/', async () => {
       expect((await lab.json<ScaleResult>(['scale', '1'])).removed).toEqual(['etcd3', 'etcd2']);
     });
     await agreeOn(lab, 1);

@@ -10,7 +10,7 @@ import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import type { Endpoint } from '../../src/runtime/etcd-http.js';
 import { LABEL } from '../../src/config/topology.js';
-import { cliIn, createTestLab, once, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab, underWrites } from './lab-fixture.js';
+import { cliIn, createTestLab, once, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab, underCheck } from './lab-fixture.js';
 
 const ETCD_34 = 'etcd-lab/etcd:3.4-bookworm';
 
@@ -64,7 +64,7 @@ describe.skipIf(skipE2E)('rolling upgrade 3.4 → 3.5', () => {
   const upgraded = once(async () => {
     const before = await lab.json<LabStatus>(['status']);
     let result: UpgradeResult | undefined;
-    await underWrites(client, 'upgrade/', async () => {
+    await underCheck(client, 'upgrade/', async () => {
       result = await lab.json<UpgradeResult>(['upgrade', '--etcd-image', TEST_IMAGES.etcd]);
     });
     return { before, result };

@@ -58,6 +58,7 @@ bench: images ## benchmarks (figures, not pass/fail)
 	node bench/membership.mjs
 	node bench/checker.mjs
 	node bench/apiserver.mjs
+	node bench/apiserver-failover.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

@@ -166,8 +166,11 @@ async function runWiring(mode, wiring) {
       const undo = { kill: 'start', pause: 'unpause', partition: 'heal' }[fault];
       if (undo) await cliAsync(lab.dir, undo, '-q');
       await sleep(3000);
-      await Promise.all([apiWriter.stop(), etcdWriter.stop(), readyz.stop()]);
+      await Promise.all([apiWriter.stop(), etcdWriter.stop()]);
       const firstWrite = apiWriter.acks.find((t) => t > applied + 1000);
+      // /readyz is followed until it answers ok after that write (at most 30 s more).
+      for (const until = Date.now() + 30_000; Date.now() < until && !readyz.samples.some((x) => x.ok && x.at >= (firstWrite ?? Infinity)); ) await sleep(100);
+      await readyz.stop();
       // A move needs no undo: its window runs to the end.
       const windowEnd = fault === 'move' ? Date.now() : undoAt;
       const apiGap = longestGapIn(apiWriter.acks, t0, windowEnd);

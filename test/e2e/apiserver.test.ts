@@ -83,6 +83,11 @@ describe.skipIf(skipE2E).each([
     if (network) await removeNetwork(network);
   });
 
+  it('its image build leaves no build stage behind (some 4.9 GB, once untagged)', async () => {
+    const left = await docker.listImages({ filters: { dangling: ['true'], label: ['io.etcd-lab.build-stage=apiserver'] } });
+    expect(left.map((i) => `${i.Id} ${i.Size}`)).toEqual([]);
+  });
+
   it('runs where a KIND node would be, wired exactly as the KIND config wires kube-apiserver', async () => {
     expect(result.readyMs).toBeLessThan(30_000);
     expect(result.endpointMode).toBe('network');

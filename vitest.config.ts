@@ -8,7 +8,7 @@ export default defineConfig({
   test: {
     reporters: ['default', './test/summary-reporter.ts'],
     // Unit tests mostly wait on real deadlines (locks, engine and compose timeouts), not on the CPU:
-    // three at once on two cores take the unit project from 26 s to 15 s. e2e files run one at a time.
+    // three at once on two cores take the unit project from 26 s to 15 s. e2e: two at a time (below).
     maxWorkers: 3,
     projects: [
       {
@@ -23,6 +23,8 @@ export default defineConfig({
           // Some unit tests run the real CLI several times (a Node process each, ~0.5 s on 2 cores):
           // vitest's 5 s default fails them on a busy machine. Speed is measured in bench/, not here.
           testTimeout: 30_000,
+          // The unit project first, then e2e (vitest needs distinct groups for projects whose worker counts differ).
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -35,6 +37,7 @@ export default defineConfig({
           // two cores with room to spare (a serial run kept 0.3 of a core busy on average). Every lab
           // has its own name, ports and /16 (lab-fixture.ts), and no test may depend on an idle machine.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

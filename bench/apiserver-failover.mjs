@@ -179,9 +179,9 @@ async function runWiring(mode, wiring) {
       const wasDown = readyz.samples.some((s) => s.at > t0 && s.at < (readyAfter ?? Infinity) && !s.ok);
       const apiLog = await logLines(started.container, t0 - 2000);
       const failedHandshakes = apiLog.filter((l) => l.at >= t0 && /createTransport failed/.test(l.text)).length;
-      const row = { mode, wiring, fault, i, apiGapMs: apiGap, etcdGapMs: etcdGap, readyzLagMs: firstWrite && readyAfter ? (wasDown ? readyAfter - firstWrite : 0) : undefined, failedHandshakes };
+      const row = { mode, wiring, fault, i, apiGapMs: apiGap, etcdGapMs: etcdGap, readyzLagMs: firstWrite && readyAfter ? (wasDown ? readyAfter - firstWrite : 0) : undefined, readyzNotOkIn30s: Boolean(firstWrite && !readyAfter), failedHandshakes };
       rows.push(row);
-      phase(`${mode} ${wiring} ${fault} #${i + 1}: API gap ${apiGap ?? '—'} ms, etcd gap ${etcdGap ?? '—'} ms, /readyz lag ${row.readyzLagMs ?? '—'} ms, ${failedHandshakes} handshakes never completed`);
+      phase(`${mode} ${wiring} ${fault} #${i + 1}: API gap ${apiGap ?? '—'} ms, etcd gap ${etcdGap ?? '—'} ms, /readyz lag ${row.readyzNotOkIn30s ? 'not ok within 30 s' : `${row.readyzLagMs ?? '—'} ms`}, ${failedHandshakes} handshakes never completed`);
       // One kill's picture per wiring: the first whose API gap is the largest so far among the kills (the worst one shows the mechanism).
       if (fault === 'kill') timelines.push({ gap: apiGap ?? Infinity, t0, apiAcks: apiWriter.acks, apiFails: apiWriter.fails, apiLog, end: Date.now() });
     }
@@ -232,10 +232,12 @@ for (const mode of MODES) {
       const api = rows.map((r) => r.apiGapMs ?? 60_000);
       const etcd = rows.map((r) => r.etcdGapMs).filter((x) => x !== undefined);
       const diff = rows.filter((r) => r.apiGapMs !== undefined && r.etcdGapMs !== undefined).map((r) => r.apiGapMs - r.etcdGapMs);
-      const lag = Math.max(0, ...rows.map((r) => r.readyzLagMs ?? 0));
+      // A /readyz that did not answer ok within 30 s of the first accepted write is no lag figure: shown apart.
+      const stuck = rows.filter((r) => r.readyzNotOkIn30s).length;
+      const lag = `${ms(Math.max(0, ...rows.map((r) => r.readyzLagMs ?? 0)))}${stuck ? ` (${stuck}× not ok in 30 s)` : ''}`;
       const hs = rows.reduce((n, r) => n + r.failedHandshakes, 0);
       console.log(
-        `${mode.padEnd(6)} ${wiring.padEnd(8)} ${fault.padEnd(9)} ${String(rows.length).padStart(3)}   ${ms(median(api)).padStart(10)}   ${ms(percentile(api, 95)).padStart(5)}  ${ms(Math.max(...api)).padStart(5)}   ${ms(median(etcd)).padStart(11)}   ${ms(median(diff)).padStart(16)}   ${ms(lag).padStart(15)}   ${String(hs).padStart(5)}`,
+        `${mode.padEnd(6)} ${wiring.padEnd(8)} ${fault.padEnd(9)} ${String(rows.length).padStart(3)}   ${ms(median(api)).padStart(10)}   ${ms(percentile(api, 95)).padStart(5)}  ${ms(Math.max(...api)).padStart(5)}   ${ms(median(etcd)).padStart(11)}   ${ms(median(diff)).padStart(16)}   ${lag.padStart(15)}   ${String(hs).padStart(5)}`,
       );
     }
   }

@@ -2,7 +2,7 @@
 # The suite's own robustness, as `make test-stress` runs it: tests that fail only on a busy machine,
 # or only after another file, are bugs to find. Three rounds, each printing PASS/FAIL per run:
 #   busy   the unit project 5 times while an e2e file runs beside it (e2e: quorum, a busy lab);
-#   thrice every e2e file 3 times in a row, each run alone (state a file leaves for its next run);
+#   thrice every e2e file 3 times in a row, in two lanes side by side (state a file leaves for its next run);
 #   orders the whole e2e project in two different seeded file orders (state one file leaves for another).
 # usage: test/stress.sh [busy|thrice|orders]...   (default: all three)
 # Logs: test-artifacts/stress/. Exits non-zero if any run failed. Takes hours: it is not part of CI.
@@ -37,14 +37,31 @@ busy() {
 }
 
 thrice() {
-  local file i name
-  for file in test/e2e/*.test.ts; do
-    name=$(basename "$file" .test.ts)
-    for i in 1 2 3; do
-      vitest --project e2e "$file" >"$logs/thrice-$name-$i.log" 2>&1
-      record "$file, run $i of 3" $? "$logs/thrice-$name-$i.log"
-    done
+  # Two lanes side by side (each its own vitest process and subnet ranges), as CI runs two files at
+  # once; within a lane each file runs three times in a row.
+  local files=(test/e2e/*.test.ts) lane
+  rm -f "$logs"/thrice-lane-*.results
+  for lane in 0 1; do
+    (
+      local i file name run rc
+      for i in "${!files[@]}"; do
+        [ $((i % 2)) = "$lane" ] || continue
+        file=${files[$i]}
+        name=$(basename "$file" .test.ts)
+        for run in 1 2 3; do
+          ETCD_LAB_TEST_WORKER_BASE=$((lane * 2)) vitest --project e2e "$file" >"$logs/thrice-$name-$run.log" 2>&1
+          rc=$?
+          echo "$rc $file, run $run of 3" >>"$logs/thrice-lane-$lane.results"
+          printf '[%s] stress: %s %s, run %s of 3\n' "$(date +%H:%M:%S)" "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$file" "$run"
+        done
+      done
+    ) &
   done
+  wait
+  local rc rest
+  while read -r rc rest; do
+    record "$rest" "$rc" "$logs/thrice-$(basename "${rest%%,*}" .test.ts)-${rest: -6:1}.log"
+  done < <(cat "$logs"/thrice-lane-*.results)
 }
 
 orders() {

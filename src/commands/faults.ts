@@ -1,8 +1,9 @@
-// `etcd-lab kill|stop|start|pause|unpause|partition|heal`: failure play, each followed by the
+// `etcd-lab kill|stop|start|pause|unpause|partition|loss|blackhole|heal`: failure play, each followed by the
 // quorum state it leaves (and the election, when the leader was taken out).
 import type { Command } from 'commander';
 import type { FaultAction } from '../runtime/faults.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
+import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 
 const FAULTS: [FaultAction, string, string][] = [
   ['kill', '<members...>', 'SIGKILL members (or "leader"): no graceful handover, so an election follows'],
@@ -11,20 +12,30 @@ const FAULTS: [FaultAction, string, string][] = [
   ['pause', '<members...>', 'freeze members (docker pause): alive to the network, silent to raft'],
   ['unpause', '[members...]', 'thaw paused members (all when none is named), then wait until they serve'],
   ['partition', '<members...>', 'cut members off from the rest of the lab (each on a network of its own)'],
-  ['heal', '[members...]', 'put cut-off members back on the lab network (all when none is named), then wait until they serve'],
+  ['loss', '<members...>', "drop a share of members' peer packets, both ways (iptables in their network namespace); clients still reach them"],
+  ['blackhole', '<members...>', 'members hear nothing from their peers (packets to them dropped) while they still send, and clients still reach them'],
+  ['heal', '[members...]', 'undo partition, loss and blackhole (all members when none is named), then wait until they serve'],
 ];
 
 export function register(program: Command): void {
   for (const [action, args, description] of FAULTS) {
-    outputOptions(specOptions(program.command(action)))
+    const command = outputOptions(specOptions(program.command(action)))
       .description(description)
       .argument(args, 'member names (etcd1, etcd2, …) or leader')
       .option('--no-wait', 'do not wait for the election or for the members to serve again')
-      .option('--timeout <seconds>', 'how long to wait', '30')
-      .action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string }) => {
+      .option('--timeout <seconds>', 'how long to wait', '30');
+    if (action === 'loss') command.option('--percent <n>', 'the share of peer packets dropped, 1–100', String(DEFAULT_LOSS_PERCENT));
+    command.action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string; percent?: string }) => {
         const { fault } = await import('../lab/faults.js');
         const result = await fault(
-          { ...loadOptionsFrom(flags), action, members: members ?? [], wait: flags.wait, timeoutMs: seconds(flags.timeout, '--timeout') },
+          {
+            ...loadOptionsFrom(flags),
+            action,
+            members: members ?? [],
+            wait: flags.wait,
+            timeoutMs: seconds(flags.timeout, '--timeout'),
+            ...(flags.percent !== undefined ? { lossPercent: whole(flags.percent, '--percent', 1, 100) } : {}),
+          },
           await reporter(flags),
         );
         if (flags.json) return printJson(result);

@@ -39,3 +39,6 @@ export const DEFAULTS: LabSpec = {
  * the lab can have seen (the figure etcd's recovery guide gives for Kubernetes).
  */
 export const DEFAULT_BUMP_REVISION = 1_000_000_000;
+
+/** `etcd-lab loss` without --percent: enough to slow raft down without silencing it. */
+export const DEFAULT_LOSS_PERCENT = 30;

@@ -38,7 +38,7 @@ export const OWNER_VAR = 'ETCD_LAB_OWNER';
  * network; a one-off tool container (snapshots) or probe (kind); a member's data kept by a restore;
  * the API server `etcd-lab apiserver` runs.
  */
-export type Role = 'etcd' | 'haproxy' | 'network' | 'data' | 'partition' | 'tool' | 'probe' | 'kept-data' | 'apiserver';
+export type Role = 'etcd' | 'haproxy' | 'network' | 'data' | 'partition' | 'tool' | 'probe' | 'kept-data' | 'apiserver' | 'impairment';
 
 /** Host offsets inside the subnet: .1 is Docker's gateway, HAProxy .2, members .11, .12, … */
 const GATEWAY_OFFSET = 1;

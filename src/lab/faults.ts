@@ -1,4 +1,4 @@
-// `etcd-lab kill|stop|start|pause|unpause|partition|heal` on a lab this checkout owns, one
+// `etcd-lab kill|stop|start|pause|unpause|partition|loss|blackhole|heal` on a lab this checkout owns, one
 // command at a time. Ctrl-C half-way through several members puts back the ones already done;
 // Ctrl-C while waiting for the election or for members to serve only stops the wait.
 import { guarded } from '../interrupt.js';
@@ -12,6 +12,7 @@ export interface FaultCommandOptions extends LoadOptions {
   members: string[];
   wait?: boolean;
   timeoutMs?: number;
+  lossPercent?: number;
 }
 
 export async function fault(opts: FaultCommandOptions, reporter: Reporter): Promise<FaultResult> {
@@ -21,7 +22,7 @@ export async function fault(opts: FaultCommandOptions, reporter: Reporter): Prom
         undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
         leftovers: () => membersOut(runtime),
       },
-      () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs }),
+      () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs, lossPercent: opts.lossPercent }),
     ),
   );
 }

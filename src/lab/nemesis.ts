@@ -12,7 +12,7 @@ import type { LabRuntime } from '../runtime/lab.js';
 import { moveLeadershipIn, replaceOn } from './membership.js';
 import { ExitCode } from '../exit-codes.js';
 
-export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace'] as const;
+export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole'] as const;
 export type Nemesis = (typeof NEMESES)[number];
 
 export interface NemesisContext {
@@ -73,6 +73,14 @@ async function inject(kind: Nemesis, n: number, ctx: NemesisContext): Promise<Fa
       await ctx.membersChanged();
       await sleep(holdMs);
       await applyFault(runtime, 'heal', [], reporter);
+      break;
+    }
+    case 'loss':
+    case 'blackhole': {
+      // Peer traffic only: the member keeps its clients (a deaf one answers from what it last heard).
+      await applyFault(runtime, kind, [target], reporter);
+      await sleep(holdMs);
+      await applyFault(runtime, 'heal', [target], reporter);
       break;
     }
     case 'leader': {

@@ -161,7 +161,9 @@ ${
     ? `
 ## 5. The load balancer
 
-On ${lb}: \`apt-get install haproxy\`, then
+On ${lb}: HAProxy 3.2 or later (\`haproxy -v\`; Debian trixie's 3.0 leaves some clients on a dead
+connection for about 20 s after a leader is killed: etcd-lab's docs/kind.md; haproxy.debian.net packages
+3.2 for Debian and Ubuntu), then
 
 \`\`\`sh
 install -m 644 haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg

@@ -480,6 +480,7 @@ export class DockerEngine implements Engine {
         HostConfig: {
           NetworkMode: opts.network,
           Binds: opts.binds ?? [],
+          ...(opts.capAdd ? { CapAdd: opts.capAdd } : {}),
           ...(port ? { PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: opts.publish!.hostPort === 0 ? '' : String(opts.publish!.hostPort) }] } } : {}),
         },
         abortSignal,

@@ -51,8 +51,10 @@ export interface ServiceRun {
   /** Arguments to the image's entrypoint. */
   args: string[];
   labels: Record<string, string>;
-  /** The network it joins (and is known on by its name). */
+  /** The network it joins (and is known on by its name), or "container:<id>": another container's own. */
   network: string;
+  /** Linux capabilities beyond the default set (NET_ADMIN for iptables). */
+  capAdd?: string[];
   /** "host:container[:ro]" bind mounts. */
   binds?: string[];
   /** A container port published on the host's loopback; host port 0 lets the engine pick one. */

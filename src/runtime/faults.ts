@@ -1,5 +1,5 @@
-// Failure play on a running lab: kill, stop, start, pause, unpause, partition and heal members,
-// each followed by the quorum state it leaves. Targets are found by label; "leader" resolves to
+// Failure play on a running lab: kill, stop, start, pause, unpause, partition, loss, blackhole and
+// heal members, each followed by the quorum state it leaves. Targets are found by label; "leader" resolves to
 // the member the cluster currently follows.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -10,8 +10,11 @@ import { waitUntil } from './wait.js';
 import { electedLeader } from './leader.js';
 import { Interrupted, isInterrupted } from '../interrupt.js';
 import { ExitCode } from '../exit-codes.js';
+import { impair, impairmentOf, impairments, unimpair } from './impairments.js';
+import { buildLocalImages, NETTOOLS_IMAGE } from './images.js';
+import { DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
 
-export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'heal'] as const;
+export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'loss', 'blackhole', 'heal'] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
 export interface AliveState {
@@ -44,11 +47,12 @@ export function isAlive(runtime: LabRuntime, c: LabMemberContainer): boolean {
   return c.state === 'running' && !runtime.isPartitioned(c);
 }
 
-/** Members taken out (stopped, paused or cut off), as "etcd2 (exited)": what an interrupted command would leave. */
+/** Members taken out (stopped, paused, cut off or impaired), as "etcd2 (exited)": what an interrupted command would leave. */
 export async function membersOut(runtime: LabRuntime): Promise<string[]> {
+  const impaired = new Map((await impairments(runtime)).map((h) => [impairmentOf(h).member, impairmentOf(h).kind]));
   return (await runtime.memberContainers())
-    .filter((c) => !isAlive(runtime, c))
-    .map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''})`);
+    .filter((c) => !isAlive(runtime, c) || impaired.has(c.member))
+    .map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''}${impaired.has(c.member) ? `, ${impaired.get(c.member)}` : ''})`);
 }
 
 function partitionNetworkName(runtime: LabRuntime, member: string): string {
@@ -101,7 +105,7 @@ async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string>
 }
 
 /** What each action does to one member, and the line that says so. */
-const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer) => Promise<string>> = {
+const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer, opts: FaultOptions) => Promise<string>> = {
   kill: async ({ engine }, c) => {
     await engine.killContainer(c.id, 'SIGKILL');
     return `${c.member}: SIGKILL (no graceful leadership transfer)`;
@@ -123,13 +127,22 @@ const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer) 
     return `${c.member}: unpaused`;
   },
   partition: async (runtime, c) => (runtime.isPartitioned(c) ? `${c.member}: already cut off` : cut(runtime, c)),
-  heal: async (runtime, c) => (runtime.isPartitioned(c) ? heal(runtime, c) : `${c.member}: not cut off`),
+  loss: async (runtime, c, opts) => impair(runtime, c, 'loss', opts.lossPercent ?? DEFAULT_LOSS_PERCENT),
+  blackhole: async (runtime, c) => impair(runtime, c, 'blackhole', 100),
+  heal: async (runtime, c) => {
+    const done: string[] = [];
+    for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === c.member)) done.push(await unimpair(runtime, helper));
+    if (runtime.isPartitioned(c)) done.push(await heal(runtime, c));
+    return done.join('; ') || `${c.member}: not cut off or impaired`;
+  },
 };
 
 export interface FaultOptions {
   /** Wait for the election after a leader is taken out, or for convergence after a member returns. */
   wait?: boolean;
   timeoutMs?: number;
+  /** `loss`: the share of peer packets dropped, 1–100. */
+  lossPercent?: number;
 }
 
 export async function applyFault(
@@ -143,13 +156,17 @@ export async function applyFault(
   const containers = await runtime.memberContainers();
   if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
 
+  if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 100)) {
+    throw new UserError(`--percent takes a whole number from 1 to 100 (got ${opts.lossPercent})`, { exitCode: ExitCode.badInput });
+  }
+  const impaired = new Set((await impairments(runtime)).map((h) => impairmentOf(h).member));
   // Without names, the returning actions take every member that needs it.
   let targetNames = names;
   if (names.length === 0) {
     const needing: Partial<Record<FaultAction, (c: LabMemberContainer) => boolean>> = {
       start: (c) => c.state !== 'running' && c.state !== 'paused',
       unpause: (c) => c.state === 'paused',
-      heal: (c) => runtime.isPartitioned(c),
+      heal: (c) => runtime.isPartitioned(c) || impaired.has(c.member),
     };
     const need = needing[action];
     if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: ExitCode.badInput });
@@ -170,7 +187,10 @@ export async function applyFault(
     return leaderBefore.member;
   };
   const targets = await resolveTargets(runtime, targetNames, containers, findLeader);
-  if (!leaderBefore && ['kill', 'stop', 'pause', 'partition'].includes(action)) {
+  if ((action === 'loss' || action === 'blackhole') && !(await runtime.engine.imageExists(NETTOOLS_IMAGE))) {
+    await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  }
+  if (!leaderBefore && ['kill', 'stop', 'pause', 'partition', 'blackhole'].includes(action)) {
     const view = await runtime.leaderView();
     if (view.container && view.elected) leaderBefore = { member: view.container.member, term: view.elected.term };
   }
@@ -181,13 +201,15 @@ export async function applyFault(
     const acted: LabMemberContainer[] = [];
     for (const c of targets) {
       if (isInterrupted()) await undoHalfDone(runtime, action, acted);
-      done.push(await PERFORM[action](runtime, c));
+      done.push(await PERFORM[action](runtime, c, opts));
       acted.push(c);
     }
   });
 
   const after = await runtime.memberContainers();
-  const alive = after.filter((c) => isAlive(runtime, c));
+  // A member that hears none of its peers is out of the quorum, whatever Docker says of it.
+  const deaf = new Set((await impairments(runtime)).filter((h) => impairmentOf(h).kind === 'blackhole').map((h) => impairmentOf(h).member));
+  const alive = after.filter((c) => isAlive(runtime, c) && !deaf.has(c.member));
   const state = aliveState(alive.length, runtime.topology.members.length);
   const result: FaultResult = { action, members: targets.map((t) => t.member), done, ...(leaderBefore ? { leaderBefore: leaderBefore.member } : {}), state };
   if (opts.wait === false || targets.length === 0) return result;
@@ -242,7 +264,7 @@ async function waitAfter(
 }
 
 /** What puts a member back after each action that takes it out. */
-export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal' };
+export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal', loss: 'heal', blackhole: 'heal' };
 
 /** Ctrl-C in the middle of acting on several members: put back the ones already done, then stop. */
 async function undoHalfDone(runtime: LabRuntime, action: FaultAction, acted: LabMemberContainer[]): Promise<never> {
@@ -251,24 +273,25 @@ async function undoHalfDone(runtime: LabRuntime, action: FaultAction, acted: Lab
   if (restore) {
     for (const c of acted) {
       const [fresh] = (await runtime.memberContainers()).filter((x) => x.id === c.id);
-      if (fresh) undone.push(await PERFORM[restore](runtime, fresh));
+      if (fresh) undone.push(await PERFORM[restore](runtime, fresh, {}));
     }
   }
   throw new Interrupted(`${action} interrupted half-way${undone.length > 0 ? `; undone: ${undone.join('; ')}` : ''}`);
 }
 
 /**
- * Puts every member back: starts the stopped, thaws the paused, heals the cut off (Docker's side
- * only: the members rejoin by themselves). What `check` does after any failure or Ctrl-C.
+ * Puts every member back: starts the stopped, thaws the paused, heals the cut off and the impaired
+ * (Docker's side only: the members rejoin by themselves). What `check` does after any failure or Ctrl-C.
  */
 export async function restoreLab(runtime: LabRuntime, reporter: Reporter): Promise<string[]> {
   const done: string[] = [];
   await reporter.step('restore every member', async () => {
     for (const c of await runtime.memberContainers()) {
-      if (c.state === 'paused') done.push(await PERFORM.unpause(runtime, c));
-      else if (c.state !== 'running') done.push(await PERFORM.start(runtime, c));
+      if (c.state === 'paused') done.push(await PERFORM.unpause(runtime, c, {}));
+      else if (c.state !== 'running') done.push(await PERFORM.start(runtime, c, {}));
     }
-    for (const c of await runtime.memberContainers()) if (runtime.isPartitioned(c)) done.push(await PERFORM.heal(runtime, c));
+    for (const helper of await impairments(runtime)) done.push(await unimpair(runtime, helper));
+    for (const c of await runtime.memberContainers()) if (runtime.isPartitioned(c)) done.push(await PERFORM.heal(runtime, c, {}));
   });
   return done;
 }

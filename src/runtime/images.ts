@@ -37,6 +37,9 @@ export type LocalEtcdVersion = keyof typeof LOCAL_ETCD_VERSIONS;
  * sources: lab-templates/images/apiserver/. `etcd-lab apiserver` runs it.
  */
 export const APISERVER_IMAGE = 'etcd-lab/apiserver:sid';
+
+/** iptables from Debian trixie: run in a member's network namespace by `loss` and `blackhole`. */
+export const NETTOOLS_IMAGE = 'etcd-lab/nettools:trixie';
 /** The label a recipe's throwaway build stage carries (lab-templates/images/apiserver/Dockerfile). */
 const BUILD_STAGE_LABEL = 'io.etcd-lab.build-stage';
 const APISERVER_RECIPE_DIR = join(TEMPLATES_DIR, 'images', 'apiserver');
@@ -144,11 +147,13 @@ export interface BuildImagesOptions {
   apiserver?: boolean;
   /** Only the API server image (`etcd-lab apiserver`: the lab's own images are not its business). */
   apiserverOnly?: boolean;
+  /** Only the network-fault helper (NETTOOLS_IMAGE), which `loss` and `blackhole` build when first needed. */
+  nettoolsOnly?: boolean;
 }
 
 /** One image etcd-lab builds: from lab-templates/images/<name>/, labelled with what it is. */
 interface ImageRecipe {
-  name: 'etcd' | 'haproxy' | 'apiserver';
+  name: 'etcd' | 'haproxy' | 'apiserver' | 'nettools';
   ref: string;
   suite: string;
   labels: Record<string, string>;
@@ -159,12 +164,13 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
   await engine.ping();
   const present: string[] = [];
   const candidates: ImageRecipe[] = [
-    ...(opts.apiserverOnly
+    ...(opts.apiserverOnly || opts.nettoolsOnly
       ? []
       : [
           { name: 'etcd' as const, ref: LOCAL_IMAGES.etcd, suite: 'trixie', labels: {} },
           { name: 'haproxy' as const, ref: LOCAL_IMAGES.haproxy, suite: 'sid', labels: {} },
         ]),
+    ...(opts.nettoolsOnly ? [{ name: 'nettools' as const, ref: NETTOOLS_IMAGE, suite: 'trixie', labels: {} }] : []),
     ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite, labels: {} })),
     // Built on trixie from sid's sources; its recipe changes with etcd-lab, so it carries a fingerprint.
     ...(opts.apiserver || opts.apiserverOnly ? [{ name: 'apiserver' as const, ref: APISERVER_IMAGE, suite: 'sid', labels: { [LABEL.recipe]: apiServerRecipe() } }] : []),

@@ -15,7 +15,7 @@ import type { CheckResult } from '../../src/lab/check.js';
 import type { UpResult } from '../../src/lab/up.js';
 import { createTestLab, once, skipE2E, type TestLab } from './lab-fixture.js';
 
-const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace'];
+const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole'];
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
@@ -23,7 +23,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
   let lab: TestLab;
   // One run through each kind of fault, which the later tests read.
   const everyFault = once(async () => {
-    const r = await lab.cli(['check', '--faults', '7', '--hold', '1', '--json']);
+    const r = await lab.cli(['check', '--faults', String(NEMESES.length), '--hold', '1', '--json']);
     expect(r).toExitWith(0);
     return JSON.parse(r.stdout) as CheckResult;
   });
@@ -72,7 +72,7 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('etcd-lab check, 
   if (!tls || process.env.ETCD_LAB_CHECK_TRAFFIC_BOTH_MODES === '1') {
     for (const traffic of ['kubernetes', 'leases']) {
       it(`--traffic ${traffic}: through each kind of fault, no violation`, async () => {
-        const r = await lab.cli(['check', '--traffic', traffic, '--faults', '7', '--hold', '1', '--json']);
+        const r = await lab.cli(['check', '--traffic', traffic, '--faults', String(NEMESES.length), '--hold', '1', '--json']);
         expect(r).toExitWith(0);
         const result = JSON.parse(r.stdout) as CheckResult;
         expect(result.checker.violations).toEqual([]);

@@ -24,6 +24,8 @@ export async function setup(): Promise<() => Promise<void>> {
   }
   const usesLocal = TEST_IMAGES.etcd === LOCAL_IMAGES.etcd || TEST_IMAGES.haproxy === LOCAL_IMAGES.haproxy;
   if (usesLocal) await buildLocalImages({ engine }, new PlainReporter(process.stderr));
+  // `loss` and `blackhole` build their helper when first needed: here once, not by two files at once.
+  await buildLocalImages({ engine, nettoolsOnly: true }, new PlainReporter(process.stderr));
   const leftovers = await removeTestLabs();
   if (leftovers.length > 0) process.stderr.write(`removed leftovers of earlier test runs: ${leftovers.join(', ')}\n`);
 

@@ -38,11 +38,12 @@ const OCTETS_PER_WORKER = 20;
 /**
  * A lab name and a private /24 that no other lab of this run shares a /16 with: e2e files run side
  * by side, and a test may squat on its own lab's whole /16 (preflight). Each worker (VITEST_POOL_ID)
- * has its own range of second octets, used in turn; the third octet is random.
+ * has its own range of second octets (four ranges), used in turn; the third octet is random.
  */
 export function uniqueLab(tag: string): { name: string; subnet: string } {
   counter += 1;
-  const worker = Math.max(1, Number(process.env.VITEST_POOL_ID ?? 1)) - 1;
+  // ETCD_LAB_TEST_WORKER_BASE: a second vitest process beside the first (test/stress.sh) takes other ranges.
+  const worker = Math.max(1, Number(process.env.VITEST_POOL_ID ?? 1)) - 1 + Number(process.env.ETCD_LAB_TEST_WORKER_BASE ?? 0);
   const salt = (process.pid * 7 + counter * 13 + Date.now()) % 250;
   return {
     name: `${TEST_LAB_PREFIX}${tag}-${process.pid % 10000}-${counter}`,

@@ -26,7 +26,7 @@ const READY_LINE = 'etcd-lab: impaired';
  * once unacknowledged), and its client port is untouched: clients and HAProxy's checks still reach it.
  */
 export function impairmentScript(kind: ImpairmentKind, percent: number): string {
-  const peer = (chain: string, match: string) => [`iptables -A ${chain} -p tcp --dport ${ETCD_PEER_PORT} ${match} -j DROP`, `iptables -A ${chain} -p tcp --sport ${ETCD_PEER_PORT} ${match} -j DROP`];
+  const peer = (chain: string, match: string) => ['--dport', '--sport'].map((port) => [`iptables -A ${chain} -p tcp ${port} ${ETCD_PEER_PORT}`, match, '-j DROP'].filter(Boolean).join(' '));
   const random = `-m statistic --mode random --probability ${(percent / 100).toFixed(4)}`;
   const rules = kind === 'loss' ? [...peer('ETCD_LAB_IN', random), ...peer('ETCD_LAB_OUT', random)] : peer('ETCD_LAB_IN', '');
   return [

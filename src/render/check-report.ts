@@ -3,7 +3,7 @@
 // watch streams beneath, latency and throughput over time, each fault's before/during/after, and a
 // violation's operations outlined. Drawn in bounded size whatever the history's: past MAX_DRAWN
 // operations the timeline and the latency dots are downsampled (and say so); outlined ones stay exact.
-import type { CheckResult } from '../checker/check.js';
+import { lowerBound, type CheckResult } from '../checker/check.js';
 import { describeOperation, isWrite, type History, type Operation } from '../checker/history.js';
 
 const WIDTH = 1400;
@@ -140,16 +140,6 @@ function aroundFaults(history: History): string {
   return `<table class="faults"><tr><th rowspan="2">fault</th><th rowspan="2">when</th><th colspan="2">before</th><th colspan="2">during</th><th colspan="2">after</th></tr><tr><th>ok/s</th><th>ok</th><th>ok/s</th><th>ok</th><th>ok/s</th><th>ok</th></tr>${rows.join('')}</table>`;
 }
 
-function lowerBound(sorted: number[], value: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 function summary(history: History, result: CheckResult): string {
   const c = result.counts;

@@ -13,7 +13,7 @@ const FAULTS: [FaultAction, string, string][] = [
   ['unpause', '[members...]', 'thaw paused members (all when none is named), then wait until they serve'],
   ['partition', '<members...>', 'cut members off from the rest of the lab (each on a network of its own)'],
   ['loss', '<members...>', "drop a share of members' peer packets, both ways (iptables in their network namespace); clients still reach them"],
-  ['blackhole', '<members...>', 'members hear nothing from their peers (packets to them dropped) while they still send, and clients still reach them'],
+  ['blackhole', '<members...>', 'one way: members hear nothing from their peers (what the peers send them is dropped) while what they send still arrives; clients still reach them'],
   ['heal', '[members...]', 'undo partition, loss and blackhole (all members when none is named), then wait until they serve'],
 ];
 
@@ -24,7 +24,7 @@ export function register(program: Command): void {
       .argument(args, 'member names (etcd1, etcd2, …) or leader')
       .option('--no-wait', 'do not wait for the election or for the members to serve again')
       .option('--timeout <seconds>', 'how long to wait', '30');
-    if (action === 'loss') command.option('--percent <n>', 'the share of peer packets dropped, 1–100', String(DEFAULT_LOSS_PERCENT));
+    if (action === 'loss') command.option('--percent <n>', 'the share of peer packets dropped, 1–99 (all of them: `partition`)', String(DEFAULT_LOSS_PERCENT));
     command.action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string; percent?: string }) => {
         const { fault } = await import('../lab/faults.js');
         const result = await fault(
@@ -34,7 +34,7 @@ export function register(program: Command): void {
             members: members ?? [],
             wait: flags.wait,
             timeoutMs: seconds(flags.timeout, '--timeout'),
-            ...(flags.percent !== undefined ? { lossPercent: whole(flags.percent, '--percent', 1, 100) } : {}),
+            ...(flags.percent !== undefined ? { lossPercent: whole(flags.percent, '--percent', 1, 99) } : {}),
           },
           await reporter(flags),
         );

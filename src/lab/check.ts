@@ -21,6 +21,7 @@ import { NEMESES, runNemesis, type Nemesis } from './nemesis.js';
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
+import { buildLocalImages, NETTOOLS_IMAGE } from '../runtime/images.js';
 
 export interface CheckOptions extends LoadOptions {
   /** What the clients send (traffic.ts). */
@@ -138,6 +139,18 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     });
   }
 
+  const impaired = status.members.filter((m) => m.impaired).map((m) => `${m.name} (${m.impaired})`);
+  if (impaired.length > 0) {
+    // Its faults are its own: one left in place would run under the whole check, unrecorded.
+    throw new UserError(`check needs every member's network whole first: ${impaired.join(', ')} impaired`, { hint: '`etcd-lab heal`, then check again', exitCode: ExitCode.refused });
+  }
+  // The network faults' helper image, built before the clients start, not inside a fault's window.
+  const kinds = opts.nemesis ?? [...NEMESES];
+  const used = kinds.slice(0, opts.faults ?? 3);
+  if (used.some((n) => n === 'loss' || n === 'blackhole') && !(await runtime.engine.imageExists(NETTOOLS_IMAGE))) {
+    await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  }
+
   let members = await runtime.memberEndpoints();
   const refresh = async () => {
     members = await runtime.memberEndpoints();
@@ -161,7 +174,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   const faults: FaultWindow[] = [];
   await guarded({ undoing: 'stopping the clients and restoring every member', leftovers: () => membersOut(runtime) }, async () => {
     try {
-      await runNemesis(opts.nemesis ?? [...NEMESES], opts.faults ?? 3, { runtime, reporter, holdMs: opts.holdMs ?? 1500, now: () => workload.now(), watched: () => workload.watchedRevision(), membersChanged: refresh }, faults);
+      await runNemesis(kinds, opts.faults ?? 3, { runtime, reporter, holdMs: opts.holdMs ?? 1500, now: () => workload.now(), watched: () => workload.watchedRevision(), membersChanged: refresh }, faults);
     } catch (error) {
       // Never leave a member killed, paused or cut off: put everything back, then report.
       const restored = await restoreLab(runtime, reporter);

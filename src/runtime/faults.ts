@@ -104,18 +104,29 @@ async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string>
   return `${c.member}: back on the lab network at ${address}`;
 }
 
+/**
+ * A member that stops loses its network namespace, and the rules in it: its impairment helpers hold
+ * nothing any more (a start gives it a fresh namespace), so they go.
+ */
+async function forgetImpairments(runtime: LabRuntime, member: string): Promise<void> {
+  for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === member)) await runtime.engine.removeContainer(helper.id, 0);
+}
+
 /** What each action does to one member, and the line that says so. */
 const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer, opts: FaultOptions) => Promise<string>> = {
-  kill: async ({ engine }, c) => {
-    await engine.killContainer(c.id, 'SIGKILL');
+  kill: async (runtime, c) => {
+    await runtime.engine.killContainer(c.id, 'SIGKILL');
+    await forgetImpairments(runtime, c.member);
     return `${c.member}: SIGKILL (no graceful leadership transfer)`;
   },
-  stop: async ({ engine }, c) => {
-    await engine.stopContainer(c.id);
+  stop: async (runtime, c) => {
+    await runtime.engine.stopContainer(c.id);
+    await forgetImpairments(runtime, c.member);
     return `${c.member}: stopped (SIGTERM; a leader hands over first)`;
   },
-  start: async ({ engine }, c) => {
-    await engine.startContainer(c.id);
+  start: async (runtime, c) => {
+    await forgetImpairments(runtime, c.member);
+    await runtime.engine.startContainer(c.id);
     return `${c.member}: started`;
   },
   pause: async ({ engine }, c) => {
@@ -156,8 +167,8 @@ export async function applyFault(
   const containers = await runtime.memberContainers();
   if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
 
-  if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 100)) {
-    throw new UserError(`--percent takes a whole number from 1 to 100 (got ${opts.lossPercent})`, { exitCode: ExitCode.badInput });
+  if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 99)) {
+    throw new UserError(`--percent takes a whole number from 1 to 99 (got ${opts.lossPercent}; all of it is \`etcd-lab partition\`)`, { exitCode: ExitCode.badInput });
   }
   const impaired = new Set((await impairments(runtime)).map((h) => impairmentOf(h).member));
   // Without names, the returning actions take every member that needs it.

@@ -1,10 +1,10 @@
-// Network impairments of one member's peer traffic, as etcd's robustness tests inject them through
-// their peer proxy: random loss, and a one-way blackhole. No netem here (kernels without it are
-// common), so iptables: a helper container in the member's own network namespace adds the rules
-// when it starts and removes them when it is stopped (SIGTERM). The fault lasts exactly as long as
-// the helper runs, and the helper carries the lab's labels: `heal`, `check`'s clean-up and `down`
-// find it like any of the lab's containers. A member restarted meanwhile gets a fresh namespace,
-// without the rules.
+// Network impairments of one member's peer traffic (port 2380; its client port is left alone):
+// random packet loss, and a one-way blackhole. No netem here (kernels without it are common), so
+// iptables: a helper container in the member's own network namespace adds the rules when it starts
+// and removes them when it is stopped (SIGTERM). The fault lasts exactly as long as the helper runs,
+// and the helper carries the lab's labels and its member's container id: `heal`, `check`'s clean-up
+// and `down` find it like any of the lab's containers, and one whose member has since been
+// restarted or replaced (a fresh namespace, without the rules) is known to hold nothing.
 import { Writable } from 'node:stream';
 import { ETCD_PEER_PORT, LABEL, type Role } from '../config/topology.js';
 import { UserError } from '../errors.js';
@@ -15,29 +15,41 @@ import type { LabMemberContainer, LabRuntime } from './lab.js';
 
 export type ImpairmentKind = 'loss' | 'blackhole';
 
-/** The label that says which impairment a helper holds. */
+/** The labels that say which impairment a helper holds, and in which member container's namespace. */
 const KIND_LABEL = 'io.etcd-lab.impairment';
+const TARGET_LABEL = 'io.etcd-lab.impaired-container';
 const READY_LINE = 'etcd-lab: impaired';
 
 /**
+ * The largest IPv4 packet that carries no TCP payload here: 20 bytes of IP, at most 40 of TCP (a
+ * SYN's options). A blackhole drops only larger packets: what peers *say* to the member, not the
+ * acknowledgements of what it says to them.
+ */
+const HEADERS_ONLY = 60;
+
+/**
  * The helper's script: the rules in chains of their own (so removing them touches nothing else),
- * removed again on SIGTERM. `loss`: each peer packet in and out dropped with probability p.
- * `blackhole`: every peer packet coming in dropped; the member still sends (its TCP streams stall
- * once unacknowledged), and its client port is untouched: clients and HAProxy's checks still reach it.
+ * removed again on SIGTERM — the trap set before any rule, leftovers of a helper that died cleared
+ * first. `loss`: each peer packet in and out dropped with probability p (TCP retransmits: raft sees
+ * delay and stalls, rarely a lost stream). `blackhole`, one way: every peer packet coming in that
+ * carries data is dropped, acknowledgements pass, so the member's own messages still reach its peers
+ * (on the streams it already has) while it hears nothing from them.
  */
 export function impairmentScript(kind: ImpairmentKind, percent: number): string {
-  const peer = (chain: string, match: string) => ['--dport', '--sport'].map((port) => [`iptables -A ${chain} -p tcp ${port} ${ETCD_PEER_PORT}`, match, '-j DROP'].filter(Boolean).join(' '));
+  const peer = (chain: string, match: string) => ['--dport', '--sport'].map((port) => `iptables -A ${chain} -p tcp ${port} ${ETCD_PEER_PORT} ${match} -j DROP`);
   const random = `-m statistic --mode random --probability ${(percent / 100).toFixed(4)}`;
-  const rules = kind === 'loss' ? [...peer('ETCD_LAB_IN', random), ...peer('ETCD_LAB_OUT', random)] : peer('ETCD_LAB_IN', '');
+  const rules = kind === 'loss' ? [...peer('ETCD_LAB_IN', random), ...peer('ETCD_LAB_OUT', random)] : peer('ETCD_LAB_IN', `-m length --length ${HEADERS_ONLY + 1}:65535`);
+  const clear = 'iptables -D INPUT -j ETCD_LAB_IN; iptables -D OUTPUT -j ETCD_LAB_OUT; iptables -F ETCD_LAB_IN; iptables -F ETCD_LAB_OUT; iptables -X ETCD_LAB_IN; iptables -X ETCD_LAB_OUT';
   return [
+    `undo() { set +e; ${clear}; exit 0; }`,
+    'trap undo TERM INT',
+    `{ ${clear}; } 2>/dev/null || true`,
     'set -e',
     'iptables -N ETCD_LAB_IN',
     'iptables -N ETCD_LAB_OUT',
     ...rules,
     'iptables -I INPUT -j ETCD_LAB_IN',
     'iptables -I OUTPUT -j ETCD_LAB_OUT',
-    'undo() { iptables -D INPUT -j ETCD_LAB_IN; iptables -D OUTPUT -j ETCD_LAB_OUT; iptables -F ETCD_LAB_IN; iptables -F ETCD_LAB_OUT; iptables -X ETCD_LAB_IN; iptables -X ETCD_LAB_OUT; exit 0; }',
-    'trap undo TERM INT',
     `echo '${READY_LINE}'`,
     'sleep infinity & wait $!',
   ].join('\n');
@@ -46,12 +58,26 @@ export function impairmentScript(kind: ImpairmentKind, percent: number): string 
 export function describeImpairment(member: string, kind: ImpairmentKind, percent: number): string {
   return kind === 'loss'
     ? `${member}: ${percent}% of its peer packets dropped, both ways (clients still reach it)`
-    : `${member}: hears nothing from its peers (their packets to it are dropped; it still sends, and clients still reach it)`;
+    : `${member}: hears nothing from its peers, one way (what they send it is dropped; what it sends still reaches them, and clients still reach it)`;
 }
 
-/** The lab's impairment helpers, running or not. */
+/**
+ * The lab's impairments in force: helpers running in the namespace of their member's current
+ * container. Any other helper (stopped, or its member restarted or replaced since) holds no rules
+ * and is removed here, so it is never counted, refused over, or left behind.
+ */
 export async function impairments(runtime: LabRuntime): Promise<ContainerInfo[]> {
-  return (await runtime.containers()).filter((c) => c.labels[LABEL.role] === ('impairment' satisfies Role));
+  const all = await runtime.containers();
+  const helpers = all.filter((c) => c.labels[LABEL.role] === ('impairment' satisfies Role));
+  if (helpers.length === 0) return [];
+  const members = new Map(all.filter((c) => c.labels[LABEL.role] === 'etcd').map((c) => [c.labels[LABEL.member], c]));
+  const live: ContainerInfo[] = [];
+  for (const helper of helpers) {
+    const member = members.get(helper.labels[LABEL.member]);
+    if (helper.state === 'running' && member?.state !== 'exited' && member?.id === helper.labels[TARGET_LABEL]) live.push(helper);
+    else await runtime.engine.removeContainer(helper.id, 0).catch(() => {});
+  }
+  return live;
 }
 
 export function impairmentOf(helper: ContainerInfo): { member: string; kind: ImpairmentKind } {
@@ -62,7 +88,9 @@ export function impairmentOf(helper: ContainerInfo): { member: string; kind: Imp
 export async function impair(runtime: LabRuntime, c: LabMemberContainer, kind: ImpairmentKind, percent: number): Promise<string> {
   if (c.state !== 'running') throw new UserError(`${c.member} is ${c.state}: only a running member's network can be impaired`, { hint: `\`etcd-lab start ${c.member}\` first`, exitCode: ExitCode.refused });
   const existing = (await impairments(runtime)).filter((h) => impairmentOf(h).member === c.member);
-  if (existing.length > 0) return `${c.member}: already impaired (${impairmentOf(existing[0]!).kind}); \`etcd-lab heal ${c.member}\` first to change it`;
+  if (existing.length > 0) {
+    throw new UserError(`${c.member} is already impaired (${impairmentOf(existing[0]!).kind})`, { hint: `\`etcd-lab heal ${c.member}\` first, then impair it anew`, exitCode: ExitCode.refused });
+  }
   const name = `${runtime.name}-${c.member}-${kind}`;
   const id = await runtime.engine.runService({
     name,
@@ -70,16 +98,17 @@ export async function impair(runtime: LabRuntime, c: LabMemberContainer, kind: I
     args: ['sh', '-c', impairmentScript(kind, percent)],
     network: `container:${c.id}`,
     capAdd: ['NET_ADMIN'],
-    labels: { [LABEL.lab]: runtime.name, [LABEL.role]: 'impairment' satisfies Role, [LABEL.member]: c.member, [LABEL.owner]: runtime.lab.owner, [KIND_LABEL]: kind },
+    labels: { [LABEL.lab]: runtime.name, [LABEL.role]: 'impairment' satisfies Role, [LABEL.member]: c.member, [LABEL.owner]: runtime.lab.owner, [KIND_LABEL]: kind, [TARGET_LABEL]: c.id },
   });
   for (const deadline = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 100))) {
     const output = await logsOf(runtime, id);
     if (output.includes(READY_LINE)) return describeImpairment(c.member, kind, percent);
     const [helper] = (await impairments(runtime)).filter((h) => h.id === id);
     if (!helper || helper.state !== 'running' || Date.now() > deadline) {
-      await runtime.engine.removeContainer(id, 0).catch(() => {});
+      // With a grace period: a helper that is still running takes out what rules it added.
+      await runtime.engine.removeContainer(id, 5).catch(() => {});
       throw new UserError(`could not impair ${c.member}'s network: ${output.trim().split('\n').at(-1) || `its helper ${helper ? helper.state : 'is gone'}`}`, {
-        hint: 'the helper runs iptables in the member\'s network namespace (NET_ADMIN); its kernel needs the iptables "statistic" match for loss',
+        hint: 'the helper runs iptables (nf_tables) in the member\'s network namespace with NET_ADMIN; `loss` needs the kernel\'s "statistic" match and `blackhole` its "length" match',
         exitCode: ExitCode.refused,
       });
     }

@@ -7,6 +7,7 @@ import { electedLeader } from './leader.js';
 import { fetchStats, type BackendServer } from './haproxy-stats.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
+import { impairmentOf, impairments, type ImpairmentKind } from './impairments.js';
 
 export interface MemberReport {
   name: string;
@@ -16,6 +17,8 @@ export interface MemberReport {
   state: string;
   /** Cut off from the lab network by `etcd-lab partition`. */
   partitioned: boolean;
+  /** Its peer traffic impaired by `etcd-lab loss` or `blackhole`. */
+  impaired?: ImpairmentKind;
   /** Host port of the member's client API, when published. */
   hostPort?: number;
   healthy: boolean;
@@ -79,10 +82,18 @@ async function haproxyView(runtime: LabRuntime, haproxy: ContainerInfo | undefin
 }
 
 /** One member: its container, its health and raft status as it answers them, HAProxy's view of it. */
-async function memberReport(runtime: LabRuntime, m: MemberTopology, containers: LabMemberContainer[], backends: BackendServer[] | undefined, timeoutMs: number): Promise<MemberReport> {
+async function memberReport(
+  runtime: LabRuntime,
+  m: MemberTopology,
+  containers: LabMemberContainer[],
+  backends: BackendServer[] | undefined,
+  impaired: Map<string, ImpairmentKind>,
+  timeoutMs: number,
+): Promise<MemberReport> {
   const container = containers.find((c) => c.member === m.name);
   const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
-  const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false, alarms: [] as AlarmType[] };
+  const kind = impaired.get(m.name);
+  const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false, ...(kind ? { impaired: kind } : {}), alarms: [] as AlarmType[] };
   if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
   const endpoint = runtime.memberEndpoint(container);
   const hostPort = container.hostPorts[ETCD_CLIENT_PORT];
@@ -112,9 +123,10 @@ async function memberReport(runtime: LabRuntime, m: MemberTopology, containers: 
 }
 
 export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Promise<LabStatus> {
-  const [containers, haproxy] = await Promise.all([runtime.memberContainers(), runtime.haproxyContainer()]);
+  const [containers, haproxy, helpers] = await Promise.all([runtime.memberContainers(), runtime.haproxyContainer(), impairments(runtime)]);
+  const impaired = new Map(helpers.map((h) => [impairmentOf(h).member, impairmentOf(h).kind]));
   const { backends, statsError, config, routesTo } = await haproxyView(runtime, haproxy, timeoutMs);
-  const members = await Promise.all(runtime.topology.members.map((m) => memberReport(runtime, m, containers, backends, timeoutMs)));
+  const members = await Promise.all(runtime.topology.members.map((m) => memberReport(runtime, m, containers, backends, impaired, timeoutMs)));
 
   // The one rule (leader.ts): a member cut off from quorum may name a stale leader.
   const elected = electedLeader(

@@ -17,7 +17,7 @@ export function formatStatus(s: LabStatus, useColour = Boolean(process.stdout.is
   const rows = s.members.map((m) => [
     m.name,
     m.address,
-    m.partitioned ? `${m.state}, cut off` : m.state,
+    [m.state, ...(m.partitioned ? ['cut off'] : []), ...(m.impaired ? [m.impaired] : [])].join(', '),
     m.healthy ? 'healthy' : `unhealthy: ${m.reason}`,
     m.isLeader ? 'leader' : '',
     m.raftTerm === undefined ? '-' : String(m.raftTerm),

@@ -10,7 +10,7 @@ import { LABEL } from '../../src/config/topology.js';
 import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import type { ContainerInfo, Engine, ServiceRun } from '../../src/runtime/engine.js';
-import { impair, impairmentScript, unimpair } from '../../src/runtime/impairments.js';
+import { impair, impairments, impairmentScript, unimpair } from '../../src/runtime/impairments.js';
 import { LabRuntime, type LabMemberContainer } from '../../src/runtime/lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'etcd-lab-impair-'));
@@ -29,11 +29,12 @@ const member = (name: string, state = 'running'): LabMemberContainer => ({
 });
 
 /** A stub engine: its helpers say `output` and end up in `helperState`; every call recorded. */
-function stubRuntime(opts: { output: string; helperState: string; existing?: ContainerInfo[] }) {
+function stubRuntime(opts: { output: string; helperState: string; existing?: ContainerInfo[]; members?: LabMemberContainer[] }) {
   const calls: string[] = [];
   const helpers: ContainerInfo[] = [...(opts.existing ?? [])];
+  const members = opts.members ?? ['etcd1', 'etcd2', 'etcd3'].map((m) => member(m));
   const engine = {
-    containers: async () => helpers.map((h) => ({ ...h })),
+    containers: async () => [...members, ...helpers].map((h) => ({ ...h })),
     runService: async (run: ServiceRun) => {
       calls.push(`run ${run.name} on ${run.network} with ${run.capAdd?.join(',')}`);
       helpers.push({ id: 'helper', name: run.name, labels: run.labels, image: run.image, state: opts.helperState, status: '', hostPorts: {}, networks: [] });
@@ -51,25 +52,42 @@ function stubRuntime(opts: { output: string; helperState: string; existing?: Con
   return { runtime, calls, helpers };
 }
 
+const helper = (id: string, target: string, targetContainer: string, state = 'running'): ContainerInfo => ({
+  id,
+  name: `lab-${target}-loss`,
+  labels: { [LABEL.lab]: 'lab', [LABEL.role]: 'impairment', [LABEL.member]: target, 'io.etcd-lab.impairment': 'loss', 'io.etcd-lab.impaired-container': targetContainer },
+  image: 'x',
+  state,
+  status: '',
+  hostPorts: {},
+  networks: [],
+});
+
 describe('the impairment helper', () => {
   it('loss: each peer packet in and out dropped with the given probability, in chains of its own, taken out on SIGTERM', () => {
     const script = impairmentScript('loss', 30);
-    const drops = script.split('\n').filter((l) => l.includes('-j DROP'));
+    const drops = script.split('\n').filter((l) => l.startsWith('iptables -A'));
     expect(drops).toEqual([
       'iptables -A ETCD_LAB_IN -p tcp --dport 2380 -m statistic --mode random --probability 0.3000 -j DROP',
       'iptables -A ETCD_LAB_IN -p tcp --sport 2380 -m statistic --mode random --probability 0.3000 -j DROP',
       'iptables -A ETCD_LAB_OUT -p tcp --dport 2380 -m statistic --mode random --probability 0.3000 -j DROP',
       'iptables -A ETCD_LAB_OUT -p tcp --sport 2380 -m statistic --mode random --probability 0.3000 -j DROP',
     ]);
-    expect(script).toMatch(/^trap undo TERM INT$/m);
-    expect(script).toMatch(/undo\(\) \{ iptables -D INPUT -j ETCD_LAB_IN; iptables -D OUTPUT -j ETCD_LAB_OUT;/);
+    // The trap comes before any rule, and a dead helper's leftovers are cleared before new chains are made.
+    const lines = script.split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      'undo() { set +e; iptables -D INPUT -j ETCD_LAB_IN; iptables -D OUTPUT -j ETCD_LAB_OUT; iptables -F ETCD_LAB_IN; iptables -F ETCD_LAB_OUT; iptables -X ETCD_LAB_IN; iptables -X ETCD_LAB_OUT; exit 0; }',
+      'trap undo TERM INT',
+      '{ iptables -D INPUT -j ETCD_LAB_IN; iptables -D OUTPUT -j ETCD_LAB_OUT; iptables -F ETCD_LAB_IN; iptables -F ETCD_LAB_OUT; iptables -X ETCD_LAB_IN; iptables -X ETCD_LAB_OUT; } 2>/dev/null || true',
+      'set -e',
+    ]);
     // The client port is never touched.
     expect(script).not.toMatch(/2379/);
   });
 
-  it('blackhole: every peer packet coming in dropped, none going out', () => {
-    const drops = impairmentScript('blackhole', 100).split('\n').filter((l) => l.includes('-j DROP'));
-    expect(drops).toEqual(['iptables -A ETCD_LAB_IN -p tcp --dport 2380 -j DROP', 'iptables -A ETCD_LAB_IN -p tcp --sport 2380 -j DROP']);
+  it('blackhole, one way: peer packets coming in that carry data dropped (acknowledgements pass), none going out', () => {
+    const drops = impairmentScript('blackhole', 100).split('\n').filter((l) => l.startsWith('iptables -A'));
+    expect(drops).toEqual(['iptables -A ETCD_LAB_IN -p tcp --dport 2380 -m length --length 61:65535 -j DROP', 'iptables -A ETCD_LAB_IN -p tcp --sport 2380 -m length --length 61:65535 -j DROP']);
   });
 
   it("runs in the member's network namespace with NET_ADMIN, and returns once its rules are in", async () => {
@@ -78,28 +96,42 @@ describe('the impairment helper', () => {
     expect(calls).toEqual(['run lab-etcd2-loss on container:id-etcd2 with NET_ADMIN']);
   });
 
-  it('a helper whose iptables fails: its own words, exit 4, and the helper removed', async () => {
+  it('a helper whose iptables fails: its own words, exit 3, and the helper removed', async () => {
     const { runtime, calls, helpers } = stubRuntime({ output: "iptables v1.8.11 (nf_tables): Couldn't load match `statistic':No such file or directory\n", helperState: 'exited' });
     const error = await impair(runtime, member('etcd1'), 'loss', 30).then(() => undefined, (e: unknown) => e as UserError);
     expect(error).toBeInstanceOf(UserError);
     expect(error?.message).toBe("could not impair etcd1's network: iptables v1.8.11 (nf_tables): Couldn't load match `statistic':No such file or directory");
     expect(error?.exitCode).toBe(ExitCode.refused);
-    expect(calls.at(-1)).toBe('remove helper (grace 0 s)');
+    expect(calls).toContain('remove helper (grace 0 s)');
     expect(helpers).toEqual([]);
   });
 
-  it('a member that is not running is refused before any helper starts; one already impaired is left as it is', async () => {
+  it('a member that is not running is refused before any helper starts; one already impaired is refused, and left as it is', async () => {
     const stopped = stubRuntime({ output: '', helperState: 'running' });
     const error = await impair(stopped.runtime, member('etcd3', 'exited'), 'blackhole', 100).then(() => undefined, (e: unknown) => e as UserError);
     expect(error?.message).toBe("etcd3 is exited: only a running member's network can be impaired");
     expect(stopped.calls).toEqual([]);
 
-    const existing: ContainerInfo = { id: 'old', name: 'lab-etcd3-loss', labels: { [LABEL.lab]: 'lab', [LABEL.role]: 'impairment', [LABEL.member]: 'etcd3', 'io.etcd-lab.impairment': 'loss' }, image: 'x', state: 'running', status: '', hostPorts: {}, networks: [] };
+    const existing = helper('old', 'etcd3', 'id-etcd3');
     const impaired = stubRuntime({ output: '', helperState: 'running', existing: [existing] });
-    expect(await impair(impaired.runtime, member('etcd3'), 'blackhole', 100)).toBe('etcd3: already impaired (loss); `etcd-lab heal etcd3` first to change it');
+    const refused = await impair(impaired.runtime, member('etcd3'), 'blackhole', 100).then(() => undefined, (e: unknown) => e as UserError);
+    expect(refused?.message).toBe('etcd3 is already impaired (loss)');
+    expect(refused?.exitCode).toBe(ExitCode.refused);
     expect(impaired.calls).toEqual([]);
     // Undone with a grace period: SIGTERM lets the helper take its rules out.
     expect(await unimpair(impaired.runtime, existing)).toBe('etcd3: no more packet loss');
     expect(impaired.calls).toEqual(['remove old (grace 5 s)']);
+  });
+
+  it('a helper that holds nothing any more (stopped, or its member replaced or exited) is not counted, and is removed', async () => {
+    const live = helper('live', 'etcd1', 'id-etcd1');
+    const stopped = helper('stopped', 'etcd2', 'id-etcd2', 'exited');
+    const replaced = helper('replaced', 'etcd3', 'id-of-etcd3-before-its-replacement');
+    const { runtime, calls } = stubRuntime({ output: '', helperState: 'running', existing: [live, stopped, replaced] });
+    expect((await impairments(runtime)).map((h) => h.id)).toEqual(['live']);
+    expect(calls).toEqual(['remove stopped (grace 0 s)', 'remove replaced (grace 0 s)']);
+
+    const exited = stubRuntime({ output: '', helperState: 'running', existing: [helper('h', 'etcd2', 'id-etcd2')], members: [member('etcd1'), member('etcd2', 'exited'), member('etcd3')] });
+    expect(await impairments(exited.runtime)).toEqual([]);
   });
 });

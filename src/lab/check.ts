@@ -131,6 +131,12 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   // Right after a failure an election may still run: wait for it, so that only a member really down stops the check.
   await reporter.step('find the leader', (step) => runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step)).catch(() => undefined);
   const status = await collectStatus(runtime);
+  const impaired = status.members.filter((m) => m.impaired).map((m) => `${m.name} (${m.impaired})`);
+  if (impaired.length > 0) {
+    // Its faults are its own: one left in place would run under the whole check, unrecorded (and it is
+    // the likelier reason a member is unhealthy, so it is said first).
+    throw new UserError(`check needs every member's network whole first: ${impaired.join(', ')} impaired`, { hint: '`etcd-lab heal`, then check again', exitCode: ExitCode.refused });
+  }
   if (status.quorum.healthy !== size) {
     const down = status.members.filter((m) => !m.healthy).map((m) => `${m.name} (${m.reason})`);
     throw new UserError(`check needs every member healthy first: ${down.join(', ')} not healthy; ${status.summary}`, {
@@ -139,11 +145,6 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     });
   }
 
-  const impaired = status.members.filter((m) => m.impaired).map((m) => `${m.name} (${m.impaired})`);
-  if (impaired.length > 0) {
-    // Its faults are its own: one left in place would run under the whole check, unrecorded.
-    throw new UserError(`check needs every member's network whole first: ${impaired.join(', ')} impaired`, { hint: '`etcd-lab heal`, then check again', exitCode: ExitCode.refused });
-  }
   // The network faults' helper image, built before the clients start, not inside a fault's window.
   const kinds = opts.nemesis ?? [...NEMESES];
   const used = kinds.slice(0, opts.faults ?? 3);

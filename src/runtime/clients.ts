@@ -216,8 +216,9 @@ export class Workload {
       }
       marker.returnMs = this.now();
     }
-    // Every watcher that is still streaming gets until the deadline to deliver the marker.
-    while (Date.now() < until && this.watching.some((w) => w.next <= endRevision && w.handle)) await sleep(50);
+    // Every watcher gets until the deadline to deliver the marker, one between two streams too (its
+    // stream just cut, as HAProxy cuts them when the leader moves): it resumes from where it was.
+    while (Date.now() < until && this.watching.some((w) => w.next <= endRevision)) await sleep(50);
     for (const w of this.watching) {
       w.closed = true;
       w.handle?.close();

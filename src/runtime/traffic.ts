@@ -24,7 +24,7 @@ export interface ClientState {
   /** The revision of this client's last complete list: what a get of the past asks for. */
   listedAt?: number;
   /** Leases this client holds: whether it keeps each alive, and when it last did. */
-  leases: Map<string, { keep: boolean; lastKeptMs: number }>;
+  leases: Map<string, { keep: boolean; lastKeptMs: number; ownKey?: boolean }>;
   serializable: boolean;
 }
 
@@ -144,6 +144,12 @@ function leaseTraffic(prefix: string, keyCount: number): Traffic {
         else if (l.keep && nowMs - l.lastKeptMs >= KEEP_ALIVE_EVERY_MS) {
           l.lastKeptMs = nowMs;
           return { op: 'lease-keepalive', lease };
+        } else if (!l.keep && !l.ownKey) {
+          // A key of its own that nobody writes again: the shared keys are rewritten many times a
+          // second, so without it a lease left alone would seldom hold a key when it expires, and
+          // its expiry (its keys deleted with no request behind) would go unchecked.
+          l.ownKey = true;
+          return { op: 'put', key: `${prefix}e-${lease}`, value: `c${state.client}-${++state.seq}`, lease };
         }
       }
       const value = `c${state.client}-${++state.seq}`;

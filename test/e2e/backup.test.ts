@@ -1,5 +1,5 @@
-// Backup and disaster recovery on real containers: `snapshot save`, `status` and `restore`, in plain
-// and TLS mode; a bad snapshot is refused with the lab untouched; a restore that fails, is
+// Backup and disaster recovery on real containers: `snapshot save` (also under check's workload and
+// checker), `status` and `restore`, in plain and TLS mode; a bad snapshot is refused with the lab untouched; a restore that fails, is
 // interrupted, or is killed outright leaves the old data in place or restorable.
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import type { LabStatus } from '../../src/runtime/status.js';
 import { b64, countPrefix, getKey, getPrefix, post, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { SnapshotInfo } from '../../src/runtime/snapshot.js';
 import { LABEL } from '../../src/config/topology.js';
-import { BIN, cliEnv, clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, type TestLab } from './lab-fixture.js';
+import { BIN, cliEnv, clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, underCheck, type TestLab } from './lab-fixture.js';
 
 /** A shell line in the lab's directory with `etcd-lab env` applied: how a person drives the host's own etcdctl. */
 function withEnv(lab: TestLab, line: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -69,6 +69,17 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     const twice = await lab.cli(['snapshot', 'save', saved.file]);
     expect(twice).toExitWith(2);
     expect(twice.stderr).toMatch(/already exists/);
+  });
+
+  it("a save while check's workload runs (8 clients, 2 watchers): its history checks, and the snapshot is whole", async () => {
+    const file = `${lab.dir}/generated/snapshots/under-check.db`;
+    let during: SaveResult | undefined;
+    const result = await underCheck(client, `bak-check-${tls ? 't' : 'p'}/`, async () => {
+      during = await lab.json<SaveResult>(['snapshot', 'save', file]);
+    });
+    expect(result.acknowledged).toBeGreaterThan(20);
+    expect(during?.hashed).toBe(true);
+    expect((await lab.json<SnapshotInfo>(['snapshot', 'status', file])).hash).toBe(during?.hash);
   });
 
   it("the host's own etcdctl (Debian's) reads etcd-lab's snapshot, and etcd-lab reads one etcdctl saved", async () => {

@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 import { ExitCode } from '../exit-codes.js';
 
-const NEMESES = 'kill,pause,partition,leader,defrag,compact,replace,loss,blackhole';
+const NEMESES = 'kill,pause,partition,leader,defrag,compact,replace,loss,blackhole,delay';
 
 export function register(program: Command): void {
   outputOptions(specOptions(program.command('check')))

@@ -42,3 +42,6 @@ export const DEFAULT_BUMP_REVISION = 1_000_000_000;
 
 /** `etcd-lab loss` without --percent: enough to slow raft down without silencing it. */
 export const DEFAULT_LOSS_PERCENT = 30;
+
+/** `etcd-lab delay` without --ms: a tenth of the default election timeout, each way. */
+export const DEFAULT_DELAY_MS = 100;

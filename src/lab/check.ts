@@ -21,7 +21,7 @@ import { NEMESES, runNemesis, type Nemesis } from './nemesis.js';
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
-import { buildLocalImages, NETTOOLS_IMAGE } from '../runtime/images.js';
+import { buildLocalImages } from '../runtime/images.js';
 
 export interface CheckOptions extends LoadOptions {
   /** What the clients send (traffic.ts). */
@@ -148,9 +148,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   // The network faults' helper image, built before the clients start, not inside a fault's window.
   const kinds = opts.nemesis ?? [...NEMESES];
   const used = kinds.slice(0, opts.faults ?? 3);
-  if (used.some((n) => n === 'loss' || n === 'blackhole') && !(await runtime.engine.imageExists(NETTOOLS_IMAGE))) {
-    await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
-  }
+  if (used.some((n) => n === 'loss' || n === 'blackhole' || n === 'delay')) await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
 
   let members = await runtime.memberEndpoints();
   const refresh = async () => {

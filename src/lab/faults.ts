@@ -1,4 +1,4 @@
-// `etcd-lab kill|stop|start|pause|unpause|partition|loss|blackhole|heal` on a lab this checkout owns, one
+// `etcd-lab kill|stop|start|pause|unpause|partition|loss|blackhole|delay|heal` on a lab this checkout owns, one
 // command at a time. Ctrl-C half-way through several members puts back the ones already done;
 // Ctrl-C while waiting for the election or for members to serve only stops the wait.
 import { guarded } from '../interrupt.js';
@@ -13,6 +13,7 @@ export interface FaultCommandOptions extends LoadOptions {
   wait?: boolean;
   timeoutMs?: number;
   lossPercent?: number;
+  delayMs?: number;
 }
 
 export async function fault(opts: FaultCommandOptions, reporter: Reporter): Promise<FaultResult> {
@@ -22,7 +23,7 @@ export async function fault(opts: FaultCommandOptions, reporter: Reporter): Prom
         undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
         leftovers: () => membersOut(runtime),
       },
-      () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs, lossPercent: opts.lossPercent }),
+      () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs, lossPercent: opts.lossPercent, delayMs: opts.delayMs }),
     ),
   );
 }

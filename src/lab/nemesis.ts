@@ -12,7 +12,7 @@ import type { LabRuntime } from '../runtime/lab.js';
 import { moveLeadershipIn, replaceOn } from './membership.js';
 import { ExitCode } from '../exit-codes.js';
 
-export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole'] as const;
+export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole', 'delay'] as const;
 export type Nemesis = (typeof NEMESES)[number];
 
 export interface NemesisContext {
@@ -76,7 +76,8 @@ async function inject(kind: Nemesis, n: number, ctx: NemesisContext): Promise<Fa
       break;
     }
     case 'loss':
-    case 'blackhole': {
+    case 'blackhole':
+    case 'delay': {
       // Peer traffic only: the member keeps its clients (a deaf one answers from what it last heard).
       await applyFault(runtime, kind, [target], reporter);
       await sleep(holdMs);

@@ -1,5 +1,5 @@
-// Failure play on a running lab: kill, stop, start, pause, unpause, partition, loss, blackhole and
-// heal members, each followed by the quorum state it leaves. Targets are found by label; "leader" resolves to
+// Failure play on a running lab: kill, stop, start, pause, unpause, partition, loss, blackhole,
+// delay and heal members, each followed by the quorum state it leaves. Targets are found by label; "leader" resolves to
 // the member the cluster currently follows.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
@@ -11,10 +11,10 @@ import { electedLeader } from './leader.js';
 import { Interrupted, isInterrupted } from '../interrupt.js';
 import { ExitCode } from '../exit-codes.js';
 import { impair, impairmentOf, impairments, unimpair } from './impairments.js';
-import { buildLocalImages, NETTOOLS_IMAGE } from './images.js';
-import { DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
+import { buildLocalImages } from './images.js';
+import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
 
-export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'loss', 'blackhole', 'heal'] as const;
+export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'loss', 'blackhole', 'delay', 'heal'] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
 export interface AliveState {
@@ -138,8 +138,9 @@ const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer, 
     return `${c.member}: unpaused`;
   },
   partition: async (runtime, c) => (runtime.isPartitioned(c) ? `${c.member}: already cut off` : cut(runtime, c)),
-  loss: async (runtime, c, opts) => impair(runtime, c, 'loss', opts.lossPercent ?? DEFAULT_LOSS_PERCENT),
-  blackhole: async (runtime, c) => impair(runtime, c, 'blackhole', 100),
+  loss: async (runtime, c, opts) => impair(runtime, c, { kind: 'loss', percent: opts.lossPercent ?? DEFAULT_LOSS_PERCENT }),
+  blackhole: async (runtime, c) => impair(runtime, c, { kind: 'blackhole' }),
+  delay: async (runtime, c, opts) => impair(runtime, c, { kind: 'delay', ms: opts.delayMs ?? DEFAULT_DELAY_MS }),
   heal: async (runtime, c) => {
     const done: string[] = [];
     for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === c.member)) done.push(await unimpair(runtime, helper));
@@ -152,8 +153,10 @@ export interface FaultOptions {
   /** Wait for the election after a leader is taken out, or for convergence after a member returns. */
   wait?: boolean;
   timeoutMs?: number;
-  /** `loss`: the share of peer packets dropped, 1–100. */
+  /** `loss`: the share of peer packets dropped, 1–99. */
   lossPercent?: number;
+  /** `delay`: how long the member's own peer connections hold each chunk, each way (ms). */
+  delayMs?: number;
 }
 
 export async function applyFault(
@@ -198,9 +201,11 @@ export async function applyFault(
     return leaderBefore.member;
   };
   const targets = await resolveTargets(runtime, targetNames, containers, findLeader);
-  if ((action === 'loss' || action === 'blackhole') && !(await runtime.engine.imageExists(NETTOOLS_IMAGE))) {
-    await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  if (opts.delayMs !== undefined && !(Number.isInteger(opts.delayMs) && opts.delayMs >= 1 && opts.delayMs <= 10_000)) {
+    throw new UserError(`--ms takes a whole number from 1 to 10000 (got ${opts.delayMs})`, { exitCode: ExitCode.badInput });
   }
+  // The helper's image, built the first time (or again when its recipe changed).
+  if (action === 'loss' || action === 'blackhole' || action === 'delay') await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
   if (!leaderBefore && ['kill', 'stop', 'pause', 'partition', 'blackhole'].includes(action)) {
     const view = await runtime.leaderView();
     if (view.container && view.elected) leaderBefore = { member: view.container.member, term: view.elected.term };
@@ -275,7 +280,7 @@ async function waitAfter(
 }
 
 /** What puts a member back after each action that takes it out. */
-export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal', loss: 'heal', blackhole: 'heal' };
+export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal', loss: 'heal', blackhole: 'heal', delay: 'heal' };
 
 /** Ctrl-C in the middle of acting on several members: put back the ones already done, then stop. */
 async function undoHalfDone(runtime: LabRuntime, action: FaultAction, acted: LabMemberContainer[]): Promise<never> {

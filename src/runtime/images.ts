@@ -38,7 +38,7 @@ export type LocalEtcdVersion = keyof typeof LOCAL_ETCD_VERSIONS;
  */
 export const APISERVER_IMAGE = 'etcd-lab/apiserver:sid';
 
-/** iptables from Debian trixie: run in a member's network namespace by `loss` and `blackhole`. */
+/** iptables and Node from Debian trixie: run in a member's network namespace by `loss`, `blackhole` and `delay`. */
 export const NETTOOLS_IMAGE = 'etcd-lab/nettools:trixie';
 /** The label a recipe's throwaway build stage carries (lab-templates/images/apiserver/Dockerfile). */
 const BUILD_STAGE_LABEL = 'io.etcd-lab.build-stage';
@@ -46,9 +46,17 @@ const APISERVER_RECIPE_DIR = join(TEMPLATES_DIR, 'images', 'apiserver');
 
 /** A fingerprint of the API server image's recipe (its Dockerfile and patches): an image built from another is rebuilt. */
 export function apiServerRecipe(): string {
+  return fingerprint(APISERVER_RECIPE_DIR, ['Dockerfile', ...readdirSync(join(APISERVER_RECIPE_DIR, 'patches')).sort().map((f) => `patches/${f}`)]);
+}
+
+/** The same for the network-fault helper (its Dockerfile): one from an older recipe lacks what `delay` needs. */
+export function nettoolsRecipe(): string {
+  return fingerprint(join(TEMPLATES_DIR, 'images', 'nettools'), ['Dockerfile']);
+}
+
+function fingerprint(dir: string, files: string[]): string {
   const hash = createHash('sha256');
-  const files = ['Dockerfile', ...readdirSync(join(APISERVER_RECIPE_DIR, 'patches')).sort().map((f) => `patches/${f}`)];
-  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(APISERVER_RECIPE_DIR, file))).update('\0');
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(dir, file))).update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -170,7 +178,7 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
           { name: 'etcd' as const, ref: LOCAL_IMAGES.etcd, suite: 'trixie', labels: {} },
           { name: 'haproxy' as const, ref: LOCAL_IMAGES.haproxy, suite: 'sid', labels: {} },
         ]),
-    ...(opts.nettoolsOnly ? [{ name: 'nettools' as const, ref: NETTOOLS_IMAGE, suite: 'trixie', labels: {} }] : []),
+    ...(opts.nettoolsOnly ? [{ name: 'nettools' as const, ref: NETTOOLS_IMAGE, suite: 'trixie', labels: { [LABEL.recipe]: nettoolsRecipe() } }] : []),
     ...(opts.etcdVersions ?? []).filter((v) => v !== '3.5').map((v) => ({ name: 'etcd' as const, ref: LOCAL_ETCD_VERSIONS[v].ref, suite: LOCAL_ETCD_VERSIONS[v].suite, labels: {} })),
     // Built on trixie from sid's sources; its recipe changes with etcd-lab, so it carries a fingerprint.
     ...(opts.apiserver || opts.apiserverOnly ? [{ name: 'apiserver' as const, ref: APISERVER_IMAGE, suite: 'sid', labels: { [LABEL.recipe]: apiServerRecipe() } }] : []),

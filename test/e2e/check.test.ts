@@ -15,7 +15,7 @@ import type { CheckResult } from '../../src/lab/check.js';
 import type { UpResult } from '../../src/lab/up.js';
 import { createTestLab, once, skipE2E, type TestLab } from './lab-fixture.js';
 
-const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole'];
+const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole', 'delay'];
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 

@@ -1,5 +1,5 @@
-// `etcd-lab loss` and `etcd-lab blackhole`: peer traffic impaired with iptables in a member's own
-// network namespace (no netem on this kernel), undone by `heal`. What they must do to raft, to
+// `etcd-lab loss`, `blackhole` and `delay`: peer traffic impaired with iptables (and for delay a
+// forwarder) in a member's own network namespace (no netem on this kernel), undone by `heal`. What they must do to raft, to
 // HAProxy and to clients, and that nothing of them is left behind.
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ async function droppedPackets(helperId: string): Promise<{ in: number; out: numb
   return { in: await count('ETCD_LAB_IN'), out: await count('ETCD_LAB_OUT') };
 }
 
-describe.skipIf(skipE2E)('network faults: loss and blackhole', () => {
+describe.skipIf(skipE2E)('network faults: loss, blackhole and delay', () => {
   let lab: TestLab;
   let endpoint: Endpoint;
   const status = () => lab.json<LabStatus>(['status']);
@@ -127,11 +127,43 @@ describe.skipIf(skipE2E)('network faults: loss and blackhole', () => {
     expect((await status()).members.every((m) => m.healthy && m.backend === 'UP')).toBe(true);
   });
 
+  it("delay leader, 300 ms: every acknowledged write waits for the followers' answers, now 300 ms late; heal takes it away", async () => {
+    const latencies = async (tag: string) => {
+      const ms: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const started = Date.now();
+        await putKey(endpoint, `netf/delay/${tag}/${i}`, 'v', 5000);
+        ms.push(Date.now() - started);
+      }
+      return ms.sort((a, b) => a - b)[6]!;
+    };
+    const before = await latencies('before');
+    const r = await lab.json<FaultResult>(['delay', 'leader', '--ms', '300']);
+    expect(r.done[0]).toMatch(/its own connections to its peers held 300 ms each way/);
+    expect(r.state).toMatchObject({ alive: 3, held: true });
+    // The leader hears its followers' acknowledgements on the streams it dialled: through the forwarder.
+    let during = await latencies('during');
+    for (let i = 0; i < 20 && during < 300; i++) during = await latencies(`during-${i}`);
+    expect(before).toBeLessThan(150);
+    expect(during).toBeGreaterThanOrEqual(300);
+    expect((await status()).members.find((m) => m.name === r.members[0])?.impaired).toBe('delay');
+    await lab.json<FaultResult>(['heal']);
+    expect(await helpers()).toEqual([]);
+    let after = await latencies('after');
+    for (let i = 0; i < 20 && after >= 150; i++) after = await latencies(`after-${i}`);
+    expect(after).toBeLessThan(150);
+  });
+
   it('odd input: --percent outside 1–99 is refused with exit 2 and nothing started', async () => {
     for (const percent of ['0', '100', '2.5', 'x']) {
       const r = await lab.cli(['loss', 'etcd1', '--percent', percent]);
       expect(r).toExitWith(2);
       expect(r.stderr).toMatch(/--percent takes a whole number from 1 to 99/);
+    }
+    for (const ms of ['0', '10001', '1.5']) {
+      const r = await lab.cli(['delay', 'etcd1', '--ms', ms]);
+      expect(r).toExitWith(2);
+      expect(r.stderr).toMatch(/--ms takes a whole number from 1 to 10000/);
     }
     expect(await helpers()).toEqual([]);
   });

@@ -257,7 +257,7 @@ describe('etcd-lab CLI', () => {
       [['up', '--timeout', '1e12'], /--timeout takes a number of seconds from more than 0 up to 86400/],
       [['upgrade', '--etcd-image', 'Etcd:v3.6'], /--etcd-image has capital letters/],
       [['snapshot', 'save', '/proc/x.db'], /the snapshot file \/proc\/x\.db cannot be made/],
-      [['check', '--nemesis', 'kill,flood'], /--nemesis takes a comma-separated list of: kill, pause, partition, leader, defrag, compact, replace, loss, blackhole \(got "kill,flood"\)/],
+      [['check', '--nemesis', 'kill,flood'], /--nemesis takes a comma-separated list of: kill, pause, partition, leader, defrag, compact, replace, loss, blackhole, delay \(got "kill,flood"\)/],
       [['check', '--faults', '-1'], /--faults takes a whole number from 0 to 1000/],
       [['check', '--clients', '0'], /--clients takes a whole number from 1 to 64/],
       [['check', '--hold', '0'], /--hold takes seconds from 0.1 to 60/],

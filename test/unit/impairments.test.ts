@@ -65,7 +65,7 @@ const helper = (id: string, target: string, targetContainer: string, state = 'ru
 
 describe('the impairment helper', () => {
   it('loss: each peer packet in and out dropped with the given probability, in chains of its own, taken out on SIGTERM', () => {
-    const script = impairmentScript('loss', 30);
+    const script = impairmentScript({ kind: 'loss', percent: 30 });
     const drops = script.split('\n').filter((l) => l.startsWith('iptables -A'));
     expect(drops).toEqual([
       'iptables -A ETCD_LAB_IN -p tcp --dport 2380 -m statistic --mode random --probability 0.3000 -j DROP',
@@ -86,19 +86,33 @@ describe('the impairment helper', () => {
   });
 
   it('blackhole, one way: peer packets coming in that carry data dropped (acknowledgements pass), none going out', () => {
-    const drops = impairmentScript('blackhole', 100).split('\n').filter((l) => l.startsWith('iptables -A'));
+    const drops = impairmentScript({ kind: 'blackhole' }).split('\n').filter((l) => l.startsWith('iptables -A'));
     expect(drops).toEqual(['iptables -A ETCD_LAB_IN -p tcp --dport 2380 -m length --length 61:65535 -j DROP', 'iptables -A ETCD_LAB_IN -p tcp --sport 2380 -m length --length 61:65535 -j DROP']);
+  });
+
+  it("delay: the member's own new peer connections redirected to the forwarder (its own let through), the old ones reset", () => {
+    const script = impairmentScript({ kind: 'delay', ms: 250 }, ['10.1.0.12', '10.1.0.13']);
+    const lines = script.split('\n');
+    expect(lines).toContain('setpriv --reuid=65534 --regid=65534 --clear-groups node -e "$ETCD_LAB_FORWARDER" 250 23800=10.1.0.12:2380 23801=10.1.0.13:2380 &');
+    expect(lines.filter((l) => l.startsWith('iptables -t nat -A'))).toEqual([
+      'iptables -t nat -A ETCD_LAB_NAT -p tcp -d 10.1.0.12 --dport 2380 -m owner ! --uid-owner 65534 -j REDIRECT --to-ports 23800',
+      'iptables -t nat -A ETCD_LAB_NAT -p tcp -d 10.1.0.13 --dport 2380 -m owner ! --uid-owner 65534 -j REDIRECT --to-ports 23801',
+    ]);
+    expect(lines.filter((l) => l.startsWith('iptables -A'))).toEqual(['iptables -A ETCD_LAB_OUT -p tcp --dport 2380 -m owner ! --uid-owner 65534 -m conntrack --ctstate ESTABLISHED -j REJECT --reject-with tcp-reset']);
+    // The forwarder listens before any connection is redirected to it; undo takes the NAT chain out too.
+    expect(lines.findIndex((l) => l === '[ -e /tmp/forwarder-ready ]')).toBeLessThan(lines.findIndex((l) => l.startsWith('iptables -t nat -A')));
+    expect(lines[0]).toContain('iptables -t nat -D OUTPUT -j ETCD_LAB_NAT; iptables -t nat -F ETCD_LAB_NAT; iptables -t nat -X ETCD_LAB_NAT');
   });
 
   it("runs in the member's network namespace with NET_ADMIN, and returns once its rules are in", async () => {
     const { runtime, calls } = stubRuntime({ output: 'etcd-lab: impaired\n', helperState: 'running' });
-    expect(await impair(runtime, member('etcd2'), 'loss', 25)).toBe('etcd2: 25% of its peer packets dropped, both ways (clients still reach it)');
+    expect(await impair(runtime, member('etcd2'), { kind: 'loss', percent: 25 })).toBe('etcd2: 25% of its peer packets dropped, both ways (clients still reach it)');
     expect(calls).toEqual(['run lab-etcd2-loss on container:id-etcd2 with NET_ADMIN']);
   });
 
   it('a helper whose iptables fails: its own words, exit 3, and the helper removed', async () => {
     const { runtime, calls, helpers } = stubRuntime({ output: "iptables v1.8.11 (nf_tables): Couldn't load match `statistic':No such file or directory\n", helperState: 'exited' });
-    const error = await impair(runtime, member('etcd1'), 'loss', 30).then(() => undefined, (e: unknown) => e as UserError);
+    const error = await impair(runtime, member('etcd1'), { kind: 'loss', percent: 30 }).then(() => undefined, (e: unknown) => e as UserError);
     expect(error).toBeInstanceOf(UserError);
     expect(error?.message).toBe("could not impair etcd1's network: iptables v1.8.11 (nf_tables): Couldn't load match `statistic':No such file or directory");
     expect(error?.exitCode).toBe(ExitCode.refused);
@@ -108,13 +122,13 @@ describe('the impairment helper', () => {
 
   it('a member that is not running is refused before any helper starts; one already impaired is refused, and left as it is', async () => {
     const stopped = stubRuntime({ output: '', helperState: 'running' });
-    const error = await impair(stopped.runtime, member('etcd3', 'exited'), 'blackhole', 100).then(() => undefined, (e: unknown) => e as UserError);
+    const error = await impair(stopped.runtime, member('etcd3', 'exited'), { kind: 'blackhole' }).then(() => undefined, (e: unknown) => e as UserError);
     expect(error?.message).toBe("etcd3 is exited: only a running member's network can be impaired");
     expect(stopped.calls).toEqual([]);
 
     const existing = helper('old', 'etcd3', 'id-etcd3');
     const impaired = stubRuntime({ output: '', helperState: 'running', existing: [existing] });
-    const refused = await impair(impaired.runtime, member('etcd3'), 'blackhole', 100).then(() => undefined, (e: unknown) => e as UserError);
+    const refused = await impair(impaired.runtime, member('etcd3'), { kind: 'blackhole' }).then(() => undefined, (e: unknown) => e as UserError);
     expect(refused?.message).toBe('etcd3 is already impaired (loss)');
     expect(refused?.exitCode).toBe(ExitCode.refused);
     expect(impaired.calls).toEqual([]);

@@ -159,8 +159,11 @@ function leaseTraffic(prefix: string, keyCount: number): Traffic {
       if (held.length === 0 || roll < 0.08) return { op: 'lease-grant', ttlSeconds: LEASE_TTL_SECONDS };
       if (roll < 0.45) return { op: 'put', key, value, lease: pick(held) };
       if (roll < 0.55) return { op: 'put', key, value };
-      if (roll < 0.6) {
-        const lease = pick(held);
+      // Only leases kept alive are revoked: one left alone is left to expire (revoked, its expiry would
+      // never be seen: most were, within their TTL, at this rate).
+      const kept = held.filter((l) => state.leases.get(l)!.keep);
+      if (roll < 0.6 && kept.length > 0) {
+        const lease = pick(kept);
         state.leases.delete(lease);
         return { op: 'lease-revoke', lease };
       }

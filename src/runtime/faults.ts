@@ -248,7 +248,10 @@ async function waitAfter(
   w: { leaderBefore?: { member: string; term: number }; targets: LabMemberContainer[]; alive: LabMemberContainer[]; state: AliveState; started: number; deadline: number; result: FaultResult },
 ): Promise<void> {
   const { leaderBefore, targets, alive, state, started, deadline, result } = w;
-  const leaderGone = leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore!.member);
+  // Only actions that take a member out of the quorum end its leadership: a leader given loss or
+  // delay may well stay leader (`loss leader` is no election to wait for).
+  const takesOut = (['kill', 'stop', 'pause', 'partition', 'blackhole'] as FaultAction[]).includes(action);
+  const leaderGone = takesOut && leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore!.member);
   if (leaderGone && state.held) {
     result.election = await reporter.step('election', (step) =>
       waitUntil(

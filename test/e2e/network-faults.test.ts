@@ -125,6 +125,12 @@ describe.skipIf(skipE2E)('network faults: loss, blackhole and delay', () => {
     await lab.json<FaultResult>(['heal', follower]);
     expect(await helpers()).toEqual([]);
     expect((await status()).members.every((m) => m.healthy && m.backend === 'UP')).toBe(true);
+    // On the leader: it may well stay leader, so no election is waited for (it once waited 15 s for one).
+    const onLeader = await lab.json<FaultResult>(['loss', 'leader', '--percent', '10']);
+    expect(onLeader.election).toBeUndefined();
+    expect(onLeader.state).toMatchObject({ alive: 3, held: true });
+    await lab.json<FaultResult>(['heal']);
+    expect(await helpers()).toEqual([]);
   });
 
   it("delay leader, 300 ms: every acknowledged write waits for the followers' answers, now 300 ms late; heal takes it away", async () => {

@@ -8,7 +8,7 @@ import { writeLabFiles } from '../../src/lab/generate.js';
 import { run } from '../../src/runtime/docker.js';
 import { loadLab } from '../../src/config/load.js';
 import { HAPROXY_CONFIG_PATH } from '../../src/config/topology.js';
-import { skipE2E, TEST_IMAGES } from './lab-fixture.js';
+import { skipE2E, TEST_IMAGES, TEST_LAB_PREFIX } from './lab-fixture.js';
 
 const FIXTURES = new URL('../fixtures/specs/', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'etcd-lab-files-'));
@@ -29,7 +29,7 @@ async function haproxyCheck(cfgPath: string, env: string[]): Promise<{ code: num
     Entrypoint: ['haproxy', '-c', '-V', '-f', HAPROXY_CONFIG_PATH],
     Env: env,
     HostConfig: { Binds: [`${cfgPath}:${HAPROXY_CONFIG_PATH}:ro`] },
-    Labels: { 'io.etcd-lab.lab': 'elt-haproxy-check' },
+    Labels: { 'io.etcd-lab.lab': `${TEST_LAB_PREFIX}haproxy-check` },
   });
   try {
     await container.start();

@@ -19,8 +19,13 @@ import { Workload } from '../../src/runtime/clients.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { CLIENTS, pkiDirOf } from '../../src/render/pki.js';
 
-/** Every test lab's name starts with this, so leftovers can be found and removed. */
-export const TEST_LAB_PREFIX = 'elt-';
+/**
+ * Every test lab's name starts with this, so leftovers can be found and removed. A second vitest
+ * process beside the first (test/stress.sh, ETCD_LAB_TEST_WORKER_BASE) has a prefix of its own, so
+ * neither one's clean-up (at its start and end) removes the other's labs while they run.
+ */
+const LANE = Number(process.env.ETCD_LAB_TEST_WORKER_BASE ?? 0);
+export const TEST_LAB_PREFIX = LANE > 0 ? `elt${LANE}-` : 'elt-';
 
 export const skipE2E = process.env.ETCD_LAB_SKIP_E2E === '1';
 

@@ -17,6 +17,9 @@ import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
 export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'loss', 'blackhole', 'delay', 'heal'] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
+/** The actions that take a member out of the quorum: on the leader, an election follows. */
+const TAKES_OUT: readonly FaultAction[] = ['kill', 'stop', 'pause', 'partition', 'blackhole'];
+
 export interface AliveState {
   alive: number;
   members: number;
@@ -173,10 +176,10 @@ export async function applyFault(
   if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 99)) {
     throw new UserError(`--percent takes a whole number from 1 to 99 (got ${opts.lossPercent}; all of it is \`etcd-lab partition\`)`, { exitCode: ExitCode.badInput });
   }
-  const impaired = new Set((await impairments(runtime)).map((h) => impairmentOf(h).member));
   // Without names, the returning actions take every member that needs it.
   let targetNames = names;
   if (names.length === 0) {
+    const impaired = action === 'heal' ? new Set((await impairments(runtime)).map((h) => impairmentOf(h).member)) : new Set<string>();
     const needing: Partial<Record<FaultAction, (c: LabMemberContainer) => boolean>> = {
       start: (c) => c.state !== 'running' && c.state !== 'paused',
       unpause: (c) => c.state === 'paused',
@@ -206,7 +209,7 @@ export async function applyFault(
   }
   // The helper's image, built the first time (or again when its recipe changed).
   if (action === 'loss' || action === 'blackhole' || action === 'delay') await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
-  if (!leaderBefore && ['kill', 'stop', 'pause', 'partition', 'blackhole'].includes(action)) {
+  if (!leaderBefore && TAKES_OUT.includes(action)) {
     const view = await runtime.leaderView();
     if (view.container && view.elected) leaderBefore = { member: view.container.member, term: view.elected.term };
   }
@@ -250,8 +253,7 @@ async function waitAfter(
   const { leaderBefore, targets, alive, state, started, deadline, result } = w;
   // Only actions that take a member out of the quorum end its leadership: a leader given loss or
   // delay may well stay leader (`loss leader` is no election to wait for).
-  const takesOut = (['kill', 'stop', 'pause', 'partition', 'blackhole'] as FaultAction[]).includes(action);
-  const leaderGone = takesOut && leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore!.member);
+  const leaderGone = TAKES_OUT.includes(action) && leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore!.member);
   if (leaderGone && state.held) {
     result.election = await reporter.step('election', (step) =>
       waitUntil(

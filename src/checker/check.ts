@@ -16,7 +16,7 @@
 // replay is one pass over the revisions, a read of the past is a binary search in its key's history,
 // and the real-time check is one sweep over the operations sorted by return time: O(n log n) in
 // operations and events, plus, for lists, the keys under their prefix (the key space is small).
-import { describeOperation, isSerializable, isWrite, writtenValues, type History, type Operation, type Request, type WatchEvent, type WatchStream } from './history.js';
+import { describeOperation, isSerializable, isWrite, writtenValues, type History, type Kv, type Operation, type Request, type WatchEvent, type WatchStream } from './history.js';
 import { byBytes, changeText, effectOf, sameChanges, Store, type Change, type KeyState } from './model.js';
 
 export type ViolationKind =
@@ -728,6 +728,37 @@ function checkHashes(history: History, findings: Findings): void {
   }
 }
 
+/** The watch events that carry a key's details (prev_kv, create revision, version), by revision. */
+function streamsByRevision(history: History): Map<number, { stream: WatchStream; event: WatchEvent }[]> {
+  const streamsAt = new Map<number, { stream: WatchStream; event: WatchEvent }[]>();
+  for (const stream of history.watches) {
+    for (const event of stream.events) {
+      if (event.prev === undefined && event.createRevision === undefined && event.version === undefined) continue;
+      const list = streamsAt.get(event.revision);
+      if (list) list.push({ stream, event });
+      else streamsAt.set(event.revision, [{ stream, event }]);
+    }
+  }
+  return streamsAt;
+}
+
+/**
+ * The history's key space as of `revision`, as the replay rebuilds it: what a snapshot saved at that
+ * revision must bring back (restore's check). Only for a history that checks, and a revision its
+ * watches covered.
+ */
+export function stateAt(history: History, revision: number): Kv[] {
+  const findings = new Findings();
+  const log = buildLog(history, findings);
+  const replay = new Replay(history, findings);
+  replay.run([...log.keys()].sort((a, b) => a - b), log, streamsByRevision(history));
+  if (findings.violations.length > 0) throw new Error(`the history does not check (${findings.violations[0]!.kind}: ${findings.violations[0]!.message}), so it says nothing of the store`);
+  if (revision < history.startRevision || revision > history.final.revision) {
+    throw new Error(`revision ${revision} is outside what the history's watches covered (${history.startRevision}–${history.final.revision})`);
+  }
+  return replay.store.range(history.prefix ?? '', undefined, revision);
+}
+
 export function checkHistory(history: History): CheckResult {
   const started = performance.now();
   const findings = new Findings();
@@ -738,17 +769,8 @@ export function checkHistory(history: History): CheckResult {
   for (const [from, to] of uncovered(history, lastAnswered)) {
     findings.add('incomplete', `no watch covered revisions ${from}–${to}: the changes there are unknown, so the history cannot be checked whole`, [], [], from);
   }
-  const streamsAt = new Map<number, { stream: WatchStream; event: WatchEvent }[]>();
-  for (const stream of history.watches) {
-    for (const event of stream.events) {
-      if (event.prev === undefined && event.createRevision === undefined && event.version === undefined) continue;
-      const list = streamsAt.get(event.revision);
-      if (list) list.push({ stream, event });
-      else streamsAt.set(event.revision, [{ stream, event }]);
-    }
-  }
   const replay = new Replay(history, findings);
-  replay.run(revisions, log, streamsAt);
+  replay.run(revisions, log, streamsByRevision(history));
   checkWriteOutcomes(history, replay, findings);
   checkReads(history, replay, findings);
   const placed = place(history, replay.committedAt);

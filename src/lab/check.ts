@@ -17,11 +17,13 @@ import type { LabRuntime } from '../runtime/lab.js';
 import { collectStatus } from '../runtime/status.js';
 import { guarded, Interrupted } from '../interrupt.js';
 import { withLab } from './session.js';
-import { NEMESES, runNemesis, type Nemesis } from './nemesis.js';
+import { DEFAULT_NEMESES, runNemesis, type Nemesis, type UpgradeTarget } from './nemesis.js';
+import { etcdVersionInImage, recordEtcdImage, upgradeRefusal, versionsOf } from './upgrade.js';
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
 import { buildLocalImages } from '../runtime/images.js';
+import { waitUntil } from '../runtime/wait.js';
 
 export interface CheckOptions extends LoadOptions {
   /** What the clients send (traffic.ts). */
@@ -38,6 +40,8 @@ export interface CheckOptions extends LoadOptions {
   holdMs?: number;
   /** Check a saved history again instead of running a new one. */
   verify?: string;
+  /** The image the upgrade fault moves members to. */
+  upgradeImage?: string;
 }
 
 export interface CheckResult {
@@ -111,6 +115,47 @@ export async function check(opts: CheckOptions, reporter: Reporter): Promise<Che
   return withLab(opts, { lock: 'check' }, reporter, (runtime) => checkLab(runtime, opts, reporter));
 }
 
+/** The upgrade fault's image and version, refused before any client starts if etcd does not allow the step. */
+async function upgradeTarget(runtime: LabRuntime, image: string | undefined, reporter: Reporter): Promise<UpgradeTarget> {
+  if (!image) {
+    throw new UserError('the upgrade fault needs an image to move members to', { hint: 'add --upgrade-image REF (etcd-lab/etcd:trixie is etcd 3.5; start the lab on etcd-lab/etcd:3.4-bookworm to upgrade it)', exitCode: ExitCode.badInput });
+  }
+  return reporter.step(`etcd version in ${image}`, async (step) => {
+    const version = await etcdVersionInImage(runtime, image);
+    const { cluster, servers } = await versionsOf(runtime);
+    const refusal = upgradeRefusal(cluster, version, servers);
+    if (refusal) throw new UserError(`the upgrade fault cannot move lab "${runtime.name}" to etcd ${version}: ${refusal}`, { exitCode: ExitCode.refused });
+    step.update(`${version} (cluster version ${cluster})`);
+    return { image, version };
+  });
+}
+
+/**
+ * After a check with upgrade faults: every member moved → the image recorded where `up` reads it
+ * (as `etcd-lab upgrade` does), so the next `up` does not take the members back; some moved → said,
+ * with the command that finishes the job.
+ */
+async function settleUpgrade(runtime: LabRuntime, to: UpgradeTarget, reporter: Reporter): Promise<void> {
+  const members = await runtime.memberContainers();
+  const moved = members.filter((c) => c.image === to.image).map((c) => c.member);
+  if (moved.length === 0) return;
+  if (moved.length === runtime.topology.members.length) {
+    await reporter.step(`every member on ${to.image}: recorded for the next \`up\``, () => recordEtcdImage(runtime, to.image));
+    // etcd raises the cluster version a few seconds after the last member moves.
+    const minor = to.version.split('.').slice(0, 2).join('.');
+    await reporter
+      .step(`cluster version ${minor}`, (step) =>
+        waitUntil('the cluster version to follow', Date.now() + 30_000, async () => {
+          const { cluster } = await versionsOf(runtime);
+          return { done: cluster.startsWith(`${minor}.`), detail: `cluster version ${cluster || 'unknown'}` };
+        }, step, { intervalMs: 500 }),
+      )
+      .catch((error: Error) => reporter.warn(`${error.message}: \`etcd-lab status\` shows the cluster version`));
+    return;
+  }
+  reporter.warn(`the upgrade faults moved ${moved.join(', ')} to etcd ${to.version}, not the others: \`etcd-lab upgrade --etcd-image ${to.image}\` finishes the rolling upgrade (an \`up\` before that would take the moved members back, which etcd does not allow)`);
+}
+
 /** The clients: three in four pinned to one member each (in turn), the rest through HAProxy; two watchers. */
 function clientsFor(runtime: LabRuntime, count: number, members: () => Map<string, Endpoint>): { clients: ClientSpec[]; watchers: ClientSpec[][] } {
   const names = runtime.topology.members.map((m) => m.name);
@@ -146,9 +191,10 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   }
 
   // The network faults' helper image, built before the clients start, not inside a fault's window.
-  const kinds = opts.nemesis ?? [...NEMESES];
+  const kinds = opts.nemesis ?? DEFAULT_NEMESES;
   const used = kinds.slice(0, opts.faults ?? 3);
   if (used.some((n) => n === 'loss' || n === 'blackhole' || n === 'delay')) await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  const upgrade = used.includes('upgrade') ? await upgradeTarget(runtime, opts.upgradeImage, reporter) : undefined;
 
   let members = await runtime.memberEndpoints();
   const refresh = async () => {
@@ -173,11 +219,12 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   const faults: FaultWindow[] = [];
   await guarded({ undoing: 'stopping the clients and restoring every member', leftovers: () => membersOut(runtime) }, async () => {
     try {
-      await runNemesis(kinds, opts.faults ?? 3, { runtime, reporter, holdMs: opts.holdMs ?? 1500, now: () => workload.now(), watched: () => workload.watchedRevision(), membersChanged: refresh }, faults);
+      await runNemesis(kinds, opts.faults ?? 3, { runtime, reporter, holdMs: opts.holdMs ?? 1500, now: () => workload.now(), watched: () => workload.watchedRevision(), membersChanged: refresh, upgrade }, faults);
     } catch (error) {
       // Never leave a member killed, paused or cut off: put everything back, then report.
       const restored = await restoreLab(runtime, reporter);
       await workload.stop(faults).catch(() => undefined);
+      if (upgrade) await settleUpgrade(runtime, upgrade, reporter).catch(() => undefined);
       if (!(error instanceof Interrupted)) throw error;
       throw new Interrupted(
         `check interrupted after ${faults.length} fault${faults.length === 1 ? '' : 's'}; every member is back${restored.length > 0 ? ` (${restored.join('; ')})` : ''}`,
@@ -186,6 +233,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
     }
   });
   const history = await reporter.step('stop the clients; every watcher delivers to the end', () => workload.stop(faults));
+  if (upgrade) await settleUpgrade(runtime, upgrade, reporter);
   await mkdir(lab.outDir, { recursive: true });
   const historyFile = join(lab.outDir, `check-${stamp}.json`);
   const reportFile = join(lab.outDir, `check-${stamp}.html`);

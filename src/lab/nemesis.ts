@@ -10,10 +10,19 @@ import { compact, defragment } from '../runtime/etcd-http.js';
 import { applyFault } from '../runtime/faults.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { moveLeadershipIn, replaceOn } from './membership.js';
+import { NotBack, recreateOnImage } from './upgrade.js';
 import { ExitCode } from '../exit-codes.js';
 
-export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole', 'delay'] as const;
+export const NEMESES = ['kill', 'pause', 'partition', 'leader', 'defrag', 'compact', 'replace', 'loss', 'blackhole', 'delay', 'upgrade'] as const;
 export type Nemesis = (typeof NEMESES)[number];
+/** What `check` injects unless told: every kind but the upgrade, which needs an image to move to. */
+export const DEFAULT_NEMESES: Nemesis[] = NEMESES.filter((n) => n !== 'upgrade');
+
+/** The upgrade fault's target: an image, and the etcd version it holds (read before the clients start). */
+export interface UpgradeTarget {
+  image: string;
+  version: string;
+}
 
 export interface NemesisContext {
   runtime: LabRuntime;
@@ -26,6 +35,8 @@ export interface NemesisContext {
   watched: () => number;
   /** Called once members are back (a restarted one may be published on another host port). */
   membersChanged: () => Promise<void>;
+  /** Where the upgrade fault moves members to. */
+  upgrade?: UpgradeTarget;
 }
 
 export function parseNemeses(list: string): Nemesis[] {
@@ -100,6 +111,31 @@ async function inject(kind: Nemesis, n: number, ctx: NemesisContext): Promise<Fa
       await applyFault(runtime, 'kill', [target], reporter);
       await ctx.membersChanged();
       await replaceOn(runtime, target, reporter);
+      break;
+    }
+    case 'upgrade': {
+      // One member per fault, as a rolling upgrade goes: followers first, the leader last (leadership
+      // handed to an upgraded member first). Once all are there, the same recreate on the same image.
+      const to = ctx.upgrade!;
+      const names = runtime.topology.members.map((m) => m.name);
+      const onImage = new Set((await runtime.memberContainers()).filter((c) => c.image === to.image).map((c) => c.member));
+      const pending = [...rest, leader].filter((m) => !onImage.has(m));
+      const member = pending[0] ?? target;
+      what = pending.length > 0 ? `${member} → etcd ${to.version}` : `${member} recreated (every member on etcd ${to.version})`;
+      const heir = names.find((m) => m !== member && onImage.has(m)) ?? names.find((m) => m !== member);
+      try {
+        await recreateOnImage(runtime, member, { image: to.image, version: to.version, heir, perMemberMs: 90_000 }, reporter);
+      } catch (error) {
+        if (!(error instanceof NotBack)) throw error;
+        throw new UserError(`the upgrade fault stopped: ${error.message} (${(error.cause as Error).message})`, {
+          hint: `\`etcd-lab logs ${member}\` shows why; the other members hold quorum`,
+          exitCode: ExitCode.failedPartWay,
+          cause: error,
+        });
+      } finally {
+        // Recreated on the image whether or not it serves there: later compose calls keep it there.
+        runtime.pinMemberImage(member, to.image);
+      }
       break;
     }
     case 'compact': {

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { Interrupted } from '../interrupt.js';
 import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { ENV_VARS, setDotenvValue } from '../config/local.js';
@@ -48,13 +49,26 @@ export function minorOf(version: string): [number, number] | undefined {
   return m ? [Number(m[1]), Number(m[2])] : undefined;
 }
 
-/** etcd's rules: one minor version at a time, and no way back (3.6 brings a downgrade API; 3.4/3.5 have none). */
-export function upgradeRefusal(cluster: string, target: string): string | undefined {
+const below = (a: [number, number], b: [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+/**
+ * etcd's rules: one minor version at a time, and no way back (3.6 brings a downgrade API; 3.4/3.5
+ * have none). `servers` too: right after the last member moves (or halfway through), the cluster
+ * version still names the old minor while members already run — and wrote data as — the new one.
+ */
+export function upgradeRefusal(cluster: string, target: string, servers: Record<string, string> = {}): string | undefined {
   const from = minorOf(cluster);
   const to = minorOf(target);
   if (!from || !to) return undefined;
-  if (to[0] < from[0] || (to[0] === from[0] && to[1] < from[1])) {
+  if (below(to, from)) {
     return `that is a downgrade (cluster version ${cluster} → ${target}): etcd raises the cluster version and its data format only forward, and etcd before 3.6 has no way down — restore the snapshot taken before the upgrade instead`;
+  }
+  const ahead = Object.entries(servers).filter(([, version]) => {
+    const v = minorOf(version);
+    return v !== undefined && below(to, v);
+  });
+  if (ahead.length > 0) {
+    return `that is a downgrade (${ahead.map(([m, v]) => `${m} runs ${v}`).join(', ')} → ${target}): a member's data, once written by a newer etcd, cannot go back to an older one, whatever the cluster version still says — finish with the newer image, or restore the snapshot taken before the upgrade`;
   }
   if (to[0] !== from[0] || to[1] > from[1] + 1) {
     return `that skips a minor version (cluster version ${cluster} → ${target}): etcd supports upgrading one minor version at a time (3.4 → 3.5 → 3.6)`;
@@ -63,7 +77,7 @@ export function upgradeRefusal(cluster: string, target: string): string | undefi
 }
 
 /** The etcd version an image holds (`etcd --version`), read in a container of its own. */
-async function etcdVersionInImage(runtime: LabRuntime, image: string): Promise<string> {
+export async function etcdVersionInImage(runtime: LabRuntime, image: string): Promise<string> {
   if (!(await runtime.engine.imageExists(image))) {
     const pulled = await runtime.engine.pullImage(image);
     if (!pulled.ok) {
@@ -84,7 +98,7 @@ async function etcdVersionInImage(runtime: LabRuntime, image: string): Promise<s
   return version;
 }
 
-async function versionsOf(runtime: LabRuntime): Promise<{ servers: Record<string, string>; cluster: string }> {
+export async function versionsOf(runtime: LabRuntime): Promise<{ servers: Record<string, string>; cluster: string }> {
   const servers: Record<string, string> = {};
   let cluster = '';
   for (const c of await runtime.memberContainers()) {
@@ -161,10 +175,7 @@ export function upgradeSteps(members: number): Step<UpgradeContext>[] {
     {
       // Recorded where `up` reads it, so the next `up` keeps the new image.
       title: (ctx) => `record ${ENV_VARS.etcdImage}=${ctx.image} in ${join(ctx.runtime.lab.projectDir, ENV_FILE)}`,
-      run: async ({ runtime, image }) => {
-        await setInDotenv(join(runtime.lab.projectDir, ENV_FILE), ENV_VARS.etcdImage, image);
-        await writeLabFiles({ ...runtime.lab, local: { ...runtime.lab.local, etcdImage: image } });
-      },
+      run: ({ runtime, image }) => recordEtcdImage(runtime, image),
     },
     { title: 'lab ready', reportsItself: true, run: (ctx) => waitUntilReady(ctx.runtime, Date.now() + ctx.perMemberMs, ctx.reporter, { probe: 'read' }) },
     { title: (ctx) => `cluster version ${minorOf(ctx.target!)!.join('.')}`, run: awaitClusterVersion },
@@ -188,7 +199,7 @@ async function preflight(ctx: UpgradeContext, step: StepHandle): Promise<void> {
   const before = (ctx.before = await versionsOf(runtime));
   step.update(`etcd --version in ${image}`);
   const target = (ctx.target = await etcdVersionInImage(runtime, image));
-  const refusal = upgradeRefusal(before.cluster, target);
+  const refusal = upgradeRefusal(before.cluster, target, before.servers);
   if (refusal) throw new UserError(`refusing to move lab "${runtime.name}" to etcd ${target}: ${refusal}`, { exitCode: ExitCode.refused });
 }
 
@@ -196,23 +207,15 @@ async function preflight(ctx: UpgradeContext, step: StepHandle): Promise<void> {
 async function upgradeMember(ctx: UpgradeContext, member: string): Promise<void> {
   const { runtime, image, reporter, perMemberMs, done, order } = ctx;
   const started = Date.now();
-  const wasLeader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member === member;
   // To an upgraded member when there is one; a lab of one member has nobody to hand over to.
   const heir = done.at(-1)?.member ?? order!.find((m) => m !== member);
-  if (wasLeader && heir) await moveLeadershipIn(runtime, heir, reporter);
-  await reporter.step(`${member}: stop, recreate on ${image}`, (step) =>
-    runtime.compose(['up', '--detach', '--no-color', '--no-deps', member], (line) => step.update(line), {
-      env: { [memberImageVar(member)]: image },
-      timeoutMs: perMemberMs,
-    }),
-  );
+  let wasLeader = false;
   try {
-    await reporter.step(`${member}: healthy on etcd ${ctx.target} and caught up`, (step) =>
-      waitUntil(`${member} to serve on ${image}`, Date.now() + perMemberMs, () => caughtUp(runtime, member, ctx.target!), step),
-    );
+    wasLeader = await recreateOnImage(runtime, member, { image, version: ctx.target!, heir, perMemberMs }, reporter);
   } catch (error) {
+    if (!(error instanceof NotBack)) throw error;
     const rest = order!.slice(order!.indexOf(member) + 1);
-    throw new UserError(`${member} did not come back on ${image}: ${(error as Error).message}`, {
+    throw new UserError(`${member} did not come back on ${image}: ${(error.cause as Error).message}`, {
       hint:
         `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${ctx.target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
         `\`etcd-lab logs ${member}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${ctx.snapshot}`,
@@ -221,6 +224,45 @@ async function upgradeMember(ctx: UpgradeContext, member: string): Promise<void>
     });
   }
   done.push({ member, wasLeader, ms: Date.now() - started });
+}
+
+/** A member recreated on its new image that did not serve again in time (`cause` says how far it got). */
+export class NotBack extends Error {}
+
+/**
+ * One member moved to `image` as a rolling upgrade moves it: leadership handed to `heir` if it
+ * leads, the container recreated on the image with its own data volume, then healthy on `version`
+ * and caught up. Also `check`'s upgrade fault. True when it was the leader.
+ */
+export async function recreateOnImage(
+  runtime: LabRuntime,
+  member: string,
+  to: { image: string; version: string; heir?: string; perMemberMs: number },
+  reporter: Reporter,
+): Promise<boolean> {
+  const wasLeader = (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member === member;
+  if (wasLeader && to.heir) await moveLeadershipIn(runtime, to.heir, reporter);
+  await reporter.step(`${member}: stop, recreate on ${to.image}`, (step) =>
+    runtime.compose(['up', '--detach', '--no-color', '--no-deps', member], (line) => step.update(line), {
+      env: { [memberImageVar(member)]: to.image },
+      timeoutMs: to.perMemberMs,
+    }),
+  );
+  try {
+    await reporter.step(`${member}: healthy on etcd ${to.version} and caught up`, (step) =>
+      waitUntil(`${member} to serve on ${to.image}`, Date.now() + to.perMemberMs, () => caughtUp(runtime, member, to.version), step),
+    );
+  } catch (error) {
+    if (error instanceof Interrupted) throw error;
+    throw new NotBack(`${member} did not come back on ${to.image}`, { cause: error });
+  }
+  return wasLeader;
+}
+
+/** Where `up` reads it (the per-person .env), so the next `up` keeps the members on `image`. */
+export async function recordEtcdImage(runtime: LabRuntime, image: string): Promise<void> {
+  await setInDotenv(join(runtime.lab.projectDir, ENV_FILE), ENV_VARS.etcdImage, image);
+  await writeLabFiles({ ...runtime.lab, local: { ...runtime.lab.local, etcdImage: image } });
 }
 
 /** The member answers on the target version, at most two entries behind the others. */

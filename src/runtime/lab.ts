@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
-import { joinVars } from '../render/etcd-flags.js';
+import { joinVars, memberImageVar } from '../render/etcd-flags.js';
 import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from './haproxy-stats.js';
 import { waitUntil } from './wait.js';
@@ -107,7 +107,15 @@ export class LabRuntime {
    */
   async compose(args: string[], onLine?: (line: string) => void, opts: { cleanup?: boolean; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
     const kept = keptBootstrapEnv(await this.memberContainers());
-    return this.engine.compose(this.name, this.composeFile, args, onLine, { ...opts, env: { ...kept, ...opts.env } });
+    const pinned = Object.fromEntries([...this.pinnedImages].map(([member, image]) => [memberImageVar(member), image]));
+    return this.engine.compose(this.name, this.composeFile, args, onLine, { ...opts, env: { ...kept, ...pinned, ...opts.env } });
+  }
+
+  /** Members moved to another image by this process (check's upgrade fault): every later compose call keeps them there. */
+  private readonly pinnedImages = new Map<string, string>();
+
+  pinMemberImage(member: string, image: string): void {
+    this.pinnedImages.set(member, image);
   }
 
   /** The hash of the haproxy.cfg HAProxy runs, as its stats page says; undefined while it does not answer. */

@@ -11,6 +11,9 @@ import type { LabStatus } from '../../src/runtime/status.js';
 import { b64, countPrefix, getKey, getPrefix, post, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
 import type { SnapshotInfo } from '../../src/runtime/snapshot.js';
 import { LABEL } from '../../src/config/topology.js';
+import { stateAt } from '../../src/checker/check.js';
+import type { History } from '../../src/checker/history.js';
+import { kvList } from '../../src/runtime/etcd-kv.js';
 import { BIN, cliEnv, clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, underCheck, type TestLab } from './lab-fixture.js';
 
 /** A shell line in the lab's directory with `etcd-lab env` applied: how a person drives the host's own etcdctl. */
@@ -71,15 +74,20 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     expect(twice.stderr).toMatch(/already exists/);
   });
 
+  // The save under check's workload, whose history a later restore is held to.
+  let underCheckSave: { saved: SaveResult; history: History; prefix: string } | undefined;
+
   it("a save while check's workload runs (8 clients, 2 watchers): its history checks, and the snapshot is whole", async () => {
     const file = `${lab.dir}/generated/snapshots/under-check.db`;
+    const prefix = `bak-check-${tls ? 't' : 'p'}/`;
     let during: SaveResult | undefined;
-    const result = await underCheck(client, `bak-check-${tls ? 't' : 'p'}/`, async () => {
+    const result = await underCheck(client, prefix, async () => {
       during = await lab.json<SaveResult>(['snapshot', 'save', file]);
     });
     expect(result.acknowledged).toBeGreaterThan(20);
     expect(during?.hashed).toBe(true);
     expect((await lab.json<SnapshotInfo>(['snapshot', 'status', file])).hash).toBe(during?.hash);
+    underCheckSave = { saved: during!, history: result.history, prefix };
   });
 
   it("the host's own etcdctl (Debian's) reads etcd-lab's snapshot, and etcd-lab reads one etcdctl saved", async () => {
@@ -174,6 +182,23 @@ describe.skipIf(skipE2E).each([{ tls: false }, { tls: true }])('snapshot save an
     expect((await putKey(client, 'after/restore', 'yes')).revision).toBe(saved.revision + result.bumpedBy + 1);
     // A read at a revision from before the restore is refused as compacted, as a watcher resuming there would be.
     await expect(post(client, '/v3/kv/range', { key: b64('before/7'), revision: saved.revision }, 5000)).rejects.toThrow(/required revision has been compacted/);
+  });
+  it("restore of the snapshot saved under check's workload: exactly the store the checker replayed at its revision, and the restored lab passes check", async () => {
+    if (!underCheckSave) throw new Error('the save under check did not run (its test failed first)');
+    const { saved: during, history, prefix } = underCheckSave;
+    const result = await lab.json<RestoreResult>(['snapshot', 'restore', during.file, '--yes']);
+    expect(result.snapshot.revision).toBe(during.revision);
+    // Every key of the workload as the replay has it at the snapshot's revision: value, mod and
+    // create revision, version; nothing more, nothing less.
+    const expected = stateAt(history, during.revision).map(({ key, value, modRevision, createRevision, version }) => ({ key, value, modRevision, createRevision, version }));
+    const restored = (await kvList(client, prefix, { timeoutMs: 5000 })).kvs.map(({ key, value, modRevision, createRevision, version }) => ({ key, value, modRevision, createRevision, version }));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(restored).toEqual(expected);
+    // And the restored lab serves check's clients and watchers from its bumped revision on.
+    const again = await underCheck(client, `${prefix}after-restore/`, async () => {
+      await putKey(client, 'after/restore-under-check', 'yes');
+    });
+    expect(again.acknowledged).toBeGreaterThan(20);
   });
 });
 

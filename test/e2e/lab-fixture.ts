@@ -14,6 +14,7 @@ import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 import { expect } from 'vitest';
 import type { Endpoint } from '../../src/runtime/etcd-http.js';
 import { checkHistory } from '../../src/checker/check.js';
+import type { History } from '../../src/checker/history.js';
 import { longestUnavailable } from '../../src/lab/check.js';
 import { Workload } from '../../src/runtime/clients.js';
 import { readClientTls } from '../../src/runtime/pki.js';
@@ -273,7 +274,7 @@ export async function removeNetwork(name: string): Promise<void> {
  * then the checker judges the history: linearizable, every committed change what its request would
  * do, every watch complete. Returns what an application would have felt.
  */
-export async function underCheck(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<{ acknowledged: number; notAcknowledged: number; longestGapMs: number }> {
+export async function underCheck(client: Endpoint, prefix: string, work: () => Promise<void>): Promise<{ acknowledged: number; notAcknowledged: number; longestGapMs: number; history: History }> {
   const haproxy = { via: 'haproxy', endpoint: () => client };
   const workload = new Workload({ prefix, keys: 10, clients: [haproxy, haproxy, haproxy, haproxy], watchers: [[haproxy], [haproxy]], rate: 200, callTimeoutMs: 2000, reads: 'linearizable', control: client, lab: prefix });
   await workload.start();
@@ -289,7 +290,7 @@ export async function underCheck(client: Endpoint, prefix: string, work: () => P
   const result = checkHistory(history);
   expect(result.violations, JSON.stringify(result.violations.slice(0, 5), null, 1)).toEqual([]);
   expect(result.counts.ok).toBeGreaterThan(20);
-  return { acknowledged: result.counts.ok, notAcknowledged: result.counts.failed + result.counts.unknown, longestGapMs: longestUnavailable(history) };
+  return { acknowledged: result.counts.ok, notAcknowledged: result.counts.failed + result.counts.unknown, longestGapMs: longestUnavailable(history), history };
 }
 
 async function untilOperations(workload: Workload, count: number): Promise<void> {

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkHistory, type ViolationKind } from '../../src/checker/check.js';
+import { checkHistory, stateAt, type ViolationKind } from '../../src/checker/check.js';
 import { renderCheckReport } from '../../src/render/check-report.js';
 import { expectGolden } from './golden.js';
 import { HistoryBuilder } from './history-builder.js';
@@ -345,5 +345,32 @@ describe('concurrent deletes of one key', () => {
     const c3 = b.run(3, { op: 'delete', key: 'k0' }, 21, 30);
     [c8.response, c3.response] = [{ op: 'delete', revision: 102, deleted: 0 }, { op: 'delete', revision: 102, deleted: 1 }];
     expect(checkHistory(b.history()).violations).toEqual([]);
+  });
+});
+
+describe('the store a snapshot must bring back (stateAt)', () => {
+  it('is the replayed key space as of the revision: later changes absent, earlier ones with their revisions', () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'a' }, 0, 10); // 101
+    b.run(1, { op: 'put', key: 'k1', value: 'b' }, 20, 30); // 102
+    b.run(2, { op: 'put', key: 'k0', value: 'c' }, 40, 50); // 103
+    b.run(2, { op: 'delete', key: 'k1' }, 60, 70); // 104
+    b.run(1, { op: 'put', key: 'k2', value: 'd' }, 80, 90); // 105
+    const h = b.history();
+    expect(stateAt(h, 103)).toEqual([
+      { key: 'k0', value: 'c', modRevision: 103, createRevision: 101, version: 2 },
+      { key: 'k1', value: 'b', modRevision: 102, createRevision: 102, version: 1 },
+    ]);
+    expect(stateAt(h, 105).map((kv) => kv.key)).toEqual(['k0', 'k2']);
+    expect(stateAt(h, 100)).toEqual([]);
+  });
+
+  it('refuses a revision the watches did not cover, and a history that does not check', () => {
+    const b = new HistoryBuilder();
+    b.run(1, { op: 'put', key: 'k0', value: 'a' }, 0, 10);
+    expect(() => stateAt(b.history(), 102)).toThrow(/revision 102 is outside what the history's watches covered \(100–101\)/);
+    const h = b.history();
+    h.watches[0]!.events[0]!.value = 'tampered';
+    expect(() => stateAt(h, 101)).toThrow(/the history does not check/);
   });
 });

@@ -113,6 +113,9 @@ describe("etcd's upgrade rules", () => {
     expect(upgradeRefusal('3.5.0', '3.4.23')).toMatch(/downgrade[\s\S]*restore the snapshot/);
   });
   it('a skipped minor version is refused', () => {
+    // The cluster version lags the members: one already on 3.5 cannot go back to 3.4.
+    expect(upgradeRefusal('3.4.0', '3.4.23', { etcd1: '3.4.23', etcd2: '3.5.16' })).toMatch(/that is a downgrade \(etcd2 runs 3\.5\.16 → 3\.4\.23\)[\s\S]*cannot go back/);
+    expect(upgradeRefusal('3.4.0', '3.5.16', { etcd1: '3.4.23', etcd2: '3.5.16' })).toBeUndefined();
     expect(upgradeRefusal('3.4.0', '3.6.1')).toMatch(/skips a minor version[\s\S]*one minor version at a time/);
     expect(upgradeRefusal('3.5.0', '4.0.0')).toMatch(/skips a minor version/);
   });

@@ -9,7 +9,7 @@
 // Traffic goes only to 127.0.0.1. Everything it creates is removed at the end.
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compact, currentRevision, deletePrefix, memberStatus, putKey } from '../dist/runtime/etcd-http.js';
+import { compact, currentRevision, deletePrefix, memberStatus, putKey } from '../dist/protocol/etcd-http.js';
 import { ackWriter, benchImages, cliAsync, longestGap, median, option, RESULTS, scratchLab } from './lib.mjs';
 
 const MB = Number(option('mb', 100));

@@ -21,8 +21,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { putKey, memberStatus } from '../dist/runtime/etcd-http.js';
-import { fetchStats } from '../dist/runtime/haproxy-stats.js';
+import { putKey, memberStatus } from '../dist/protocol/etcd-http.js';
+import { fetchStats } from '../dist/protocol/haproxy-stats.js';
 import { parseDotenv } from '../dist/config/local.js';
 import { benchImages, freePort, option as textOption, percentile as pct, RESULTS, scratchLab } from './lib.mjs';
 

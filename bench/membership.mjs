@@ -11,7 +11,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { putKey } from '../dist/runtime/etcd-http.js';
+import { putKey } from '../dist/protocol/etcd-http.js';
 import { ackWriter, benchImages, cliAsync, longestGap, median, option, RESULTS, scratchLab } from './lib.mjs';
 
 const RUNS = Number(option('runs', 3));

@@ -5,7 +5,7 @@
 //   node bench/tls.mjs [--runs 3] [--puts 2000]
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { putKey } from '../dist/runtime/etcd-http.js';
+import { putKey } from '../dist/protocol/etcd-http.js';
 import { readClientTls } from '../dist/runtime/pki.js';
 import { CLIENTS, pkiDirOf } from '../dist/render/pki.js';
 import { benchImages, median, option, percentile, scratchLab } from './lib.mjs';

@@ -4,8 +4,8 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { UserError } from './errors.js';
-import { dockerRefusal } from './runtime/engine.js';
-import { describeFetchError, isTransient } from './runtime/etcd-http.js';
+import { dockerRefusal } from './engine/engine.js';
+import { describeFetchError, isTransient } from './protocol/etcd-http.js';
 import { installInterruptHandlers, Interrupted } from './interrupt.js';
 import { ExitCode } from './exit-codes.js';
 

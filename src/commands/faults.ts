@@ -1,7 +1,7 @@
 // `etcd-lab kill|stop|start|pause|unpause|partition|loss|blackhole|delay|heal`: failure play, each followed by the
 // quorum state it leaves (and the election, when the leader was taken out).
 import type { Command } from 'commander';
-import type { FaultAction } from '../runtime/faults.js';
+import type { FaultAction } from '../lab/faults.js';
 import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
 import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 

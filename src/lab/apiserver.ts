@@ -31,8 +31,8 @@ import {
   unmergeKubeconfig,
 } from '../render/apiserver.js';
 import { kubeApiServerEtcd, type KubeApiServerEtcd } from '../render/kind.js';
-import type { Engine } from '../runtime/engine.js';
-import { fetchWithDeadline, type ClientTls } from '../runtime/etcd-http.js';
+import type { Engine } from '../engine/engine.js';
+import { fetchWithDeadline, type ClientTls } from '../protocol/etcd-http.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { APISERVER_IMAGE, buildLocalImages } from '../runtime/images.js';
 import { kindCli, kindNetworkName } from '../runtime/kind-cli.js';

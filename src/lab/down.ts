@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import type { Engine } from '../runtime/engine.js';
+import type { Engine } from '../engine/engine.js';
 import { kindNetworkName } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';
 import type { LoadOptions } from '../config/load.js';

@@ -1,11 +1,327 @@
-// `etcd-lab kill|stop|start|pause|unpause|partition|loss|blackhole|delay|heal` on a lab this checkout owns, one
-// command at a time. Ctrl-C half-way through several members puts back the ones already done;
-// Ctrl-C while waiting for the election or for members to serve only stops the wait.
-import { guarded } from '../interrupt.js';
+// Failure play on a running lab: kill, stop, start, pause, unpause, partition, loss, blackhole,
+// delay and heal members, each followed by the quorum state it leaves. Targets are found by label;
+// "leader" resolves to the member the cluster currently follows. As a command (`fault`), one at a
+// time on a lab this checkout owns: Ctrl-C half-way through several members puts back the ones
+// already done; Ctrl-C while waiting for the election or for members to serve only stops the wait.
+import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { applyFault, membersOut, type FaultAction, type FaultResult } from '../runtime/faults.js';
+import { guarded } from '../interrupt.js';
 import type { LoadOptions } from '../config/load.js';
 import { withLab } from './session.js';
+import { LABEL, quorumState, type Role } from '../config/topology.js';
+import { memberViews, type LabMemberContainer, type LabRuntime } from '../runtime/lab.js';
+import { waitUntilReady } from '../runtime/readiness.js';
+import { waitUntil } from '../runtime/wait.js';
+import { electedLeader } from '../runtime/leader.js';
+import { Interrupted, isInterrupted } from '../interrupt.js';
+import { ExitCode } from '../exit-codes.js';
+import { impairmentOf, impairments } from '../runtime/impairments.js';
+import { impair, unimpair } from './network-faults.js';
+import { buildLocalImages } from '../runtime/images.js';
+import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
+
+export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'loss', 'blackhole', 'delay', 'heal'] as const;
+export type FaultAction = (typeof FAULT_ACTIONS)[number];
+
+/** The actions that take a member out of the quorum: on the leader, an election follows. */
+const TAKES_OUT: readonly FaultAction[] = ['kill', 'stop', 'pause', 'partition', 'blackhole'];
+
+export interface AliveState {
+  alive: number;
+  members: number;
+  quorum: number;
+  held: boolean;
+  tolerates: number;
+  text: string;
+}
+
+export interface FaultResult {
+  action: FaultAction;
+  members: string[];
+  /** One line per thing done: "etcd2: SIGKILL". */
+  done: string[];
+  leaderBefore?: string;
+  /** After a leader was taken out with quorum left: who took over, at which term, how fast. */
+  election?: { leader: string; term: number; afterMs: number };
+  state: AliveState;
+}
+
+/** Alive = running, not paused, and on the lab network. Docker's view: no waiting on etcd. */
+export function aliveState(alive: number, members: number): AliveState {
+  const q = quorumState(alive, members, 'alive');
+  return { alive, members, quorum: q.needed, held: q.held, tolerates: q.tolerates, text: q.text };
+}
+
+export function isAlive(runtime: LabRuntime, c: LabMemberContainer): boolean {
+  return c.state === 'running' && !runtime.isPartitioned(c);
+}
+
+/** Members taken out (stopped, paused, cut off or impaired), as "etcd2 (exited)": what an interrupted command would leave. */
+export async function membersOut(runtime: LabRuntime): Promise<string[]> {
+  const impaired = new Map((await impairments(runtime)).map((h) => [impairmentOf(h).member, impairmentOf(h).kind]));
+  return (await runtime.memberContainers())
+    .filter((c) => !isAlive(runtime, c) || impaired.has(c.member))
+    .map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''}${impaired.has(c.member) ? `, ${impaired.get(c.member)}` : ''})`);
+}
+
+function partitionNetworkName(runtime: LabRuntime, member: string): string {
+  return `${runtime.name}-cut-${member}`;
+}
+
+/** The named members; "leader" is the leader now, waited for while an election runs (one lookup, shared with the election wait). */
+async function resolveTargets(runtime: LabRuntime, names: string[], containers: LabMemberContainer[], leader: () => Promise<string>): Promise<LabMemberContainer[]> {
+  const known = containers.map((c) => c.member);
+  const targets: LabMemberContainer[] = [];
+  for (const name of names) {
+    const member = name === 'leader' ? await leader() : name;
+    const container = containers.find((c) => c.member === member || c.name === member);
+    if (!container) {
+      throw new UserError(`lab "${runtime.name}" has no member "${name}"`, { hint: `choose from: ${known.join(', ')}, or leader` });
+    }
+    if (!targets.includes(container)) targets.push(container);
+  }
+  return targets;
+}
+
+async function cut(runtime: LabRuntime, c: LabMemberContainer): Promise<string> {
+  const lab = await runtime.network();
+  if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
+  // Its own network, so the member keeps a published client port (status can still ask it) but
+  // reaches no peer, and HAProxy reaches it no more than the peers do.
+  const id = await runtime.engine.createNetwork(partitionNetworkName(runtime, c.member), {
+    [LABEL.lab]: runtime.name,
+    [LABEL.role]: 'partition' satisfies Role,
+    [LABEL.member]: c.member,
+    [LABEL.owner]: runtime.lab.owner,
+  });
+  await runtime.engine.disconnectNetwork(lab.id, c.id);
+  await runtime.engine.connectNetwork(id, c.id);
+  return `${c.member}: cut off from the lab network`;
+}
+
+async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string> {
+  const networks = await runtime.networks();
+  const lab = networks.find((n) => n.name === runtime.topology.network);
+  if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
+  const address = runtime.topology.members.find((m) => m.name === c.member)!.address;
+  // Back on the lab network first, at its fixed address, then off the partition network.
+  await runtime.engine.connectNetwork(lab.id, c.id, address);
+  for (const n of networks.filter((x) => x.labels[LABEL.role] === 'partition' && x.labels[LABEL.member] === c.member)) {
+    await runtime.engine.disconnectNetwork(n.id, c.id).catch(() => {});
+    await runtime.engine.removeNetwork(n.id);
+  }
+  return `${c.member}: back on the lab network at ${address}`;
+}
+
+/**
+ * A member that stops loses its network namespace, and the rules in it: its impairment helpers hold
+ * nothing any more (a start gives it a fresh namespace), so they go.
+ */
+async function forgetImpairments(runtime: LabRuntime, member: string): Promise<void> {
+  for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === member)) await runtime.engine.removeContainer(helper.id, 0);
+}
+
+/** What each action does to one member, and the line that says so. */
+const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer, opts: FaultOptions) => Promise<string>> = {
+  kill: async (runtime, c) => {
+    await runtime.engine.killContainer(c.id, 'SIGKILL');
+    await forgetImpairments(runtime, c.member);
+    return `${c.member}: SIGKILL (no graceful leadership transfer)`;
+  },
+  stop: async (runtime, c) => {
+    await runtime.engine.stopContainer(c.id);
+    await forgetImpairments(runtime, c.member);
+    return `${c.member}: stopped (SIGTERM; a leader hands over first)`;
+  },
+  start: async (runtime, c) => {
+    await forgetImpairments(runtime, c.member);
+    await runtime.engine.startContainer(c.id);
+    return `${c.member}: started`;
+  },
+  pause: async ({ engine }, c) => {
+    await engine.pauseContainer(c.id);
+    return `${c.member}: paused (frozen, connections stay open)`;
+  },
+  unpause: async ({ engine }, c) => {
+    await engine.unpauseContainer(c.id);
+    return `${c.member}: unpaused`;
+  },
+  partition: async (runtime, c) => (runtime.isPartitioned(c) ? `${c.member}: already cut off` : cut(runtime, c)),
+  loss: async (runtime, c, opts) => impair(runtime, c, { kind: 'loss', percent: opts.lossPercent ?? DEFAULT_LOSS_PERCENT }),
+  blackhole: async (runtime, c) => impair(runtime, c, { kind: 'blackhole' }),
+  delay: async (runtime, c, opts) => impair(runtime, c, { kind: 'delay', ms: opts.delayMs ?? DEFAULT_DELAY_MS }),
+  heal: async (runtime, c) => {
+    const done: string[] = [];
+    for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === c.member)) done.push(await unimpair(runtime, helper));
+    if (runtime.isPartitioned(c)) done.push(await heal(runtime, c));
+    return done.join('; ') || `${c.member}: not cut off or impaired`;
+  },
+};
+
+export interface FaultOptions {
+  /** Wait for the election after a leader is taken out, or for convergence after a member returns. */
+  wait?: boolean;
+  timeoutMs?: number;
+  /** `loss`: the share of peer packets dropped, 1–99. */
+  lossPercent?: number;
+  /** `delay`: how long the member's own peer connections hold each chunk, each way (ms). */
+  delayMs?: number;
+}
+
+export async function applyFault(
+  runtime: LabRuntime,
+  action: FaultAction,
+  names: string[],
+  reporter: Reporter,
+  opts: FaultOptions = {},
+): Promise<FaultResult> {
+  await runtime.engine.ping();
+  const containers = await runtime.memberContainers();
+  if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
+
+  if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 99)) {
+    throw new UserError(`--percent takes a whole number from 1 to 99 (got ${opts.lossPercent}; all of it is \`etcd-lab partition\`)`, { exitCode: ExitCode.badInput });
+  }
+  // Without names, the returning actions take every member that needs it.
+  let targetNames = names;
+  if (names.length === 0) {
+    const impaired = action === 'heal' ? new Set((await impairments(runtime)).map((h) => impairmentOf(h).member)) : new Set<string>();
+    const needing: Partial<Record<FaultAction, (c: LabMemberContainer) => boolean>> = {
+      start: (c) => c.state !== 'running' && c.state !== 'paused',
+      unpause: (c) => c.state === 'paused',
+      heal: (c) => runtime.isPartitioned(c) || impaired.has(c.member),
+    };
+    const need = needing[action];
+    if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: ExitCode.badInput });
+    targetNames = containers.filter(need).map((c) => c.member);
+  }
+  // The leader is looked up once: the member taken out and the one whose election is awaited are the same.
+  let leaderBefore: { member: string; term: number } | undefined;
+  const findLeader = async (): Promise<string> => {
+    if (!leaderBefore) {
+      const view = await reporter.step('find the leader', (step) =>
+        runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch((error: unknown) => {
+          if (error instanceof UserError) throw new UserError(error.message, { hint: `name a member instead: ${containers.map((c) => c.member).join(', ')}`, exitCode: ExitCode.refused });
+          throw error;
+        }),
+      );
+      leaderBefore = { member: view.container.member, term: view.elected.term };
+    }
+    return leaderBefore.member;
+  };
+  const targets = await resolveTargets(runtime, targetNames, containers, findLeader);
+  if (opts.delayMs !== undefined && !(Number.isInteger(opts.delayMs) && opts.delayMs >= 1 && opts.delayMs <= 10_000)) {
+    throw new UserError(`--ms takes a whole number from 1 to 10000 (got ${opts.delayMs})`, { exitCode: ExitCode.badInput });
+  }
+  // The helper's image, built the first time (or again when its recipe changed).
+  if (action === 'loss' || action === 'blackhole' || action === 'delay') await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  if (!leaderBefore && TAKES_OUT.includes(action)) {
+    const view = await runtime.leaderView();
+    if (view.container && view.elected) leaderBefore = { member: view.container.member, term: view.elected.term };
+  }
+  const started = Date.now();
+  const done: string[] = [];
+
+  await reporter.step(`${action} ${targets.map((t) => t.member).join(', ') || '(nothing to do)'}`, async () => {
+    const acted: LabMemberContainer[] = [];
+    for (const c of targets) {
+      if (isInterrupted()) await undoHalfDone(runtime, action, acted);
+      done.push(await PERFORM[action](runtime, c, opts));
+      acted.push(c);
+    }
+  });
+
+  const after = await runtime.memberContainers();
+  // A member that hears none of its peers is out of the quorum, whatever Docker says of it.
+  const deaf = new Set((await impairments(runtime)).filter((h) => impairmentOf(h).kind === 'blackhole').map((h) => impairmentOf(h).member));
+  const alive = after.filter((c) => isAlive(runtime, c) && !deaf.has(c.member));
+  const state = aliveState(alive.length, runtime.topology.members.length);
+  const result: FaultResult = { action, members: targets.map((t) => t.member), done, ...(leaderBefore ? { leaderBefore: leaderBefore.member } : {}), state };
+  if (opts.wait === false || targets.length === 0) return result;
+  const deadline = Date.now() + (opts.timeoutMs ?? Math.max(15_000, 10 * runtime.lab.spec.etcd.electionTimeoutMs));
+
+  try {
+    await waitAfter(runtime, action, reporter, { leaderBefore, targets, alive, state, started, deadline, result });
+  } catch (error) {
+    if (error instanceof Interrupted) throw new Interrupted(`stopped waiting; done: ${done.join('; ')}`, '`etcd-lab status` shows where the lab stands');
+    throw error;
+  }
+  return result;
+}
+
+/** After the action: the election when the leader went, convergence when members came back. */
+async function waitAfter(
+  runtime: LabRuntime,
+  action: FaultAction,
+  reporter: Reporter,
+  w: { leaderBefore?: { member: string; term: number }; targets: LabMemberContainer[]; alive: LabMemberContainer[]; state: AliveState; started: number; deadline: number; result: FaultResult },
+): Promise<void> {
+  const { leaderBefore, targets, alive, state, started, deadline, result } = w;
+  // Only actions that take a member out of the quorum end its leadership: a leader given loss or
+  // delay may well stay leader (`loss leader` is no election to wait for).
+  const leaderGone = TAKES_OUT.includes(action) && leaderBefore !== undefined && targets.some((t) => t.member === leaderBefore!.member);
+  if (leaderGone && state.held) {
+    result.election = await reporter.step('election', (step) =>
+      waitUntil(
+        'a new leader',
+        deadline,
+        async () => {
+          // The one rule, over the members still alive: a quorum names one of them in a newer term.
+          const answers = await runtime.statuses(alive, 500);
+          const elected = electedLeader(
+            memberViews(answers),
+            state.members,
+          );
+          const leader = elected && elected.term > leaderBefore!.term ? elected.member : undefined;
+          return leader
+            ? { done: true, value: { leader, term: elected!.term, afterMs: Date.now() - started }, detail: `${leader} leads at term ${elected!.term}` }
+            : { done: false, detail: `${answers.filter((a) => a.status).length}/${alive.length} answering, no new leader yet` };
+        },
+        step,
+      ),
+    );
+  }
+  const returning = ['start', 'unpause', 'heal'].includes(action);
+  if (returning && state.held) {
+    await waitUntilReady(runtime, deadline, reporter, {
+      members: alive.map((c) => c.member),
+      hint: 'see `etcd-lab status` and `etcd-lab logs <member>`',
+    });
+  }
+}
+
+/** What puts a member back after each action that takes it out. */
+export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal', loss: 'heal', blackhole: 'heal', delay: 'heal' };
+
+/** Ctrl-C in the middle of acting on several members: put back the ones already done, then stop. */
+async function undoHalfDone(runtime: LabRuntime, action: FaultAction, acted: LabMemberContainer[]): Promise<never> {
+  const restore = RESTORE[action];
+  const undone: string[] = [];
+  if (restore) {
+    for (const c of acted) {
+      const [fresh] = (await runtime.memberContainers()).filter((x) => x.id === c.id);
+      if (fresh) undone.push(await PERFORM[restore](runtime, fresh, {}));
+    }
+  }
+  throw new Interrupted(`${action} interrupted half-way${undone.length > 0 ? `; undone: ${undone.join('; ')}` : ''}`);
+}
+
+/**
+ * Puts every member back: starts the stopped, thaws the paused, heals the cut off and the impaired
+ * (Docker's side only: the members rejoin by themselves). What `check` does after any failure or Ctrl-C.
+ */
+export async function restoreLab(runtime: LabRuntime, reporter: Reporter): Promise<string[]> {
+  const done: string[] = [];
+  await reporter.step('restore every member', async () => {
+    for (const c of await runtime.memberContainers()) {
+      if (c.state === 'paused') done.push(await PERFORM.unpause(runtime, c, {}));
+      else if (c.state !== 'running') done.push(await PERFORM.start(runtime, c, {}));
+    }
+    for (const helper of await impairments(runtime)) done.push(await unimpair(runtime, helper));
+    for (const c of await runtime.memberContainers()) if (runtime.isPartitioned(c)) done.push(await PERFORM.heal(runtime, c, {}));
+  });
+  return done;
+}
 
 export interface FaultCommandOptions extends LoadOptions {
   action: FaultAction;

@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf } from '../config/topology.js';
-import type { Engine } from '../runtime/engine.js';
+import type { Engine } from '../engine/engine.js';
 import {
   alarmsIn,
   compact,
@@ -20,7 +20,7 @@ import {
   putKey,
   type Alarm,
   type AlarmType,
-} from '../runtime/etcd-http.js';
+} from '../protocol/etcd-http.js';
 import type { LabMemberContainer, LabRuntime, MemberAnswer } from '../runtime/lab.js';
 import { waitUntil } from '../runtime/wait.js';
 import { humanBytes } from '../ui/bytes.js';

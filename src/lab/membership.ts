@@ -6,8 +6,8 @@ import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import { joinVars } from '../render/etcd-flags.js';
-import { timeLeft } from '../runtime/docker.js';
-import type { Engine } from '../runtime/engine.js';
+import { timeLeft } from '../engine/docker.js';
+import type { Engine } from '../engine/engine.js';
 import {
   addMember,
   isTransient,
@@ -18,7 +18,7 @@ import {
   promoteMember,
   removeMember,
   type ClusterMember,
-} from '../runtime/etcd-http.js';
+} from '../protocol/etcd-http.js';
 import { describeAnswers, etcdReason, type LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';

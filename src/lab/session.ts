@@ -2,8 +2,8 @@
 // take the lab's lock (for commands that change it), and make sure this checkout owns the lab.
 import { formatProblem } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { DockerEngine } from '../runtime/docker.js';
-import type { Engine } from '../runtime/engine.js';
+import { DockerEngine } from '../engine/docker.js';
+import type { Engine } from '../engine/engine.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { acquireLabLock, type LabLock } from '../runtime/lock.js';
 import { loadLab, type LoadOptions } from '../config/load.js';

@@ -1,6 +1,6 @@
 // `etcd-lab status`: one read of the lab over etcd's API and HAProxy's stats.
 import { UserError } from '../errors.js';
-import type { Engine } from '../runtime/engine.js';
+import type { Engine } from '../engine/engine.js';
 import { collectStatus, type LabStatus } from '../runtime/status.js';
 import type { LoadOptions } from '../config/load.js';
 import { silentReporter } from '../progress.js';

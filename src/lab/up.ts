@@ -8,7 +8,7 @@ import { COMPOSE_FILE, ENV_FILE, HAPROXY_FILE, renderLab } from '../render/index
 import { pkiDirOf } from '../render/pki.js';
 import { configHashOf } from '../render/haproxy.js';
 import { CA } from '../runtime/pki.js';
-import { isConflict, lastWords, type ContainerInfo, type Engine } from '../runtime/engine.js';
+import { isConflict, lastWords, type ContainerInfo, type Engine } from '../engine/engine.js';
 import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { checkMembership, checkNetwork, checkPorts } from '../runtime/preflight.js';

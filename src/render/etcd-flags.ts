@@ -66,7 +66,7 @@ export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluste
     `--initial-advertise-peer-urls=${member.peerUrl}`,
     // Both ignored once the data volume holds a member: restarts rejoin, they do not re-bootstrap.
     // A member joining a running cluster (member replace, scale) is started once with its own
-    // values in the environment of that one `docker compose up` (see joinEnv).
+    // values in the environment of that one `docker compose up` (joinVars names them).
     `--initial-cluster=${joinable ? interpolate(joinVars(member.name).initialCluster, initialCluster) : initialCluster}`,
     `--initial-cluster-state=${joinable ? interpolate(joinVars(member.name).state, 'new') : 'new'}`,
     `--initial-cluster-token=${spec.name}`,

@@ -9,8 +9,8 @@ import { UserError } from '../errors.js';
 import { Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
-import { DEADLINES, DockerEngine, run } from './docker.js';
-import type { Engine } from './engine.js';
+import { DEADLINES, DockerEngine, run } from '../engine/docker.js';
+import type { Engine } from '../engine/engine.js';
 import { ExitCode } from '../exit-codes.js';
 import { LABEL } from '../config/topology.js';
 

@@ -1,5 +1,7 @@
-// A lab as it exists in Docker: its containers, network and volumes found by label, and the
-// host endpoints to reach it. Observation only; `up`/`down` and the failure commands act on it.
+// A lab as it exists in Docker: its containers, network and volumes found by label, the host
+// endpoints to reach it, and the cluster's view (leader, statuses, `ask`). It observes; of actions it
+// has only the two every operation shares: a compose run with the members' join variables kept, and
+// an HAProxy reload.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -7,13 +9,13 @@ import { readFile } from 'node:fs/promises';
 import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
 import { joinVars, memberImageVar } from '../render/etcd-flags.js';
 import { configHashOf } from '../render/haproxy.js';
-import { fetchStats } from './haproxy-stats.js';
+import { fetchStats } from '../protocol/haproxy-stats.js';
 import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
 import { clientEndpointOf, dialAddress, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
-import { DockerEngine } from './docker.js';
-import type { ContainerInfo, Engine } from './engine.js';
-import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from './etcd-http.js';
+import { DockerEngine } from '../engine/docker.js';
+import type { ContainerInfo, Engine } from '../engine/engine.js';
+import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from '../protocol/etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
@@ -417,7 +419,6 @@ export class LabRuntime {
   }
 }
 
-/** What the leader rule reads of each answer (see leader.ts). */
 /** For each member with a container, the join variables that reproduce its bootstrap flags (see LabRuntime.compose). */
 export function keptBootstrapEnv(members: LabMemberContainer[]): Record<string, string> {
   const env: Record<string, string> = {};
@@ -432,6 +433,7 @@ export function keptBootstrapEnv(members: LabMemberContainer[]): Record<string, 
   return env;
 }
 
+/** What the leader rule reads of each answer (see leader.ts). */
 export function memberViews(answers: MemberAnswer[]): MemberView[] {
   return answers.map((a) => ({ member: a.container.member, memberId: a.status?.memberId, leaderId: a.status?.leader, raftTerm: a.status?.raftTerm }));
 }

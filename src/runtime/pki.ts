@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import type { TlsSpec } from '../config/types.js';
 import type { CertRequest } from '../render/pki.js';
-import type { ClientTls } from './etcd-http.js';
+import type { ClientTls } from '../protocol/etcd-http.js';
 import { writeFileAtomic } from './files.js';
 import { ExitCode } from '../exit-codes.js';
 

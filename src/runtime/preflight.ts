@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { UserError } from '../errors.js';
 import { parseSubnet, subnetsOverlap, type Ipv4Subnet } from '../config/network.js';
 import { LABEL } from '../config/topology.js';
-import type { NetworkInfo } from './engine.js';
+import type { NetworkInfo } from '../engine/engine.js';
 import type { LabRuntime } from './lab.js';
 import { ExitCode } from '../exit-codes.js';
 

@@ -2,9 +2,9 @@
 // one leader they all agree on, HAProxy marking each of them UP, and a real write and read through
 // HAProxy. `up` expects every member; the failure commands expect the members still alive.
 import type { Reporter } from '../progress.js';
-import { currentRevision, getKey, memberHealth, putKey } from './etcd-http.js';
+import { currentRevision, getKey, memberHealth, putKey } from '../protocol/etcd-http.js';
 import { electedLeader } from './leader.js';
-import { fetchStats } from './haproxy-stats.js';
+import { fetchStats } from '../protocol/haproxy-stats.js';
 import { memberViews, type LabRuntime } from './lab.js';
 import { waitUntil, type Probe } from './wait.js';
 

@@ -6,8 +6,8 @@ import { createReadStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { LABEL, type Role } from '../config/topology.js';
-import type { Engine, ToolFile } from './engine.js';
-import type { ClientTls } from './etcd-http.js';
+import type { Engine, ToolFile } from '../engine/engine.js';
+import type { ClientTls } from '../protocol/etcd-http.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What `etcdutl snapshot status` reports, plus the file itself. */

@@ -1,10 +1,10 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
 import { ETCD_CLIENT_PORT, quorumState, type MemberTopology } from '../config/topology.js';
-import type { ContainerInfo } from './engine.js';
-import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from './etcd-http.js';
+import type { ContainerInfo } from '../engine/engine.js';
+import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from '../protocol/etcd-http.js';
 import { electedLeader } from './leader.js';
-import { fetchStats, type BackendServer } from './haproxy-stats.js';
+import { fetchStats, type BackendServer } from '../protocol/haproxy-stats.js';
 import type { LabMemberContainer, LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
 import { impairmentOf, impairments, type ImpairmentKind } from './impairments.js';

@@ -5,7 +5,7 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplaceResult } from '../../src/lab/membership.js';
-import type { FaultResult } from '../../src/runtime/faults.js';
+import type { FaultResult } from '../../src/lab/faults.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { createTestLab, skipE2E, type CliResult, type TestLab } from './lab-fixture.js';
 

@@ -14,13 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
 import type { RestoreResult, SaveResult } from '../../src/lab/snapshot.js';
 import type { UpResult } from '../../src/lab/up.js';
-import { fetchWithDeadline, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { streamLines } from '../../src/runtime/http-stream.js';
-import { KubeWorkload, WIDGETS, WIDGETS_CRD, type KubeWorkloadResult } from '../../src/runtime/kube-api.js';
+import { fetchWithDeadline, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
+import { streamLines } from '../../src/protocol/http-stream.js';
+import { KubeWorkload, WIDGETS, WIDGETS_CRD, type KubeWorkloadResult } from '../../src/workload/kube.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { checkHistory } from '../../src/checker/check.js';
 import { longestUnavailable } from '../../src/lab/check.js';
-import { Workload } from '../../src/runtime/clients.js';
+import { Workload } from '../../src/workload/workload.js';
 import { cliIn, clientOf, createTestLab, removeNetwork, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
 
 const ROUNDS = Number(process.env.ETCD_LAB_APISERVER_ROUNDS ?? 1);

@@ -12,9 +12,9 @@ import { parse, stringify } from 'yaml';
 import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import type { UpResult } from '../../src/lab/up.js';
-import { fetchWithDeadline, getPrefix } from '../../src/runtime/etcd-http.js';
+import { fetchWithDeadline, getPrefix } from '../../src/protocol/etcd-http.js';
 import { APISERVER_IMAGE } from '../../src/runtime/images.js';
-import { KubeWorkload, WIDGETS, WIDGETS_CRD } from '../../src/runtime/kube-api.js';
+import { KubeWorkload, WIDGETS, WIDGETS_CRD } from '../../src/workload/kube.js';
 import { clientOf, cliIn, createTestLab, labResources, removeNetwork, skipE2E, type TestLab } from './lab-fixture.js';
 
 const BUILD_DEADLINE_MS = 40 * 60_000;

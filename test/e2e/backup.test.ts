@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreResult, SaveResult } from '../../src/lab/snapshot.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { b64, countPrefix, getKey, getPrefix, post, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { b64, countPrefix, getKey, getPrefix, post, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import type { SnapshotInfo } from '../../src/runtime/snapshot.js';
 import { LABEL } from '../../src/config/topology.js';
 import { stateAt } from '../../src/checker/check.js';
 import type { History } from '../../src/checker/history.js';
-import { kvList } from '../../src/runtime/etcd-kv.js';
+import { kvList } from '../../src/protocol/etcd-kv.js';
 import { BIN, cliEnv, clientOf, createTestLab, labResources, skipE2E, spawnCli, TEST_IMAGES, underCheck, type TestLab } from './lab-fixture.js';
 
 /** A shell line in the lab's directory with `etcd-lab env` applied: how a person drives the host's own etcdctl. */

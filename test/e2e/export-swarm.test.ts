@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportSwarmResult } from '../../src/lab/export.js';
-import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
-import { demuxedText } from '../../src/runtime/docker.js';
+import { demuxedText } from '../../src/engine/docker.js';
 import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 function docker(args: string[], cwd?: string): Promise<{ code: number; output: string }> {

@@ -2,7 +2,7 @@
 // earlier, interrupted run left behind. Ryuk cannot run here (its image cannot be pulled), so
 // cleanup is ours: by label, before and after.
 import { PlainReporter } from '../../src/ui/reporter.js';
-import { DockerEngine } from '../../src/runtime/docker.js';
+import { DockerEngine } from '../../src/engine/docker.js';
 import { buildLocalImages, LOCAL_IMAGES } from '../../src/runtime/images.js';
 import { removeTestLabs, skipE2E, TEST_IMAGES } from './lab-fixture.js';
 

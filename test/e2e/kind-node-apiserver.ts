@@ -11,8 +11,8 @@ import { expect } from 'vitest';
 import { parse } from 'yaml';
 import { apiServerEndpoint, type ApiServerResult } from '../../src/lab/apiserver.js';
 import { APISERVER_MOUNT, APISERVER_PORT } from '../../src/render/apiserver.js';
-import { fetchWithDeadline, type Endpoint } from '../../src/runtime/etcd-http.js';
-import { WIDGETS_CRD } from '../../src/runtime/kube-api.js';
+import { fetchWithDeadline, type Endpoint } from '../../src/protocol/etcd-http.js';
+import { WIDGETS_CRD } from '../../src/workload/kube.js';
 import { cliIn, freePort, type TestLab } from './lab-fixture.js';
 
 interface KindConfig {

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { UpResult } from '../../src/lab/up.js';
-import { DockerEngine } from '../../src/runtime/docker.js';
-import { deletePrefix, getKey } from '../../src/runtime/etcd-http.js';
+import { DockerEngine } from '../../src/engine/docker.js';
+import { deletePrefix, getKey } from '../../src/protocol/etcd-http.js';
 import { clientOf, createTestLab, removeNetwork, skipE2E, TEST_IMAGES, type TestLab } from './lab-fixture.js';
 import { KIND_NODE_API_SERVER_TIMEOUT_MS, startKindNodeApiServer, storeWidget } from './kind-node-apiserver.js';
 

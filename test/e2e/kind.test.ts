@@ -12,7 +12,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { UpResult } from '../../src/lab/up.js';
-import { countPrefix, deletePrefix, getKey, putKey } from '../../src/runtime/etcd-http.js';
+import { countPrefix, deletePrefix, getKey, putKey } from '../../src/protocol/etcd-http.js';
 import { createTestLab, removeNetwork, skipE2E, type TestLab } from './lab-fixture.js';
 import { KIND_NODE_API_SERVER_TIMEOUT_MS, startKindNodeApiServer, storeWidget } from './kind-node-apiserver.js';
 

@@ -12,11 +12,11 @@ import { LABEL } from '../../src/config/topology.js';
 import { parseDotenv } from '../../src/config/local.js';
 import { LOCAL_IMAGES } from '../../src/runtime/images.js';
 import { expect } from 'vitest';
-import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import type { Endpoint } from '../../src/protocol/etcd-http.js';
 import { checkHistory } from '../../src/checker/check.js';
 import type { History } from '../../src/checker/history.js';
 import { longestUnavailable } from '../../src/lab/check.js';
-import { Workload } from '../../src/runtime/clients.js';
+import { Workload } from '../../src/workload/workload.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { CLIENTS, pkiDirOf } from '../../src/render/pki.js';
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DownResult } from '../../src/lab/down.js';
 import type { UpResult } from '../../src/lab/up.js';
-import { getKey, putKey } from '../../src/runtime/etcd-http.js';
+import { getKey, putKey } from '../../src/protocol/etcd-http.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { createTestLab, labResources, skipE2E, type TestLab } from './lab-fixture.js';
 

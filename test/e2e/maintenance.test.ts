@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecoverResult, DefragReport } from '../../src/lab/maintenance.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { deletePrefix, getPrefix, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { deletePrefix, getPrefix, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { clientOf, createTestLab, skipE2E, type TestLab, underCheck } from './lab-fixture.js';
 
 const MiB = 1024 * 1024;

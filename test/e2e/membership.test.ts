@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LeaderResult, MemberRow, ReplaceResult } from '../../src/lab/membership.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import { getPrefix, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { getPrefix, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { clientOf, createTestLab, skipE2E, type TestLab, underCheck } from './lab-fixture.js';
 
 async function destroyMember(lab: TestLab, member: string): Promise<void> {

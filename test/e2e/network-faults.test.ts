@@ -5,8 +5,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL } from '../../src/config/topology.js';
 import type { UpResult } from '../../src/lab/up.js';
-import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
-import type { FaultResult } from '../../src/runtime/faults.js';
+import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
+import type { FaultResult } from '../../src/lab/faults.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 

@@ -4,8 +4,8 @@
 // Back: the cluster converges and every acknowledged write is there with its value.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpResult } from '../../src/lab/up.js';
-import { getKey, getPrefix, memberStatus, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
-import type { FaultResult } from '../../src/runtime/faults.js';
+import { getKey, getPrefix, memberStatus, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
+import type { FaultResult } from '../../src/lab/faults.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 

@@ -10,7 +10,7 @@ import type { ScaleResult } from '../../src/lab/scale.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
 import { memberNames } from '../../src/config/topology.js';
-import { getKey, putKey, type Endpoint } from '../../src/runtime/etcd-http.js';
+import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import Docker from 'dockerode';
 import { connectionsDuring, createTestLab, haproxyConfigHashes, labResources, skipE2E, type TestLab, underCheck } from './lab-fixture.js';
 

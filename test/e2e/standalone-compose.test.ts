@@ -2,7 +2,7 @@
 // DockerComposeEnvironment brings it up from generated/ and waits on the healthchecks it declares.
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { getKey, putKey } from '../../src/runtime/etcd-http.js';
+import { getKey, putKey } from '../../src/protocol/etcd-http.js';
 import { createTestLab, labResources, skipE2E, type TestLab } from './lab-fixture.js';
 
 describe.skipIf(skipE2E)('docker compose -f generated/docker-compose.yml up', () => {

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpResult } from '../../src/lab/up.js';
 import { readSpec } from '../../src/config/read.js';
-import { getKey, putKey } from '../../src/runtime/etcd-http.js';
+import { getKey, putKey } from '../../src/protocol/etcd-http.js';
 import { ensurePki } from '../../src/runtime/pki.js';
 import { certRequests } from '../../src/render/pki.js';
 import type { LabStatus } from '../../src/runtime/status.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpgradeResult } from '../../src/lab/upgrade.js';
 import type { UpResult } from '../../src/lab/up.js';
 import type { LabStatus } from '../../src/runtime/status.js';
-import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import type { Endpoint } from '../../src/protocol/etcd-http.js';
 import { LABEL } from '../../src/config/topology.js';
 import { cliIn, createTestLab, once, removeImage, skipE2E, TEST_IMAGES, TEST_LAB_PREFIX, type TestLab, underCheck } from './lab-fixture.js';
 

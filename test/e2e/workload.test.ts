@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHistory } from '../../src/checker/check.js';
 import { loadLab } from '../../src/config/load.js';
 import type { UpResult } from '../../src/lab/up.js';
-import { Workload, type ClientSpec } from '../../src/runtime/clients.js';
-import { DockerEngine } from '../../src/runtime/docker.js';
-import type { Endpoint } from '../../src/runtime/etcd-http.js';
+import { Workload, type ClientSpec } from '../../src/workload/workload.js';
+import { DockerEngine } from '../../src/engine/docker.js';
+import type { Endpoint } from '../../src/protocol/etcd-http.js';
 import { LabRuntime } from '../../src/runtime/lab.js';
 import { clientOf, createTestLab, skipE2E, type TestLab } from './lab-fixture.js';
 

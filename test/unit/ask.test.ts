@@ -9,8 +9,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadLab } from '../../src/config/load.js';
 import { LABEL } from '../../src/config/topology.js';
 import { UserError } from '../../src/errors.js';
-import type { ContainerInfo, Engine } from '../../src/runtime/engine.js';
-import { listMembers, putKey } from '../../src/runtime/etcd-http.js';
+import type { ContainerInfo, Engine } from '../../src/engine/engine.js';
+import { listMembers, putKey } from '../../src/protocol/etcd-http.js';
 import { LabRuntime } from '../../src/runtime/lab.js';
 import { closedPort } from './net.js';
 

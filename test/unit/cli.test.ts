@@ -99,6 +99,13 @@ describe('etcd-lab CLI', () => {
     for (const c of commands) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
   });
 
+  it('as a process: help piped into a reader that is gone (`| head -1`, `| true`) ends quietly, exit 0', () => {
+    // `true` reads nothing and exits before node writes: the write meets a closed pipe every time.
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', `node ${JSON.stringify(BIN)} apiserver --help | true`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('commands that read a lab refuse bad flags before touching Docker', async () => {
     const r = await cli('up', '--members', '2', '--subnet', '8.8.8.0/24');
     expect(r).toExitWith(2);

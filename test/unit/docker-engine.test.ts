@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DockerEngine } from '../../src/runtime/docker.js';
+import { DockerEngine } from '../../src/engine/docker.js';
 import { UserError } from '../../src/errors.js';
 import { failure } from './failure.js';
 

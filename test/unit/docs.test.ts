@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { expectGolden } from './golden.js';
 import { renderCommandReference, renderSpecReference } from './reference.js';
+import { buildProgram } from '../../src/cli.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DOCS = join(ROOT, 'docs');
@@ -50,6 +51,16 @@ describe('docs/', () => {
 
   it('the command reference is generated from the CLI’s own help', () => {
     expectGolden(join(DOCS, 'commands.md'), renderCommandReference());
+  });
+
+  it("docs/README.md's table at a glance names every command the CLI has", () => {
+    const table = readFileSync(join(DOCS, 'README.md'), 'utf8').split('\n').filter((line) => line.startsWith('| `etcd-lab '));
+    // A row's first cell: `etcd-lab kill <…>`, or several commands joined by " / " (`pause` / `unpause [member…]`).
+    const named = new Set(table.flatMap((row) => row.split('|')[1]!.split(' / ').map((part) => /`(?:etcd-lab )?([a-z-]+)/.exec(part)?.[1])));
+    // Hidden ones (the completion script's `__complete`) are for the shell, not for people.
+    const shown = buildProgram().commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
+    const missing = shown.map((c) => c.name()).filter((name) => !named.has(name));
+    expect(missing).toEqual([]);
   });
 
   it('every relative link in README.md and docs/ resolves, anchors included', () => {

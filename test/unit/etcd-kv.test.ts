@@ -4,7 +4,7 @@
 // revisions). Reads are still retried once after such a reset.
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kvGet, kvPut } from '../../src/runtime/etcd-kv.js';
+import { kvGet, kvPut } from '../../src/protocol/etcd-kv.js';
 
 let server: http.Server | undefined;
 afterEach(async () => {

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { parseDotenv } from '../../src/config/local.js';
-import { engineHung } from '../../src/runtime/docker.js';
-import type { ComposeOptions, ContainerInfo, Engine, NetworkInfo, ServiceRun } from '../../src/runtime/engine.js';
+import { engineHung } from '../../src/engine/docker.js';
+import type { ComposeOptions, ContainerInfo, Engine, NetworkInfo, ServiceRun } from '../../src/engine/engine.js';
 
 interface ComposeService {
   container_name: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStatsCsv, splitLeaderRoutes } from '../../src/runtime/haproxy-stats.js';
+import { parseStatsCsv, splitLeaderRoutes } from '../../src/protocol/haproxy-stats.js';
 
 // The columns HAProxy's stats CSV starts with, and the ones read here; the rest are left empty.
 const HEADER = '# pxname,svname,qcur,status,check_status';

@@ -9,8 +9,9 @@ import { loadLab } from '../../src/config/load.js';
 import { LABEL } from '../../src/config/topology.js';
 import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
-import type { ContainerInfo, Engine, ServiceRun } from '../../src/runtime/engine.js';
-import { impair, impairments, impairmentScript, unimpair } from '../../src/runtime/impairments.js';
+import type { ContainerInfo, Engine, ServiceRun } from '../../src/engine/engine.js';
+import { impairments } from '../../src/runtime/impairments.js';
+import { impair, impairmentScript, unimpair } from '../../src/lab/network-faults.js';
 import { LabRuntime, type LabMemberContainer } from '../../src/runtime/lab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'etcd-lab-impair-'));

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KubeWorkload, WIDGETS } from '../../src/runtime/kube-api.js';
+import { KubeWorkload, WIDGETS } from '../../src/workload/kube.js';
 
 interface Stored {
   size: number;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { dockerRefusal } from '../../src/runtime/engine.js';
+import { dockerRefusal } from '../../src/engine/engine.js';
 import { acquireLabLock, holderAlive, lockPath } from '../../src/runtime/lock.js';
 
 describe('the per-lab lock', () => {

@@ -9,7 +9,7 @@ import { configHashOf, renderHaproxyCfg } from '../../src/render/haproxy.js';
 import { keptBootstrapEnv, type LabMemberContainer } from '../../src/runtime/lab.js';
 import { readSpec } from '../../src/config/read.js';
 import { labTopology } from '../../src/config/topology.js';
-import { alarmsIn, type MemberStatus } from '../../src/runtime/etcd-http.js';
+import { alarmsIn, type MemberStatus } from '../../src/protocol/etcd-http.js';
 import { checkSnapshotFile } from '../../src/runtime/snapshot.js';
 import { upgradeRefusal } from '../../src/lab/upgrade.js';
 import { compareMembership } from '../../src/lab/membership.js';

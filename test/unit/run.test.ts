@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DockerEngine, run } from '../../src/runtime/docker.js';
+import { DockerEngine, run } from '../../src/engine/docker.js';
 import { failure } from './failure.js';
 
 

@@ -3,8 +3,8 @@
 // resourceVersion it saw and re-lists when told 410 Gone. What it acknowledged is checked at the
 // end: every acknowledged write is there with its value, and the watch saw every change in order
 // (or was told to re-list). Through the API server only, with no retry: what an API client sees.
-import { fetchWithDeadline, type Endpoint } from './etcd-http.js';
-import { streamLines, type LineStream } from './http-stream.js';
+import { fetchWithDeadline, type Endpoint } from '../protocol/etcd-http.js';
+import { streamLines, type LineStream } from '../protocol/http-stream.js';
 
 export interface KubeResource {
   group: string;

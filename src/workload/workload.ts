@@ -3,8 +3,8 @@
 // layer's, leases) at a bounded rate, every call with a deadline and none retried; and watchers that
 // follow the whole key space from the first revision, resuming on another endpoint where a stream
 // breaks. Everything is recorded for the checker.
-import { deletePrefix, currentRevision, type Endpoint } from './etcd-http.js';
-import { hashKv, kvCompareAndSet, kvDelete, kvGet, kvList, kvPut, kvRange, kvTxn, leaseGrant, leaseKeepAlive, leaseRevoke, watchPrefix, type WatchHandle } from './etcd-kv.js';
+import { deletePrefix, currentRevision, type Endpoint } from '../protocol/etcd-http.js';
+import { hashKv, kvCompareAndSet, kvDelete, kvGet, kvList, kvPut, kvRange, kvTxn, leaseGrant, leaseKeepAlive, leaseRevoke, watchPrefix, type WatchHandle } from '../protocol/etcd-kv.js';
 import { trafficOf, type ClientState, type Traffic, type TrafficKind } from './traffic.js';
 import { HISTORY_FORMAT, isWrite, type History, type MemberHash, type Operation, type Request, type Response, type WatchStream } from '../checker/history.js';
 

@@ -1,0 +1,57 @@
+// docs/architecture.md lists the layers of src/, top to bottom, and says a file imports only from its
+// own layer or the ones under it. This reads that list from the page and holds every import in src/
+// (static and dynamic) to it, so neither the page nor the code can drift from the other.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The layers as the page's first code block lists them: each line's paths, before its description. */
+function layersOf(page: string): string[][] {
+  const block = /```\n([\s\S]*?)```/.exec(page)?.[1] ?? '';
+  return block
+    .split('\n')
+    .filter((line) => /^src\//.test(line))
+    .map((line) => line.split(/\s{2,}/)[0]!.split(/,\s*/).map((p) => p.trim()));
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sources(path) : name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Every relative import of a file, resolved to a path from the root (`src/lab/up.ts`). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((m) => relative(ROOT, resolve(dirname(file), m[1]!)).replace(/\.js$/, '.ts'));
+}
+
+describe('the layers docs/architecture.md states', () => {
+  const layers = layersOf(readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8'));
+  const layerOf = (path: string) => layers.findIndex((paths) => paths.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p)));
+  const files = sources(join(ROOT, 'src')).map((f) => relative(ROOT, f));
+
+  it('name every file of src/ once', () => {
+    expect(layers.length).toBeGreaterThan(8);
+    expect(files.filter((f) => layerOf(f) < 0)).toEqual([]);
+  });
+
+  it('hold: no import points up', () => {
+    const upward: string[] = [];
+    for (const file of files) {
+      for (const target of importsOf(join(ROOT, file))) {
+        if (layerOf(target) < layerOf(file)) upward.push(`${file} imports ${target}`);
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
+  it('are read the way the page means them (an upward import would be found)', () => {
+    const sample = layersOf('```\nsrc/a.ts          top\nsrc/b/             middle\n                   more words\nsrc/c.ts, src/d.ts   bottom\n```\n');
+    expect(sample).toEqual([['src/a.ts'], ['src/b/'], ['src/c.ts', 'src/d.ts']]);
+  });
+});

@@ -1,5 +1,6 @@
-// The one interface everything above runtime/ uses to reach a container engine: containers,
-// networks, volumes, images, compose. DockerEngine (docker.ts) is the real one; the unit tests
+// The one interface everything above engine/ uses to reach a container engine, as small clients:
+// containers, images, networks, volumes, compose, one-off tool runs. DockerEngine (docker.ts) is the
+// real one; the unit tests
 // drive orchestration error paths with a fake (a compose that fails half-way, a member that never
 // becomes healthy, an engine that hangs) through the same interface. The shapes of the engine's
 // failures are read here too, and nowhere above.
@@ -96,55 +97,74 @@ export interface ComposeOptions {
   timeoutMs?: number;
 }
 
+/** Containers: found by label, acted on one at a time, and the long-running ones started outside compose. */
+export interface ContainerClient {
+  list(labelFilters: string[]): Promise<ContainerInfo[]>;
+  /** Stops gracefully (SIGTERM, then SIGKILL after `graceSeconds`) and removes. */
+  remove(id: string, graceSeconds?: number): Promise<void>;
+  kill(id: string, signal?: string): Promise<void>;
+  stop(id: string, graceSeconds?: number): Promise<void>;
+  start(id: string): Promise<void>;
+  pause(id: string): Promise<void>;
+  unpause(id: string): Promise<void>;
+  logs(id: string, opts: { follow: boolean; tail?: number; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<void>;
+  /** Creates and starts a long-running container; its id. */
+  run(opts: ServiceRun): Promise<string>;
+}
+
+export interface ImageClient {
+  exists(ref: string): Promise<boolean>;
+  /** An image's labels; undefined when there is no such image. */
+  labels(ref: string): Promise<Record<string, string> | undefined>;
+  /** The registry's refusal comes back as text (no registry here, no such tag), not as an error. */
+  pull(ref: string, onLine?: (line: string) => void): Promise<{ ok: true } | { ok: false; reason: string }>;
+  build(opts: BuildOptions): Promise<void>;
+  /** Removes the untagged images (a build's left-behind stages) carrying every label; what it freed. */
+  removeDangling(labelFilters: string[]): Promise<{ removed: number; bytes: number }>;
+  /** Imports a root file system (a tar stream) as an image. */
+  importRootfs(tar: NodeJS.ReadableStream, repo: string, tag: string): Promise<void>;
+}
+
+export interface NetworkClient {
+  list(labelFilters?: string[]): Promise<NetworkInfo[]>;
+  create(name: string, labels: Record<string, string>, options?: Record<string, string>): Promise<string>;
+  connect(networkId: string, containerId: string, ipv4Address?: string): Promise<void>;
+  disconnect(networkId: string, containerId: string): Promise<void>;
+  remove(id: string): Promise<void>;
+}
+
+export interface VolumeClient {
+  list(labelFilters: string[]): Promise<{ name: string; labels: Record<string, string> }[]>;
+  /** A volume's labels; undefined when there is no such volume. */
+  labels(name: string): Promise<Record<string, string> | undefined>;
+  create(name: string, labels: Record<string, string>): Promise<void>;
+  copyInto(from: { containerId: string; path: string }, volume: string, image: string, labels: Record<string, string>): Promise<void>;
+  copy(from: string, to: string, image: string, labels: Record<string, string>): Promise<void>;
+  remove(name: string): Promise<void>;
+}
+
+export interface ComposeClient {
+  /** `docker compose version`; undefined when compose v2 is missing. */
+  version(): Promise<string | undefined>;
+  /** `docker compose -p <project> -f <file> <args>`; its stdout. */
+  run(project: string, file: string, args: string[], onLine?: (line: string) => void, opts?: ComposeOptions): Promise<string>;
+}
+
+/** One-off runs: one of an image's own tools (etcdctl, etcdutl), or a look at the lab from inside a network. */
+export interface ToolClient {
+  run(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }>;
+}
+
+/** The engine as small clients by resource, each with its own deadlines, each small enough to fake. */
 export interface Engine {
   ping(): Promise<void>;
   info(): Promise<{ operatingSystem: string; serverVersion: string; dockerDesktop: boolean }>;
-
-  imageExists(ref: string): Promise<boolean>;
-  /** An image's labels; undefined when there is no such image. */
-  imageLabels(ref: string): Promise<Record<string, string> | undefined>;
-  /** The registry's refusal comes back as text (no registry here, no such tag), not as an error. */
-  pullImage(ref: string, onLine?: (line: string) => void): Promise<{ ok: true } | { ok: false; reason: string }>;
-  buildImage(opts: BuildOptions): Promise<void>;
-  /** Removes the untagged images (a build's left-behind stages) carrying every label; what it freed. */
-  removeDanglingImages(labelFilters: string[]): Promise<{ removed: number; bytes: number }>;
-  /** Imports a root file system (a tar stream) as an image. */
-  importImage(tar: NodeJS.ReadableStream, repo: string, tag: string): Promise<void>;
-
-  containers(labelFilters: string[]): Promise<ContainerInfo[]>;
-  /** Stops gracefully (SIGTERM, then SIGKILL after `graceSeconds`) and removes. */
-  removeContainer(id: string, graceSeconds?: number): Promise<void>;
-  killContainer(id: string, signal?: string): Promise<void>;
-  stopContainer(id: string, graceSeconds?: number): Promise<void>;
-  startContainer(id: string): Promise<void>;
-  pauseContainer(id: string): Promise<void>;
-  unpauseContainer(id: string): Promise<void>;
-  logs(id: string, opts: { follow: boolean; tail?: number; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<void>;
-  /** A short-lived container run to completion on a network: how the lab is seen from there. */
-  runOnce(opts: { image: string; command: string[]; network: string; labels: Record<string, string>; timeoutMs: number; binds?: string[] }): Promise<{ exitCode: number; output: string }>;
-  /** One of an image's own tools (etcdctl, etcdutl) in a container of its own. */
-  runTool(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }>;
-  /** Creates and starts a long-running container; its id. */
-  runService(opts: ServiceRun): Promise<string>;
-
-  networks(labelFilters?: string[]): Promise<NetworkInfo[]>;
-  createNetwork(name: string, labels: Record<string, string>, options?: Record<string, string>): Promise<string>;
-  connectNetwork(networkId: string, containerId: string, ipv4Address?: string): Promise<void>;
-  disconnectNetwork(networkId: string, containerId: string): Promise<void>;
-  removeNetwork(id: string): Promise<void>;
-
-  volumes(labelFilters: string[]): Promise<{ name: string; labels: Record<string, string> }[]>;
-  /** A volume's labels; undefined when there is no such volume. */
-  volumeLabels(name: string): Promise<Record<string, string> | undefined>;
-  createVolume(name: string, labels: Record<string, string>): Promise<void>;
-  copyIntoVolume(from: { containerId: string; path: string }, volume: string, image: string, labels: Record<string, string>): Promise<void>;
-  copyVolume(from: string, to: string, image: string, labels: Record<string, string>): Promise<void>;
-  removeVolume(name: string): Promise<void>;
-
-  /** `docker compose version`; undefined when compose v2 is missing. */
-  composeVersion(): Promise<string | undefined>;
-  /** `docker compose -p <project> -f <file> <args>`; its stdout. */
-  compose(project: string, file: string, args: string[], onLine?: (line: string) => void, opts?: ComposeOptions): Promise<string>;
+  readonly containers: ContainerClient;
+  readonly images: ImageClient;
+  readonly networks: NetworkClient;
+  readonly volumes: VolumeClient;
+  readonly compose: ComposeClient;
+  readonly tools: ToolClient;
 }
 
 /** The Docker engine's own refusal, with its HTTP status kept for callers that expect one (a 404, a 409). */

@@ -104,7 +104,7 @@ export const APISERVER_STEPS: Step<ApiServerContext>[] = [
     run: startContainer,
     undo: async ({ runtime, made }) => {
       if (!made.container) return [];
-      await runtime.engine.removeContainer(made.container, 0).catch(() => {});
+      await runtime.engine.containers.remove(made.container, 0).catch(() => {});
       return [`container ${apiServerContainer(runtime.lab.spec)}`];
     },
   },
@@ -209,7 +209,7 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
   step.update(`on "${network}", etcd at ${ctx.etcd.endpoint}, prefix ${ctx.etcd.prefix}`);
   // A port fixed now, not picked by the engine at each start: a restart (snapshot restore does one) keeps it.
   const port = await freeLoopbackPort();
-  made.container = await runtime.engine.runService({
+  made.container = await runtime.engine.containers.run({
     name: apiServerContainer(spec),
     image: APISERVER_IMAGE,
     args: apiServerArgs(ctx.etcd),
@@ -278,7 +278,7 @@ async function lastLogLines(runtime: LabRuntime, id: string): Promise<string> {
   const { Writable } = await import('node:stream');
   let text = '';
   const sink = new Writable({ write: (chunk, _enc, done) => ((text += String(chunk)), done()) });
-  await runtime.engine.logs(id, { follow: false, tail: 5, stdout: sink, stderr: sink }).catch(() => {});
+  await runtime.engine.containers.logs(id, { follow: false, tail: 5, stdout: sink, stderr: sink }).catch(() => {});
   return text.trim().split('\n').slice(-3).join(' / ') || 'no output';
 }
 
@@ -334,7 +334,7 @@ export async function deleteApiServer(
     const { spec } = runtime.lab;
     const name = apiServerContainer(spec);
     const found = await runtime.apiServerContainer();
-    if (found) await reporter.step(`remove ${found.name}`, () => runtime.engine.removeContainer(found.id, 5));
+    if (found) await reporter.step(`remove ${found.name}`, () => runtime.engine.containers.remove(found.id, 5));
     // Its kubeconfig names a port that is gone now: `etcd-lab env` stops pointing at it.
     await rm(join(runtime.lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
     // As `kind delete cluster` does: a context merged into the person's kubeconfig goes with it.

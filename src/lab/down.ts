@@ -71,13 +71,13 @@ async function downLab(runtime: LabRuntime, opts: DownOptions, reporter: Reporte
     await rm(join(lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
   }
   for (const network of networks) {
-    await reporter.step(`remove network ${network.name}`, () => engine.removeNetwork(network.id));
+    await reporter.step(`remove network ${network.name}`, () => engine.networks.remove(network.id));
     removed.networks.push(network.name);
   }
   if (opts.volumes && volumes.length > 0) {
     await reporter.step(`remove ${volumes.length} data volumes`, async () => {
       for (const v of volumes) {
-        await engine.removeVolume(v);
+        await engine.volumes.remove(v);
         removed.volumes.push(v);
       }
     });

@@ -88,14 +88,14 @@ async function cut(runtime: LabRuntime, c: LabMemberContainer): Promise<string> 
   if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
   // Its own network, so the member keeps a published client port (status can still ask it) but
   // reaches no peer, and HAProxy reaches it no more than the peers do.
-  const id = await runtime.engine.createNetwork(partitionNetworkName(runtime, c.member), {
+  const id = await runtime.engine.networks.create(partitionNetworkName(runtime, c.member), {
     [LABEL.lab]: runtime.name,
     [LABEL.role]: 'partition' satisfies Role,
     [LABEL.member]: c.member,
     [LABEL.owner]: runtime.lab.owner,
   });
-  await runtime.engine.disconnectNetwork(lab.id, c.id);
-  await runtime.engine.connectNetwork(id, c.id);
+  await runtime.engine.networks.disconnect(lab.id, c.id);
+  await runtime.engine.networks.connect(id, c.id);
   return `${c.member}: cut off from the lab network`;
 }
 
@@ -105,10 +105,10 @@ async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string>
   if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
   const address = runtime.topology.members.find((m) => m.name === c.member)!.address;
   // Back on the lab network first, at its fixed address, then off the partition network.
-  await runtime.engine.connectNetwork(lab.id, c.id, address);
+  await runtime.engine.networks.connect(lab.id, c.id, address);
   for (const n of networks.filter((x) => x.labels[LABEL.role] === 'partition' && x.labels[LABEL.member] === c.member)) {
-    await runtime.engine.disconnectNetwork(n.id, c.id).catch(() => {});
-    await runtime.engine.removeNetwork(n.id);
+    await runtime.engine.networks.disconnect(n.id, c.id).catch(() => {});
+    await runtime.engine.networks.remove(n.id);
   }
   return `${c.member}: back on the lab network at ${address}`;
 }
@@ -118,32 +118,32 @@ async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string>
  * nothing any more (a start gives it a fresh namespace), so they go.
  */
 async function forgetImpairments(runtime: LabRuntime, member: string): Promise<void> {
-  for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === member)) await runtime.engine.removeContainer(helper.id, 0);
+  for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === member)) await runtime.engine.containers.remove(helper.id, 0);
 }
 
 /** What each action does to one member, and the line that says so. */
 const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer, opts: FaultOptions) => Promise<string>> = {
   kill: async (runtime, c) => {
-    await runtime.engine.killContainer(c.id, 'SIGKILL');
+    await runtime.engine.containers.kill(c.id, 'SIGKILL');
     await forgetImpairments(runtime, c.member);
     return `${c.member}: SIGKILL (no graceful leadership transfer)`;
   },
   stop: async (runtime, c) => {
-    await runtime.engine.stopContainer(c.id);
+    await runtime.engine.containers.stop(c.id);
     await forgetImpairments(runtime, c.member);
     return `${c.member}: stopped (SIGTERM; a leader hands over first)`;
   },
   start: async (runtime, c) => {
     await forgetImpairments(runtime, c.member);
-    await runtime.engine.startContainer(c.id);
+    await runtime.engine.containers.start(c.id);
     return `${c.member}: started`;
   },
   pause: async ({ engine }, c) => {
-    await engine.pauseContainer(c.id);
+    await engine.containers.pause(c.id);
     return `${c.member}: paused (frozen, connections stay open)`;
   },
   unpause: async ({ engine }, c) => {
-    await engine.unpauseContainer(c.id);
+    await engine.containers.unpause(c.id);
     return `${c.member}: unpaused`;
   },
   partition: async (runtime, c) => (runtime.isPartitioned(c) ? `${c.member}: already cut off` : cut(runtime, c)),

@@ -79,11 +79,11 @@ export const ENDPOINT_STEPS: Step<EndpointContext>[] = [
     undo: async ({ runtime, made }) => {
       const undone: string[] = [];
       if (made.attached) {
-        await runtime.engine.disconnectNetwork(made.attached.network, made.attached.container).catch(() => {});
+        await runtime.engine.networks.disconnect(made.attached.network, made.attached.container).catch(() => {});
         undone.push(`HAProxy's attachment to "${kindNetworkName()}"`);
       }
       if (made.network) {
-        await runtime.engine.removeNetwork(made.network).catch(() => {});
+        await runtime.engine.networks.remove(made.network).catch(() => {});
         undone.push(`network "${kindNetworkName()}"`);
       }
       return undone;
@@ -215,13 +215,13 @@ async function prepareEndpoint(ctx: EndpointContext, step: StepHandle): Promise<
   const { runtime, made } = ctx;
   const { engine } = runtime;
   const name = kindNetworkName();
-  let kindNetwork = (await engine.networks()).find((n) => n.name === name);
+  let kindNetwork = (await engine.networks.list()).find((n) => n.name === name);
   if (ctx.mode !== 'network') return;
   if (!kindNetwork) {
     step.update(`creating docker network "${name}" for kind to reuse`);
     // The options kind itself would use (IPv4 here; kind reuses the network as it finds it).
     // Not the lab label: \`etcd-lab down\` must not take the network from under a KIND cluster.
-    const id = await engine.createNetwork(name, { [LABEL.createdFor]: runtime.lab.spec.name }, { 'com.docker.network.bridge.enable_ip_masquerade': 'true' });
+    const id = await engine.networks.create(name, { [LABEL.createdFor]: runtime.lab.spec.name }, { 'com.docker.network.bridge.enable_ip_masquerade': 'true' });
     made.network = id;
     kindNetwork = { id, name, labels: {}, subnets: [] };
   }
@@ -229,7 +229,7 @@ async function prepareEndpoint(ctx: EndpointContext, step: StepHandle): Promise<
   if (!haproxy) throw new UserError(`lab "${runtime.lab.spec.name}" has no HAProxy container`, { hint: 'run `etcd-lab up`' });
   if (!haproxy.networks.includes(name)) {
     step.update(`attaching ${haproxy.name} to "${name}"`);
-    await engine.connectNetwork(kindNetwork.id, haproxy.id);
+    await engine.networks.connect(kindNetwork.id, haproxy.id);
     made.attached = { network: kindNetwork.id, container: haproxy.id };
   }
 }
@@ -239,11 +239,11 @@ async function probeFromKindNetwork(ctx: EndpointContext, step: StepHandle): Pro
   const { runtime, endpoint, mode } = ctx;
   const { spec } = runtime.lab;
   const name = kindNetworkName();
-  const network = (await runtime.engine.networks()).some((n) => n.name === name) ? name : 'bridge';
+  const network = (await runtime.engine.networks.list()).some((n) => n.name === name) ? name : 'bridge';
   step.update(`stand-in node on "${network}": etcdctl endpoint health`);
   // TLS mode: the stand-in gets exactly the node's mounts and presents the API server's certificate.
   const files = spec.tls.enabled ? kindEtcdFiles(runtime.pkiDir) : undefined;
-  const probe = await runtime.engine.runOnce({
+  const probe = await runtime.engine.tools.run({
     image: ctx.memberImage!,
     command: [
       'etcdctl',

@@ -6,7 +6,7 @@ import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { quorumOf, type MemberTopology } from '../config/topology.js';
 import { joinVars } from '../render/etcd-flags.js';
-import { timeLeft } from '../engine/docker.js';
+import { timeLeft } from '../engine/deadlines.js';
 import type { Engine } from '../engine/engine.js';
 import {
   addMember,
@@ -196,7 +196,7 @@ export const REPLACE_STEPS: Step<ReplaceContext>[] = [
         step.update(`etcdctl member remove ${hex(old.id)}`);
         await removeWhenAllowed(runtime, old.id, target.name, deadline, step);
       }
-      await runtime.engine.removeVolume(target.volume);
+      await runtime.engine.volumes.remove(target.volume);
     },
   },
   {

@@ -132,7 +132,7 @@ export async function impair(runtime: LabRuntime, c: LabMemberContainer, impairm
   }
   const name = `${runtime.name}-${c.member}-${kind}`;
   const peers = runtime.topology.members.filter((m) => m.name !== c.member).map((m) => m.address);
-  const id = await runtime.engine.runService({
+  const id = await runtime.engine.containers.run({
     name,
     image: NETTOOLS_IMAGE,
     args: ['sh', '-c', impairmentScript(impairment, peers)],
@@ -147,7 +147,7 @@ export async function impair(runtime: LabRuntime, c: LabMemberContainer, impairm
     const [helper] = (await impairments(runtime)).filter((h) => h.id === id);
     if (!helper || helper.state !== 'running' || Date.now() > deadline) {
       // With a grace period: a helper that is still running takes out what rules it added.
-      await runtime.engine.removeContainer(id, 5).catch(() => {});
+      await runtime.engine.containers.remove(id, 5).catch(() => {});
       throw new UserError(`could not impair ${c.member}'s network: ${output.trim().split('\n').at(-1) || `its helper ${helper ? helper.state : 'is gone'}`}`, {
         hint: 'the helper runs iptables (nf_tables) in the member\'s network namespace with NET_ADMIN; `loss` needs the kernel\'s "statistic" match, `blackhole` its "length" match, `delay` its "owner" match, NAT and REJECT',
         exitCode: ExitCode.refused,
@@ -159,7 +159,7 @@ export async function impair(runtime: LabRuntime, c: LabMemberContainer, impairm
 /** Stops a helper (SIGTERM: it takes its rules out) and removes it. */
 export async function unimpair(runtime: LabRuntime, helper: ContainerInfo): Promise<string> {
   const { member, kind } = impairmentOf(helper);
-  await runtime.engine.removeContainer(helper.id, 5);
+  await runtime.engine.containers.remove(helper.id, 5);
   return `${member}: ${{ loss: 'no more packet loss', blackhole: 'hears its peers again', delay: 'no more delay' }[kind]}`;
 }
 
@@ -171,6 +171,6 @@ async function logsOf(runtime: LabRuntime, id: string): Promise<string> {
       done();
     },
   });
-  await runtime.engine.logs(id, { follow: false, stdout: sink, stderr: sink }).catch(() => {});
+  await runtime.engine.containers.logs(id, { follow: false, stdout: sink, stderr: sink }).catch(() => {});
   return text;
 }

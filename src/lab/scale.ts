@@ -87,7 +87,7 @@ export function scaleSteps(from: number, to: number): Step<ScaleContext>[] {
       if (ctx.added.length > 0 || ctx.removed.length > 0) return [];
       await writeLabFiles(ctx.previous.lab);
       await ctx.current.reloadHaproxy(Date.now() + 10_000).catch(() => {});
-      for (const m of ctx.next.topology.members.slice(from)) await ctx.current.engine.removeVolume(m.volume).catch(() => {});
+      for (const m of ctx.next.topology.members.slice(from)) await ctx.current.engine.volumes.remove(m.volume).catch(() => {});
       return [`files for ${to} members`];
     },
   };
@@ -179,7 +179,7 @@ async function removeMember(ctx: ScaleContext, k: number, step: StepHandle): Pro
   step.update('stopping');
   const container = (await ctx.current.memberContainers()).find((c) => c.member === member.name);
   if (container) await ctx.current.removeContainers([container], undefined, 5);
-  await ctx.current.engine.removeVolume(member.volume);
+  await ctx.current.engine.volumes.remove(member.volume);
 }
 
 /** A whole and healthy lab whose etcd membership is the members the lab expects. */

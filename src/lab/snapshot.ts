@@ -131,7 +131,7 @@ export async function labSnapshotStatus(opts: StatusOptions, reporter: Reporter)
 async function toolImage(runtime: LabRuntime): Promise<string> {
   const running = (await runtime.memberContainers())[0]?.image;
   const image = running ?? runtime.lab.local.etcdImage;
-  if (!(await runtime.engine.imageExists(image))) {
+  if (!(await runtime.engine.images.exists(image))) {
     throw new UserError(`the etcd image ${image} is not on this machine: etcd-lab runs etcd's own snapshot tools from it`, {
       hint: '`etcd-lab up` gets it (or builds a local one), as does `etcd-lab images build`',
       exitCode: ExitCode.refused,
@@ -197,12 +197,12 @@ async function readState(runtime: LabRuntime): Promise<RestoreState | undefined>
 
 /** The running nodes of the KIND cluster the spec names: their API servers cache what etcd holds. */
 async function kindNodes(runtime: LabRuntime): Promise<string[]> {
-  const nodes = await runtime.engine.containers([`io.x-k8s.kind.cluster=${runtime.lab.spec.kind.name}`]);
+  const nodes = await runtime.engine.containers.list([`io.x-k8s.kind.cluster=${runtime.lab.spec.kind.name}`]);
   return nodes.filter((n) => n.state === 'running').map((n) => n.name);
 }
 
 async function keptVolumes(runtime: LabRuntime): Promise<string[]> {
-  return (await runtime.engine.volumes([`${LABEL.lab}=${runtime.name}`, `${LABEL.role}=kept-data`])).map((v) => v.name).sort();
+  return (await runtime.engine.volumes.list([`${LABEL.lab}=${runtime.name}`, `${LABEL.role}=kept-data`])).map((v) => v.name).sort();
 }
 
 export async function restoreLabSnapshot(opts: RestoreOptions, reporter: Reporter): Promise<RestoreResult> {
@@ -269,11 +269,11 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       when: (ctx) => ctx.apiServer !== undefined,
       run: async ({ runtime, apiServer }) => {
         apiServer!.stopped = true;
-        await runtime.engine.stopContainer(apiServer!.id, 5);
+        await runtime.engine.containers.stop(apiServer!.id, 5);
       },
       undo: async ({ runtime, apiServer, reporter }) => {
         // Started again on the data it had (nothing was replaced), or on the restored data (a later step failed).
-        await runtime.engine.startContainer(apiServer!.id).catch((error: Error) => reporter.warn(`could not start the API server ${apiServer!.name} again: ${error.message} (\`docker start ${apiServer!.name}\`)`));
+        await runtime.engine.containers.start(apiServer!.id).catch((error: Error) => reporter.warn(`could not start the API server ${apiServer!.name} again: ${error.message} (\`docker start ${apiServer!.name}\`)`));
         return [`the API server ${apiServer!.name} running`];
       },
     },
@@ -334,7 +334,7 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       when: (ctx) => ctx.apiServer?.stopped === true,
       run: async ({ runtime, apiServer, opts }, step) => {
         try {
-          await runtime.engine.startContainer(apiServer!.id);
+          await runtime.engine.containers.start(apiServer!.id);
           await waitApiServerReady(runtime, apiServer!.id, Date.now() + (opts.timeoutMs ?? 60_000), step);
         } catch (error) {
           if (error instanceof Interrupted) throw error;
@@ -452,7 +452,7 @@ async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<vo
 }
 
 async function removePrepared(ctx: RestoreContext): Promise<void> {
-  await Promise.all([...ctx.prepared.values()].map((p) => ctx.runtime.engine.removeContainer(p.containerId, 0).catch(() => {})));
+  await Promise.all([...ctx.prepared.values()].map((p) => ctx.runtime.engine.containers.remove(p.containerId, 0).catch(() => {})));
   ctx.prepared.clear();
 }
 
@@ -463,8 +463,8 @@ async function keepCurrentData(ctx: RestoreContext, step: StepHandle): Promise<v
     throwIfInterrupted();
     step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
     const labels = { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data' satisfies Role, [LABEL.member]: member.name, [LABEL.owner]: runtime.lab.owner };
-    await runtime.engine.createVolume(keptVolumeName(member.volume), labels);
-    await runtime.engine.copyVolume(member.volume, keptVolumeName(member.volume), ctx.image!, toolLabels(runtime.name));
+    await runtime.engine.volumes.create(keptVolumeName(member.volume), labels);
+    await runtime.engine.volumes.copy(member.volume, keptVolumeName(member.volume), ctx.image!, toolLabels(runtime.name));
     state.kept.push(member.name);
     await writeState(runtime, state);
   }
@@ -479,7 +479,7 @@ async function putRestoredData(ctx: RestoreContext, step: StepHandle): Promise<v
     state.replaced.push(member.name);
     await writeState(runtime, state);
     await emptyVolume(runtime, member);
-    await runtime.engine.copyIntoVolume(ctx.prepared.get(member.name)!, member.volume, ctx.image!, toolLabels(runtime.name));
+    await runtime.engine.volumes.copyInto(ctx.prepared.get(member.name)!, member.volume, ctx.image!, toolLabels(runtime.name));
   }
   await removePrepared(ctx);
 }
@@ -490,14 +490,14 @@ async function putRestoredData(ctx: RestoreContext, step: StepHandle): Promise<v
  * made with the labels compose would give it.
  */
 async function emptyVolume(runtime: LabRuntime, member: MemberTopology): Promise<void> {
-  const labels = (await runtime.engine.volumeLabels(member.volume)) ?? {
+  const labels = (await runtime.engine.volumes.labels(member.volume)) ?? {
     ...labLabels(runtime.lab.spec, 'data', member.name),
     [LABEL.owner]: runtime.lab.owner,
     'com.docker.compose.project': runtime.topology.project,
     'com.docker.compose.volume': `${member.name}-data`,
   };
-  await runtime.engine.removeVolume(member.volume);
-  await runtime.engine.createVolume(member.volume, labels);
+  await runtime.engine.volumes.remove(member.volume);
+  await runtime.engine.volumes.create(member.volume, labels);
 }
 
 async function stopMembers(runtime: LabRuntime, reporter: Reporter, graceSeconds = 10): Promise<void> {
@@ -511,7 +511,7 @@ async function startMembers(runtime: LabRuntime, reporter: Reporter, cleanup = f
 }
 
 async function removeKept(runtime: LabRuntime): Promise<void> {
-  for (const v of await keptVolumes(runtime)) await runtime.engine.removeVolume(v);
+  for (const v of await keptVolumes(runtime)) await runtime.engine.volumes.remove(v);
   await rm(join(runtime.lab.outDir, RESTORE_STATE), { force: true });
 }
 
@@ -524,11 +524,11 @@ async function putBack(runtime: LabRuntime, state: RestoreState, image: string, 
       const member = runtime.topology.members.find((m) => m.name === name)!;
       step.update(name);
       // Never empty a member for a copy that is not whole (or not there): that would lose both.
-      if (!state.kept.includes(name) || (await engine.volumeLabels(keptVolumeName(member.volume))) === undefined) {
+      if (!state.kept.includes(name) || (await engine.volumes.labels(keptVolumeName(member.volume))) === undefined) {
         throw new Error(`the kept copy of ${name}'s data (${keptVolumeName(member.volume)}) is missing or incomplete: ${name}'s volume is left as it is`);
       }
       await emptyVolume(runtime, member);
-      await engine.copyVolume(keptVolumeName(member.volume), member.volume, image, toolLabels(runtime.name));
+      await engine.volumes.copy(keptVolumeName(member.volume), member.volume, image, toolLabels(runtime.name));
     }
   });
   await startMembers(runtime, reporter, true);

@@ -72,7 +72,7 @@ async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promi
     const kind = c.labels[LABEL.role] === 'haproxy' ? 'haproxy' : 'etcd';
     const wanted = kind === 'etcd' ? local.etcdImage : local.haproxyImage;
     if (c.image === wanted) continue;
-    const fallbackStands = c.image === LOCAL_IMAGES[kind] && !(await runtime.engine.imageExists(wanted));
+    const fallbackStands = c.image === LOCAL_IMAGES[kind] && !(await runtime.engine.images.exists(wanted));
     if (!fallbackStands) return false;
   }
   return true;
@@ -98,7 +98,7 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
       const blocked: string[] = [];
       const created = await newSince();
       if (created.length > 0) step.update(`removing ${created.map((c) => c.name).join(', ')}`);
-      await Promise.all(created.map((c) => runtime.engine.removeContainer(c.id, 2)));
+      await Promise.all(created.map((c) => runtime.engine.containers.remove(c.id, 2)));
       created.forEach((c) => removed.add(c.name));
       const remove = async (name: string, action: () => Promise<void>) => {
         try {
@@ -110,10 +110,10 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
         }
       };
       if (!before.network) {
-        for (const network of await runtime.networks()) await remove(network.name, () => runtime.engine.removeNetwork(network.id));
+        for (const network of await runtime.networks()) await remove(network.name, () => runtime.engine.networks.remove(network.id));
       }
       for (const v of await runtime.volumes()) {
-        if (!before.volumes.has(v)) await remove(v, () => runtime.engine.removeVolume(v));
+        if (!before.volumes.has(v)) await remove(v, () => runtime.engine.volumes.remove(v));
       }
       // Settled only if nothing new shows up a moment later either.
       await new Promise((r) => setTimeout(r, 300));
@@ -196,7 +196,7 @@ export const UP_STEPS: Step<UpContext>[] = [
 async function preflight(ctx: UpContext, step: StepHandle): Promise<void> {
   const { runtime } = ctx;
   step.update('docker compose v2');
-  if (!(await runtime.engine.composeVersion())) {
+  if (!(await runtime.engine.compose.version())) {
     throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
       hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run `etcd-lab setup-host`; elsewhere see https://docs.docker.com/compose/install/',
       exitCode: ExitCode.refused,

@@ -78,8 +78,8 @@ export function upgradeRefusal(cluster: string, target: string, servers: Record<
 
 /** The etcd version an image holds (`etcd --version`), read in a container of its own. */
 export async function etcdVersionInImage(runtime: LabRuntime, image: string): Promise<string> {
-  if (!(await runtime.engine.imageExists(image))) {
-    const pulled = await runtime.engine.pullImage(image);
+  if (!(await runtime.engine.images.exists(image))) {
+    const pulled = await runtime.engine.images.pull(image);
     if (!pulled.ok) {
       throw new UserError(`image ${image} is not on this machine and cannot be pulled: ${pulled.reason}`, {
         hint: 'without a registry, `etcd-lab images build --etcd-version 3.4` builds etcd 3.4 (etcd-lab/etcd:3.4-bookworm) and 3.5 (etcd-lab/etcd:trixie) from Debian packages',
@@ -87,7 +87,7 @@ export async function etcdVersionInImage(runtime: LabRuntime, image: string): Pr
       });
     }
   }
-  const run = await runtime.engine.runTool({ image, command: ['etcd', '--version'], labels: toolLabels(runtime.name), timeoutMs: 30_000 });
+  const run = await runtime.engine.tools.run({ image, command: ['etcd', '--version'], labels: toolLabels(runtime.name), timeoutMs: 30_000 });
   const version = /etcd Version:\s*(\S+)/.exec(run.output)?.[1];
   if (run.exitCode !== 0 || !version) {
     throw new UserError(`\`etcd --version\` in ${image} does not say which etcd it is: ${run.output.split('\n').at(-1)?.slice(0, 160)}`, {

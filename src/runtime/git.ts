@@ -1,6 +1,6 @@
 // The few questions etcd-lab asks git, about the user's own repository: is this directory in a work
 // tree, and would git stage a given file? Without git (or outside a repository) the answers are "no".
-import { run } from '../engine/docker.js';
+import { run } from '../engine/child-process.js';
 
 /** git answers these from the local repository at once. */
 const GIT_MS = 10_000;

@@ -9,7 +9,9 @@ import { UserError } from '../errors.js';
 import { Interrupted } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
-import { DEADLINES, DockerEngine, run } from '../engine/docker.js';
+import { run } from '../engine/child-process.js';
+import { DEADLINES } from '../engine/deadlines.js';
+import { DockerEngine } from '../engine/docker.js';
 import type { Engine } from '../engine/engine.js';
 import { ExitCode } from '../exit-codes.js';
 import { LABEL } from '../config/topology.js';
@@ -103,7 +105,7 @@ async function debootstrapBase(engine: Engine, onLine: (line: string) => void): 
     });
     // Packed whole and checked before the engine sees it: a tar that fails half-way must not become an image.
     await packRootfs(dir, `${dir}.tar`);
-    await engine.importImage(createReadStream(`${dir}.tar`), LOCAL_BASE.repo, LOCAL_BASE.tag);
+    await engine.images.importRootfs(createReadStream(`${dir}.tar`), LOCAL_BASE.repo, LOCAL_BASE.tag);
   } finally {
     await rm(dir, { recursive: true, force: true });
     await rm(`${dir}.tar`, { force: true });
@@ -135,10 +137,10 @@ function lastLine(error: unknown): string {
 async function ensureBase(engine: Engine, reporter: Reporter, force: boolean): Promise<string> {
   return reporter.step('Debian trixie base image', async (step) => {
     if (!force) {
-      for (const ref of [UPSTREAM_BASE, LOCAL_BASE_REF]) if (await engine.imageExists(ref)) return ref;
+      for (const ref of [UPSTREAM_BASE, LOCAL_BASE_REF]) if (await engine.images.exists(ref)) return ref;
     }
     step.update(`pulling ${UPSTREAM_BASE}`);
-    const pulled = await engine.pullImage(UPSTREAM_BASE);
+    const pulled = await engine.images.pull(UPSTREAM_BASE);
     if (pulled.ok) return UPSTREAM_BASE;
     step.update(`no registry (${pulled.reason.slice(0, 80)}); debootstrap --variant=minbase trixie`);
     await debootstrapBase(engine, (line) => step.update(line.slice(0, 100)));
@@ -185,7 +187,7 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
   ];
   const wanted: ImageRecipe[] = [];
   for (const candidate of candidates) {
-    const have = opts.force ? undefined : await engine.imageLabels(candidate.ref);
+    const have = opts.force ? undefined : await engine.images.labels(candidate.ref);
     const current = have !== undefined && Object.entries(candidate.labels).every(([k, v]) => have[k] === v);
     if (current) present.push(candidate.ref);
     else wanted.push(candidate);
@@ -197,7 +199,7 @@ export async function buildLocalImages(opts: BuildImagesOptions, reporter: Repor
   // A multi-stage build leaves its build stage behind, untagged: the API server's is some 4.9 GB.
   if (wanted.some((w) => w.name === 'apiserver')) {
     await reporter.step('remove the API server build stage', async (step) => {
-      const { removed, bytes } = await engine.removeDanglingImages([`${BUILD_STAGE_LABEL}=apiserver`]);
+      const { removed, bytes } = await engine.images.removeDangling([`${BUILD_STAGE_LABEL}=apiserver`]);
       step.update(removed > 0 ? `${removed} image${removed === 1 ? '' : 's'}, ${(bytes / 1e9).toFixed(1)} GB freed` : 'nothing left behind');
     });
   }
@@ -217,7 +219,7 @@ async function buildOne(engine: Engine, { name, ref, suite, labels }: ImageRecip
     // What the recipe itself says when it stops (a patch that no longer applies) comes before the engine's "returned a non-zero code".
     let said = '';
     await engine
-      .buildImage({
+      .images.build({
         context: join(TEMPLATES_DIR, 'images', name),
         tag: ref,
         buildArgs: { BASE: base, SUITE: suite, MIRROR: aptMirror() ?? 'http://deb.debian.org/debian' },
@@ -260,11 +262,11 @@ export async function ensureLabImages(
   const unpullable: string[] = [];
   for (const kind of ['etcd', 'haproxy'] as const) {
     const ref = wanted[kind];
-    if (await engine.imageExists(ref)) continue;
+    if (await engine.images.exists(ref)) continue;
     // A failed pull shows as a failed step; the fallback below says what happens instead.
     const pulled = await reporter
       .step(`pull ${ref}`, async (step) => {
-        const result = await engine.pullImage(ref, (line) => step.update(line.slice(0, 80)));
+        const result = await engine.images.pull(ref, (line) => step.update(line.slice(0, 80)));
         if (!result.ok) throw new Error(result.reason);
         return result;
       })

@@ -1,7 +1,7 @@
 // The kind and kubectl binaries, run as child processes (found on PATH, so tests can put
 // recording fakes there). Nothing else in etcd-lab spawns them.
 import { UserError } from '../errors.js';
-import { run } from '../engine/docker.js';
+import { run } from '../engine/child-process.js';
 
 import type { KubeadmApi } from '../render/kind.js';
 import { ExitCode } from '../exit-codes.js';

@@ -90,12 +90,12 @@ export class LabRuntime {
   }
 
   async containers(): Promise<ContainerInfo[]> {
-    return this.engine.containers([this.labLabel]);
+    return this.engine.containers.list([this.labLabel]);
   }
 
   /** Member containers in member order (etcd1, etcd2, …). */
   async memberContainers(): Promise<LabMemberContainer[]> {
-    const all = await this.engine.containers([this.labLabel, `${LABEL.role}=etcd`]);
+    const all = await this.engine.containers.list([this.labLabel, `${LABEL.role}=etcd`]);
     return all
       .map((c) => ({ ...c, member: c.labels[LABEL.member] ?? '' }))
       .sort((a, b) => a.member.localeCompare(b.member, 'en', { numeric: true }));
@@ -110,7 +110,7 @@ export class LabRuntime {
   async compose(args: string[], onLine?: (line: string) => void, opts: { cleanup?: boolean; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
     const kept = keptBootstrapEnv(await this.memberContainers());
     const pinned = Object.fromEntries([...this.pinnedImages].map(([member, image]) => [memberImageVar(member), image]));
-    return this.engine.compose(this.name, this.composeFile, args, onLine, { ...opts, env: { ...kept, ...pinned, ...opts.env } });
+    return this.engine.compose.run(this.name, this.composeFile, args, onLine, { ...opts, env: { ...kept, ...pinned, ...opts.env } });
   }
 
   /** Members moved to another image by this process (check's upgrade fault): every later compose call keeps them there. */
@@ -150,7 +150,7 @@ export class LabRuntime {
         if (running === wanted) return { done: true, detail: 'reloaded' };
         // Signalled once the stats page answers: a HAProxy still starting reads the file itself.
         if (running !== undefined && !signalled) {
-          await this.engine.killContainer(container.id, 'SIGUSR2');
+          await this.engine.containers.kill(container.id, 'SIGUSR2');
           signalled = true;
         }
         return { done: false, detail: running === undefined ? 'stats page not answering yet' : 'reloading' };
@@ -162,21 +162,21 @@ export class LabRuntime {
   }
 
   async haproxyContainer(): Promise<ContainerInfo | undefined> {
-    return (await this.engine.containers([this.labLabel, `${LABEL.role}=haproxy`]))[0];
+    return (await this.engine.containers.list([this.labLabel, `${LABEL.role}=haproxy`]))[0];
   }
 
   /** The container of `etcd-lab apiserver` (one per lab: its name is the lab's), running or not. */
   async apiServerContainer(): Promise<ContainerInfo | undefined> {
-    return (await this.engine.containers([this.labLabel, `${LABEL.role}=apiserver`]))[0];
+    return (await this.engine.containers.list([this.labLabel, `${LABEL.role}=apiserver`]))[0];
   }
 
   async volumes(): Promise<string[]> {
-    return (await this.engine.volumes([this.labLabel])).map((v) => v.name).sort();
+    return (await this.engine.volumes.list([this.labLabel])).map((v) => v.name).sort();
   }
 
   /** The members' data volumes (not the copies a restore keeps meanwhile). */
   async dataVolumes(): Promise<string[]> {
-    return (await this.engine.volumes([this.labLabel, `${LABEL.role}=data`])).map((v) => v.name).sort();
+    return (await this.engine.volumes.list([this.labLabel, `${LABEL.role}=data`])).map((v) => v.name).sort();
   }
 
   /** The lab's own network (fixed subnet), not the ones `partition` makes. */
@@ -186,7 +186,7 @@ export class LabRuntime {
 
   /** Every network carrying the lab's label: its own and any partition networks. */
   async networks() {
-    return this.engine.networks([this.labLabel]);
+    return this.engine.networks.list([this.labLabel]);
   }
 
   /**
@@ -197,7 +197,7 @@ export class LabRuntime {
     const [containers, networks, volumes] = await Promise.all([
       this.containers(),
       this.networks(),
-      this.engine.volumes([this.labLabel]),
+      this.engine.volumes.list([this.labLabel]),
     ]);
     const owners = new Set<string>();
     for (const { labels } of [...containers, ...networks, ...volumes]) {
@@ -270,7 +270,7 @@ export class LabRuntime {
    */
   async removeContainers(containers: ContainerInfo[], onRemoved: (name: string) => void = () => {}, graceSeconds = 10): Promise<void> {
     const remove = async (c: ContainerInfo) => {
-      await this.engine.removeContainer(c.id, graceSeconds);
+      await this.engine.containers.remove(c.id, graceSeconds);
       onRemoved(c.name);
     };
     const role = (c: ContainerInfo) => c.labels[LABEL.role];

@@ -99,7 +99,7 @@ export async function snapshotTool(engine: Engine, image: string, labels: Record
   let tool: SnapshotTool = { command: 'etcdctl', env: ['ETCDCTL_API=3'], bumpsRevision: false };
   try {
     // Its restore's help says whether it can bump the revision (3.5.10+), and that it exists at all.
-    const probe = await engine.runTool({ image, command: ['etcdutl', 'snapshot', 'restore', '--help'], labels, timeoutMs: 30_000 });
+    const probe = await engine.tools.run({ image, command: ['etcdutl', 'snapshot', 'restore', '--help'], labels, timeoutMs: 30_000 });
     if (probe.exitCode === 0) tool = { command: 'etcdutl', env: [], bumpsRevision: probe.output.includes('--bump-revision') };
   } catch (error) {
     // The engine refuses to start a missing executable: that image predates etcdutl.
@@ -130,7 +130,7 @@ export async function snapshotStatus(engine: Engine, image: string, lab: string,
   const { bytes, hashed } = await checkSnapshotFile(file, opts);
   const labels = toolLabels(lab);
   const tool = await snapshotTool(engine, image, labels);
-  const run = await engine.runTool({
+  const run = await engine.tools.run({
     image,
     command: [tool.command, 'snapshot', 'status', SNAPSHOT_IN_TOOL, '--write-out=json'],
     env: tool.env,
@@ -170,7 +170,7 @@ export async function saveSnapshot(
   const partial = `${opts.file}.part`;
   const { files, flags } = clientTlsFiles(opts.tls);
   try {
-    const run = await engine.runTool({
+    const run = await engine.tools.run({
       image: opts.image,
       command: ['etcdctl', `--endpoints=${opts.memberUrl}`, ...flags, '--dial-timeout=5s', 'snapshot', 'save', SAVED_IN_TOOL],
       env: ['ETCDCTL_API=3'],
@@ -209,7 +209,7 @@ export async function restoreForMember(
   // watcher resuming from before the restore is told so (an API server's client gets 410 Gone and
   // re-lists) instead of being handed the old numbers again for other changes. etcdctl 3.4 cannot.
   const bumped = tool.bumpsRevision && (opts.bumpRevision ?? 0) > 0;
-  const run = await engine.runTool({
+  const run = await engine.tools.run({
     image: opts.image,
     command: [
       tool.command,
@@ -231,7 +231,7 @@ export async function restoreForMember(
     keep: true,
   });
   if (run.exitCode !== 0) {
-    await engine.removeContainer(run.containerId, 0).catch(() => {});
+    await engine.containers.remove(run.containerId, 0).catch(() => {});
     throw new Error(`${tool.command} snapshot restore for ${opts.member.name} failed: ${lastLine(run.output)}`);
   }
   return { containerId: run.containerId, path: dataDir, bumped };

@@ -11,7 +11,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportHostsResult } from '../../src/lab/export.js';
 import { HAPROXY_CONFIG_PATH, LABEL } from '../../src/config/topology.js';
-import { demuxedText } from '../../src/engine/docker.js';
+import { demuxedText } from '../../src/engine/docker/containers.js';
 import { cliIn, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 /** The unit's ExecStart as an argv: continuation lines joined, split on whitespace (the flags hold none). */

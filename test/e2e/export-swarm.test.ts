@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
-import { demuxedText } from '../../src/engine/docker.js';
+import { demuxedText } from '../../src/engine/docker/containers.js';
 import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 function docker(args: string[], cwd?: string): Promise<{ code: number; output: string }> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeLabFiles } from '../../src/lab/generate.js';
-import { run } from '../../src/engine/docker.js';
+import { run } from '../../src/engine/child-process.js';
 import { loadLab } from '../../src/config/load.js';
 import { HAPROXY_CONFIG_PATH } from '../../src/config/topology.js';
 import { skipE2E, TEST_IMAGES, TEST_LAB_PREFIX } from './lab-fixture.js';

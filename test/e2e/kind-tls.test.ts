@@ -79,7 +79,7 @@ describe.skipIf(skipE2E)('etcd-lab kind on a TLS lab', () => {
     const external = (parse(config.kubeadmConfigPatches[0]!) as { etcd: { external: { endpoints: string[]; caFile: string } } }).etcd.external;
     const binds = config.nodes[0]!.extraMounts!.map((m) => `${m.hostPath}:${m.containerPath}:ro`);
     const engine = new DockerEngine();
-    const bare = await engine.runOnce({
+    const bare = await engine.tools.run({
       image: TEST_IMAGES.etcd,
       command: ['etcdctl', `--endpoints=${external.endpoints[0]}`, `--cacert=${external.caFile}`, '--dial-timeout=2s', '--command-timeout=3s', 'endpoint', 'health'],
       binds,

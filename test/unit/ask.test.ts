@@ -65,7 +65,7 @@ function container(member: string, port: number, state = 'running'): ContainerIn
 
 function runtimeWith(containers: ContainerInfo[]): LabRuntime {
   const lab = loadLab({ cwd: dir, overrides: [{ path: 'name', value: 'lab', source: 'test' }] });
-  const engine = { containers: async () => containers } as unknown as Engine;
+  const engine = { containers: { list: async () => containers } } as unknown as Engine;
   const runtime = new LabRuntime(lab, engine);
   // The fake containers sit on the lab network, as real ones do.
   (runtime.topology as { network: string }).network = 'lab-net';

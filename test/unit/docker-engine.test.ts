@@ -62,7 +62,7 @@ describe('the Docker engine, as etcd-lab reports it', () => {
   it('a hung engine: the error names the call that hung, at its deadline, and the request is given up', async () => {
     fake = await fakeEngine(dir, () => {}); // never answers
     const started = Date.now();
-    const error = await failure(fake.engine.containers(['io.etcd-lab.lab=demo']));
+    const error = await failure(fake.engine.containers.list(['io.etcd-lab.lab=demo']));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(error.message).toBe('the Docker engine did not answer "list containers" within 0.3 s');
     expect(error.hint).toMatch(/docker info/);
@@ -74,10 +74,10 @@ describe('the Docker engine, as etcd-lab reports it', () => {
   it('every kind of call has its deadline: a change (kill, pause, create) the longer one, since a busy engine is slow to make them', async () => {
     fake = await fakeEngine(dir, () => {});
     await Promise.all([
-      expect(fake.engine.killContainer('etcd1')).rejects.toThrow('the Docker engine did not answer "kill container etcd1" within 0.6 s'),
-      expect(fake.engine.pauseContainer('etcd2')).rejects.toThrow('"pause container etcd2" within 0.6 s'),
-      expect(fake.engine.createVolume('demo-etcd1-data', {})).rejects.toThrow('"create volume demo-etcd1-data" within 0.6 s'),
-      expect(fake.engine.networks()).rejects.toThrow('"list networks" within 0.3 s'),
+      expect(fake.engine.containers.kill('etcd1')).rejects.toThrow('the Docker engine did not answer "kill container etcd1" within 0.6 s'),
+      expect(fake.engine.containers.pause('etcd2')).rejects.toThrow('"pause container etcd2" within 0.6 s'),
+      expect(fake.engine.volumes.create('demo-etcd1-data', {})).rejects.toThrow('"create volume demo-etcd1-data" within 0.6 s'),
+      expect(fake.engine.networks.list()).rejects.toThrow('"list networks" within 0.3 s'),
     ]);
   });
 
@@ -90,7 +90,7 @@ describe('the Docker engine, as etcd-lab reports it', () => {
       }, 1000);
     };
     fake = await fakeEngine(dir, slowStart, { engineMs: 200, changeMs: 10_000, idleMs: 200 });
-    await fake.engine.startContainer('etcd1');
+    await fake.engine.containers.start('etcd1');
   });
 
   it('a pull that stops making progress ends an inactivity deadline after its last line, not at a fixed time', async () => {
@@ -106,7 +106,7 @@ describe('the Docker engine, as etcd-lab reports it', () => {
     fake = await fakeEngine(dir, pull, { engineMs: 300, changeMs: 600, idleMs: 1000 });
     const lines: string[] = [];
     const started = Date.now();
-    await expect(fake.engine.pullImage('gcr.io/etcd-development/etcd:v3.5.33', (line) => lines.push(line))).rejects.toThrow(
+    await expect(fake.engine.images.pull('gcr.io/etcd-development/etcd:v3.5.33', (line) => lines.push(line))).rejects.toThrow(
       'the Docker engine stopped making progress on "pull gcr.io/etcd-development/etcd:v3.5.33" (nothing for 1 s)',
     );
     expect(lines).toHaveLength(4);
@@ -115,7 +115,7 @@ describe('the Docker engine, as etcd-lab reports it', () => {
 
   it('a 400 (an image reference with capitals) is shown in the engine\'s words, not as "Docker is not running"', async () => {
     fake = await fakeEngine(dir, answer(400, 'invalid reference format: repository name must be lowercase'));
-    const error = await failure(fake.engine.imageExists('gcr.io/Etcd-Development/etcd:v3.5.33'));
+    const error = await failure(fake.engine.images.exists('gcr.io/Etcd-Development/etcd:v3.5.33'));
     expect(error.message).toBe(
       'the Docker engine refused "inspect image gcr.io/Etcd-Development/etcd:v3.5.33" (HTTP 400): invalid reference format: repository name must be lowercase',
     );
@@ -126,7 +126,7 @@ describe('the Docker engine, as etcd-lab reports it', () => {
 
   it('a 409 is shown in the engine\'s words and keeps its status for the callers that expect one', async () => {
     fake = await fakeEngine(dir, answer(409, 'error while removing network: network demo has active endpoints'));
-    const error = await failure(fake.engine.removeNetwork('demo'));
+    const error = await failure(fake.engine.networks.remove('demo'));
     expect(error.message).toBe('the Docker engine refused "remove network demo" (HTTP 409): error while removing network: network demo has active endpoints');
     expect((error as UserError & { statusCode?: number }).statusCode).toBe(409);
     expect(error.hint).toMatch(/etcd-lab status/);
@@ -134,21 +134,21 @@ describe('the Docker engine, as etcd-lab reports it', () => {
 
   it('a 500 on a list is the engine failing, not "Docker is not running"', async () => {
     fake = await fakeEngine(dir, answer(500, 'layer does not exist'));
-    const error = await failure(fake.engine.volumes(['io.etcd-lab.lab=demo']));
+    const error = await failure(fake.engine.volumes.list(['io.etcd-lab.lab=demo']));
     expect(error.message).toBe('the Docker engine refused "list volumes" (HTTP 500): layer does not exist');
     expect(error.hint).toMatch(/log/);
   });
 
   it('a 404 the caller expects is still an answer: no such image, no such volume', async () => {
     fake = await fakeEngine(dir, answer(404, 'No such image'));
-    expect(await fake.engine.imageExists('etcd-lab/etcd:3.5')).toBe(false);
-    expect(await fake.engine.volumeLabels('demo-etcd1-data')).toBeUndefined();
-    await fake.engine.removeVolume('demo-etcd1-data');
+    expect(await fake.engine.images.exists('etcd-lab/etcd:3.5')).toBe(false);
+    expect(await fake.engine.volumes.labels('demo-etcd1-data')).toBeUndefined();
+    await fake.engine.volumes.remove('demo-etcd1-data');
   });
 
   it('no socket at all is "Docker is not running"', async () => {
     const engine = new DockerEngine(new Docker({ socketPath: join(dir, 'missing.sock') }), { engineMs: 300 });
-    const error = await failure(engine.containers(['io.etcd-lab.lab=demo']));
+    const error = await failure(engine.containers.list(['io.etcd-lab.lab=demo']));
     expect(error.message).toBe('Docker is not running (no engine answers on its socket)');
     expect(error.exitCode).toBe(3);
   });

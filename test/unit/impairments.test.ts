@@ -35,18 +35,20 @@ function stubRuntime(opts: { output: string; helperState: string; existing?: Con
   const helpers: ContainerInfo[] = [...(opts.existing ?? [])];
   const members = opts.members ?? ['etcd1', 'etcd2', 'etcd3'].map((m) => member(m));
   const engine = {
-    containers: async () => [...members, ...helpers].map((h) => ({ ...h })),
-    runService: async (run: ServiceRun) => {
-      calls.push(`run ${run.name} on ${run.network} with ${run.capAdd?.join(',')}`);
-      helpers.push({ id: 'helper', name: run.name, labels: run.labels, image: run.image, state: opts.helperState, status: '', hostPorts: {}, networks: [] });
-      return 'helper';
-    },
-    logs: async (_id: string, o: { stdout: NodeJS.WritableStream }) => {
-      o.stdout.write(opts.output);
-    },
-    removeContainer: async (id: string, grace?: number) => {
-      calls.push(`remove ${id} (grace ${grace} s)`);
-      helpers.splice(helpers.findIndex((h) => h.id === id), 1);
+    containers: {
+      list: async () => [...members, ...helpers].map((h) => ({ ...h })),
+      run: async (run: ServiceRun) => {
+        calls.push(`run ${run.name} on ${run.network} with ${run.capAdd?.join(',')}`);
+        helpers.push({ id: 'helper', name: run.name, labels: run.labels, image: run.image, state: opts.helperState, status: '', hostPorts: {}, networks: [] });
+        return 'helper';
+      },
+      logs: async (_id: string, o: { stdout: NodeJS.WritableStream }) => {
+        o.stdout.write(opts.output);
+      },
+      remove: async (id: string, grace?: number) => {
+        calls.push(`remove ${id} (grace ${grace} s)`);
+        helpers.splice(helpers.findIndex((h) => h.id === id), 1);
+      },
     },
   } as unknown as Engine;
   const runtime = new LabRuntime(loadLab({ cwd: dir, overrides: [{ path: 'name', value: 'lab', source: 'test' }] }), engine);

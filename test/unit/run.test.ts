@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DockerEngine, run } from '../../src/engine/docker.js';
+import { run } from '../../src/engine/child-process.js';
+import { DockerEngine } from '../../src/engine/docker.js';
 import { failure } from './failure.js';
 
 
@@ -38,7 +39,7 @@ describe('child processes (docker compose) under a deadline', () => {
     const path = process.env.PATH;
     process.env.PATH = `${dir}:${path}`;
     try {
-      const error = await failure(new DockerEngine().compose('demo', 'docker-compose.yml', ['up', '--detach'], undefined, { timeoutMs: 300 }));
+      const error = await failure(new DockerEngine().compose.run('demo', 'docker-compose.yml', ['up', '--detach'], undefined, { timeoutMs: 300 }));
       expect(error.message).toBe('`docker compose --project-name demo --file docker-compose.yml up --detach` did not finish within 0.3 s: stopped');
       expect(error.hint).toMatch(/its last output: "Container demo-etcd1  Creating"/);
     } finally {

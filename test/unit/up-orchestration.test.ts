@@ -105,7 +105,7 @@ describe('up against a fake engine', () => {
 
   it('an engine that hangs during the rollback: the first failure is what is reported, the hang a warning beside it', async () => {
     engine.composeFailsAfter = 1;
-    engine.trouble.set('removeContainer', { hangMs: 100 });
+    engine.trouble.set('containers.remove', { hangMs: 100 });
     const reporter = new RecordingReporter();
     const error = await runUp(reporter);
     expect(error!.message).toMatch(/^docker compose up failed/);
@@ -115,7 +115,7 @@ describe('up against a fake engine', () => {
   });
 
   it('an engine that hangs in preflight: nothing is created, and the error names the call', async () => {
-    engine.trouble.set('containers', { hangMs: 100 });
+    engine.trouble.set('containers.list', { hangMs: 100 });
     const reporter = new RecordingReporter();
     const error = await runUp(reporter);
     expect(error!.message).toBe('the Docker engine did not answer "list containers" within 0.1 s');

@@ -166,8 +166,6 @@ interface ReplaceContext {
   /** The member in etcd's membership before (undefined when it is gone from it already). */
   old?: ClusterMember;
   added?: { added: ClusterMember; members: ClusterMember[] };
-  /** The preflight passed: from here a stop leaves the lab part-way, and running it again resumes. */
-  passed?: boolean;
 }
 
 /**
@@ -189,6 +187,8 @@ export const REPLACE_STEPS: Step<ReplaceContext>[] = [
   },
   {
     title: (ctx) => `remove ${ctx.target.name} (container, cluster member, data)`,
+    // From here a stop leaves the lab part-way, and running it again resumes.
+    commits: true,
     run: async ({ runtime, target, old, deadline }, step) => {
       const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
       if (container) await runtime.removeContainers([container], undefined, 5);
@@ -230,14 +230,16 @@ export async function replaceOn(runtime: LabRuntime, member: string, reporter: R
   if (!target) throw new UserError(`lab "${runtime.name}" has no member "${member}"`, { hint: `choose from: ${topology.members.map((m) => m.name).join(', ')}`, exitCode: ExitCode.badInput });
   const ctx: ReplaceContext = { runtime, target, force: Boolean(opts.force), deadline: Date.now() + (opts.timeoutMs ?? 120_000), reporter };
   const resume = `\`etcd-lab member replace ${target.name}\` again continues from where this stopped (\`etcd-lab member list\` shows where it stands)`;
-  try {
-    await runSteps(REPLACE_STEPS, ctx, reporter, { command: 'member replace', undoing: `stopping; ${resume}` });
-  } catch (error) {
-    // Nothing changed before the preflight passed: its own error says what to do.
-    if (!ctx.passed) throw error;
-    if (error instanceof Interrupted) throw new Interrupted('member replace interrupted', resume);
-    throw new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
-  }
+  await runSteps(REPLACE_STEPS, ctx, reporter, {
+    command: 'member replace',
+    undoing: `stopping; ${resume}`,
+    // Before the removal nothing changed: the error says what to do in its own words.
+    failure: (error, { committed }) => {
+      if (!committed) return error;
+      if (error instanceof Interrupted) return new Interrupted('member replace interrupted', resume);
+      return new UserError(`replacing ${target.name} stopped: ${(error as Error).message}`, { hint: (error as UserError).hint ?? resume, exitCode: (error as UserError).exitCode ?? ExitCode.failedPartWay, cause: error });
+    },
+  });
   return { lab: runtime.name, member: target.name, ...(ctx.old ? { oldId: hex(ctx.old.id) } : {}), newId: hex(ctx.added!.added.id), elapsedMs: Date.now() - started };
 }
 
@@ -280,7 +282,6 @@ async function replacePreflight(ctx: ReplaceContext, step: StepHandle): Promise<
   step.update('membership');
   const members = await clusterMembers(runtime, { exclude: [target.name], step });
   ctx.old = members.find((m) => m.name === target.name) ?? members.find((m) => m.peerUrls.includes(target.peerUrl));
-  ctx.passed = true;
 }
 
 /** Each member's /health (a full space quota still counts as serving). */

@@ -66,6 +66,8 @@ interface ScaleContext {
   sized: (k: number) => LabRuntime;
   /** HAProxy was reloaded without the leaving members: its previous process still holds connections. */
   reloaded?: boolean;
+  /** The new count is in etcd-lab.yaml: the membership change is whole. */
+  recorded?: boolean;
 }
 
 /** HAProxy learns a new membership by a reload in place: its listening sockets pass to the new process. */
@@ -84,7 +86,6 @@ export function scaleSteps(from: number, to: number): Step<ScaleContext>[] {
     title: `generate files for ${to} members`,
     run: async (ctx) => void (await writeLabFiles(ctx.next.lab)),
     undo: async (ctx) => {
-      if (ctx.added.length > 0 || ctx.removed.length > 0) return [];
       await writeLabFiles(ctx.previous.lab);
       await ctx.current.reloadHaproxy(Date.now() + 10_000).catch(() => {});
       for (const m of ctx.next.topology.members.slice(from)) await ctx.current.engine.volumes.remove(m.volume).catch(() => {});
@@ -96,7 +97,13 @@ export function scaleSteps(from: number, to: number): Step<ScaleContext>[] {
     { title: 'preflight', run: preflight },
     generate,
     ...changes,
-    { title: `record members: ${to} in etcd-lab.yaml`, run: (ctx) => writeMemberCount(ctx.current.lab.configPath!, to) },
+    {
+      title: `record members: ${to} in etcd-lab.yaml`,
+      run: async (ctx) => {
+        await writeMemberCount(ctx.current.lab.configPath!, to);
+        ctx.recorded = true;
+      },
+    },
     ...(to > from
       ? [
           {
@@ -125,6 +132,8 @@ function joinSteps(from: number, to: number): Step<ScaleContext>[] {
     return {
       title: `${name} joins as a learner, starts, is promoted and serves`,
       reportsItself: true,
+      // Once etcd has it in its membership, there is no taking the files back.
+      commits: (ctx: ScaleContext) => ctx.added.includes(name),
       run: async (ctx: ScaleContext) => {
         const member = ctx.next.topology.members[k - 1]!;
         const before = ctx.sized(k - 1);
@@ -162,11 +171,29 @@ function leaveSteps(from: number, to: number): Step<ScaleContext>[] {
           if ((await at.leader()) === name) await moveLeadershipIn(at, memberName(1), ctx.reporter);
         },
       },
-      { title: `member remove ${name}; its container and data`, run: (ctx, step) => removeMember(ctx, k, step) },
+      { title: `member remove ${name}; its container and data`, commits: (ctx) => ctx.removed.includes(name), run: (ctx, step) => removeMember(ctx, k, step) },
       { title: `${k - 1} members agree on a leader`, run: (ctx, step) => waitUntilQuorum(ctx.sized(k - 1), quorumOf(k - 1), ctx.deadline(), step) },
     );
   }
   return steps;
+}
+
+/** Past a join or a leave: etcd's membership changed, so the error says how far it got and what to do. */
+function stoppedPartWay(ctx: ScaleContext, error: unknown): unknown {
+  const { added, removed, from } = ctx;
+  // Every member joined or left and the count is recorded: what failed after (HAProxy's reload, the
+  // readiness proof) says what to do in its own words.
+  if (ctx.recorded) return error;
+  const now = from + added.length - removed.length;
+  return new UserError(`scaling stopped with ${now} members in etcd's membership (${[...added.map((m) => `${m} added`), ...removed.map((m) => `${m} removed`)].join(', ')}): ${(error as Error).message}`, {
+    hint:
+      `\`etcd-lab member list\` shows etcd's view beside the lab's; etcd-lab.yaml still says ${from}. ` +
+      (added.length > 0
+        ? 'A member that joined but does not serve can be taken out with `etcdctl member remove <ID>` (then `docker rm -f` its container)'
+        : 'The members that left are gone for good: set members: in etcd-lab.yaml to what etcd has'),
+    exitCode: error instanceof Interrupted ? ExitCode.interrupted : ExitCode.failedPartWay,
+    cause: error,
+  });
 }
 
 async function removeMember(ctx: ScaleContext, k: number, step: StepHandle): Promise<void> {
@@ -238,22 +265,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       removed: [],
       sized: (k) => (k === to ? next : new LabRuntime({ ...next.lab, spec: { ...next.lab.spec, members: k } }, current.engine)),
     };
-    try {
-      await runSteps(scaleSteps(from, to), ctx, reporter, { command: 'scale' });
-    } catch (error) {
-      const { added, removed } = ctx;
-      if (added.length === 0 && removed.length === 0) throw error;
-      const now = from + added.length - removed.length;
-      throw new UserError(`scaling stopped with ${now} members in etcd's membership (${[...added.map((m) => `${m} added`), ...removed.map((m) => `${m} removed`)].join(', ')}): ${(error as Error).message}`, {
-        hint:
-          `\`etcd-lab member list\` shows etcd's view beside the lab's; etcd-lab.yaml still says ${from}. ` +
-          (added.length > 0
-            ? 'A member that joined but does not serve can be taken out with `etcdctl member remove <ID>` (then `docker rm -f` its container)'
-            : 'The members that left are gone for good: set members: in etcd-lab.yaml to what etcd has'),
-        exitCode: error instanceof Interrupted ? ExitCode.interrupted : ExitCode.failedPartWay,
-        cause: error,
-      });
-    }
+    await runSteps(scaleSteps(from, to), ctx, reporter, { command: 'scale', failure: (error, { committed }) => (committed ? stoppedPartWay(ctx, error) : error) });
     return { lab: current.name, from, to, added: ctx.added, removed: ctx.removed, spec: current.lab.configPath, elapsedMs: Date.now() - started };
   });
 }

@@ -286,7 +286,6 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
         await stopMembers(ctx.runtime, ctx.reporter);
       },
       undo: async (ctx, error) => {
-        if (ctx.proven) return [];
         ctx.reporter.warn(`restore failed (${(error as Error).message.split('\n')[0]}): putting back the data it replaced`);
         try {
           await putBack(ctx.runtime, ctx.state, ctx.image!, ctx.reporter);
@@ -307,6 +306,8 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
     },
     {
       title: "a read at the snapshot's revision or later",
+      // Proven: the restored data stays, whatever fails after (the old data's copies are not put back).
+      commits: (ctx) => ctx.proven === true,
       run: async (ctx) => {
         const revision = await ctx.runtime.ask('current revision', (endpoint) => currentRevision(endpoint, 5000), { idempotent: true, deadline: Date.now() + 15_000 });
         // At least the snapshot's: a client (an API server let in with --ignore-kind, a lease expiring) may write at once.
@@ -353,11 +354,12 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
   const file = resolve(opts.file);
   const ctx: RestoreContext = { runtime, opts, reporter, file, state: { snapshot: file, kept: [], replaced: [] }, prepared: new Map() };
   const leftovers = async () => (await keptVolumes(runtime)).map((v) => `volume ${v} (\`etcd-lab snapshot rollback\`)`);
-  try {
-    await runSteps(restoreSteps(runtime.topology.members.length), ctx, reporter, { command: 'restore', undoing: 'putting back what the restore replaced', leftovers });
-  } catch (error) {
-    throw await restoreFailure(ctx, error);
-  }
+  await runSteps(restoreSteps(runtime.topology.members.length), ctx, reporter, {
+    command: 'restore',
+    undoing: 'putting back what the restore replaced',
+    leftovers,
+    failure: (error, { committed }) => (committed ? error : restoreFailure(ctx, error)),
+  });
   return {
     lab: runtime.name,
     snapshot: ctx.snapshot!,
@@ -370,8 +372,8 @@ async function restoreOwnedLab(runtime: LabRuntime, opts: RestoreOptions, report
 }
 
 /** What a failed restore tells the user: whether the lab was touched, and whether it is back on its own data. */
+/** Before the proof: what the failure left (nothing touched, the old data back, or not even that). */
 async function restoreFailure(ctx: RestoreContext, error: unknown): Promise<unknown> {
-  if (ctx.proven) return error;
   if (!ctx.stopped) return error instanceof Interrupted ? new Interrupted('restore interrupted before the lab was touched: nothing changed') : error;
   if (ctx.putBackFailed !== undefined) {
     return new UserError(`restore failed, and putting back the old data failed too: ${(ctx.putBackFailed as Error).message}`, {

@@ -1,7 +1,8 @@
 // Long operations (up, kind, scale, upgrade, snapshot restore, member replace) are ordered lists of
 // small named steps, as kind's create is a list of actions. One runner runs them: one status line
 // each, and on a failure or Ctrl-C it takes back what the started steps made, last first, unless
-// --retain. The lists are data, so their order is unit-tested without Docker.
+// --retain — but never past a step that commits (from where undoing would do harm). The lists are
+// data, so their order is unit-tested without Docker.
 import { guarded, Interrupted, throwIfInterrupted } from '../interrupt.js';
 import type { Reporter, StepHandle } from '../progress.js';
 
@@ -19,6 +20,13 @@ export interface Step<C> {
    * step whose undo is long shows its own progress.
    */
   undo?(ctx: C, error: unknown): Promise<string[]>;
+  /**
+   * The point of no return: once this step has run (true), or once it has done what it says
+   * (a function of the context: "the member is in etcd's membership"), undoing the steps before it
+   * would do harm. A failure after that undoes only the steps started after it, and `failure`
+   * is told so.
+   */
+  commits?: boolean | ((ctx: C) => boolean);
 }
 
 export interface StepsOptions {
@@ -32,6 +40,21 @@ export interface StepsOptions {
   undoing?: string;
   /** What would be left if the process stopped now, for the line a second Ctrl-C prints. */
   leftovers?: () => Promise<string[]>;
+  /**
+   * What a failure (or Ctrl-C) becomes, once the runner has undone what it may: the operation's own
+   * words for where it stopped and what to do. `committed`: a step past the point of no return had
+   * started. Without it, the error stands (an interrupt says what was rolled back).
+   */
+  failure?: (error: unknown, at: { committed: boolean }) => unknown;
+}
+
+/** The last started step that passed its point of no return; -1 when none did. */
+function lastCommitted<C>(started: Step<C>[], ctx: C): number {
+  for (let i = started.length - 1; i >= 0; i--) {
+    const commits = started[i]!.commits;
+    if (commits === true || (typeof commits === 'function' && commits(ctx))) return i;
+  }
+  return -1;
 }
 
 export function titleOf<C>(step: Step<C>, ctx: C): string {
@@ -58,7 +81,12 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, 
       }
       return ctx;
     } catch (error) {
-      if (!started.some((s) => s.undo)) {
+      const committed = lastCommitted(started, ctx);
+      // Past the point of no return only what came after it is taken back.
+      const undoableSteps = started.slice(committed + 1);
+      if (committed >= 0 || !undoableSteps.some((s) => s.undo)) {
+        if (committed >= 0 && undoableSteps.some((s) => s.undo) && !opts.retain) await undoSteps(undoableSteps, ctx, reporter, error);
+        if (opts.failure) throw await opts.failure(error, { committed: committed >= 0 });
         // A bare Ctrl-C gets the command's name; a step's own message (what it left) is kept.
         if (error instanceof Interrupted && error.message === 'interrupted') throw new Interrupted(`${opts.command} interrupted before it had made anything to roll back`);
         throw error;
@@ -68,7 +96,8 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, 
         if (error instanceof Interrupted) throw new Interrupted(`${opts.command} interrupted; --retain kept what it made`, opts.retainedHint);
         throw error;
       }
-      const undone = await undoSteps(started, ctx, reporter, error);
+      const undone = await undoSteps(undoableSteps, ctx, reporter, error);
+      if (opts.failure) throw await opts.failure(error, { committed: false });
       if (error instanceof Interrupted) {
         throw new Interrupted(`${opts.command} interrupted; rolled back what it had created (${undone.length > 0 ? undone.join(', ') : 'nothing yet'})`);
       }

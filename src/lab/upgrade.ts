@@ -135,6 +135,8 @@ interface UpgradeContext {
   /** Members in the order they are upgraded: followers first, the leader last. */
   order?: string[];
   done: UpgradeResult['members'];
+  /** The member being moved now. */
+  moving?: string;
   after?: UpgradeResult['after'];
 }
 
@@ -170,6 +172,8 @@ export function upgradeSteps(members: number): Step<UpgradeContext>[] {
     ...Array.from({ length: members }, (_, i): Step<UpgradeContext> => ({
       title: (ctx) => `${ctx.order![i]}: hand leadership over if it leads, recreate on ${ctx.image}, healthy and caught up`,
       reportsItself: true,
+      // etcd has no way back to the old version: nothing before is undone (and nothing is, anyway).
+      commits: true,
       run: (ctx) => upgradeMember(ctx, ctx.order![i]!),
     })),
     {
@@ -207,23 +211,25 @@ async function preflight(ctx: UpgradeContext, step: StepHandle): Promise<void> {
 async function upgradeMember(ctx: UpgradeContext, member: string): Promise<void> {
   const { runtime, image, reporter, perMemberMs, done, order } = ctx;
   const started = Date.now();
+  ctx.moving = member;
   // To an upgraded member when there is one; a lab of one member has nobody to hand over to.
   const heir = done.at(-1)?.member ?? order!.find((m) => m !== member);
-  let wasLeader = false;
-  try {
-    wasLeader = await recreateOnImage(runtime, member, { image, version: ctx.target!, heir, perMemberMs }, reporter);
-  } catch (error) {
-    if (!(error instanceof NotBack)) throw error;
-    const rest = order!.slice(order!.indexOf(member) + 1);
-    throw new UserError(`${member} did not come back on ${image}: ${(error.cause as Error).message}`, {
-      hint:
-        `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${ctx.target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
-        `\`etcd-lab logs ${member}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${ctx.snapshot}`,
-      exitCode: ExitCode.failedPartWay,
-      cause: error,
-    });
-  }
+  const wasLeader = await recreateOnImage(runtime, member, { image, version: ctx.target!, heir, perMemberMs }, reporter);
   done.push({ member, wasLeader, ms: Date.now() - started });
+}
+
+/** A member that did not come back on the new image: where the upgrade stopped, and the ways on from there. */
+function stoppedAt(ctx: UpgradeContext, error: NotBack): UserError {
+  const { image, done, order } = ctx;
+  const member = ctx.moving!;
+  const rest = order!.slice(order!.indexOf(member) + 1);
+  return new UserError(`${member} did not come back on ${image}: ${(error.cause as Error).message}`, {
+    hint:
+      `the upgrade stopped there; the other members still hold quorum${done.length ? ` (${done.map((d) => d.member).join(', ')} on ${ctx.target})` : ''}${rest.length ? `, ${rest.join(', ')} untouched` : ''}. ` +
+      `\`etcd-lab logs ${member}\` shows why. To put it back on the image it had: \`etcd-lab up\`; the snapshot taken first is ${ctx.snapshot}`,
+    exitCode: ExitCode.failedPartWay,
+    cause: error,
+  });
 }
 
 /** A member recreated on its new image that did not serve again in time (`cause` says how far it got). */
@@ -296,7 +302,10 @@ export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise
   return withLab(opts, { lock: 'upgrade', warn: true }, reporter, async (runtime) => {
     const started = Date.now();
     const ctx: UpgradeContext = { runtime, image: opts.image, reporter, perMemberMs: opts.timeoutMs ?? 90_000, done: [] };
-    await runSteps(upgradeSteps(runtime.topology.members.length), ctx, reporter, { command: 'upgrade' });
+    await runSteps(upgradeSteps(runtime.topology.members.length), ctx, reporter, {
+      command: 'upgrade',
+      failure: (error, { committed }) => (committed && error instanceof NotBack ? stoppedAt(ctx, error) : error),
+    });
     return { lab: runtime.name, image: opts.image, snapshot: ctx.snapshot!, before: ctx.before!, after: ctx.after!, members: ctx.done, elapsedMs: Date.now() - started };
   });
 }

@@ -80,6 +80,44 @@ describe('runSteps', () => {
     expect(reporter.events).toContain('warn: could not undo "make b": engine hung; `etcd-lab status` shows what is left');
   });
 
+  it('past a step that commits, a failure undoes only what came after it, and `failure` is told', async () => {
+    const ctx = fresh();
+    const boom = new Error('boom');
+    const seen: { committed: boolean }[] = [];
+    const commit: Step<Ctx> = { ...making('membership'), commits: true };
+    const error = await runSteps([making('files'), commit, making('after'), making('last', boom)], ctx, new RecordingReporter(), {
+      command: 'demo',
+      failure: (e, at) => {
+        seen.push(at);
+        return new Error(`stopped part-way: ${(e as Error).message}`);
+      },
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('stopped part-way: boom');
+    expect(seen).toEqual([{ committed: true }]);
+    expect(ctx.log).toEqual(['run files', 'run membership', 'run after', 'run last', 'undo last', 'undo after']);
+    expect(ctx.made).toEqual(['files', 'membership']);
+  });
+
+  it('a step that commits only once it did what it says (a predicate): failing before that, everything is undone', async () => {
+    const ctx = fresh();
+    const half: Step<Ctx> = { ...making('member', new Error('member add refused')), commits: (c) => c.made.includes('member') };
+    const seen: { committed: boolean }[] = [];
+    await runSteps([making('files'), half], ctx, new RecordingReporter(), { command: 'demo', failure: (e, at) => (seen.push(at), e) }).catch(() => undefined);
+    expect(seen).toEqual([{ committed: false }]);
+    expect(ctx.log).toEqual(['run files', 'run member', 'undo member', 'undo files']);
+    expect(ctx.made).toEqual([]);
+  });
+
+  it('Ctrl-C past the point of no return goes to `failure` too, nothing before it undone', async () => {
+    const ctx = fresh();
+    const error = await runSteps([making('files'), { ...making('membership'), commits: true }, making('z', new Interrupted())], ctx, new RecordingReporter(), {
+      command: 'demo',
+      failure: (e, at) => (at.committed && e instanceof Interrupted ? new Interrupted('demo interrupted part-way', 'run it again to go on') : e),
+    }).catch((e: unknown) => e);
+    expect((error as Interrupted).message).toBe('demo interrupted part-way');
+    expect(ctx.made).toEqual(['files', 'membership']);
+  });
+
   it('a step that reports itself gets no line of its own', async () => {
     const reporter = new RecordingReporter();
     await runSteps([{ title: 'images', reportsItself: true, run: async () => {} }], fresh(), reporter, { command: 'demo' });
@@ -119,8 +157,10 @@ describe('the step lists of long operations', () => {
     ]);
   });
 
-  it('only the file generation of scale has an undo: a member that joined or left cannot be taken back', () => {
+  it('only the file generation of scale has an undo: a member that joined or left cannot be taken back (each join and leave commits)', () => {
     expect(scaleSteps(3, 5).filter((s) => s.undo).map((s) => s.title)).toEqual(['generate files for 5 members']);
+    expect(scaleSteps(3, 5).filter((s) => s.commits).map((s) => s.title)).toEqual(['etcd4 joins as a learner, starts, is promoted and serves', 'etcd5 joins as a learner, starts, is promoted and serves']);
+    expect(scaleSteps(5, 3).filter((s) => s.commits).map((s) => s.title)).toEqual(['member remove etcd5; its container and data', 'member remove etcd4; its container and data']);
   });
 });
 

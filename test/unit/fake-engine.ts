@@ -2,12 +2,13 @@
 // shared state: containers, networks and volumes are records; `docker compose up` reads the
 // generated compose file (with its .env) and creates what it lists, in order. A scenario makes one call fail, fail half-way, or hang, so the
 // orchestration's error paths (rollback, undo, messages) are tested without Docker.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { parseDotenv } from '../../src/config/local.js';
 import { engineHung } from '../../src/engine/deadlines.js';
-import type { ComposeClient, ComposeOptions, ContainerClient, ContainerInfo, Engine, ImageClient, NetworkClient, NetworkInfo, ServiceRun, ToolClient, VolumeClient } from '../../src/engine/engine.js';
+import type { ComposeClient, ComposeOptions, ContainerClient, ContainerInfo, Engine, ImageClient, NetworkClient, NetworkInfo, ServiceRun, ToolClient, ToolRun, VolumeClient } from '../../src/engine/engine.js';
 
 interface ComposeService {
   container_name: string;
@@ -24,7 +25,10 @@ interface ComposeFile {
 }
 
 /** What a scenario may do to one call (by method name): throw, or never answer until its deadline. */
-export type Trouble = { fail: Error } | { hangMs: number };
+export type Trouble = ({ fail: Error } | { hangMs: number }) & {
+  /** Only calls this says yes to ("remove volume …-before-restore"); every call of the method otherwise. */
+  only?: (call: string) => boolean;
+};
 
 /** What the fakes share: the records, every change in order, and the troubles a scenario planted. */
 export class FakeState {
@@ -43,7 +47,7 @@ export class FakeState {
 
   async maybeTrouble(method: string, call: string): Promise<void> {
     const t = this.trouble.get(method);
-    if (!t) return;
+    if (!t || (t.only && !t.only(call))) return;
     if ('fail' in t) throw t.fail;
     await new Promise((r) => setTimeout(r, t.hangMs));
     throw engineHung(call, t.hangMs);
@@ -76,9 +80,12 @@ export class FakeContainers implements ContainerClient {
     this.state.calls.push(`${call} container ${c.name}`);
     c.state = state;
   }
-  async kill(id: string): Promise<void> {
+  async kill(id: string, signal = 'SIGKILL'): Promise<void> {
     await this.state.maybeTrouble('containers.kill', `kill container ${id}`);
-    this.setState(id, 'exited', 'kill');
+    // SIGUSR2 (HAProxy's reload) and the like leave it running.
+    const c = this.state.containersById.get(id);
+    if (c && signal !== 'SIGKILL' && signal !== 'SIGTERM') this.state.calls.push(`signal ${signal} container ${c.name}`);
+    else this.setState(id, 'exited', 'kill');
   }
   async stop(id: string): Promise<void> {
     await this.state.maybeTrouble('containers.stop', `stop container ${id}`);
@@ -250,17 +257,35 @@ export class FakeCompose implements ComposeClient {
   }
 }
 
-/** Tools exit 0 with no output unless a scenario says otherwise (`toolAnswer`). */
+/**
+ * Tools as the lab's images answer them: `etcd --version` (the version set for the image), etcdutl's
+ * `snapshot status`, and a snapshot file (a whole one: its sha256 trailer) where a run leaves an
+ * output. A scenario can answer otherwise (`answer`).
+ */
 export class FakeTools implements ToolClient {
   constructor(private readonly state: FakeState) {}
 
-  /** What a tool run answers, by its command line. */
-  answer: (command: string[]) => { exitCode: number; output: string } = () => ({ exitCode: 0, output: '' });
+  /** The etcd version of each image (`etcd --version`). */
+  readonly versions = new Map<string, string>();
+  answer: (run: ToolRun) => { exitCode: number; output: string } | undefined = () => undefined;
 
-  async run(opts: { command: string[] }): Promise<{ exitCode: number; output: string; containerId: string }> {
+  async run(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }> {
     await this.state.maybeTrouble('tools.run', `run ${opts.command[0]}`);
     this.state.calls.push(`tool ${opts.command.slice(0, 2).join(' ')}`);
-    return { ...this.answer(opts.command), containerId: 'tool' };
+    const answer = this.answer(opts) ?? this.usual(opts);
+    if (answer.exitCode === 0 && opts.output) {
+      const body = Buffer.alloc(512);
+      writeFileSync(opts.output.to, Buffer.concat([body, createHash('sha256').update(body).digest()]));
+    }
+    return { ...answer, containerId: 'tool' };
+  }
+
+  private usual(opts: ToolRun): { exitCode: number; output: string } {
+    const line = opts.command.join(' ');
+    if (line === 'etcd --version') return { exitCode: 0, output: `etcd Version: ${this.versions.get(opts.image) ?? '3.5.16'}\nGit SHA: fake` };
+    if (line.includes('snapshot restore --help')) return { exitCode: 0, output: '--bump-revision' };
+    if (line.includes('snapshot status')) return { exitCode: 0, output: '{"hash":1,"revision":42,"totalKey":3,"totalSize":20480,"version":"3.5.0"}' };
+    return { exitCode: 0, output: '' };
   }
 }
 

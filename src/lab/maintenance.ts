@@ -100,7 +100,7 @@ async function planDefrag(runtime: LabRuntime, names: string[], reporter: Report
       exitCode: ExitCode.refused,
     });
   }
-  const healthy = (await Promise.all(answers.map(async (a) => (runtime.memberEndpoint(a.container) ? (await memberHealth(runtime.memberEndpoint(a.container)!, 1000, { excludeNoSpace: true })).healthy : false)))).filter(Boolean).length;
+  const healthy = (await runtime.memberHealth(undefined, 1000, { excludeNoSpace: true })).filter((m) => m.health.healthy).length;
   const members = runtime.topology.members.length;
   if (members > 1 && healthy - 1 < quorumOf(members) && !opts.force) {
     throw new UserError(`only ${healthy} of ${members} members are healthy: defragmenting one would leave no quorum while it runs, and writes would stop`, {

@@ -12,7 +12,6 @@ import {
   addMember,
   isTransient,
   listMembers,
-  memberHealth,
   memberStatus,
   moveLeader,
   promoteMember,
@@ -90,10 +89,10 @@ export interface LeaderResult {
 
 /** Hands leadership to `target` and waits until every answering member follows it. */
 export async function moveLeadershipIn(runtime: LabRuntime, target: string, reporter: Reporter): Promise<LeaderResult> {
-  const containers = await runtime.memberContainers();
-  const targetContainer = containers.find((c) => c.member === target);
-  if (!targetContainer) throw new UserError(`lab "${runtime.name}" has no member "${target}"`, { hint: `choose from: ${containers.map((c) => c.member).join(', ')}`, exitCode: ExitCode.badInput });
-  const targetEndpoint = runtime.memberEndpoint(targetContainer);
+  const members = await runtime.members();
+  const chosen = members.find((m) => m.name === target && m.container);
+  if (!chosen) throw new UserError(`lab "${runtime.name}" has no member "${target}"`, { hint: `choose from: ${members.filter((m) => m.container).map((m) => m.name).join(', ')}`, exitCode: ExitCode.badInput });
+  const targetEndpoint = chosen.endpoint;
   const targetStatus = targetEndpoint ? await memberStatus(targetEndpoint, 1000).catch(() => undefined) : undefined;
   if (!targetStatus) throw new UserError(`${target} does not answer: it cannot take the lead`, { hint: '`etcd-lab status` shows why; `etcd-lab start` starts it', exitCode: ExitCode.refused });
   const deadline = Date.now() + runtime.electionWaitMs;
@@ -190,7 +189,7 @@ export const REPLACE_STEPS: Step<ReplaceContext>[] = [
     // From here a stop leaves the lab part-way, and running it again resumes.
     commits: true,
     run: async ({ runtime, target, old, deadline }, step) => {
-      const container = (await runtime.memberContainers()).find((c) => c.member === target.name);
+      const { container } = (await runtime.member(target.name))!;
       if (container) await runtime.removeContainers([container], undefined, 5);
       if (old) {
         step.update(`etcdctl member remove ${hex(old.id)}`);
@@ -286,15 +285,7 @@ async function replacePreflight(ctx: ReplaceContext, step: StepHandle): Promise<
 
 /** Each member's /health (a full space quota still counts as serving). */
 async function memberHealths(runtime: LabRuntime): Promise<{ member: string; healthy: boolean; reason: string }[]> {
-  const containers = await runtime.memberContainers();
-  return Promise.all(
-    runtime.topology.members.map(async (m) => {
-      const c = containers.find((x) => x.member === m.name);
-      const e = c && runtime.memberEndpoint(c);
-      const h = e ? await memberHealth(e, 1000, { excludeNoSpace: true }) : { healthy: false, reason: c ? `container ${c.state}` : 'no container' };
-      return { member: m.name, healthy: h.healthy, reason: h.reason };
-    }),
-  );
+  return (await runtime.memberHealth(undefined, 1000, { excludeNoSpace: true })).map((m) => ({ member: m.name, ...m.health }));
 }
 
 /**

@@ -101,8 +101,7 @@ async function inject(kind: Nemesis, n: number, ctx: NemesisContext): Promise<Fa
       break;
     }
     case 'defrag': {
-      const c = (await runtime.memberContainers()).find((x) => x.member === target);
-      const endpoint = c && runtime.memberEndpoint(c);
+      const endpoint = (await runtime.member(target))?.endpoint;
       if (endpoint) await reporter.step(`defragment ${target}`, () => defragment(endpoint));
       break;
     }

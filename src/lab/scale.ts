@@ -204,7 +204,7 @@ async function removeMember(ctx: ScaleContext, k: number, step: StepHandle): Pro
   if (found) await removeWhenAllowed(at, found.id, member.name, ctx.deadline(), step);
   ctx.removed.push(member.name);
   step.update('stopping');
-  const container = (await ctx.current.memberContainers()).find((c) => c.member === member.name);
+  const { container } = (await ctx.current.member(member.name))!;
   if (container) await ctx.current.removeContainers([container], undefined, 5);
   await ctx.current.engine.volumes.remove(member.volume);
 }

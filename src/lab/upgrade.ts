@@ -101,11 +101,10 @@ export async function etcdVersionInImage(runtime: LabRuntime, image: string): Pr
 export async function versionsOf(runtime: LabRuntime): Promise<{ servers: Record<string, string>; cluster: string }> {
   const servers: Record<string, string> = {};
   let cluster = '';
-  for (const c of await runtime.memberContainers()) {
-    const e = runtime.memberEndpoint(c);
-    const v = e ? await versions(e, 2000).catch(() => undefined) : undefined;
+  for (const m of await runtime.members()) {
+    const v = m.endpoint ? await versions(m.endpoint, 2000).catch(() => undefined) : undefined;
     if (v) {
-      servers[c.member] = v.server;
+      servers[m.name] = v.server;
       cluster ||= v.cluster;
     }
   }
@@ -273,8 +272,7 @@ export async function recordEtcdImage(runtime: LabRuntime, image: string): Promi
 
 /** The member answers on the target version, at most two entries behind the others. */
 async function caughtUp(runtime: LabRuntime, member: string, target: string): Promise<{ done: boolean; detail: string }> {
-  const c = (await runtime.memberContainers()).find((x) => x.member === member);
-  const e = c && runtime.memberEndpoint(c);
+  const { container: c, endpoint: e } = (await runtime.member(member))!;
   if (!e) return { done: false, detail: `container ${c?.state ?? 'missing'}` };
   const [health, status] = await Promise.all([memberHealth(e, 1000), memberStatus(e, 1000).catch(() => undefined)]);
   if (!health.healthy || !status) return { done: false, detail: health.reason || 'no status yet' };

@@ -12,10 +12,10 @@ import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from '../protocol/haproxy-stats.js';
 import { waitUntil } from './wait.js';
 import type { LoadedLab } from '../config/load.js';
-import { clientEndpointOf, dialAddress, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology } from '../config/topology.js';
+import { clientEndpointOf, dialAddress, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology, type MemberTopology } from '../config/topology.js';
 import { DockerEngine } from '../engine/docker.js';
 import type { ContainerInfo, Engine } from '../engine/engine.js';
-import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type MemberStatus } from '../protocol/etcd-http.js';
+import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type Health, type MemberStatus } from '../protocol/etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
@@ -25,6 +25,15 @@ import { ExitCode } from '../exit-codes.js';
 
 export interface LabMemberContainer extends ContainerInfo {
   member: string;
+}
+
+/** A member of the spec joined to what exists of it (LabRuntime.members). */
+export interface LabMember {
+  name: string;
+  topology: MemberTopology;
+  container?: LabMemberContainer;
+  /** Its client API on this machine, while its container runs and publishes it. */
+  endpoint?: Endpoint;
 }
 
 export class LabRuntime {
@@ -386,17 +395,39 @@ export class LabRuntime {
     }
   }
 
+  /**
+   * The one view of the members: every member of the spec, in order, joined to its container (when
+   * there is one) and, while that runs and publishes its client port, its endpoint on this machine.
+   * `names` narrows it to those members.
+   */
+  async members(names?: string[]): Promise<LabMember[]> {
+    const containers = await this.memberContainers();
+    return this.topology.members
+      .filter((m) => !names || names.includes(m.name))
+      .map((topology) => {
+        const container = containers.find((c) => c.member === topology.name);
+        return { name: topology.name, topology, container, endpoint: container && this.memberEndpoint(container) };
+      });
+  }
+
+  /** One member of the spec in that view; undefined for a name the spec does not have. */
+  async member(name: string): Promise<LabMember | undefined> {
+    return (await this.members([name]))[0];
+  }
+
+  /** The members with their health as /health says it: a member with no endpoint is not healthy, and says why. */
+  async memberHealth(names?: string[], timeoutMs = 1000, opts: { excludeNoSpace?: boolean } = {}): Promise<(LabMember & { health: Health })[]> {
+    return Promise.all(
+      (await this.members(names)).map(async (m) => ({
+        ...m,
+        health: m.endpoint ? await memberHealth(m.endpoint, timeoutMs, opts) : { healthy: false, reason: m.container ? `container ${m.container.state}` : 'no container' },
+      })),
+    );
+  }
+
   /** The spec's members that are not healthy now: no container, not running, or /health not 200. */
   async unhealthyMembers(timeoutMs = 1000): Promise<string[]> {
-    const containers = await this.memberContainers();
-    const answers = await Promise.all(
-      this.topology.members.map(async (m) => {
-        const c = containers.find((x) => x.member === m.name);
-        const endpoint = c && this.memberEndpoint(c);
-        return endpoint && (await memberHealth(endpoint, timeoutMs)).healthy ? '' : m.name;
-      }),
-    );
-    return answers.filter(Boolean);
+    return (await this.memberHealth(undefined, timeoutMs)).filter((m) => !m.health.healthy).map((m) => m.name);
   }
 
   /**

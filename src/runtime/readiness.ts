@@ -2,7 +2,7 @@
 // one leader they all agree on, HAProxy marking each of them UP, and a real write and read through
 // HAProxy. `up` expects every member; the failure commands expect the members still alive.
 import type { Reporter } from '../progress.js';
-import { currentRevision, getKey, memberHealth, putKey } from '../protocol/etcd-http.js';
+import { currentRevision, getKey, putKey } from '../protocol/etcd-http.js';
 import { electedLeader } from './leader.js';
 import { fetchStats } from '../protocol/haproxy-stats.js';
 import { memberViews, type LabRuntime } from './lab.js';
@@ -42,17 +42,7 @@ function readyWaits(runtime: LabRuntime, expected: string[], probe: 'write' | 'r
       title: n === runtime.topology.members.length ? 'members healthy' : `${expected.join(', ')} healthy`,
       waitingFor: 'every member to be healthy',
       probe: async () => {
-        const containers = await runtime.memberContainers();
-        const results = await Promise.all(
-          expected.map(async (name) => {
-            const c = containers.find((x) => x.member === name);
-            const endpoint = c && runtime.memberEndpoint(c);
-            if (!endpoint) return `${name}: container ${c?.state ?? 'missing'}`;
-            const h = await memberHealth(endpoint, 500);
-            return h.healthy ? '' : `${name}: ${h.reason}`;
-          }),
-        );
-        const waiting = results.filter(Boolean);
+        const waiting = (await runtime.memberHealth(expected, 500)).filter((m) => !m.health.healthy).map((m) => `${m.name}: ${m.health.reason}`);
         return { done: waiting.length === 0, detail: `${n - waiting.length}/${n} healthy${waiting.length ? ` (${waiting.join(', ')})` : ''}` };
       },
     },

@@ -1,11 +1,11 @@
 // The state of a lab in one read: per member the container, health, raft status and HAProxy's
 // view; then the quorum arithmetic. Read over etcd's own API, not `docker exec`.
-import { ETCD_CLIENT_PORT, quorumState, type MemberTopology } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, quorumState } from '../config/topology.js';
 import type { ContainerInfo } from '../engine/engine.js';
 import { alarmsIn, memberHealth, memberStatus, versions, type Alarm, type AlarmType, type MemberStatus } from '../protocol/etcd-http.js';
 import { electedLeader } from './leader.js';
 import { fetchStats, type BackendServer } from '../protocol/haproxy-stats.js';
-import type { LabMemberContainer, LabRuntime } from './lab.js';
+import type { LabMember, LabRuntime } from './lab.js';
 import { earliestExpiry } from './pki.js';
 import { impairmentOf, impairments, type ImpairmentKind } from './impairments.js';
 
@@ -82,20 +82,12 @@ async function haproxyView(runtime: LabRuntime, haproxy: ContainerInfo | undefin
 }
 
 /** One member: its container, its health and raft status as it answers them, HAProxy's view of it. */
-async function memberReport(
-  runtime: LabRuntime,
-  m: MemberTopology,
-  containers: LabMemberContainer[],
-  backends: BackendServer[] | undefined,
-  impaired: Map<string, ImpairmentKind>,
-  timeoutMs: number,
-): Promise<MemberReport> {
-  const container = containers.find((c) => c.member === m.name);
+async function memberReport(runtime: LabRuntime, member: LabMember, backends: BackendServer[] | undefined, impaired: Map<string, ImpairmentKind>, timeoutMs: number): Promise<MemberReport> {
+  const { topology: m, container, endpoint } = member;
   const backend = backends?.find((b) => b.name === m.name)?.status ?? 'unknown';
   const kind = impaired.get(m.name);
   const base = { name: m.name, address: m.address, container: m.container, backend, isLeader: false, partitioned: false, ...(kind ? { impaired: kind } : {}), alarms: [] as AlarmType[] };
   if (!container) return { ...base, state: 'missing', healthy: false, reason: 'no container' };
-  const endpoint = runtime.memberEndpoint(container);
   const hostPort = container.hostPorts[ETCD_CLIENT_PORT];
   base.partitioned = runtime.isPartitioned(container);
   if (!endpoint) return { ...base, state: container.state, hostPort, healthy: false, reason: `container ${container.state}` };
@@ -123,10 +115,10 @@ async function memberReport(
 }
 
 export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Promise<LabStatus> {
-  const [containers, haproxy, helpers] = await Promise.all([runtime.memberContainers(), runtime.haproxyContainer(), impairments(runtime)]);
+  const [labMembers, haproxy, helpers] = await Promise.all([runtime.members(), runtime.haproxyContainer(), impairments(runtime)]);
   const impaired = new Map(helpers.map((h) => [impairmentOf(h).member, impairmentOf(h).kind]));
   const { backends, statsError, config, routesTo } = await haproxyView(runtime, haproxy, timeoutMs);
-  const members = await Promise.all(runtime.topology.members.map((m) => memberReport(runtime, m, containers, backends, impaired, timeoutMs)));
+  const members = await Promise.all(labMembers.map((m) => memberReport(runtime, m, backends, impaired, timeoutMs)));
 
   // The one rule (leader.ts): a member cut off from quorum may name a stale leader.
   const elected = electedLeader(
@@ -145,7 +137,7 @@ export async function collectStatus(runtime: LabRuntime, timeoutMs = 1000): Prom
   for (const m of members) delete m.clusterAlarms;
   const answering = members.find((m) => m.healthy && m.hostPort);
   const clusterVersion = answering
-    ? await versions(runtime.memberEndpoint(containers.find((c) => c.member === answering.name)!)!, timeoutMs)
+    ? await versions(labMembers.find((m) => m.name === answering.name)!.endpoint!, timeoutMs)
         .then((v) => v.cluster)
         .catch(() => undefined)
     : undefined;

@@ -33,7 +33,7 @@ import {
 import { kubeApiServerEtcd, type KubeApiServerEtcd } from '../render/kind.js';
 import type { Engine } from '../engine/engine.js';
 import { fetchWithDeadline, type ClientTls } from '../protocol/etcd-http.js';
-import { writeFileAtomic } from '../runtime/files.js';
+import { writeFileAtomic } from '../files.js';
 import { APISERVER_IMAGE, buildLocalImages } from '../runtime/images.js';
 import { kindCli, kindNetworkName } from '../runtime/kind-cli.js';
 import type { LabRuntime } from '../runtime/lab.js';

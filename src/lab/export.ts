@@ -9,7 +9,7 @@ import { memberNames } from '../config/topology.js';
 import { newStatsPassword, parseDotenv } from '../config/local.js';
 import { checkHosts, hostsCertRequests, renderHostsExport, type HostsExportInput } from '../render/export-hosts.js';
 import { HAPROXY_NODE_LABEL, memberNodeLabel, renderSwarmHaproxyCfg, renderSwarmRunbook, renderSwarmStack, SWARM_STACK_FILE, swarmCertRequests, swarmTopology, type SwarmExportInput } from '../render/export-swarm.js';
-import { writeFileAtomic } from '../runtime/files.js';
+import { writeFileAtomic } from '../files.js';
 import { ensurePki } from '../runtime/pki.js';
 import { ExitCode } from '../exit-codes.js';
 

@@ -7,7 +7,7 @@ import type { Reporter } from '../progress.js';
 import { ENV_FILE, renderLab } from '../render/index.js';
 import { resolveEndpointMode, type ResolvedEndpointMode } from '../render/kind.js';
 import { loadLab, type LoadedLab, type LoadOptions } from '../config/load.js';
-import { writeFileAtomic } from '../runtime/files.js';
+import { writeFileAtomic } from '../files.js';
 import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
 import { ensurePki, type PkiReport } from '../runtime/pki.js';
 import { certRequests, pkiDirOf } from '../render/pki.js';

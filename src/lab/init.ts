@@ -6,7 +6,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileError, UserError } from '../errors.js';
 import { SCHEMA_FILE, TEMPLATES_DIR } from '../render/templates.js';
 import { CONFIG_FILE, DEFAULT_OUT_DIR } from '../config/load.js';
-import { writeFileAtomic } from '../runtime/files.js';
+import { writeFileAtomic } from '../files.js';
 import { gitIgnores, inGitWorkTree } from '../runtime/git.js';
 
 export interface InitResult {

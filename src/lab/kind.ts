@@ -9,7 +9,7 @@ import type { Reporter, StepHandle } from '../progress.js';
 import { KIND_FILE } from '../render/index.js';
 import { kindEtcdEndpoint, kindEtcdFiles, kindEtcdPrefix, renderKindConfig, resolveEndpointMode, type KubeadmApi, type ResolvedEndpointMode } from '../render/kind.js';
 import type { Engine } from '../engine/engine.js';
-import { writeFileAtomic } from '../runtime/files.js';
+import { writeFileAtomic } from '../files.js';
 import { countPrefix, deletePrefix } from '../protocol/etcd-http.js';
 import { kindCli, kindNetworkName, kubeadmApiFor, parseKindVersion } from '../runtime/kind-cli.js';
 import { LabRuntime } from '../runtime/lab.js';

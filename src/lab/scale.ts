@@ -3,18 +3,16 @@
 // members hand leadership off first and are removed before they stop. HAProxy is reloaded in place,
 // never restarted, and the members that stay keep running. Afterwards the spec, the generated files,
 // HAProxy's backends and etcd's membership all say n, so `up` changes nothing.
-import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { UserError } from '../errors.js';
 import { Interrupted, sleep } from '../interrupt.js';
 import { HARD_STOP_AFTER_MS } from '../render/haproxy.js';
 import type { Reporter, StepHandle } from '../progress.js';
-import { loadLab, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
+import { resizedLab, writeMemberCount } from '../config/edit.js';
 import { Invalid } from '../config/fields.js';
 import { memberCount } from '../config/read.js';
 import { memberName, quorumOf } from '../config/topology.js';
 import type { Engine } from '../engine/engine.js';
-import { writeFileAtomic } from '../runtime/files.js';
 import { listMembers } from '../protocol/etcd-http.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
@@ -39,13 +37,6 @@ export interface ScaleResult {
   removed: string[];
   spec: string;
   elapsedMs: number;
-}
-
-/** Sets `members:` in etcd-lab.yaml, every comment and other line kept. */
-export async function writeMemberCount(specPath: string, members: number): Promise<void> {
-  const doc = parseDocument(await readFile(specPath, 'utf8'));
-  doc.set('members', members);
-  await writeFileAtomic(specPath, doc.toString());
 }
 
 /** What scale's steps share: the lab at its current size, at the new one, and what changed so far. */
@@ -247,10 +238,8 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     // The spec at each size, validated as any spec (the subnet must hold every address), on the
     // images the lab runs now (a local stand-in, say), not whatever the spec would pull.
     const images = { etcdImage: (await current.memberContainers())[0]?.image, haproxyImage: (await current.haproxyContainer())?.image };
-    const sizedRuntime = (k: number) => {
-      const lab = loadLab({ ...opts, overrides: [...(opts.overrides ?? []), { path: 'members', value: k, source: 'scale' }] });
-      return new LabRuntime({ ...lab, local: { ...lab.local, ...definedOnly(images) } }, current.engine);
-    };
+    const onImages = { ...current.lab, local: { ...current.lab.local, ...definedOnly(images) } };
+    const sizedRuntime = (k: number) => new LabRuntime(resizedLab(onImages, k), current.engine);
     const next = sizedRuntime(to);
     const stepMs = opts.timeoutMs ?? 120_000;
     const ctx: ScaleContext = {
@@ -263,7 +252,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
       deadline: () => Date.now() + stepMs,
       added: [],
       removed: [],
-      sized: (k) => (k === to ? next : new LabRuntime({ ...next.lab, spec: { ...next.lab.spec, members: k } }, current.engine)),
+      sized: (k) => (k === to ? next : sizedRuntime(k)),
     };
     await runSteps(scaleSteps(from, to), ctx, reporter, { command: 'scale', failure: (error, { committed }) => (committed ? stoppedPartWay(ctx, error) : error) });
     return { lab: current.name, from, to, added: ctx.added, removed: ctx.removed, spec: current.lab.configPath, elapsedMs: Date.now() - started };

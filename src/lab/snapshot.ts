@@ -12,7 +12,7 @@ import { waitApiServerReady } from './apiserver.js';
 import { DEFAULT_BUMP_REVISION } from '../config/defaults.js';
 import { LABEL, labLabels, type MemberTopology, type Role } from '../config/topology.js';
 import type { Engine } from '../engine/engine.js';
-import { writeFileAtomic } from '../runtime/files.js';
+import { writeFileAtomic } from '../files.js';
 import { currentRevision } from '../protocol/etcd-http.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { checkMembership } from '../runtime/preflight.js';

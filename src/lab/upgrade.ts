@@ -2,17 +2,16 @@
 // first, then one member at a time (followers first, the leader last after handing leadership to an
 // upgraded member), each recreated on the new image with its own data volume and proven healthy and
 // caught up before the next. It stops at the first member that does not come back, quorum held.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { Interrupted } from '../interrupt.js';
 import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
-import { ENV_VARS, setDotenvValue } from '../config/local.js';
+import { ENV_VARS } from '../config/local.js';
+import { setInDotenv } from '../config/edit.js';
 import { memberImageVar } from '../render/etcd-flags.js';
 import { ENV_FILE } from '../render/index.js';
 import type { Engine } from '../engine/engine.js';
-import { writeFileAtomic } from '../runtime/files.js';
 import { memberHealth, memberStatus, versions } from '../protocol/etcd-http.js';
 import { toolLabels } from '../runtime/snapshot.js';
 import type { LabRuntime } from '../runtime/lab.js';
@@ -109,15 +108,6 @@ export async function versionsOf(runtime: LabRuntime): Promise<{ servers: Record
     }
   }
   return { servers, cluster };
-}
-
-/** Sets one variable in the per-person .env beside the spec, keeping every other line. */
-async function setInDotenv(file: string, name: string, value: string): Promise<void> {
-  const text = await readFile(file, 'utf8').catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw error;
-  });
-  await writeFileAtomic(file, setDotenvValue(text, name, value));
 }
 
 /** What upgrade's steps share. */

@@ -44,6 +44,19 @@ export function joinVars(member: string): { initialCluster: string; state: strin
   return { initialCluster: `${prefix}_INITIAL_CLUSTER`, state: `${prefix}_INITIAL_CLUSTER_STATE` };
 }
 
+/**
+ * The join variables read back from a running member's command line (as Docker lists it): the
+ * values it was started with, so a later compose run reproduces its flags instead of recreating it
+ * with the bootstrap ones. Written (etcdCommand) and read here, in one module.
+ */
+export function joinValuesOf(member: string, command: string): Record<string, string> {
+  const vars = joinVars(member);
+  const flag = (name: string) => new RegExp(`(?:^|\\s)--${name}=(\\S+)`).exec(command)?.[1];
+  const cluster = flag('initial-cluster');
+  const state = flag('initial-cluster-state');
+  return { ...(cluster ? { [vars.initialCluster]: cluster } : {}), ...(state ? { [vars.state]: state } : {}) };
+}
+
 /** The variable that puts one member on another image, set only by `etcd-lab upgrade` for that member's start. */
 export function memberImageVar(member: string): string {
   return `ETCD_LAB_${member.toUpperCase()}_IMAGE`;

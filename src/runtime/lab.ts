@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
-import { joinVars, memberImageVar } from '../render/etcd-flags.js';
+import { joinValuesOf, memberImageVar } from '../render/etcd-flags.js';
 import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from '../protocol/haproxy-stats.js';
 import { waitUntil } from './wait.js';
@@ -452,16 +452,7 @@ export class LabRuntime {
 
 /** For each member with a container, the join variables that reproduce its bootstrap flags (see LabRuntime.compose). */
 export function keptBootstrapEnv(members: LabMemberContainer[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const c of members) {
-    const vars = joinVars(c.member);
-    const flag = (name: string) => new RegExp(`(?:^|\\s)--${name}=(\\S+)`).exec(c.command ?? '')?.[1];
-    const cluster = flag('initial-cluster');
-    const state = flag('initial-cluster-state');
-    if (cluster) env[vars.initialCluster] = cluster;
-    if (state) env[vars.state] = state;
-  }
-  return env;
+  return Object.assign({}, ...members.map((c) => joinValuesOf(c.member, c.command ?? '')));
 }
 
 /** What the leader rule reads of each answer (see leader.ts). */

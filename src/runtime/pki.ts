@@ -9,7 +9,7 @@ import { fileError, UserError } from '../errors.js';
 import type { TlsSpec } from '../config/types.js';
 import type { CertRequest } from '../render/pki.js';
 import type { ClientTls } from '../protocol/etcd-http.js';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../files.js';
 import { ExitCode } from '../exit-codes.js';
 
 export const CA = 'ca';

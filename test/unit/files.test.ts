@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseDotenv, scanDotenv, setDotenvValue } from '../../src/config/local.js';
-import { writeMemberCount } from '../../src/lab/scale.js';
+import { resizedLab, writeMemberCount } from '../../src/config/edit.js';
+import { loadLab } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
-import { writeFileAtomic } from '../../src/runtime/files.js';
+import { writeFileAtomic } from '../../src/files.js';
 
 let dir: string;
 beforeEach(() => {
@@ -58,6 +59,32 @@ describe('scale records the member count in etcd-lab.yaml', () => {
     expect(readFileSync(path, 'utf8')).toBe('# our lab\nname: team-lab # the name\nmembers: 5\n');
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(['etcd-lab.yaml']);
+  });
+});
+
+describe('a lab at another size (scale passes through each)', () => {
+  const lab = (subnet: string) => {
+    writeFileSync(join(dir, 'etcd-lab.yaml'), `name: sized\nmembers: 3\nnetwork:\n  subnet: ${subnet}\n`);
+    return loadLab({ cwd: dir, env: {} });
+  };
+
+  it('takes the counts on the way (4 between 3 and 5), the rest of the spec kept', () => {
+    const four = resizedLab(lab('10.9.0.0/24'), 4);
+    expect(four.spec.members).toBe(4);
+    expect(four.spec.network.subnet).toBe('10.9.0.0/24');
+  });
+
+  it('is validated again: a subnet too small for the new count is refused with the fix', () => {
+    const error = (() => {
+      try {
+        resizedLab(lab('10.9.0.0/28'), 7);
+      } catch (e) {
+        return e as UserError;
+      }
+      throw new Error('expected a refusal');
+    })();
+    expect(error.message).toMatch(/lab "sized" cannot have 7 members: network.subnet: a \/28 has 16 addresses; 7 members need 32/);
+    expect(error.hint).toMatch(/use a \/27 or larger/);
   });
 });
 

@@ -3,6 +3,7 @@
 // only when the command runs, so `--help` starts fast.
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
+import { ending } from './commands/shared.js';
 import { UserError } from './errors.js';
 import { dockerRefusal } from './engine/engine.js';
 import { describeFetchError, isTransient } from './protocol/etcd-http.js';
@@ -25,9 +26,10 @@ export async function main(argv: string[], opts: { signals?: boolean } = {}): Pr
   const program = buildProgram();
   if (opts.signals !== false) installInterruptHandlers();
   try {
+    ending.code = ExitCode.ok;
     await program.parseAsync(argv);
-    // A command may end without an error but with a verdict to report (check: 5).
-    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+    // What the command's action returned: 0, or a verdict to report (check: 5).
+    return ending.code;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version exit 0; usage errors (printed by commander) are the user's: 2, as every user mistake.

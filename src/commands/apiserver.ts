@@ -1,6 +1,6 @@
 // `etcd-lab apiserver [--delete]`: Kubernetes' generic API server on the lab's etcd, or its removal.
 import { Option, type Command } from 'commander';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { ends, finish, loadOptionsFrom, outputOptions, reporter, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 
 type ApiServerFlags = SpecFlags & OutputFlags & { delete?: boolean; retain?: boolean; timeout: string; mergeKubeconfig?: boolean | string; etcdEndpoints: 'haproxy' | 'members' };
 
@@ -25,27 +25,21 @@ export function register(program: Command): void {
       "also merge its context into your own kubeconfig and make it current, as kind does (default: $KUBECONFIG's first file, else ~/.kube/config); --delete takes it out again",
     )
     .option('--timeout <seconds>', 'how long the API server may take to become ready', '60')
-    .action(async (flags: ApiServerFlags) => {
+    .action(ends(async (flags: ApiServerFlags) => {
       const apiserver = await import('../lab/apiserver.js');
       const options = loadOptionsFrom(flags);
       if (flags.delete) {
         const r = await apiserver.deleteApiServer(options, await reporter(flags));
-        if (flags.json) return printJson(r);
-        if (!flags.quiet) {
-          print([
-            r.removed ? `removed ${r.container} (its objects stay in etcd)` : `no API server ${r.container} to remove`,
-            ...(r.unmergedFrom ? [`removed its context from ${r.unmergedFrom}`] : []),
-          ]);
-        }
-        return;
+        return finish(flags, r, () => [
+          r.removed ? `removed ${r.container} (its objects stay in etcd)` : `no API server ${r.container} to remove`,
+          ...(r.unmergedFrom ? [`removed its context from ${r.unmergedFrom}`] : []),
+        ]);
       }
       const r = await apiserver.startApiServer(
         { ...options, etcdEndpoints: flags.etcdEndpoints, retain: flags.retain, timeoutMs: seconds(flags.timeout, '--timeout'), mergeKubeconfig: flags.mergeKubeconfig },
         await reporter(flags),
       );
-      if (flags.json) return printJson(r);
-      if (flags.quiet) return;
-      print([
+      return finish(flags, r, () => [
         `API server ${r.container} is ready at ${r.server} (${r.readyMs} ms after it started); it stores everything in the lab's etcd (${r.etcdEndpoint}, under ${r.etcdPrefix}/).`,
         r.mergedInto
           ? `  kubectl api-resources     # context ${r.context}, merged into ${r.mergedInto} and made current`
@@ -53,5 +47,5 @@ export function register(program: Command): void {
         `  docker exec ${r.container} kubectl api-resources             # Debian's kubectl, inside its image`,
         '',
       ]);
-    });
+    }));
 }

@@ -3,7 +3,7 @@
 import { Option, type Command } from 'commander';
 import { imageReferenceProblem } from '../config/fields.js';
 import { UserError } from '../errors.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
+import { ends, finish, loadOptionsFrom, outputOptions, reporter, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 import { ExitCode } from '../exit-codes.js';
 
 const NEMESES = 'kill,pause,partition,leader,defrag,compact,replace,loss,blackhole,delay';
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--hold <seconds>', 'how long each fault lasts, and the calm after it', '1.5')
     .option('--verify <history.json>', 'check a saved history again (no lab needed), and write its report anew')
     .action(
-      async (
+      ends(async (
         flags: SpecFlags & OutputFlags & { traffic: 'etcd' | 'kubernetes' | 'leases'; faults: string; nemesis: string; clients: string; keys: string; rate: string; reads: 'linearizable' | 'serializable'; hold: string; verify?: string; upgradeImage?: string },
       ) => {
         const hold = Number(flags.hold);
@@ -55,14 +55,12 @@ export function register(program: Command): void {
           },
           await reporter(flags),
         );
-        if (!result.ok) process.exitCode = ExitCode.violation;
-        if (flags.json) return printJson(result);
-        if (flags.quiet && result.ok) return;
         const c = result.checker.counts;
         const byKind = new Map<string, number>();
         for (const f of result.faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
         const more = Object.entries(result.checker.more).map(([kind, n]) => `… and ${n} more ${kind}`);
-        print([
+        // A violation is always said, --quiet or not, and is the exit code: 5.
+        return finish(flags, result, () => [
           ...result.faults.map((f) => `fault: ${f.kind} ${f.target} (${Math.round(f.startMs)}–${Math.round(f.endMs)} ms)`),
           `faults: ${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`,
           `operations: ${c.operations} (ok ${c.ok}, failed ${c.failed}, unknown outcome ${c.unknown}: ${c.unknownCommitted} committed, ${c.unknownNotCommitted} not); ${c.committedRevisions} committed revisions${c.leaseExpiries ? `, ${c.leaseExpiries} leases expired` : ''}${c.staleSerializableReads ? `; ${c.staleSerializableReads} serializable reads answered from an older state (allowed)` : ''}`,
@@ -76,7 +74,7 @@ export function register(program: Command): void {
             : `FAIL: ${result.checker.violations.length + Object.values(result.checker.more).reduce((a, b) => a + (b ?? 0), 0)} violations`,
           `history: ${result.historyFile}`,
           `report: ${result.reportFile}`,
-        ]);
-      },
+        ], { exitCode: result.ok ? ExitCode.ok : ExitCode.violation });
+      }),
     );
 }

@@ -4,6 +4,7 @@
 // spec in the current directory (no Docker: completion has to be instant).
 import type { Argument, Command, Option } from 'commander';
 import { MEMBER_COUNTS } from '../config/types.js';
+import { ends } from './shared.js';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
 type Shell = (typeof SHELLS)[number];
@@ -36,25 +37,29 @@ export function register(program: Command): void {
     .description('prints a shell completion script (bash, zsh or fish): commands, flags and member names')
     .argument('<shell>', SHELLS.join(', '))
     .addHelpText('after', '\nbash: source <(etcd-lab completion bash)   zsh: source <(etcd-lab completion zsh)\nfish: etcd-lab completion fish > ~/.config/fish/completions/etcd-lab.fish')
-    .action(async (shell: string) => {
+    .action(
+      ends(async (shell: string) => {
       if (!(SHELLS as readonly string[]).includes(shell)) {
         const { UserError } = await import('../errors.js');
         const { ExitCode } = await import('../exit-codes.js');
         throw new UserError(`no completion for ${JSON.stringify(shell)}`, { hint: `use one of ${SHELLS.join(', ')}`, exitCode: ExitCode.badInput });
       }
       process.stdout.write(SCRIPTS[shell as Shell]);
-    });
+      }),
+    );
   program
     .command('__complete', { hidden: true })
     .description('candidates for the last word (used by the completion scripts)')
     .argument('[words...]')
     .allowUnknownOption()
     .helpOption(false)
-    .action(async (words: string[]) => {
-      const members = await memberNames(words);
-      const candidates = completions(program, words.length === 0 ? [''] : words, members);
-      if (candidates.length > 0) process.stdout.write(`${candidates.join('\n')}\n`);
-    });
+    .action(
+      ends(async (words: string[]) => {
+        const members = await memberNames(words);
+        const candidates = completions(program, words.length === 0 ? [''] : words, members);
+        if (candidates.length > 0) process.stdout.write(`${candidates.join('\n')}\n`);
+      }),
+    );
 }
 
 /** The lab's member names from the spec (the --config among the words, else ./etcd-lab.yaml); none when it cannot be read. */

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { FaultAction } from '../lab/faults.js';
 import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
+import { ends, finish, loadOptionsFrom, outputOptions, reporter, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 
 const FAULTS: [FaultAction, string, string][] = [
   ['kill', '<members...>', 'SIGKILL members (or "leader"): no graceful handover, so an election follows'],
@@ -27,7 +27,8 @@ export function register(program: Command): void {
       .option('--timeout <seconds>', 'how long to wait', '30');
     if (action === 'delay') command.option('--ms <n>', 'how long each chunk is held, each way, 1–10000', String(DEFAULT_DELAY_MS));
     if (action === 'loss') command.option('--percent <n>', 'the share of peer packets dropped, 1–99 (all of them: `partition`)', String(DEFAULT_LOSS_PERCENT));
-    command.action(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string; percent?: string; ms?: string }) => {
+    command.action(
+      ends(async (members: string[] | undefined, flags: SpecFlags & OutputFlags & { wait: boolean; timeout: string; percent?: string; ms?: string }) => {
         const { fault } = await import('../lab/faults.js');
         const result = await fault(
           {
@@ -41,15 +42,12 @@ export function register(program: Command): void {
           },
           await reporter(flags),
         );
-        if (flags.json) return printJson(result);
-        if (flags.quiet) return;
-        const lines = [...result.done];
-        if (result.election) {
-          const { leader, term, afterMs } = result.election;
-          lines.push(`${result.leaderBefore} was leader: ${leader} elected at term ${term}, ${(afterMs / 1000).toFixed(1)}s later`);
-        }
-        lines.push(result.state.text);
-        print(lines);
-      });
+        return finish(flags, result, ({ done, election, leaderBefore, state }) => [
+          ...done,
+          ...(election ? [`${leaderBefore} was leader: ${election.leader} elected at term ${election.term}, ${(election.afterMs / 1000).toFixed(1)}s later`] : []),
+          state.text,
+        ]);
+      }),
+    );
   }
 }

@@ -1,6 +1,6 @@
 // `etcd-lab images build`: local etcd and HAProxy images from Debian packages, for machines that cannot pull.
 import { Option, type Command } from 'commander';
-import { outputOptions, print, printJson, reporter, type OutputFlags } from './shared.js';
+import { ends, finish, outputOptions, reporter, type OutputFlags } from './shared.js';
 
 export function register(program: Command): void {
   const images = program.command('images').description('local etcd and HAProxy images for machines that cannot pull');
@@ -11,10 +11,11 @@ export function register(program: Command): void {
       new Option('--etcd-version <version...>', 'also etcd 3.4 from Debian bookworm, as etcd-lab/etcd:3.4-bookworm (3.5 from trixie is etcd-lab/etcd:trixie): to rehearse an upgrade').choices(['3.4', '3.5']),
     )
     .option('--apiserver', "also Kubernetes' generic API server with kubectl, from Debian sid's Go sources, as etcd-lab/apiserver:sid (what `etcd-lab apiserver` runs; a Go build, about 15 min the first time)")
-    .action(async (flags: OutputFlags & { force?: boolean; etcdVersion?: ('3.4' | '3.5')[]; apiserver?: boolean }) => {
-      const { buildImages } = await import('../lab/host.js');
-      const result = await buildImages({ force: flags.force, etcdVersions: flags.etcdVersion, apiserver: flags.apiserver }, await reporter(flags));
-      if (flags.json) printJson(result);
-      else if (!flags.quiet) print([result.summary]);
-    });
+    .action(
+      ends(async (flags: OutputFlags & { force?: boolean; etcdVersion?: ('3.4' | '3.5')[]; apiserver?: boolean }) => {
+        const { buildImages } = await import('../lab/host.js');
+        const result = await buildImages({ force: flags.force, etcdVersions: flags.etcdVersion, apiserver: flags.apiserver }, await reporter(flags));
+        return finish(flags, result, ({ summary }) => [summary]);
+      }),
+    );
 }

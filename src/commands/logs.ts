@@ -1,6 +1,6 @@
 // `etcd-lab logs [member] [-f]`: container logs of one member or service, or of all, prefixed.
 import type { Command } from 'commander';
-import { loadOptionsFrom, specOptions, type SpecFlags } from './shared.js';
+import { ends, loadOptionsFrom, specOptions, type SpecFlags } from './shared.js';
 
 export function register(program: Command): void {
   specOptions(program.command('logs'))
@@ -8,8 +8,10 @@ export function register(program: Command): void {
     .argument('[member]', 'etcd1, etcd2, …, or haproxy; all when left out')
     .option('-f, --follow', 'keep printing new lines')
     .option('-n, --tail <lines>', 'only the last lines of each')
-    .action(async (member: string | undefined, flags: SpecFlags & { follow?: boolean; tail?: string }) => {
-      const { logs } = await import('../lab/logs.js');
-      await logs({ ...loadOptionsFrom(flags), member, follow: flags.follow, tail: flags.tail === undefined ? undefined : Number(flags.tail) });
-    });
+    .action(
+      ends(async (member: string | undefined, flags: SpecFlags & { follow?: boolean; tail?: string }) => {
+        const { logs } = await import('../lab/logs.js');
+        await logs({ ...loadOptionsFrom(flags), member, follow: flags.follow, tail: flags.tail === undefined ? undefined : Number(flags.tail) });
+      }),
+    );
 }

@@ -1,7 +1,7 @@
 // `etcd-lab defrag` and `etcd-lab alarm list|disarm|recover`: keeping every member under its space quota.
 import type { Command } from 'commander';
 import { humanBytes } from '../ui/bytes.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
+import { ends, finish, loadOptionsFrom, outputOptions, reporter, resultCommand, seconds, specOptions, type OutputFlags, type SpecFlags } from './shared.js';
 import { tableLines } from '../ui/table.js';
 
 interface DefragLine {
@@ -33,16 +33,14 @@ export function register(program: Command): void {
     .option('--compact', 'first compact to the current revision (the history before it goes): only then do deleted and overwritten values leave the database')
     .option('--force', 'defragment even when the quorum cannot spare the member (writes stop while it runs)')
     .option('--timeout <seconds>', 'how long one member may take', '300')
-    .action(async (members: string[], flags: SpecFlags & OutputFlags & { compact?: boolean; force?: boolean; timeout: string }) => {
+    .action(ends(async (members: string[], flags: SpecFlags & OutputFlags & { compact?: boolean; force?: boolean; timeout: string }) => {
       const { defrag } = await import('../lab/maintenance.js');
       const result = await defrag(
         { ...loadOptionsFrom(flags), members, compact: flags.compact, force: flags.force, timeoutMs: seconds(flags.timeout, '--timeout') },
         await reporter(flags),
       );
-      if (flags.json) return printJson(result);
-      if (flags.quiet) return;
-      print([...(result.compactedTo ? [`compacted to revision ${result.compactedTo}`] : []), ...defragLines(result.members)]);
-    });
+      return finish(flags, result, () => [...(result.compactedTo ? [`compacted to revision ${result.compactedTo}`] : []), ...defragLines(result.members)]);
+    }));
 
   const alarm = program.command('alarm').description("etcd's alarms: NOSPACE (the space quota is reached: writes refused) and CORRUPT");
 
@@ -68,16 +66,14 @@ export function register(program: Command): void {
   outputOptions(specOptions(alarm.command('recover')))
     .description("out of a full database (NOSPACE), etcd's way: compact to the current revision, defragment every member, disarm, prove a write")
     .option('--force', 'defragment even when the quorum cannot spare a member')
-    .action(async (flags: SpecFlags & OutputFlags & { force?: boolean }) => {
+    .action(ends(async (flags: SpecFlags & OutputFlags & { force?: boolean }) => {
       const { alarmRecover } = await import('../lab/maintenance.js');
       const result = await alarmRecover({ ...loadOptionsFrom(flags), force: flags.force }, await reporter(flags));
-      if (flags.json) return printJson(result);
-      if (flags.quiet) return;
-      print([
+      return finish(flags, result, () => [
         `compacted to revision ${result.compactedTo}`,
         ...defragLines(result.defragmented),
         result.disarmed.length === 0 ? 'no alarm was active' : `disarmed ${result.disarmed.map((a) => `${a.alarm} on ${a.member}`).join(', ')}`,
         `writes work again (revision ${result.writeRevision})`,
       ]);
-    });
+    }));
 }

@@ -3,6 +3,7 @@
 // dockerd; anywhere else it installs nothing and says what to install. The script ships in the
 // package, so this works from a team's repository as from a clone.
 import type { Command } from 'commander';
+import { ends } from './shared.js';
 
 export function register(program: Command): void {
   program
@@ -12,9 +13,11 @@ export function register(program: Command): void {
     .option('--kind', 'also install the kind binary (Debian trixie package)')
     .option('--browser', 'also install Chromium (for the stats-page test)')
     .option('--clients', "also install Debian's etcdctl (etcd-client)")
-    .action(async (flags: { images?: boolean; kind?: boolean; browser?: boolean; clients?: boolean }) => {
-      const { setUpHost } = await import('../lab/host.js');
-      const code = await setUpHost((['images', 'kind', 'browser', 'clients'] as const).filter((f) => flags[f]));
-      process.exitCode = code;
-    });
+    .action(
+      ends(async (flags: { images?: boolean; kind?: boolean; browser?: boolean; clients?: boolean }) => {
+        const { setUpHost } = await import('../lab/host.js');
+        // The setup script's own exit code is the command's.
+        return setUpHost((['images', 'kind', 'browser', 'clients'] as const).filter((f) => flags[f]));
+      }),
+    );
 }

@@ -111,6 +111,34 @@ export function print(lines: string[]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** The exit code the command's action returned (a verdict such as check's 5): `main` returns it. */
+export const ending = { code: ExitCode.ok as number };
+
+/**
+ * Every action goes through here: what it returns is the command's exit code (commander itself
+ * drops what an action returns); nothing, 0. Errors still go to `main`, which names them.
+ */
+export function ends<A extends unknown[]>(handler: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    ending.code = (await handler(...args)) ?? ExitCode.ok;
+  };
+}
+
+/**
+ * The one ending of a command that has a result: --json prints it whole; --quiet prints nothing for
+ * an action that went well (a listing's result is its output, and a failed verdict is always
+ * said); otherwise `text`'s lines. Returns the exit code: the verdict's, 0 by default.
+ */
+export function finish<R>(flags: OutputFlags, result: R, text: (result: R) => string[], opts: { kind?: 'listing' | 'action'; exitCode?: number } = {}): number {
+  const code = opts.exitCode ?? ExitCode.ok;
+  if (flags.json) printJson(result);
+  else if (!(flags.quiet && (opts.kind ?? 'action') === 'action' && code === ExitCode.ok)) {
+    const lines = text(result);
+    if (lines.length > 0) print(lines);
+  }
+  return code;
+}
+
 /**
  * A command that runs one lab operation and prints its result: as JSON with --json, else as `text`'s
  * lines. A listing shows no progress and prints even with --quiet (its result is the output); an
@@ -125,10 +153,10 @@ export function resultCommand<R>(
 ): Command {
   return outputOptions(specOptions(command))
     .description(description)
-    .action(async (flags: SpecFlags & OutputFlags) => {
-      const result = await run(loadOptionsFrom(flags), await reporter(kind === 'listing' ? { ...flags, quiet: true } : flags));
-      if (flags.json) return printJson(result);
-      if (flags.quiet && kind === 'action') return;
-      print(text(result));
-    });
+    .action(
+      ends(async (flags: SpecFlags & OutputFlags) => {
+        const result = await run(loadOptionsFrom(flags), await reporter(kind === 'listing' ? { ...flags, quiet: true } : flags));
+        return finish(flags, result, text, { kind });
+      }),
+    );
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { SnapshotInfo } from '../runtime/snapshot.js';
 import { humanBytes } from '../ui/bytes.js';
-import { loadOptionsFrom, outputOptions, print, printJson, reporter, resultCommand, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
+import { ends, finish, loadOptionsFrom, outputOptions, reporter, resultCommand, seconds, specOptions, whole, type OutputFlags, type SpecFlags } from './shared.js';
 import { DEFAULT_BUMP_REVISION } from '../config/defaults.js';
 import { tableLines } from '../ui/table.js';
 
@@ -24,24 +24,23 @@ export function register(program: Command): void {
   outputOptions(specOptions(snapshot.command('save')))
     .description('take a snapshot from a healthy member (a follower when there is one) and show its status')
     .argument('[file]', 'where to write it (default: generated/snapshots/<lab>-<time>.db)')
-    .action(async (file: string | undefined, flags: SpecFlags & OutputFlags) => {
+    .action(ends(async (file: string | undefined, flags: SpecFlags & OutputFlags) => {
       const { saveLabSnapshot } = await import('../lab/snapshot.js');
       const result = await saveLabSnapshot({ ...loadOptionsFrom(flags), file }, await reporter(flags));
-      if (flags.json) return printJson(result);
-      if (flags.quiet) return;
-      print([`saved from ${result.member} in ${(result.elapsedMs / 1000).toFixed(1)}s`, ...snapshotLines(result)]);
-    });
+      return finish(flags, result, () => [`saved from ${result.member} in ${(result.elapsedMs / 1000).toFixed(1)}s`, ...snapshotLines(result)]);
+    }));
 
   outputOptions(specOptions(snapshot.command('status')))
     .description("a snapshot file's hash, revision, key count and size (etcd's own snapshot status), after checking its integrity hash")
     .argument('<file>', 'the snapshot file')
     .option('--skip-hash-check', 'read a bare database file (one copied from a data directory has no integrity hash)')
-    .action(async (file: string, flags: SpecFlags & OutputFlags & { skipHashCheck?: boolean }) => {
-      const { labSnapshotStatus } = await import('../lab/snapshot.js');
-      const result = await labSnapshotStatus({ ...loadOptionsFrom(flags), file, skipHashCheck: flags.skipHashCheck }, await reporter({ ...flags, quiet: true }));
-      if (flags.json) return printJson(result);
-      print(snapshotLines(result));
-    });
+    .action(
+      ends(async (file: string, flags: SpecFlags & OutputFlags & { skipHashCheck?: boolean }) => {
+        const { labSnapshotStatus } = await import('../lab/snapshot.js');
+        const result = await labSnapshotStatus({ ...loadOptionsFrom(flags), file, skipHashCheck: flags.skipHashCheck }, await reporter({ ...flags, quiet: true }));
+        return finish(flags, result, snapshotLines, { kind: 'listing' });
+      }),
+    );
 
   outputOptions(specOptions(snapshot.command('restore')))
     .description('disaster recovery: replace every member\'s data with a snapshot (asks first); the old data is put back if anything fails')
@@ -55,7 +54,7 @@ export function register(program: Command): void {
       String(DEFAULT_BUMP_REVISION),
     )
     .option('--timeout <seconds>', 'how long the restored lab may take to be ready', '60')
-    .action(async (file: string, flags: SpecFlags & OutputFlags & { yes?: boolean; ignoreKind?: boolean; skipHashCheck?: boolean; bumpRevision: string; timeout: string }) => {
+    .action(ends(async (file: string, flags: SpecFlags & OutputFlags & { yes?: boolean; ignoreKind?: boolean; skipHashCheck?: boolean; bumpRevision: string; timeout: string }) => {
       const [{ restoreLabSnapshot }, { confirmOnTerminal }] = await Promise.all([import('../lab/snapshot.js'), import('../ui/confirm.js')]);
       const result = await restoreLabSnapshot(
         {
@@ -70,14 +69,12 @@ export function register(program: Command): void {
         },
         await reporter(flags),
       );
-      if (flags.json) return printJson(result);
-      if (flags.quiet) return;
-      print([
+      return finish(flags, result, () => [
         `lab ${result.lab} restored in ${(result.elapsedMs / 1000).toFixed(1)}s: ${result.members.length} members at revision ${result.revision} (${result.snapshot.totalKeys} keys)`,
         ...(result.bumpedBy > 0 ? [`  the revision moved ${result.bumpedBy} past the snapshot's ${result.snapshot.revision}, all before it compacted: watchers from before the restore are told to re-list`] : []),
         ...(result.apiServerRestarted ? [`  the lab's API server ${result.apiServerRestarted} was stopped for the restore and serves again, with empty caches`] : []),
       ]);
-    });
+    }));
 
   resultCommand(
     snapshot.command('rollback'),

@@ -55,3 +55,18 @@ describe('the layers docs/architecture.md states', () => {
     expect(sample).toEqual([['src/a.ts'], ['src/b/'], ['src/c.ts', 'src/d.ts']]);
   });
 });
+
+describe('every command ends through one path', () => {
+  const commands = sources(join(ROOT, 'src/commands')).filter((f) => !f.endsWith('shared.ts') && !f.endsWith('index.ts'));
+
+  it('each action is wrapped by `ends` (its return value is the exit code), and none sets process.exitCode', () => {
+    const bare: string[] = [];
+    for (const file of commands) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/\.action\(\s*(\S+)/g)) if (!m[1]!.startsWith('ends(')) bare.push(`${relative(ROOT, file)}: .action(${m[1]}`);
+      if (/process\.exitCode\s*=/.test(text)) bare.push(`${relative(ROOT, file)} sets process.exitCode`);
+    }
+    expect(commands.length).toBeGreaterThan(15);
+    expect(bare).toEqual([]);
+  });
+});

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { HistoryBuilder } from './history-builder.js';
 import { runCli } from './run-cli.js';
+import { finish } from '../../src/commands/shared.js';
 
 const BIN = fileURLToPath(new URL('../../bin/etcd-lab.js', import.meta.url));
 let dir: string;
@@ -410,5 +411,29 @@ describe('check --verify: a saved history checked again, with no lab and no Dock
       expect(r).toExitWith(2);
       expect(r.stderr).toMatch(says);
     }
+  });
+});
+
+describe('finish: the one ending of a command with a result', () => {
+  const capture = (work: () => number) => {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => (out.push(chunk), true)) as typeof process.stdout.write;
+    try {
+      return { code: work(), out: out.join('') };
+    } finally {
+      process.stdout.write = write;
+    }
+  };
+
+  it('--json prints the result whole; text otherwise; --quiet prints nothing for an action that went well', () => {
+    expect(capture(() => finish({ json: true }, { a: 1 }, () => ['text']))).toEqual({ code: 0, out: '{\n  "a": 1\n}\n' });
+    expect(capture(() => finish({}, { a: 1 }, () => ['one', 'two']))).toEqual({ code: 0, out: 'one\ntwo\n' });
+    expect(capture(() => finish({ quiet: true }, { a: 1 }, () => ['text']))).toEqual({ code: 0, out: '' });
+  });
+
+  it('a listing prints under --quiet (its result is its output); a failed verdict is said under --quiet, and is the exit code', () => {
+    expect(capture(() => finish({ quiet: true }, {}, () => ['listed'], { kind: 'listing' }))).toEqual({ code: 0, out: 'listed\n' });
+    expect(capture(() => finish({ quiet: true }, {}, () => ['FAIL'], { exitCode: 5 }))).toEqual({ code: 5, out: 'FAIL\n' });
   });
 });

@@ -1,11 +1,11 @@
 // Failure play on a running lab: kill, stop, start, pause, unpause, partition, loss, blackhole,
 // delay and heal members, each followed by the quorum state it leaves. Targets are found by label;
 // "leader" resolves to the member the cluster currently follows. As a command (`fault`), one at a
-// time on a lab this checkout owns: Ctrl-C half-way through several members puts back the ones
+// time on a lab this checkout owns: a failure or Ctrl-C half-way through several members puts back the ones
 // already done; Ctrl-C while waiting for the election or for members to serve only stops the wait.
 import { UserError } from '../errors.js';
 import type { Reporter } from '../progress.js';
-import { guarded } from '../interrupt.js';
+import type { Engine } from '../engine/engine.js';
 import type { LoadOptions } from '../config/load.js';
 import { withLab } from './session.js';
 import { LABEL, quorumState, type Role } from '../config/topology.js';
@@ -13,7 +13,8 @@ import { memberViews, type LabMemberContainer, type LabRuntime } from '../runtim
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
 import { electedLeader } from '../runtime/leader.js';
-import { Interrupted, isInterrupted } from '../interrupt.js';
+import { Interrupted, throwIfInterrupted } from '../interrupt.js';
+import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
 import { impairmentOf, impairments } from '../runtime/impairments.js';
 import { impair, unimpair } from './network-faults.js';
@@ -168,6 +169,80 @@ export interface FaultOptions {
   delayMs?: number;
 }
 
+/** What a fault's steps share, and how far it got. */
+interface FaultContext {
+  runtime: LabRuntime;
+  action: FaultAction;
+  names: string[];
+  reporter: Reporter;
+  opts: FaultOptions;
+  containers: LabMemberContainer[];
+  targets: LabMemberContainer[];
+  /** The leader before, looked up once: the member taken out and the one whose election is awaited are the same. */
+  leaderBefore?: { member: string; term: number };
+  /** The members acted on so far, and what was said of each. */
+  acted: LabMemberContainer[];
+  done: string[];
+  /** What a half-way stop put back. */
+  undone: string[];
+  started: number;
+  result?: FaultResult;
+}
+
+/**
+ * A fault as steps: which members (nothing changes until they are known), the network helper's
+ * image when it needs one, the action on each member — undone when it stops half-way, and past the
+ * point of no return once every member is done — then the wait for the election, or for the members
+ * to serve again (Ctrl-C there only ends the wait).
+ */
+export const FAULT_STEPS: Step<FaultContext>[] = [
+  { title: 'which members', reportsItself: true, run: chooseTargets },
+  {
+    title: "the network helper's image",
+    reportsItself: true,
+    when: (ctx) => ctx.action === 'loss' || ctx.action === 'blackhole' || ctx.action === 'delay',
+    // Built the first time (or again when its recipe changed).
+    run: async (ctx) => void (await buildLocalImages({ engine: ctx.runtime.engine, nettoolsOnly: true }, ctx.reporter)),
+  },
+  {
+    title: (ctx) => `${ctx.action} ${ctx.targets.map((t) => t.member).join(', ') || '(nothing to do)'}`,
+    commits: (ctx) => ctx.acted.length === ctx.targets.length,
+    run: async (ctx) => {
+      ctx.started = Date.now();
+      for (const c of ctx.targets) {
+        throwIfInterrupted();
+        ctx.done.push(await PERFORM[ctx.action](ctx.runtime, c, ctx.opts));
+        ctx.acted.push(c);
+      }
+    },
+    undo: async (ctx) => {
+      const restore = RESTORE[ctx.action];
+      if (!restore) return [];
+      for (const c of ctx.acted) {
+        const [fresh] = (await ctx.runtime.memberContainers()).filter((x) => x.id === c.id);
+        if (fresh) ctx.undone.push(await PERFORM[restore](ctx.runtime, fresh, {}));
+      }
+      return ctx.undone;
+    },
+  },
+  {
+    title: 'the election, or the members serving again',
+    reportsItself: true,
+    run: async (ctx) => {
+      const { runtime, action, targets, opts } = ctx;
+      const after = await runtime.memberContainers();
+      // A member that hears none of its peers is out of the quorum, whatever Docker says of it.
+      const deaf = new Set((await impairments(runtime)).filter((h) => impairmentOf(h).kind === 'blackhole').map((h) => impairmentOf(h).member));
+      const alive = after.filter((c) => isAlive(runtime, c) && !deaf.has(c.member));
+      const state = aliveState(alive.length, runtime.topology.members.length);
+      const result: FaultResult = (ctx.result = { action, members: targets.map((t) => t.member), done: ctx.done, ...(ctx.leaderBefore ? { leaderBefore: ctx.leaderBefore.member } : {}), state });
+      if (opts.wait === false || targets.length === 0) return;
+      const deadline = Date.now() + (opts.timeoutMs ?? Math.max(15_000, 10 * runtime.lab.spec.etcd.electionTimeoutMs));
+      await waitAfter(runtime, action, ctx.reporter, { leaderBefore: ctx.leaderBefore, targets, alive, state, started: ctx.started, deadline, result });
+    },
+  },
+];
+
 export async function applyFault(
   runtime: LabRuntime,
   action: FaultAction,
@@ -175,12 +250,33 @@ export async function applyFault(
   reporter: Reporter,
   opts: FaultOptions = {},
 ): Promise<FaultResult> {
-  await runtime.engine.ping();
-  const containers = await runtime.memberContainers();
-  if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
+  const ctx: FaultContext = { runtime, action, names, reporter, opts, containers: [], targets: [], acted: [], done: [], undone: [], started: Date.now() };
+  await runSteps(FAULT_STEPS, ctx, reporter, {
+    command: action,
+    undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
+    leftovers: () => membersOut(runtime),
+    // Half-way: what was put back; past it (the wait): the action stands.
+    failure: (error, { committed }) => {
+      if (!(error instanceof Interrupted)) return error;
+      if (committed) return new Interrupted(`stopped waiting; done: ${ctx.done.join('; ')}`, '`etcd-lab status` shows where the lab stands');
+      if (ctx.acted.length === 0) return new Interrupted(`${action} interrupted before it acted on any member`);
+      return new Interrupted(`${action} interrupted half-way${ctx.undone.length > 0 ? `; undone: ${ctx.undone.join('; ')}` : ''}`);
+    },
+  });
+  return ctx.result!;
+}
 
+/** The members the action takes, checked before anything changes; the leader named once. */
+async function chooseTargets(ctx: FaultContext): Promise<void> {
+  const { runtime, action, names, reporter, opts } = ctx;
+  await runtime.engine.ping();
+  const containers = (ctx.containers = await runtime.memberContainers());
+  if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
   if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 99)) {
     throw new UserError(`--percent takes a whole number from 1 to 99 (got ${opts.lossPercent}; all of it is \`etcd-lab partition\`)`, { exitCode: ExitCode.badInput });
+  }
+  if (opts.delayMs !== undefined && !(Number.isInteger(opts.delayMs) && opts.delayMs >= 1 && opts.delayMs <= 10_000)) {
+    throw new UserError(`--ms takes a whole number from 1 to 10000 (got ${opts.delayMs})`, { exitCode: ExitCode.badInput });
   }
   // Without names, the returning actions take every member that needs it.
   let targetNames = names;
@@ -195,58 +291,23 @@ export async function applyFault(
     if (!need) throw new UserError(`\`etcd-lab ${action}\` needs a member: ${containers.map((c) => c.member).join(', ')}, or leader`, { exitCode: ExitCode.badInput });
     targetNames = containers.filter(need).map((c) => c.member);
   }
-  // The leader is looked up once: the member taken out and the one whose election is awaited are the same.
-  let leaderBefore: { member: string; term: number } | undefined;
   const findLeader = async (): Promise<string> => {
-    if (!leaderBefore) {
+    if (!ctx.leaderBefore) {
       const view = await reporter.step('find the leader', (step) =>
         runtime.awaitLeader(Date.now() + runtime.electionWaitMs, step).catch((error: unknown) => {
           if (error instanceof UserError) throw new UserError(error.message, { hint: `name a member instead: ${containers.map((c) => c.member).join(', ')}`, exitCode: ExitCode.refused });
           throw error;
         }),
       );
-      leaderBefore = { member: view.container.member, term: view.elected.term };
+      ctx.leaderBefore = { member: view.container.member, term: view.elected.term };
     }
-    return leaderBefore.member;
+    return ctx.leaderBefore.member;
   };
-  const targets = await resolveTargets(runtime, targetNames, containers, findLeader);
-  if (opts.delayMs !== undefined && !(Number.isInteger(opts.delayMs) && opts.delayMs >= 1 && opts.delayMs <= 10_000)) {
-    throw new UserError(`--ms takes a whole number from 1 to 10000 (got ${opts.delayMs})`, { exitCode: ExitCode.badInput });
-  }
-  // The helper's image, built the first time (or again when its recipe changed).
-  if (action === 'loss' || action === 'blackhole' || action === 'delay') await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
-  if (!leaderBefore && TAKES_OUT.includes(action)) {
+  ctx.targets = await resolveTargets(runtime, targetNames, containers, findLeader);
+  if (!ctx.leaderBefore && TAKES_OUT.includes(action)) {
     const view = await runtime.leaderView();
-    if (view.container && view.elected) leaderBefore = { member: view.container.member, term: view.elected.term };
+    if (view.container && view.elected) ctx.leaderBefore = { member: view.container.member, term: view.elected.term };
   }
-  const started = Date.now();
-  const done: string[] = [];
-
-  await reporter.step(`${action} ${targets.map((t) => t.member).join(', ') || '(nothing to do)'}`, async () => {
-    const acted: LabMemberContainer[] = [];
-    for (const c of targets) {
-      if (isInterrupted()) await undoHalfDone(runtime, action, acted);
-      done.push(await PERFORM[action](runtime, c, opts));
-      acted.push(c);
-    }
-  });
-
-  const after = await runtime.memberContainers();
-  // A member that hears none of its peers is out of the quorum, whatever Docker says of it.
-  const deaf = new Set((await impairments(runtime)).filter((h) => impairmentOf(h).kind === 'blackhole').map((h) => impairmentOf(h).member));
-  const alive = after.filter((c) => isAlive(runtime, c) && !deaf.has(c.member));
-  const state = aliveState(alive.length, runtime.topology.members.length);
-  const result: FaultResult = { action, members: targets.map((t) => t.member), done, ...(leaderBefore ? { leaderBefore: leaderBefore.member } : {}), state };
-  if (opts.wait === false || targets.length === 0) return result;
-  const deadline = Date.now() + (opts.timeoutMs ?? Math.max(15_000, 10 * runtime.lab.spec.etcd.electionTimeoutMs));
-
-  try {
-    await waitAfter(runtime, action, reporter, { leaderBefore, targets, alive, state, started, deadline, result });
-  } catch (error) {
-    if (error instanceof Interrupted) throw new Interrupted(`stopped waiting; done: ${done.join('; ')}`, '`etcd-lab status` shows where the lab stands');
-    throw error;
-  }
-  return result;
 }
 
 /** After the action: the election when the leader went, convergence when members came back. */
@@ -293,19 +354,6 @@ async function waitAfter(
 /** What puts a member back after each action that takes it out. */
 export const RESTORE: Partial<Record<FaultAction, FaultAction>> = { kill: 'start', stop: 'start', pause: 'unpause', partition: 'heal', loss: 'heal', blackhole: 'heal', delay: 'heal' };
 
-/** Ctrl-C in the middle of acting on several members: put back the ones already done, then stop. */
-async function undoHalfDone(runtime: LabRuntime, action: FaultAction, acted: LabMemberContainer[]): Promise<never> {
-  const restore = RESTORE[action];
-  const undone: string[] = [];
-  if (restore) {
-    for (const c of acted) {
-      const [fresh] = (await runtime.memberContainers()).filter((x) => x.id === c.id);
-      if (fresh) undone.push(await PERFORM[restore](runtime, fresh, {}));
-    }
-  }
-  throw new Interrupted(`${action} interrupted half-way${undone.length > 0 ? `; undone: ${undone.join('; ')}` : ''}`);
-}
-
 /**
  * Puts every member back: starts the stopped, thaws the paused, heals the cut off and the impaired
  * (Docker's side only: the members rejoin by themselves). What `check` does after any failure or Ctrl-C.
@@ -330,16 +378,11 @@ export interface FaultCommandOptions extends LoadOptions {
   timeoutMs?: number;
   lossPercent?: number;
   delayMs?: number;
+  engine?: Engine;
 }
 
 export async function fault(opts: FaultCommandOptions, reporter: Reporter): Promise<FaultResult> {
   return withLab(opts, { lock: opts.action }, reporter, (runtime) =>
-    guarded(
-      {
-        undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
-        leftovers: () => membersOut(runtime),
-      },
-      () => applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs, lossPercent: opts.lossPercent, delayMs: opts.delayMs }),
-    ),
+    applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs, lossPercent: opts.lossPercent, delayMs: opts.delayMs }),
   );
 }

@@ -1,5 +1,5 @@
 // The rollbacks of the operations that change a running lab — scale, member replace, snapshot restore,
-// upgrade — against
+// upgrade, the faults — against
 // the fake engine and a fake etcd cluster (no Docker): a failure at each step, the undo that follows,
 // and the point of no return respected (what etcd's membership or data already holds is never
 // "undone" by taking the files back; the error says where it stopped instead).
@@ -14,6 +14,7 @@ import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { writeLabFiles } from '../../src/lab/generate.js';
 import { replaceMember } from '../../src/lab/membership.js';
+import { fault } from '../../src/lab/faults.js';
 import { scale } from '../../src/lab/scale.js';
 import { restoreLabSnapshot } from '../../src/lab/snapshot.js';
 import { upgrade } from '../../src/lab/upgrade.js';
@@ -209,3 +210,33 @@ describe('snapshot restore', () => {
     expect(keptLeft()).toHaveLength(3);
   });
 });
+
+describe('faults', () => {
+  const stateOf = (member: string) => [...engine.containersById.values()].find((c) => c.name === `fakelab-${member}`)?.state;
+
+  it('a kill of two members that fails at the second puts the first back: no fault is left half-made', async () => {
+    await runningLab(3);
+    engine.trouble.set('containers.kill', { fail: new Error('the engine refused'), only: (call) => call.includes(engineIdOf('etcd3')) });
+    const error = await failureOf(fault({ cwd: dir, env: {}, engine, action: 'kill', members: ['etcd2', 'etcd3'], timeoutMs: 2500 }, new RecordingReporter()));
+    expect(error.message).toBe('the engine refused');
+    expect(engine.calls).toEqual(['kill container fakelab-etcd2', 'start container fakelab-etcd2']);
+    expect([stateOf('etcd2'), stateOf('etcd3')]).toEqual(['running', 'running']);
+  });
+
+  it('once every member is acted on, a failure while waiting leaves the action as it is', async () => {
+    await runningLab(3);
+    // The lab's HAProxy stats page never answers after the start: the wait for the members to serve fails.
+    const etcd2 = engineIdOf('etcd2');
+    await engine.containers.kill(etcd2);
+    cluster.neverServes.add('etcd2');
+    engine.calls.splice(0);
+    const error = await failureOf(fault({ cwd: dir, env: {}, engine, action: 'start', members: ['etcd2'], timeoutMs: 1500 }, new RecordingReporter()));
+    expect(error.message).toMatch(/every member to be healthy|etcd2/);
+    expect(engine.calls).toEqual(['start container fakelab-etcd2']);
+    expect(stateOf('etcd2')).toBe('running');
+  });
+});
+
+function engineIdOf(member: string): string {
+  return [...engine.containersById.values()].find((c) => c.name === `fakelab-${member}`)!.id;
+}

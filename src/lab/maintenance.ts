@@ -26,6 +26,7 @@ import { waitUntil } from '../runtime/wait.js';
 import { humanBytes } from '../ui/bytes.js';
 import { sleep } from '../interrupt.js';
 import { withLab } from './session.js';
+import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
 
 export interface DefragOptions extends LoadOptions {
@@ -49,12 +50,51 @@ export interface DefragReport {
   elapsedMs: number;
 }
 
+/** What defrag's and alarm recover's steps share. */
+interface MaintenanceContext {
+  runtime: LabRuntime;
+  reporter: Reporter;
+  opts: DefragOptions;
+  plan?: DefragPlan;
+  compactedTo?: number;
+  defragmented: DefragReport[];
+  disarmed: AlarmReport[];
+  writeRevision?: number;
+}
+
+/**
+ * Defragmentation, and the compaction before it when asked. Nothing is undone (a compaction and a
+ * defragmentation cannot be, and need not be): the plan is checked before anything changes, so a
+ * refusal leaves the lab uncompacted too.
+ */
+const PLAN: Step<MaintenanceContext> = {
+  title: 'which members, in which order',
+  reportsItself: true,
+  run: async (ctx) => {
+    ctx.plan = await planDefrag(ctx.runtime, ctx.opts.members ?? [], ctx.reporter, ctx.opts);
+  },
+};
+const COMPACT: Step<MaintenanceContext> = {
+  title: 'compact to the current revision',
+  reportsItself: true,
+  run: async (ctx) => {
+    ctx.compactedTo = await compactToNow(ctx.runtime, ctx.reporter);
+  },
+};
+const DEFRAGMENT: Step<MaintenanceContext> = {
+  title: 'defragment, followers first, the leader last',
+  reportsItself: true,
+  run: async (ctx) => {
+    ctx.defragmented = await defragMembers(ctx.runtime, ctx.plan!, ctx.reporter, ctx.opts);
+  },
+};
+
+export const DEFRAG_STEPS: Step<MaintenanceContext>[] = [PLAN, { ...COMPACT, when: (ctx) => Boolean(ctx.opts.compact) }, DEFRAGMENT];
+
 export async function defrag(opts: DefragOptions, reporter: Reporter): Promise<{ lab: string; compactedTo?: number; members: DefragReport[] }> {
   return withLab(opts, { lock: 'defrag' }, reporter, async (runtime) => {
-    // Checked before anything changes: a refusal leaves the lab uncompacted too.
-    const plan = await planDefrag(runtime, opts.members ?? [], reporter, opts);
-    const compactedTo = opts.compact ? await compactToNow(runtime, reporter) : undefined;
-    return { lab: runtime.name, ...(compactedTo ? { compactedTo } : {}), members: await defragMembers(runtime, plan, reporter, opts) };
+    const ctx = await runSteps<MaintenanceContext>(DEFRAG_STEPS, { runtime, reporter, opts, defragmented: [], disarmed: [] }, reporter, { command: 'defrag' });
+    return { lab: runtime.name, ...(ctx.compactedTo ? { compactedTo: ctx.compactedTo } : {}), members: ctx.defragmented };
   });
 }
 
@@ -223,40 +263,77 @@ const FULL_AFTER_RECOVERY = 0.8;
  * defragment every member to give the freed pages back, disarm the alarm, and prove a write goes
  * through. When the live keys themselves fill the quota, nothing here can help, and it says so.
  */
-export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: Engine }, reporter: Reporter): Promise<RecoverResult> {
-  return withLab(opts, { lock: 'alarm recover' }, reporter, async (runtime) => {
-    const quota = runtime.lab.spec.etcd.quotaBackendBytes;
-    const plan = await planDefrag(runtime, [], reporter, { force: opts.force });
-    const revision = await compactToNow(runtime, reporter);
-    const defragmented = await defragMembers(runtime, plan, reporter, {});
-    const fullest = Math.max(...defragmented.map((d) => d.after.dbSizeInUse));
-    const crowded = fullest > FULL_AFTER_RECOVERY * quota;
-    const advice =
-      'Delete keys you do not need, or raise etcd.quotaBackendBytes in etcd-lab.yaml and restart the members (`etcd-lab down && etcd-lab up`, data kept)';
-    const disarmed = await reporter.step('disarm the alarms', () => disarmAll(runtime));
-    const writeRevision = await reporter.step('a write through HAProxy', async () => {
+/** The advice when the live keys themselves fill the quota. */
+const ROOM_ADVICE = 'Delete keys you do not need, or raise etcd.quotaBackendBytes in etcd-lab.yaml and restart the members (`etcd-lab down && etcd-lab up`, data kept)';
+
+const fullestAfter = (ctx: MaintenanceContext) => Math.max(...ctx.defragmented.map((d) => d.after.dbSizeInUse));
+
+/** etcd's maintenance procedure, in its order: each step needs the one before it (disarmed before defragmenting, the alarm comes back). */
+export const RECOVER_STEPS: Step<MaintenanceContext>[] = [
+  PLAN,
+  COMPACT,
+  DEFRAGMENT,
+  {
+    title: 'disarm the alarms',
+    run: async (ctx) => {
+      ctx.disarmed = await disarmAll(ctx.runtime);
+    },
+  },
+  {
+    title: 'a write through HAProxy',
+    run: async (ctx) => {
+      const { runtime } = ctx;
       // The value is only a marker, so a write that failed for the moment (a member that went away,
       // an election) is simply written again; NOSPACE and other refusals are not transient.
       const deadline = Date.now() + 15_000;
       for (;;) {
         try {
-          return (await putKey(runtime.client, 'etcd-lab/ready', `recovered at ${new Date().toISOString()}`, 5000)).revision;
+          ctx.writeRevision = (await putKey(runtime.client, 'etcd-lab/ready', `recovered at ${new Date().toISOString()}`, 5000)).revision;
+          return;
         } catch (error) {
           if (isTransient(error) && Date.now() < deadline) {
             await sleep(200);
             continue;
           }
+          const quota = runtime.lab.spec.etcd.quotaBackendBytes;
           throw new UserError(`writes still fail after compaction and defragmentation: ${(error as Error).message}`, {
-            hint: `the live keys use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: there is no history left to free. ${advice}, then run this again`,
+            hint: `the live keys use ${humanBytes(fullestAfter(ctx))} of the ${humanBytes(quota)} quota: there is no history left to free. ${ROOM_ADVICE}, then run this again`,
             exitCode: ExitCode.failedPartWay,
             cause: error,
           });
         }
       }
-    });
-    if (crowded) {
-      reporter.warn(`the live keys still use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: compaction freed the history, but the next writes will fill it again. ${advice}`);
-    }
-    return { lab: runtime.name, compactedTo: revision, defragmented, disarmed, writeRevision, liveBytes: fullest, quotaBytes: quota };
+    },
+  },
+  {
+    title: 'room left in the quota',
+    reportsItself: true,
+    run: async (ctx) => {
+      const quota = ctx.runtime.lab.spec.etcd.quotaBackendBytes;
+      const fullest = fullestAfter(ctx);
+      if (fullest > FULL_AFTER_RECOVERY * quota) {
+        ctx.reporter.warn(`the live keys still use ${humanBytes(fullest)} of the ${humanBytes(quota)} quota: compaction freed the history, but the next writes will fill it again. ${ROOM_ADVICE}`);
+      }
+    },
+  },
+];
+
+/**
+ * etcd's way out of a full database (NOSPACE): compact away the history up to the current revision,
+ * defragment every member to give the freed pages back, disarm the alarm, and prove a write goes
+ * through. When the live keys themselves fill the quota, nothing here can help, and it says so.
+ */
+export async function alarmRecover(opts: LoadOptions & { force?: boolean; engine?: Engine }, reporter: Reporter): Promise<RecoverResult> {
+  return withLab(opts, { lock: 'alarm recover' }, reporter, async (runtime) => {
+    const ctx = await runSteps<MaintenanceContext>(RECOVER_STEPS, { runtime, reporter, opts: { force: opts.force }, defragmented: [], disarmed: [] }, reporter, { command: 'alarm recover' });
+    return {
+      lab: runtime.name,
+      compactedTo: ctx.compactedTo!,
+      defragmented: ctx.defragmented,
+      disarmed: ctx.disarmed,
+      writeRevision: ctx.writeRevision!,
+      liveBytes: fullestAfter(ctx),
+      quotaBytes: runtime.lab.spec.etcd.quotaBackendBytes,
+    };
   });
 }

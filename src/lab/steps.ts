@@ -1,4 +1,5 @@
-// Long operations (up, kind, scale, upgrade, snapshot restore, member replace) are ordered lists of
+// Long operations (up, down, kind, scale, upgrade, snapshot restore, member replace, defrag, alarm
+// recover, the faults) are ordered lists of
 // small named steps, as kind's create is a list of actions. One runner runs them: one status line
 // each, and on a failure or Ctrl-C it takes back what the started steps made, last first, unless
 // --retain — but never past a step that commits (from where undoing would do harm). The lists are

@@ -14,6 +14,7 @@ import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { writeLabFiles } from '../../src/lab/generate.js';
 import { replaceMember } from '../../src/lab/membership.js';
+import { down } from '../../src/lab/down.js';
 import { fault } from '../../src/lab/faults.js';
 import { scale } from '../../src/lab/scale.js';
 import { restoreLabSnapshot } from '../../src/lab/snapshot.js';
@@ -240,3 +241,18 @@ describe('faults', () => {
 function engineIdOf(member: string): string {
   return [...engine.containersById.values()].find((c) => c.name === `fakelab-${member}`)!.id;
 }
+
+describe('down', () => {
+  it('nothing to undo: a failure part-way says so, and down again removes the rest', async () => {
+    await runningLab(3);
+    engine.trouble.set('networks.remove', { fail: new Error('network has active endpoints') });
+    const error = await failureOf(down({ cwd: dir, env: {}, engine, volumes: true, yes: true }, new RecordingReporter()));
+    expect(error.message).toMatch(/network has active endpoints/);
+    expect(engine.containersById.size).toBe(0);
+    expect(engine.volumesByName.size).toBe(3);
+    engine.trouble.clear();
+    const again = await down({ cwd: dir, env: {}, engine, volumes: true, yes: true }, new RecordingReporter());
+    expect(again.removed).toEqual({ containers: [], networks: ['fakelab'], volumes: ['fakelab-etcd1-data', 'fakelab-etcd2-data', 'fakelab-etcd3-data'] });
+    expect([engine.containersById.size, engine.networksByName.size, engine.volumesByName.size]).toEqual([0, 0, 0]);
+  });
+});

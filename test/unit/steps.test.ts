@@ -8,6 +8,9 @@ import { runSteps, titleOf, type Step } from '../../src/lab/steps.js';
 import { upgradeSteps } from '../../src/lab/upgrade.js';
 import { restoreSteps } from '../../src/lab/snapshot.js';
 import { APISERVER_STEPS } from '../../src/lab/apiserver.js';
+import { DOWN_STEPS } from '../../src/lab/down.js';
+import { FAULT_STEPS } from '../../src/lab/faults.js';
+import { DEFRAG_STEPS, RECOVER_STEPS } from '../../src/lab/maintenance.js';
 
 interface Ctx {
   made: string[];
@@ -235,5 +238,30 @@ describe('etcd-lab apiserver', () => {
     expect(at(/^merge context/)).toBe(steps.length - 1);
     // Without --merge-kubeconfig, a person's kubeconfig is not touched.
     expect(plan(APISERVER_STEPS, { ...(ctx as object), opts: {} } as never).some((t) => t.startsWith('merge context'))).toBe(false);
+  });
+});
+
+describe('down, maintenance and the faults', () => {
+  const titles = <C>(steps: Step<C>[]) => steps.map((s) => (typeof s.title === 'string' ? s.title : '(named by what it finds)'));
+
+  it('alarm recover follows etcd\'s procedure in its order; defrag plans before it changes anything; neither undoes', () => {
+    expect(titles(RECOVER_STEPS)).toEqual([
+      'which members, in which order',
+      'compact to the current revision',
+      'defragment, followers first, the leader last',
+      'disarm the alarms',
+      'a write through HAProxy',
+      'room left in the quota',
+    ]);
+    expect(titles(DEFRAG_STEPS)).toEqual(['which members, in which order', 'compact to the current revision', 'defragment, followers first, the leader last']);
+    expect([...RECOVER_STEPS, ...DEFRAG_STEPS].some((s) => s.undo)).toBe(false);
+  });
+
+  it('down asks first and undoes nothing; a fault acts only once its members are known, and only its action has an undo (and commits)', () => {
+    expect(titles(DOWN_STEPS)[0]).toBe('what the lab has');
+    expect(DOWN_STEPS.some((s) => s.undo)).toBe(false);
+    expect(titles(FAULT_STEPS)).toEqual(['which members', "the network helper's image", '(named by what it finds)', 'the election, or the members serving again']);
+    expect(FAULT_STEPS.filter((s) => s.undo)).toHaveLength(1);
+    expect(FAULT_STEPS[2]!.commits).toBeTypeOf('function');
   });
 });

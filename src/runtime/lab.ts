@@ -1,31 +1,17 @@
-// A lab as it exists in Docker: its containers, network and volumes found by label, the host
-// endpoints to reach it, and the cluster's view (leader, statuses, `ask`). It observes; of actions it
-// has only the two every operation shares: a compose run with the members' join variables kept, and
-// an HAProxy reload.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// A lab as it exists: its addresses (lab-addresses.ts), its objects found by label
+// (lab-objects.ts), and here the cluster's view — which member leads, each one's status, one view
+// of the members joined to their containers, and `ask`: one call to a member that can answer.
 import { UserError } from '../errors.js';
-import { readFile } from 'node:fs/promises';
-import { COMPOSE_FILE, HAPROXY_FILE } from '../render/index.js';
-import { joinValuesOf, memberImageVar } from '../render/etcd-flags.js';
-import { configHashOf } from '../render/haproxy.js';
-import { fetchStats } from '../protocol/haproxy-stats.js';
-import { waitUntil } from './wait.js';
-import type { LoadedLab } from '../config/load.js';
-import { clientEndpointOf, dialAddress, ETCD_CLIENT_PORT, LABEL, labTopology, quorumOf, type LabTopology, type MemberTopology } from '../config/topology.js';
-import { DockerEngine } from '../engine/docker.js';
-import type { ContainerInfo, Engine } from '../engine/engine.js';
-import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type ClientTls, type Endpoint, type Health, type MemberStatus } from '../protocol/etcd-http.js';
+import { LABEL, quorumOf, type MemberTopology } from '../config/topology.js';
+import type { ContainerInfo } from '../engine/engine.js';
+import { describeFetchError, isTransient, memberHealth, memberStatus, neverSent, type Endpoint, type Health, type MemberStatus } from '../protocol/etcd-http.js';
 import { electedLeader, type ElectedLeader, type MemberView } from './leader.js';
 import { sleep, throwIfInterrupted } from '../interrupt.js';
 import type { StepHandle } from '../progress.js';
-import { readClientTls } from './pki.js';
-import { CLIENTS, pkiDirOf } from '../render/pki.js';
 import { ExitCode } from '../exit-codes.js';
+import { LabObjects, type LabMemberContainer } from './lab-objects.js';
 
-export interface LabMemberContainer extends ContainerInfo {
-  member: string;
-}
+export type { LabMemberContainer } from './lab-objects.js';
 
 /** A member of the spec joined to what exists of it (LabRuntime.members). */
 export interface LabMember {
@@ -36,211 +22,24 @@ export interface LabMember {
   endpoint?: Endpoint;
 }
 
-export class LabRuntime {
-  readonly topology: LabTopology;
-
-  constructor(
-    readonly lab: LoadedLab,
-    readonly engine: Engine = new DockerEngine(),
-  ) {
-    this.topology = labTopology(lab.spec);
-  }
-
-  get name(): string {
-    return this.lab.spec.name;
-  }
-
-  get composeFile(): string {
-    return join(this.lab.outDir, COMPOSE_FILE);
-  }
-
-  private get labLabel(): string {
-    return `${LABEL.lab}=${this.name}`;
-  }
-
-  /** Where this machine reaches a published port. */
-  private get hostAddress(): string {
-    return dialAddress(this.lab.local.bindAddress);
-  }
-
-  private get scheme(): string {
-    return this.lab.spec.tls.enabled ? 'https' : 'http';
-  }
-
-  /** The lab's client URL through HAProxy, as people dial it. */
-  get clientEndpoint(): string {
-    return clientEndpointOf(this.lab.spec, this.lab.local);
-  }
-
-  private tls: ClientTls | undefined;
-  /** Where etcd-lab's own TLS files are: generated/pki/. */
-  get pkiDir(): string {
-    return pkiDirOf(this.lab.outDir);
-  }
-
-  /** A URL of this lab as etcd-lab itself reaches it: in TLS mode with the admin client certificate. */
-  endpoint(url: string): Endpoint {
-    if (!this.lab.spec.tls.enabled) return url;
-    this.tls ??= readClientTls(this.pkiDir, CLIENTS.admin);
-    return { url, tls: this.tls };
-  }
-
-  /** HAProxy's client port, as etcd-lab reaches it. */
-  get client(): Endpoint {
-    return this.endpoint(this.clientEndpoint);
-  }
-
-  get statsUrl(): string {
-    return `http://${this.hostAddress}:${this.lab.local.statsPort}/stats`;
-  }
-
-  get statsCredentials(): { user: string; password: string } {
-    return { user: this.lab.local.statsUser, password: this.lab.local.statsPassword };
-  }
-
-  async containers(): Promise<ContainerInfo[]> {
-    return this.engine.containers.list([this.labLabel]);
-  }
-
-  /** Member containers in member order (etcd1, etcd2, …). */
-  async memberContainers(): Promise<LabMemberContainer[]> {
-    const all = await this.engine.containers.list([this.labLabel, `${LABEL.role}=etcd`]);
-    return all
-      .map((c) => ({ ...c, member: c.labels[LABEL.member] ?? '' }))
-      .sort((a, b) => a.member.localeCompare(b.member, 'en', { numeric: true }));
-  }
-
+export class LabRuntime extends LabObjects {
   /**
-   * `docker compose` on the lab's file. A member that has a container keeps the bootstrap values it
-   * was created with (`--initial-cluster` as on the day it bootstrapped or joined): etcd ignores them
-   * once a member has data, and compose, which would otherwise see a changed definition after a
-   * `scale` or `member replace`, leaves the member running instead of recreating it.
+   * Stops and removes containers of the lab: HAProxy first, so no client connection holds a member's
+   * graceful shutdown open. Then the followers, and the leader last: a leader stopping beside stopping
+   * followers hands its leadership to one of them and then waits seconds for a leader that never comes.
    */
-  async compose(args: string[], onLine?: (line: string) => void, opts: { cleanup?: boolean; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
-    const kept = keptBootstrapEnv(await this.memberContainers());
-    const pinned = Object.fromEntries([...this.pinnedImages].map(([member, image]) => [memberImageVar(member), image]));
-    return this.engine.compose.run(this.name, this.composeFile, args, onLine, { ...opts, env: { ...kept, ...pinned, ...opts.env } });
-  }
-
-  /** Members moved to another image by this process (check's upgrade fault): every later compose call keeps them there. */
-  private readonly pinnedImages = new Map<string, string>();
-
-  pinMemberImage(member: string, image: string): void {
-    this.pinnedImages.set(member, image);
-  }
-
-  /** The hash of the haproxy.cfg HAProxy runs, as its stats page says; undefined while it does not answer. */
-  async haproxyConfigHash(timeoutMs = 1000): Promise<string | undefined> {
-    return (await fetchStats(this.statsUrl, this.statsCredentials, timeoutMs).catch(() => undefined))?.configHash;
-  }
-
-  /** The hash of generated/haproxy/haproxy.cfg, or undefined when there is none. */
-  async haproxyFileHash(): Promise<string | undefined> {
-    const cfg = await readFile(join(this.lab.outDir, HAPROXY_FILE), 'utf8').catch(() => undefined);
-    return cfg === undefined ? undefined : configHashOf(cfg);
-  }
-
-  /**
-   * Puts a running HAProxy on generated/haproxy/haproxy.cfg when it runs another: SIGUSR2 makes its
-   * master process start new workers on the file, which take over the listening sockets (no client
-   * is refused) while the old ones finish their connections (at most `hard-stop-after`). Waits until
-   * the stats page says the new file is in use. False when nothing needed doing.
-   */
-  async reloadHaproxy(deadline: number, step?: StepHandle): Promise<boolean> {
-    const container = await this.haproxyContainer();
-    const wanted = await this.haproxyFileHash();
-    if (container?.state !== 'running' || wanted === undefined) return false;
-    let signalled = false;
-    await waitUntil(
-      'HAProxy to run the new haproxy.cfg',
-      deadline,
-      async () => {
-        const running = await this.haproxyConfigHash(500);
-        if (running === wanted) return { done: true, detail: 'reloaded' };
-        // Signalled once the stats page answers: a HAProxy still starting reads the file itself.
-        if (running !== undefined && !signalled) {
-          await this.engine.containers.kill(container.id, 'SIGUSR2');
-          signalled = true;
-        }
-        return { done: false, detail: running === undefined ? 'stats page not answering yet' : 'reloading' };
-      },
-      step,
-      { intervalMs: 100, hint: `\`etcd-lab logs haproxy\` says why HAProxy kept its old configuration` },
-    );
-    return signalled;
-  }
-
-  async haproxyContainer(): Promise<ContainerInfo | undefined> {
-    return (await this.engine.containers.list([this.labLabel, `${LABEL.role}=haproxy`]))[0];
-  }
-
-  /** The container of `etcd-lab apiserver` (one per lab: its name is the lab's), running or not. */
-  async apiServerContainer(): Promise<ContainerInfo | undefined> {
-    return (await this.engine.containers.list([this.labLabel, `${LABEL.role}=apiserver`]))[0];
-  }
-
-  async volumes(): Promise<string[]> {
-    return (await this.engine.volumes.list([this.labLabel])).map((v) => v.name).sort();
-  }
-
-  /** The members' data volumes (not the copies a restore keeps meanwhile). */
-  async dataVolumes(): Promise<string[]> {
-    return (await this.engine.volumes.list([this.labLabel, `${LABEL.role}=data`])).map((v) => v.name).sort();
-  }
-
-  /** The lab's own network (fixed subnet), not the ones `partition` makes. */
-  async network() {
-    return (await this.networks()).find((n) => n.name === this.topology.network);
-  }
-
-  /** Every network carrying the lab's label: its own and any partition networks. */
-  async networks() {
-    return this.engine.networks.list([this.labLabel]);
-  }
-
-  /**
-   * The spec files, other than this checkout's, that own what Docker holds under this lab's name.
-   * Objects from before owner labels are judged by the compose file compose recorded on containers.
-   */
-  async foreignOwners(): Promise<string[]> {
-    const [containers, networks, volumes] = await Promise.all([
-      this.containers(),
-      this.networks(),
-      this.engine.volumes.list([this.labLabel]),
-    ]);
-    const owners = new Set<string>();
-    for (const { labels } of [...containers, ...networks, ...volumes]) {
-      const owner = labels[LABEL.owner];
-      const composeFile = labels['com.docker.compose.project.config_files'];
-      if (owner !== undefined) {
-        if (owner !== this.lab.owner) owners.add(owner);
-      } else if (composeFile !== undefined && composeFile !== this.composeFile) {
-        owners.add(join(dirname(dirname(composeFile)), 'etcd-lab.yaml'));
-      }
-    }
-    return [...owners].sort();
-  }
-
-  /**
-   * Refuses to act on a lab another checkout made (same name, other spec): its HAProxy reads that
-   * checkout's files, its credentials are that checkout's, and `down` here would end its work.
-   */
-  async assertOwned(): Promise<void> {
-    const [other] = await this.foreignOwners();
-    if (other === undefined) return;
-    const gone = !existsSync(dirname(other));
-    throw new UserError(`lab "${this.name}" belongs to another checkout: ${other}${gone ? ' (that directory no longer exists)' : ''}`, {
-      hint:
-        `this checkout's spec is ${this.lab.owner}. Either run etcd-lab in ${dirname(other)}, or give this lab another name ` +
-        `(name: in etcd-lab.yaml, or --name ${this.name}-2)` +
-        (gone ? `; to remove the orphaned lab from here: \`etcd-lab down --take-over\` (data volumes kept unless --volumes)` : ''),
-      exitCode: ExitCode.refused,
-    });
-  }
-
-  /** A member is cut off when it is not on the lab network (see `partition`). */
-  isPartitioned(container: ContainerInfo): boolean {
-    return !container.networks.includes(this.topology.network);
+  async removeContainers(containers: ContainerInfo[], onRemoved: (name: string) => void = () => {}, graceSeconds = 10): Promise<void> {
+    const remove = async (c: ContainerInfo) => {
+      await this.engine.containers.remove(c.id, graceSeconds);
+      onRemoved(c.name);
+    };
+    const role = (c: ContainerInfo) => c.labels[LABEL.role];
+    // Best effort: without an answer (or without the TLS client files) the order is only slower.
+    const leader = await this.leader().catch(() => undefined);
+    const isLeader = (c: ContainerInfo) => role(c) === 'etcd' && c.labels[LABEL.member] === leader;
+    await Promise.all(containers.filter((c) => role(c) !== 'etcd').map(remove));
+    await Promise.all(containers.filter((c) => role(c) === 'etcd' && !isLeader(c)).map(remove));
+    await Promise.all(containers.filter(isLeader).map(remove));
   }
 
   /** Each member's raft status over its own API (undefined where it does not answer in time, with why). */
@@ -270,25 +69,6 @@ export class LabRuntime {
     const elected = electedLeader(memberViews(answers), clusterSize);
     const container = elected?.member !== undefined ? answers.find((a) => a.container.member === elected.member)?.container : undefined;
     return { elected, answers, ...(container ? { container } : {}) };
-  }
-
-  /**
-   * Stops and removes containers of the lab: HAProxy first, so no client connection holds a member's
-   * graceful shutdown open. Then the followers, and the leader last: a leader stopping beside stopping
-   * followers hands its leadership to one of them and then waits seconds for a leader that never comes.
-   */
-  async removeContainers(containers: ContainerInfo[], onRemoved: (name: string) => void = () => {}, graceSeconds = 10): Promise<void> {
-    const remove = async (c: ContainerInfo) => {
-      await this.engine.containers.remove(c.id, graceSeconds);
-      onRemoved(c.name);
-    };
-    const role = (c: ContainerInfo) => c.labels[LABEL.role];
-    // Best effort: without an answer (or without the TLS client files) the order is only slower.
-    const leader = await this.leader().catch(() => undefined);
-    const isLeader = (c: ContainerInfo) => role(c) === 'etcd' && c.labels[LABEL.member] === leader;
-    await Promise.all(containers.filter((c) => role(c) !== 'etcd').map(remove));
-    await Promise.all(containers.filter((c) => role(c) === 'etcd' && !isLeader(c)).map(remove));
-    await Promise.all(containers.filter(isLeader).map(remove));
   }
 
   /** The member a quorum follows now, if it answers (a leader just killed does not). */
@@ -443,17 +223,8 @@ export class LabRuntime {
     return endpoints;
   }
 
-  /** The member's client API on this machine, if its container runs and publishes it. */
-  memberEndpoint(container: ContainerInfo): Endpoint | undefined {
-    const port = container.hostPorts[ETCD_CLIENT_PORT];
-    return container.state === 'running' && port ? this.endpoint(`${this.scheme}://${this.hostAddress}:${port}`) : undefined;
-  }
 }
 
-/** For each member with a container, the join variables that reproduce its bootstrap flags (see LabRuntime.compose). */
-export function keptBootstrapEnv(members: LabMemberContainer[]): Record<string, string> {
-  return Object.assign({}, ...members.map((c) => joinValuesOf(c.member, c.command ?? '')));
-}
 
 /** What the leader rule reads of each answer (see leader.ts). */
 export function memberViews(answers: MemberAnswer[]): MemberView[] {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderCompose } from '../../src/render/compose.js';
 import { configHashOf, renderHaproxyCfg } from '../../src/render/haproxy.js';
-import { keptBootstrapEnv, type LabMemberContainer } from '../../src/runtime/lab.js';
+import { keptBootstrapEnv, type LabMemberContainer } from '../../src/runtime/lab-objects.js';
 import { readSpec } from '../../src/config/read.js';
 import { labTopology } from '../../src/config/topology.js';
 import { alarmsIn, type MemberStatus } from '../../src/protocol/etcd-http.js';

@@ -55,7 +55,7 @@ export function register(program: Command): void {
     )
     .option('--timeout <seconds>', 'how long the restored lab may take to be ready', '60')
     .action(ends(async (file: string, flags: SpecFlags & OutputFlags & { yes?: boolean; ignoreKind?: boolean; skipHashCheck?: boolean; bumpRevision: string; timeout: string }) => {
-      const [{ restoreLabSnapshot }, { confirmOnTerminal }] = await Promise.all([import('../lab/snapshot.js'), import('../ui/confirm.js')]);
+      const [{ restoreLabSnapshot }, { confirmOnTerminal }] = await Promise.all([import('../lab/restore.js'), import('../ui/confirm.js')]);
       const result = await restoreLabSnapshot(
         {
           ...loadOptionsFrom(flags),
@@ -79,7 +79,7 @@ export function register(program: Command): void {
   resultCommand(
     snapshot.command('rollback'),
     'put back the data an unfinished restore kept (after it was killed before it could do so itself)',
-    async (load, progress) => (await import('../lab/snapshot.js')).rollbackRestore(load, progress),
+    async (load, progress) => (await import('../lab/restore.js')).rollbackRestore(load, progress),
     (result) => [`lab ${result.lab} is back on its own data${result.putBack.length ? ` (${result.putBack.join(', ')} put back)` : ''}`],
     'action',
   );

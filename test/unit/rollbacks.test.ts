@@ -17,7 +17,7 @@ import { replaceMember } from '../../src/lab/membership.js';
 import { down } from '../../src/lab/down.js';
 import { fault } from '../../src/lab/faults.js';
 import { scale } from '../../src/lab/scale.js';
-import { restoreLabSnapshot } from '../../src/lab/snapshot.js';
+import { restoreLabSnapshot } from '../../src/lab/restore.js';
 import { upgrade } from '../../src/lab/upgrade.js';
 import { RecordingReporter } from '../../src/progress.js';
 import { COMPOSE_FILE, HAPROXY_FILE } from '../../src/render/index.js';

@@ -6,7 +6,7 @@ import { RecordingReporter } from '../../src/progress.js';
 import { scaleSteps } from '../../src/lab/scale.js';
 import { runSteps, titleOf, type Step } from '../../src/lab/steps.js';
 import { upgradeSteps } from '../../src/lab/upgrade.js';
-import { restoreSteps } from '../../src/lab/snapshot.js';
+import { restoreSteps } from '../../src/lab/restore.js';
 import { APISERVER_STEPS } from '../../src/lab/apiserver.js';
 import { DOWN_STEPS } from '../../src/lab/down.js';
 import { FAULT_STEPS } from '../../src/lab/faults.js';

@@ -3,7 +3,7 @@
 // like the rest of etcd-lab: no client library, so no retry or failover happens behind our back.
 import { b64, post, rangeEnd, unb64, type Endpoint } from './etcd-http.js';
 import { streamLines } from './http-stream.js';
-import type { Compare, Kv, TxnOp } from '../checker/history.js';
+import type { Compare, Kv, TxnOp, WatchEvent } from '../checker/history.js';
 
 interface RawHeader {
   header?: { revision?: string };
@@ -132,18 +132,8 @@ function kvFrom(kv: RawKv): Kv {
   };
 }
 
-export interface WatchedEvent {
-  revision: number;
-  key: string;
-  type: 'put' | 'delete';
-  value?: string;
-  modRevision: number;
-  createRevision?: number;
-  version?: number;
-  lease?: string;
-  /** With prev_kv: the key before the change (null: it did not exist). */
-  prev?: { value: string; modRevision: number } | null;
-}
+/** One change as etcd's watch sends it: a history's WatchEvent before the recorder numbers its response. */
+export type WatchedEvent = Omit<WatchEvent, 'batch'>;
 
 /** How a watch stream ended: closed by us, cut (the member died, the connection broke), or compacted under it. */
 export type WatchEnd = { end: 'closed' } | { end: 'broken'; reason: string } | { end: 'compacted'; compactRevision: number };

@@ -1,28 +1,13 @@
 // docs/architecture.md lists the layers of src/, top to bottom, and says a file imports only from its
 // own layer or the ones under it. This reads that list from the page and holds every import in src/
 // (static and dynamic) to it, so neither the page nor the code can drift from the other.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { layersOf, sources } from './layers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The layers as the page's first code block lists them: each line's paths, before its description. */
-function layersOf(page: string): string[][] {
-  const block = /```\n([\s\S]*?)```/.exec(page)?.[1] ?? '';
-  return block
-    .split('\n')
-    .filter((line) => /^src\//.test(line))
-    .map((line) => line.split(/\s{2,}/)[0]!.split(/,\s*/).map((p) => p.trim()));
-}
-
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sources(path) : name.endsWith('.ts') ? [path] : [];
-  });
-}
 
 /** Every relative import of a file, resolved to a path from the root (`src/lab/up.ts`). */
 function importsOf(file: string): string[] {

@@ -1,10 +1,11 @@
 // The diagrams in docs/ cannot drift from the code: the layers' diagram is generated from
 // docs/architecture.md's list and the imports in src/ (UPDATE_GOLDEN=1 rewrites it), and every name
 // the HAProxy and KIND diagrams show is checked against what the renderers write.
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { layersOf, sources } from './layers.js';
 import { readSpec } from '../../src/config/read.js';
 import { leadingServerName, renderHaproxyCfg } from '../../src/render/haproxy.js';
 import { kindEtcdEndpoint } from '../../src/render/kind.js';
@@ -12,25 +13,9 @@ import { kindEtcdEndpoint } from '../../src/render/kind.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const page = (name: string) => join(ROOT, 'docs', name);
 
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sources(path) : name.endsWith('.ts') ? [path] : [];
-  });
-}
-
-/** The layer list's lines (as architecture.test.ts reads them): paths per layer. */
-function layers(text: string): string[][] {
-  const block = /```\n([\s\S]*?)```/.exec(text)?.[1] ?? '';
-  return block
-    .split('\n')
-    .filter((line) => /^src\//.test(line))
-    .map((line) => line.split(/\s{2,}/)[0]!.split(/,\s*/).map((p) => p.trim()));
-}
-
 /** A Mermaid flowchart of the layers, top to bottom, with an arrow wherever a file of one imports a file of another. */
 function layersDiagram(text: string): string {
-  const list = layers(text);
+  const list = layersOf(text);
   const layerOf = (path: string) => list.findIndex((paths) => paths.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p)));
   const label = (i: number) => list[i]!.map((p) => p.replace(/^src\//, '')).join(', ');
   const edges = new Set<string>();

@@ -26,7 +26,7 @@ export function renderSpecReference(): string {
     'same definitions as this page). Rules across fields, which only `etcd-lab` checks: the election',
     'timeout is at least 5 × the heartbeat interval; the subnet is private and large enough for the',
     'members; the ports differ. Host ports, the bind address and images are per person too: see',
-    '[per-person settings](getting-started.md#per-person-settings).',
+    '[per-person settings](configuration.md#per-person-settings).',
     '',
     '| field | default | accepts | what it does |',
     '|---|---|---|---|',

@@ -1,7 +1,7 @@
 // A rolling upgrade as one of check's faults: a lab on etcd 3.4.23 (Debian bookworm) moved to 3.5.16
-// (Debian trixie) one member per fault while check's clients and watchers run and members are
-// killed between the upgrade steps; the history must pass, the members end on 3.5 with the image
-// recorded for the next `up`.
+// (Debian trixie) one member per fault while check's clients and watchers run (each traffic kind)
+// and members are killed between the upgrade steps; the history must pass, the members end on 3.5
+// with the image recorded for the next `up`.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,12 +12,13 @@ import { cliIn, createTestLab, skipE2E, TEST_IMAGES, type TestLab } from './lab-
 
 const ETCD_34 = 'etcd-lab/etcd:3.4-bookworm';
 
-describe.skipIf(skipE2E)('check with a rolling upgrade as a fault', () => {
+// Each traffic kind on a lab of its own (an upgrade goes one way: every run starts on 3.4).
+describe.skipIf(skipE2E).each(['etcd', 'kubernetes', 'leases'])('check with a rolling upgrade as a fault, %s traffic', (traffic) => {
   let lab: TestLab;
 
   beforeAll(async () => {
     expect(await cliIn(process.cwd())(['images', 'build', '--etcd-version', '3.4'])).toExitWith(0);
-    lab = await createTestLab('chku', { members: 3 });
+    lab = await createTestLab(`chku${traffic[0]}`, { members: 3 });
     const env = join(lab.dir, '.env');
     writeFileSync(env, readFileSync(env, 'utf8').replace(/^ETCD_LAB_ETCD_IMAGE=.*$/m, `ETCD_LAB_ETCD_IMAGE=${ETCD_34}`));
     await lab.json<UpResult>(['up']);
@@ -28,7 +29,7 @@ describe.skipIf(skipE2E)('check with a rolling upgrade as a fault', () => {
     const before = await lab.json<LabStatus>(['status']);
     expect(before.members.map((m) => m.version)).toEqual(['3.4.23', '3.4.23', '3.4.23']);
 
-    const r = await lab.cli(['check', '--nemesis', 'upgrade,kill', '--faults', '6', '--hold', '1', '--upgrade-image', TEST_IMAGES.etcd, '--json']);
+    const r = await lab.cli(['check', '--traffic', traffic, '--nemesis', 'upgrade,kill', '--faults', '6', '--hold', '1', '--upgrade-image', TEST_IMAGES.etcd, '--json']);
     expect(r).toExitWith(0);
     const result = JSON.parse(r.stdout) as CheckResult;
     expect(result.checker.violations).toEqual([]);
@@ -39,6 +40,7 @@ describe.skipIf(skipE2E)('check with a rolling upgrade as a fault', () => {
     expect(new Set(upgrades.map((u) => u.split(' ')[0])).size).toBe(3);
     // Clients were served throughout (a mixed-version cluster included).
     expect(result.checker.counts.ok).toBeGreaterThan(100);
+    if (traffic === 'leases') expect(result.checker.counts.leaseExpiries).toBeGreaterThan(0);
 
     const after = await lab.json<LabStatus>(['status']);
     expect(after.members.map((m) => m.version)).toEqual(['3.5.16', '3.5.16', '3.5.16']);

@@ -173,8 +173,8 @@ function leaveSteps(from: number, to: number): Step<ScaleContext>[] {
 function stoppedPartWay(ctx: ScaleContext, error: unknown): unknown {
   const { added, removed, from } = ctx;
   // Every member joined or left and the count is recorded: what failed after (HAProxy's reload, the
-  // readiness proof) says what to do in its own words.
-  if (ctx.recorded) return error;
+  // readiness proof) says what to do in its own words. (Ctrl-C there is said as below.)
+  if (ctx.recorded && !(error instanceof Interrupted)) return error;
   const now = from + added.length - removed.length;
   return new UserError(`scaling stopped with ${now} members in etcd's membership (${[...added.map((m) => `${m} added`), ...removed.map((m) => `${m} removed`)].join(', ')}): ${(error as Error).message}`, {
     hint:

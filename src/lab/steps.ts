@@ -44,7 +44,8 @@ export interface StepsOptions {
   /**
    * What a failure (or Ctrl-C) becomes, once the runner has undone what it may: the operation's own
    * words for where it stopped and what to do. `committed`: a step past the point of no return had
-   * started. Without it, the error stands (an interrupt says what was rolled back).
+   * started. Returning the error itself leaves the runner's words (an interrupt says what was
+   * rolled back); without it, the same.
    */
   failure?: (error: unknown, at: { committed: boolean }) => unknown;
 }
@@ -82,27 +83,23 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, reporter: Reporter, 
       }
       return ctx;
     } catch (error) {
-      const committed = lastCommitted(started, ctx);
+      const point = lastCommitted(started, ctx);
+      const past = point >= 0;
       // Past the point of no return only what came after it is taken back.
-      const undoableSteps = started.slice(committed + 1);
-      if (committed >= 0 || !undoableSteps.some((s) => s.undo)) {
-        if (committed >= 0 && undoableSteps.some((s) => s.undo) && !opts.retain) await undoSteps(undoableSteps, ctx, reporter, error);
-        if (opts.failure) throw await opts.failure(error, { committed: committed >= 0 });
+      const after = started.slice(point + 1);
+      const undoable = after.some((s) => s.undo);
+      if (undoable && opts.retain && !past) reporter.warn(`--retain: leaving what this run made as it is, to inspect${opts.retainedHint ? ` (${opts.retainedHint})` : ''}`);
+      const undone = undoable && !opts.retain ? await undoSteps(after, ctx, reporter, error) : [];
+      // The operation's own words, when it has any; the error itself back means the runner's.
+      const said = opts.failure ? await opts.failure(error, { committed: past }) : error;
+      if (said !== error || !(error instanceof Interrupted)) throw said;
+      if (past) throw new Interrupted(`${opts.command} interrupted past the point where it can be undone: what it had done stays`);
+      if (!undoable) {
         // A bare Ctrl-C gets the command's name; a step's own message (what it left) is kept.
-        if (error instanceof Interrupted && error.message === 'interrupted') throw new Interrupted(`${opts.command} interrupted before it had made anything to roll back`);
-        throw error;
+        throw error.message === 'interrupted' ? new Interrupted(`${opts.command} interrupted before it had made anything to roll back`) : error;
       }
-      if (opts.retain) {
-        reporter.warn(`--retain: leaving what this run made as it is, to inspect${opts.retainedHint ? ` (${opts.retainedHint})` : ''}`);
-        if (error instanceof Interrupted) throw new Interrupted(`${opts.command} interrupted; --retain kept what it made`, opts.retainedHint);
-        throw error;
-      }
-      const undone = await undoSteps(undoableSteps, ctx, reporter, error);
-      if (opts.failure) throw await opts.failure(error, { committed: false });
-      if (error instanceof Interrupted) {
-        throw new Interrupted(`${opts.command} interrupted; rolled back what it had created (${undone.length > 0 ? undone.join(', ') : 'nothing yet'})`);
-      }
-      throw error;
+      if (opts.retain) throw new Interrupted(`${opts.command} interrupted; --retain kept what it made`, opts.retainedHint);
+      throw new Interrupted(`${opts.command} interrupted; rolled back what it had created (${undone.length > 0 ? undone.join(', ') : 'nothing yet'})`);
     }
   });
 }

@@ -121,6 +121,19 @@ describe('runSteps', () => {
     expect(ctx.made).toEqual(['files', 'membership']);
   });
 
+  it('a `failure` that hands the error back leaves the runner\'s words: an interrupt says what was rolled back', async () => {
+    const ctx = fresh();
+    const error = await runSteps([making('network x'), making('z', new Interrupted())], ctx, new RecordingReporter(), { command: 'demo', failure: (e) => e }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('demo interrupted; rolled back what it had created (network x)');
+  });
+
+  it('Ctrl-C past the point of no return, with no words of the operation\'s own, says that what was done stays', async () => {
+    const ctx = fresh();
+    const error = await runSteps([making('files'), { ...making('membership'), commits: true }, making('z', new Interrupted())], ctx, new RecordingReporter(), { command: 'demo' }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('demo interrupted past the point where it can be undone: what it had done stays');
+    expect(ctx.made).toEqual(['files', 'membership']);
+  });
+
   it('a step that reports itself gets no line of its own', async () => {
     const reporter = new RecordingReporter();
     await runSteps([{ title: 'images', reportsItself: true, run: async () => {} }], fresh(), reporter, { command: 'demo' });

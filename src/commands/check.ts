@@ -28,12 +28,10 @@ export function register(program: Command): void {
       ) => {
         const hold = Number(flags.hold);
         if (!(hold >= 0.1 && hold <= 60)) throw new UserError(`--hold takes seconds from 0.1 to 60 (got "${flags.hold}")`, { exitCode: ExitCode.badInput });
-        const [{ check }, { parseNemeses }] = await Promise.all([import('../lab/check.js'), import('../lab/nemesis.js')]);
+        const [{ check }, { parseNemeses, upgradeImageNeeded }] = await Promise.all([import('../lab/check.js'), import('../lab/nemesis.js')]);
         const nemesis = parseNemeses(flags.nemesis);
         const faults = whole(flags.faults, '--faults', 0, 1000);
-        if (nemesis.slice(0, faults).includes('upgrade') && flags.upgradeImage === undefined && !flags.verify) {
-          throw new UserError('the upgrade fault needs an image to move members to', { hint: 'add --upgrade-image REF (etcd-lab/etcd:trixie is etcd 3.5; a lab on etcd-lab/etcd:3.4-bookworm can move to it)', exitCode: ExitCode.badInput });
-        }
+        if (nemesis.slice(0, faults).includes('upgrade') && flags.upgradeImage === undefined && !flags.verify) throw upgradeImageNeeded();
         if (flags.upgradeImage !== undefined) {
           const problem = imageReferenceProblem(flags.upgradeImage);
           if (problem) throw new UserError(`--upgrade-image ${problem} (got ${JSON.stringify(flags.upgradeImage)})`, { hint: 'name an etcd image such as etcd-lab/etcd:trixie', exitCode: ExitCode.badInput });

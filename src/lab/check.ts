@@ -15,15 +15,15 @@ import type { Endpoint } from '../protocol/etcd-http.js';
 import { membersOut, restoreLab } from './faults.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { collectStatus } from '../runtime/status.js';
+import { isImpairment } from '../runtime/impairments.js';
 import { guarded, Interrupted } from '../interrupt.js';
 import { withLab } from './session.js';
-import { DEFAULT_NEMESES, runNemesis, type Nemesis, type UpgradeTarget } from './nemesis.js';
-import { etcdVersionInImage, recordEtcdImage, upgradeRefusal, versionsOf } from './upgrade.js';
+import { DEFAULT_NEMESES, runNemesis, upgradeImageNeeded, type Nemesis, type UpgradeTarget } from './nemesis.js';
+import { clusterVersionFollows, etcdVersionInImage, recordEtcdImage, upgradeRefusal, versionsOf } from './upgrade.js';
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
 import { buildLocalImages } from '../runtime/images.js';
-import { waitUntil } from '../runtime/wait.js';
 
 export interface CheckOptions extends LoadOptions {
   /** What the clients send (traffic.ts). */
@@ -117,9 +117,7 @@ export async function check(opts: CheckOptions, reporter: Reporter): Promise<Che
 
 /** The upgrade fault's image and version, refused before any client starts if etcd does not allow the step. */
 async function upgradeTarget(runtime: LabRuntime, image: string | undefined, reporter: Reporter): Promise<UpgradeTarget> {
-  if (!image) {
-    throw new UserError('the upgrade fault needs an image to move members to', { hint: 'add --upgrade-image REF (etcd-lab/etcd:trixie is etcd 3.5; start the lab on etcd-lab/etcd:3.4-bookworm to upgrade it)', exitCode: ExitCode.badInput });
-  }
+  if (!image) throw upgradeImageNeeded();
   return reporter.step(`etcd version in ${image}`, async (step) => {
     const version = await etcdVersionInImage(runtime, image);
     const { cluster, servers } = await versionsOf(runtime);
@@ -141,15 +139,8 @@ async function settleUpgrade(runtime: LabRuntime, to: UpgradeTarget, reporter: R
   if (moved.length === 0) return;
   if (moved.length === runtime.topology.members.length) {
     await reporter.step(`every member on ${to.image}: recorded for the next \`up\``, () => recordEtcdImage(runtime, to.image));
-    // etcd raises the cluster version a few seconds after the last member moves.
-    const minor = to.version.split('.').slice(0, 2).join('.');
     await reporter
-      .step(`cluster version ${minor}`, (step) =>
-        waitUntil('the cluster version to follow', Date.now() + 30_000, async () => {
-          const { cluster } = await versionsOf(runtime);
-          return { done: cluster.startsWith(`${minor}.`), detail: `cluster version ${cluster || 'unknown'}` };
-        }, step, { intervalMs: 500 }),
-      )
+      .step(`cluster version of etcd ${to.version}`, (step) => clusterVersionFollows(runtime, to.version, step))
       .catch((error: Error) => reporter.warn(`${error.message}: \`etcd-lab status\` shows the cluster version`));
     return;
   }
@@ -193,7 +184,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   // The network faults' helper image, built before the clients start, not inside a fault's window.
   const kinds = opts.nemesis ?? DEFAULT_NEMESES;
   const used = kinds.slice(0, opts.faults ?? 3);
-  if (used.some((n) => n === 'loss' || n === 'blackhole' || n === 'delay')) await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  if (used.some(isImpairment)) await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
   const upgrade = used.includes('upgrade') ? await upgradeTarget(runtime, opts.upgradeImage, reporter) : undefined;
 
   let members = await runtime.memberEndpoints();

@@ -16,7 +16,7 @@ import { electedLeader } from '../runtime/leader.js';
 import { Interrupted, throwIfInterrupted } from '../interrupt.js';
 import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
-import { impairmentOf, impairments } from '../runtime/impairments.js';
+import { impairmentOf, impairments, isImpairment } from '../runtime/impairments.js';
 import { impair, unimpair } from './network-faults.js';
 import { buildLocalImages } from '../runtime/images.js';
 import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
@@ -176,7 +176,6 @@ interface FaultContext {
   names: string[];
   reporter: Reporter;
   opts: FaultOptions;
-  containers: LabMemberContainer[];
   targets: LabMemberContainer[];
   /** The leader before, looked up once: the member taken out and the one whose election is awaited are the same. */
   leaderBefore?: { member: string; term: number };
@@ -200,7 +199,7 @@ export const FAULT_STEPS: Step<FaultContext>[] = [
   {
     title: "the network helper's image",
     reportsItself: true,
-    when: (ctx) => ctx.action === 'loss' || ctx.action === 'blackhole' || ctx.action === 'delay',
+    when: (ctx) => isImpairment(ctx.action),
     // Built the first time (or again when its recipe changed).
     run: async (ctx) => void (await buildLocalImages({ engine: ctx.runtime.engine, nettoolsOnly: true }, ctx.reporter)),
   },
@@ -218,8 +217,9 @@ export const FAULT_STEPS: Step<FaultContext>[] = [
     undo: async (ctx) => {
       const restore = RESTORE[ctx.action];
       if (!restore) return [];
+      const now = await ctx.runtime.memberContainers();
       for (const c of ctx.acted) {
-        const [fresh] = (await ctx.runtime.memberContainers()).filter((x) => x.id === c.id);
+        const fresh = now.find((x) => x.id === c.id);
         if (fresh) ctx.undone.push(await PERFORM[restore](ctx.runtime, fresh, {}));
       }
       return ctx.undone;
@@ -250,7 +250,7 @@ export async function applyFault(
   reporter: Reporter,
   opts: FaultOptions = {},
 ): Promise<FaultResult> {
-  const ctx: FaultContext = { runtime, action, names, reporter, opts, containers: [], targets: [], acted: [], done: [], undone: [], started: Date.now() };
+  const ctx: FaultContext = { runtime, action, names, reporter, opts, targets: [], acted: [], done: [], undone: [], started: Date.now() };
   await runSteps(FAULT_STEPS, ctx, reporter, {
     command: action,
     undoing: 'stopping: members already acted on are put back if the action was half-way, a finished action stays',
@@ -270,7 +270,7 @@ export async function applyFault(
 async function chooseTargets(ctx: FaultContext): Promise<void> {
   const { runtime, action, names, reporter, opts } = ctx;
   await runtime.engine.ping();
-  const containers = (ctx.containers = await runtime.memberContainers());
+  const containers = await runtime.memberContainers();
   if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
   if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 99)) {
     throw new UserError(`--percent takes a whole number from 1 to 99 (got ${opts.lossPercent}; all of it is \`etcd-lab partition\`)`, { exitCode: ExitCode.badInput });

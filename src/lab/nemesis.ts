@@ -18,6 +18,14 @@ export type Nemesis = (typeof NEMESES)[number];
 /** What `check` injects unless told: every kind but the upgrade, which needs an image to move to. */
 export const DEFAULT_NEMESES: Nemesis[] = NEMESES.filter((n) => n !== 'upgrade');
 
+/** The upgrade fault without --upgrade-image: refused before anything runs (the CLI, and check itself). */
+export function upgradeImageNeeded(): UserError {
+  return new UserError('the upgrade fault needs an image to move members to', {
+    hint: 'add --upgrade-image REF (etcd-lab/etcd:trixie is etcd 3.5; a lab on etcd-lab/etcd:3.4-bookworm can move to it)',
+    exitCode: ExitCode.badInput,
+  });
+}
+
 /** The upgrade fault's target: an image, and the etcd version it holds (read before the clients start). */
 export interface UpgradeTarget {
   image: string;
@@ -126,15 +134,15 @@ async function inject(kind: Nemesis, n: number, ctx: NemesisContext): Promise<Fa
         await recreateOnImage(runtime, member, { image: to.image, version: to.version, heir, perMemberMs: 90_000 }, reporter);
       } catch (error) {
         if (!(error instanceof NotBack)) throw error;
+        // Recreated on the image, though it does not serve there: later compose calls keep it there.
+        runtime.pinMemberImage(member, to.image);
         throw new UserError(`the upgrade fault stopped: ${error.message} (${(error.cause as Error).message})`, {
           hint: `\`etcd-lab logs ${member}\` shows why; the other members hold quorum`,
           exitCode: ExitCode.failedPartWay,
           cause: error,
         });
-      } finally {
-        // Recreated on the image whether or not it serves there: later compose calls keep it there.
-        runtime.pinMemberImage(member, to.image);
       }
+      runtime.pinMemberImage(member, to.image);
       break;
     }
     case 'compact': {

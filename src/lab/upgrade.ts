@@ -273,17 +273,24 @@ async function caughtUp(runtime: LabRuntime, member: string, target: string): Pr
 }
 
 async function awaitClusterVersion(ctx: UpgradeContext, step: StepHandle): Promise<void> {
-  const minor = minorOf(ctx.target!)!.join('.');
+  ctx.after = await clusterVersionFollows(ctx.runtime, ctx.target!, step);
+}
+
+/** etcd raises the cluster version a few seconds after the last member moves: waits for it to name `version`'s minor; the versions then. */
+export async function clusterVersionFollows(runtime: LabRuntime, version: string, step?: StepHandle): Promise<UpgradeResult['after']> {
+  const minor = minorOf(version)!.join('.');
+  let seen: UpgradeResult['after'] = { servers: {}, cluster: '' };
   await waitUntil(
     'the cluster version to follow',
     Date.now() + 30_000,
     async () => {
-      ctx.after = await versionsOf(ctx.runtime);
-      return { done: ctx.after.cluster.startsWith(`${minor}.`), detail: `cluster version ${ctx.after.cluster}` };
+      seen = await versionsOf(runtime);
+      return { done: seen.cluster.startsWith(`${minor}.`), detail: `cluster version ${seen.cluster || 'unknown'}` };
     },
     step,
     { intervalMs: 500 },
   );
+  return seen;
 }
 
 export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise<UpgradeResult> {

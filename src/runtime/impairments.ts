@@ -5,7 +5,10 @@ import { LABEL, type Role } from '../config/topology.js';
 import type { ContainerInfo } from '../engine/engine.js';
 import type { LabRuntime } from './lab.js';
 
-export type ImpairmentKind = 'loss' | 'blackhole' | 'delay';
+export const IMPAIRMENT_KINDS = ['loss', 'blackhole', 'delay'] as const;
+export type ImpairmentKind = (typeof IMPAIRMENT_KINDS)[number];
+/** The faults a helper container holds in a member's namespace (its image built first). */
+export const isImpairment = (kind: string): kind is ImpairmentKind => (IMPAIRMENT_KINDS as readonly string[]).includes(kind);
 export type Impairment = { kind: 'loss'; percent: number } | { kind: 'blackhole' } | { kind: 'delay'; ms: number };
 
 /** The labels that say which impairment a helper holds, and in which member container's namespace. */
@@ -33,6 +36,6 @@ export async function impairments(runtime: LabRuntime): Promise<ContainerInfo[]>
 
 export function impairmentOf(helper: ContainerInfo): { member: string; kind: ImpairmentKind } {
   const kind = helper.labels[KIND_LABEL];
-  return { member: helper.labels[LABEL.member] ?? '', kind: kind === 'loss' || kind === 'delay' ? kind : 'blackhole' };
+  return { member: helper.labels[LABEL.member] ?? '', kind: kind !== undefined && isImpairment(kind) ? kind : 'blackhole' };
 }
 

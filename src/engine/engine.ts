@@ -152,13 +152,26 @@ export interface ComposeClient {
 
 /** One-off runs: one of an image's own tools (etcdctl, etcdutl), or a look at the lab from inside a network. */
 export interface ToolClient {
-  run(opts: ToolRun): Promise<{ exitCode: number; output: string; containerId: string }>;
+  run(opts: ToolRun): Promise<ToolResult>;
+}
+
+export interface EngineInfo {
+  operatingSystem: string;
+  serverVersion: string;
+  dockerDesktop: boolean;
+}
+
+/** A tool run's exit code and its output (both streams); the container, when kept. */
+export interface ToolResult {
+  exitCode: number;
+  output: string;
+  containerId: string;
 }
 
 /** The engine as small clients by resource, each with its own deadlines, each small enough to fake. */
 export interface Engine {
   ping(): Promise<void>;
-  info(): Promise<{ operatingSystem: string; serverVersion: string; dockerDesktop: boolean }>;
+  info(): Promise<EngineInfo>;
   readonly containers: ContainerClient;
   readonly images: ImageClient;
   readonly networks: NetworkClient;

@@ -13,7 +13,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LoadOptions } from '../config/load.js';
-import { ETCD_CLIENT_PORT, LABEL, type Role } from '../config/topology.js';
+import { ETCD_CLIENT_PORT, type Role } from '../config/topology.js';
 import type { Reporter, StepHandle } from '../progress.js';
 import {
   APISERVER_DIR,
@@ -34,7 +34,7 @@ import { kubeApiServerEtcd, type KubeApiServerEtcd } from '../render/kind.js';
 import type { Engine } from '../engine/engine.js';
 import { fetchWithDeadline, type ClientTls } from '../protocol/etcd-http.js';
 import { writeFileAtomic } from '../files.js';
-import { APISERVER_IMAGE, buildLocalImages } from '../runtime/images.js';
+import { APISERVER_IMAGE } from '../runtime/images.js';
 import { kindCli, kindNetworkName } from '../runtime/kind-cli.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { ensurePki } from '../runtime/pki.js';
@@ -104,7 +104,7 @@ export const APISERVER_STEPS: Step<ApiServerContext>[] = [
     run: startContainer,
     undo: async ({ runtime, made }) => {
       if (!made.container) return [];
-      await runtime.engine.containers.remove(made.container, 0).catch(() => {});
+      await runtime.removeContainer({ id: made.container }, 0).catch(() => {});
       return [`container ${apiServerContainer(runtime.lab.spec)}`];
     },
   },
@@ -164,7 +164,7 @@ export async function startApiServer(opts: ApiServerOptions, reporter: Reporter)
 
 async function ensureImage(ctx: ApiServerContext): Promise<void> {
   // Present and built from today's recipe: nothing to do. Else built here, with its progress.
-  await buildLocalImages({ engine: ctx.runtime.engine, apiserverOnly: true }, ctx.reporter);
+  await ctx.runtime.buildImages({ apiserverOnly: true }, ctx.reporter);
 }
 
 async function checkNoClash(ctx: ApiServerContext): Promise<void> {
@@ -209,11 +209,10 @@ async function startContainer(ctx: ApiServerContext, step: StepHandle): Promise<
   step.update(`on "${network}", etcd at ${ctx.etcd.endpoint}, prefix ${ctx.etcd.prefix}`);
   // A port fixed now, not picked by the engine at each start: a restart (snapshot restore does one) keeps it.
   const port = await freeLoopbackPort();
-  made.container = await runtime.engine.containers.run({
+  made.container = await runtime.runContainer(ROLE, {
     name: apiServerContainer(spec),
     image: APISERVER_IMAGE,
     args: apiServerArgs(ctx.etcd),
-    labels: { [LABEL.lab]: spec.name, [LABEL.role]: ROLE, [LABEL.owner]: runtime.lab.owner },
     network,
     binds: apiServerBinds(ctx.etcd, dirOf(ctx)),
     env: APISERVER_ENV,
@@ -275,10 +274,7 @@ export async function waitApiServerReady(runtime: LabRuntime, id: string, deadli
 }
 
 async function lastLogLines(runtime: LabRuntime, id: string): Promise<string> {
-  const { Writable } = await import('node:stream');
-  let text = '';
-  const sink = new Writable({ write: (chunk, _enc, done) => ((text += String(chunk)), done()) });
-  await runtime.engine.containers.logs(id, { follow: false, tail: 5, stdout: sink, stderr: sink }).catch(() => {});
+  const text = await runtime.output({ id }, 5);
   return text.trim().split('\n').slice(-3).join(' / ') || 'no output';
 }
 
@@ -334,7 +330,7 @@ export async function deleteApiServer(
     const { spec } = runtime.lab;
     const name = apiServerContainer(spec);
     const found = await runtime.apiServerContainer();
-    if (found) await reporter.step(`remove ${found.name}`, () => runtime.engine.containers.remove(found.id, 5));
+    if (found) await reporter.step(`remove ${found.name}`, () => runtime.removeContainer(found, 5));
     // Its kubeconfig names a port that is gone now: `etcd-lab env` stops pointing at it.
     await rm(join(runtime.lab.outDir, APISERVER_DIR, APISERVER_FILES.kubeconfig), { force: true });
     // As `kind delete cluster` does: a context merged into the person's kubeconfig goes with it.

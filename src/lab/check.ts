@@ -23,7 +23,6 @@ import { clusterVersionFollows, etcdVersionInImage, recordEtcdImage, upgradeRefu
 import type { LoadOptions } from '../config/load.js';
 import { toleratedFailures } from '../config/topology.js';
 import { ExitCode } from '../exit-codes.js';
-import { buildLocalImages } from '../runtime/images.js';
 
 export interface CheckOptions extends LoadOptions {
   /** What the clients send (traffic.ts). */
@@ -184,7 +183,7 @@ async function checkLab(runtime: LabRuntime, opts: CheckOptions, reporter: Repor
   // The network faults' helper image, built before the clients start, not inside a fault's window.
   const kinds = opts.nemesis ?? DEFAULT_NEMESES;
   const used = kinds.slice(0, opts.faults ?? 3);
-  if (used.some(isImpairment)) await buildLocalImages({ engine: runtime.engine, nettoolsOnly: true }, reporter);
+  if (used.some(isImpairment)) await runtime.buildImages({ nettoolsOnly: true }, reporter);
   const upgrade = used.includes('upgrade') ? await upgradeTarget(runtime, opts.upgradeImage, reporter) : undefined;
 
   let members = await runtime.memberEndpoints();

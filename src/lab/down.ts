@@ -73,7 +73,7 @@ export const DOWN_STEPS: Step<DownContext>[] = [
     when: (ctx) => ctx.networks.length > 0,
     run: async ({ runtime, networks, removed }) => {
       for (const network of networks) {
-        await runtime.engine.networks.remove(network.id);
+        await runtime.removeNetwork(network);
         removed.networks.push(network.name);
       }
     },
@@ -83,7 +83,7 @@ export const DOWN_STEPS: Step<DownContext>[] = [
     when: (ctx) => Boolean(ctx.opts.volumes) && ctx.volumes.length > 0,
     run: async ({ runtime, volumes, removed }) => {
       for (const v of volumes) {
-        await runtime.engine.volumes.remove(v);
+        await runtime.removeVolume(v);
         removed.volumes.push(v);
       }
     },

@@ -8,7 +8,7 @@ import type { Reporter } from '../progress.js';
 import type { Engine } from '../engine/engine.js';
 import type { LoadOptions } from '../config/load.js';
 import { withLab } from './session.js';
-import { LABEL, quorumState, type Role } from '../config/topology.js';
+import { quorumState } from '../config/topology.js';
 import { memberViews, type LabMemberContainer, type LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
@@ -18,7 +18,6 @@ import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
 import { impairmentOf, impairments, isImpairment } from '../runtime/impairments.js';
 import { impair, unimpair } from './network-faults.js';
-import { buildLocalImages } from '../runtime/images.js';
 import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
 
 export const FAULT_ACTIONS = ['kill', 'stop', 'start', 'pause', 'unpause', 'partition', 'loss', 'blackhole', 'delay', 'heal'] as const;
@@ -65,10 +64,6 @@ export async function membersOut(runtime: LabRuntime): Promise<string[]> {
     .map((c) => `${c.member} (${c.state}${runtime.isPartitioned(c) ? ', cut off' : ''}${impaired.has(c.member) ? `, ${impaired.get(c.member)}` : ''})`);
 }
 
-function partitionNetworkName(runtime: LabRuntime, member: string): string {
-  return `${runtime.name}-cut-${member}`;
-}
-
 /** The named members; "leader" is the leader now, waited for while an election runs (one lookup, shared with the election wait). */
 async function resolveTargets(runtime: LabRuntime, names: string[], containers: LabMemberContainer[], leader: () => Promise<string>): Promise<LabMemberContainer[]> {
   const known = containers.map((c) => c.member);
@@ -84,77 +79,51 @@ async function resolveTargets(runtime: LabRuntime, names: string[], containers: 
   return targets;
 }
 
-async function cut(runtime: LabRuntime, c: LabMemberContainer): Promise<string> {
-  const lab = await runtime.network();
-  if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
-  // Its own network, so the member keeps a published client port (status can still ask it) but
-  // reaches no peer, and HAProxy reaches it no more than the peers do.
-  const id = await runtime.engine.networks.create(partitionNetworkName(runtime, c.member), {
-    [LABEL.lab]: runtime.name,
-    [LABEL.role]: 'partition' satisfies Role,
-    [LABEL.member]: c.member,
-    [LABEL.owner]: runtime.lab.owner,
-  });
-  await runtime.engine.networks.disconnect(lab.id, c.id);
-  await runtime.engine.networks.connect(id, c.id);
-  return `${c.member}: cut off from the lab network`;
-}
-
-async function heal(runtime: LabRuntime, c: LabMemberContainer): Promise<string> {
-  const networks = await runtime.networks();
-  const lab = networks.find((n) => n.name === runtime.topology.network);
-  if (!lab) throw new UserError(`lab "${runtime.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
-  const address = runtime.topology.members.find((m) => m.name === c.member)!.address;
-  // Back on the lab network first, at its fixed address, then off the partition network.
-  await runtime.engine.networks.connect(lab.id, c.id, address);
-  for (const n of networks.filter((x) => x.labels[LABEL.role] === 'partition' && x.labels[LABEL.member] === c.member)) {
-    await runtime.engine.networks.disconnect(n.id, c.id).catch(() => {});
-    await runtime.engine.networks.remove(n.id);
-  }
-  return `${c.member}: back on the lab network at ${address}`;
-}
-
 /**
  * A member that stops loses its network namespace, and the rules in it: its impairment helpers hold
  * nothing any more (a start gives it a fresh namespace), so they go.
  */
 async function forgetImpairments(runtime: LabRuntime, member: string): Promise<void> {
-  for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === member)) await runtime.engine.containers.remove(helper.id, 0);
+  for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === member)) await runtime.removeContainer(helper, 0);
 }
 
 /** What each action does to one member, and the line that says so. */
 const PERFORM: Record<FaultAction, (runtime: LabRuntime, c: LabMemberContainer, opts: FaultOptions) => Promise<string>> = {
   kill: async (runtime, c) => {
-    await runtime.engine.containers.kill(c.id, 'SIGKILL');
+    await runtime.kill(c);
     await forgetImpairments(runtime, c.member);
     return `${c.member}: SIGKILL (no graceful leadership transfer)`;
   },
   stop: async (runtime, c) => {
-    await runtime.engine.containers.stop(c.id);
+    await runtime.stop(c);
     await forgetImpairments(runtime, c.member);
     return `${c.member}: stopped (SIGTERM; a leader hands over first)`;
   },
   start: async (runtime, c) => {
     await forgetImpairments(runtime, c.member);
-    await runtime.engine.containers.start(c.id);
+    await runtime.start(c);
     return `${c.member}: started`;
   },
-  pause: async ({ engine }, c) => {
-    await engine.containers.pause(c.id);
+  pause: async (runtime, c) => {
+    await runtime.pause(c);
     return `${c.member}: paused (frozen, connections stay open)`;
   },
-  unpause: async ({ engine }, c) => {
-    await engine.containers.unpause(c.id);
+  unpause: async (runtime, c) => {
+    await runtime.unpause(c);
     return `${c.member}: unpaused`;
   },
-  partition: async (runtime, c) => (runtime.isPartitioned(c) ? `${c.member}: already cut off` : cut(runtime, c)),
+  partition: async (runtime, c) => {
+    if (runtime.isPartitioned(c)) return `${c.member}: already cut off`;
+    await runtime.cutOff(c);
+    return `${c.member}: cut off from the lab network`;
+  },
   loss: async (runtime, c, opts) => impair(runtime, c, { kind: 'loss', percent: opts.lossPercent ?? DEFAULT_LOSS_PERCENT }),
   blackhole: async (runtime, c) => impair(runtime, c, { kind: 'blackhole' }),
   delay: async (runtime, c, opts) => impair(runtime, c, { kind: 'delay', ms: opts.delayMs ?? DEFAULT_DELAY_MS }),
   heal: async (runtime, c) => {
     const done: string[] = [];
     for (const helper of (await impairments(runtime)).filter((h) => impairmentOf(h).member === c.member)) done.push(await unimpair(runtime, helper));
-    if (runtime.isPartitioned(c)) done.push(await heal(runtime, c));
+    if (runtime.isPartitioned(c)) done.push(`${c.member}: back on the lab network at ${await runtime.reconnect(c)}`);
     return done.join('; ') || `${c.member}: not cut off or impaired`;
   },
 };
@@ -201,7 +170,7 @@ export const FAULT_STEPS: Step<FaultContext>[] = [
     reportsItself: true,
     when: (ctx) => isImpairment(ctx.action),
     // Built the first time (or again when its recipe changed).
-    run: async (ctx) => void (await buildLocalImages({ engine: ctx.runtime.engine, nettoolsOnly: true }, ctx.reporter)),
+    run: async (ctx) => void (await ctx.runtime.buildImages({ nettoolsOnly: true }, ctx.reporter)),
   },
   {
     title: (ctx) => `${ctx.action} ${ctx.targets.map((t) => t.member).join(', ') || '(nothing to do)'}`,
@@ -269,7 +238,7 @@ export async function applyFault(
 /** The members the action takes, checked before anything changes; the leader named once. */
 async function chooseTargets(ctx: FaultContext): Promise<void> {
   const { runtime, action, names, reporter, opts } = ctx;
-  await runtime.engine.ping();
+  await runtime.ping();
   const containers = await runtime.memberContainers();
   if (containers.length === 0) throw new UserError(`lab "${runtime.name}" is not running`, { hint: 'start it with `etcd-lab up`' });
   if (opts.lossPercent !== undefined && !(Number.isInteger(opts.lossPercent) && opts.lossPercent >= 1 && opts.lossPercent <= 99)) {

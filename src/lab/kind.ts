@@ -79,11 +79,11 @@ export const ENDPOINT_STEPS: Step<EndpointContext>[] = [
     undo: async ({ runtime, made }) => {
       const undone: string[] = [];
       if (made.attached) {
-        await runtime.engine.networks.disconnect(made.attached.network, made.attached.container).catch(() => {});
+        await runtime.detach(made.attached.network, { id: made.attached.container }).catch(() => {});
         undone.push(`HAProxy's attachment to "${kindNetworkName()}"`);
       }
       if (made.network) {
-        await runtime.engine.networks.remove(made.network).catch(() => {});
+        await runtime.removeNetwork({ id: made.network }).catch(() => {});
         undone.push(`network "${kindNetworkName()}"`);
       }
       return undone;
@@ -188,7 +188,7 @@ export async function checkLabServing(ctx: EndpointContext, step: StepHandle): P
   }
   // The spec's image may not be on this machine at all (up falls back to local images when it cannot pull).
   ctx.memberImage = (await runtime.memberContainers()).find((c) => c.state === 'running')!.image;
-  ctx.info = await runtime.engine.info();
+  ctx.info = await runtime.engineInfo();
   ctx.mode = resolveEndpointMode(spec.kind.endpoint, ctx.info.dockerDesktop);
   ctx.endpoint = kindEtcdEndpoint(spec, ctx.mode, runtime.lab.local.clientPort);
 }
@@ -213,15 +213,14 @@ async function checkNoClash({ runtime, cluster }: KindContext): Promise<void> {
 /** Network mode: the kind network (made if missing, labelled for this lab) with HAProxy on it. */
 async function prepareEndpoint(ctx: EndpointContext, step: StepHandle): Promise<void> {
   const { runtime, made } = ctx;
-  const { engine } = runtime;
   const name = kindNetworkName();
-  let kindNetwork = (await engine.networks.list()).find((n) => n.name === name);
+  let kindNetwork = await runtime.networkNamed(name);
   if (ctx.mode !== 'network') return;
   if (!kindNetwork) {
     step.update(`creating docker network "${name}" for kind to reuse`);
     // The options kind itself would use (IPv4 here; kind reuses the network as it finds it).
     // Not the lab label: \`etcd-lab down\` must not take the network from under a KIND cluster.
-    const id = await engine.networks.create(name, { [LABEL.createdFor]: runtime.lab.spec.name }, { 'com.docker.network.bridge.enable_ip_masquerade': 'true' });
+    const id = await runtime.createNetwork(name, { [LABEL.createdFor]: runtime.lab.spec.name }, { 'com.docker.network.bridge.enable_ip_masquerade': 'true' });
     made.network = id;
     kindNetwork = { id, name, labels: {}, subnets: [] };
   }
@@ -229,7 +228,7 @@ async function prepareEndpoint(ctx: EndpointContext, step: StepHandle): Promise<
   if (!haproxy) throw new UserError(`lab "${runtime.lab.spec.name}" has no HAProxy container`, { hint: 'run `etcd-lab up`' });
   if (!haproxy.networks.includes(name)) {
     step.update(`attaching ${haproxy.name} to "${name}"`);
-    await engine.networks.connect(kindNetwork.id, haproxy.id);
+    await runtime.attach(kindNetwork.id, haproxy);
     made.attached = { network: kindNetwork.id, container: haproxy.id };
   }
 }
@@ -239,11 +238,11 @@ async function probeFromKindNetwork(ctx: EndpointContext, step: StepHandle): Pro
   const { runtime, endpoint, mode } = ctx;
   const { spec } = runtime.lab;
   const name = kindNetworkName();
-  const network = (await runtime.engine.networks.list()).some((n) => n.name === name) ? name : 'bridge';
+  const network = (await runtime.networkNamed(name)) ? name : 'bridge';
   step.update(`stand-in node on "${network}": etcdctl endpoint health`);
   // TLS mode: the stand-in gets exactly the node's mounts and presents the API server's certificate.
   const files = spec.tls.enabled ? kindEtcdFiles(runtime.pkiDir) : undefined;
-  const probe = await runtime.engine.tools.run({
+  const probe = await runtime.runTool({
     image: ctx.memberImage!,
     command: [
       'etcdctl',

@@ -46,7 +46,7 @@ async function showLogs(runtime: LabRuntime, opts: LogsOptions): Promise<void> {
       const prefix = single ? '' : `${nameOf(c).padEnd(width)} | `;
       const stdout = single ? process.stdout : prefixed(prefix, process.stdout);
       const stderr = single ? process.stderr : prefixed(prefix, process.stdout);
-      return runtime.engine.containers.logs(c.id, { follow: Boolean(opts.follow), tail: opts.tail, stdout, stderr }).finally(() => {
+      return runtime.logs(c, { follow: Boolean(opts.follow), tail: opts.tail, stdout, stderr }).finally(() => {
         if (!single) {
           (stdout as PassThrough).end();
           (stderr as PassThrough).end();

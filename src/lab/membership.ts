@@ -195,7 +195,7 @@ export const REPLACE_STEPS: Step<ReplaceContext>[] = [
         step.update(`etcdctl member remove ${hex(old.id)}`);
         await removeWhenAllowed(runtime, old.id, target.name, deadline, step);
       }
-      await runtime.engine.volumes.remove(target.volume);
+      await runtime.removeVolume(target.volume);
     },
   },
   {

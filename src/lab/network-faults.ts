@@ -5,8 +5,7 @@
 // and the helper carries the lab's labels and its member's container id: `heal`, `check`'s clean-up
 // and `down` find it like any of the lab's containers, and one whose member has since been
 // restarted or replaced (a fresh namespace, without the rules) is known to hold nothing.
-import { Writable } from 'node:stream';
-import { ETCD_PEER_PORT, LABEL, type Role } from '../config/topology.js';
+import { ETCD_PEER_PORT, LABEL } from '../config/topology.js';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { ContainerInfo } from '../engine/engine.js';
@@ -132,22 +131,22 @@ export async function impair(runtime: LabRuntime, c: LabMemberContainer, impairm
   }
   const name = `${runtime.name}-${c.member}-${kind}`;
   const peers = runtime.topology.members.filter((m) => m.name !== c.member).map((m) => m.address);
-  const id = await runtime.engine.containers.run({
+  const id = await runtime.runContainer('impairment', {
     name,
     image: NETTOOLS_IMAGE,
     args: ['sh', '-c', impairmentScript(impairment, peers)],
     ...(kind === 'delay' ? { env: [`ETCD_LAB_FORWARDER=${FORWARDER}`] } : {}),
     network: `container:${c.id}`,
     capAdd: ['NET_ADMIN'],
-    labels: { [LABEL.lab]: runtime.name, [LABEL.role]: 'impairment' satisfies Role, [LABEL.member]: c.member, [LABEL.owner]: runtime.lab.owner, [KIND_LABEL]: kind, [TARGET_LABEL]: c.id },
+    labels: { [LABEL.member]: c.member, [KIND_LABEL]: kind, [TARGET_LABEL]: c.id },
   });
   for (const deadline = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 100))) {
-    const output = await logsOf(runtime, id);
+    const output = await runtime.output({ id });
     if (output.includes(READY_LINE)) return describeImpairment(c.member, impairment);
     const [helper] = (await impairments(runtime)).filter((h) => h.id === id);
     if (!helper || helper.state !== 'running' || Date.now() > deadline) {
       // With a grace period: a helper that is still running takes out what rules it added.
-      await runtime.engine.containers.remove(id, 5).catch(() => {});
+      await runtime.removeContainer({ id }, 5).catch(() => {});
       throw new UserError(`could not impair ${c.member}'s network: ${output.trim().split('\n').at(-1) || `its helper ${helper ? helper.state : 'is gone'}`}`, {
         hint: 'the helper runs iptables (nf_tables) in the member\'s network namespace with NET_ADMIN; `loss` needs the kernel\'s "statistic" match, `blackhole` its "length" match, `delay` its "owner" match, NAT and REJECT',
         exitCode: ExitCode.refused,
@@ -159,18 +158,6 @@ export async function impair(runtime: LabRuntime, c: LabMemberContainer, impairm
 /** Stops a helper (SIGTERM: it takes its rules out) and removes it. */
 export async function unimpair(runtime: LabRuntime, helper: ContainerInfo): Promise<string> {
   const { member, kind } = impairmentOf(helper);
-  await runtime.engine.containers.remove(helper.id, 5);
+  await runtime.removeContainer(helper, 5);
   return `${member}: ${{ loss: 'no more packet loss', blackhole: 'hears its peers again', delay: 'no more delay' }[kind]}`;
-}
-
-async function logsOf(runtime: LabRuntime, id: string): Promise<string> {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  await runtime.engine.containers.logs(id, { follow: false, stdout: sink, stderr: sink }).catch(() => {});
-  return text;
 }

@@ -10,14 +10,14 @@ import type { Reporter, StepHandle } from '../progress.js';
 import type { LoadOptions } from '../config/load.js';
 import { waitApiServerReady } from './apiserver.js';
 import { DEFAULT_BUMP_REVISION } from '../config/defaults.js';
-import { LABEL, labLabels, type MemberTopology, type Role } from '../config/topology.js';
 import type { Engine } from '../engine/engine.js';
 import { writeFileAtomic } from '../files.js';
 import { currentRevision } from '../protocol/etcd-http.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { checkMembership } from '../runtime/preflight.js';
 import { waitUntilReady } from '../runtime/readiness.js';
-import { restoreForMember, snapshotStatus, toolLabels, type SnapshotInfo } from '../runtime/snapshot.js';
+import { restoreForMember, snapshotStatus, type SnapshotInfo } from '../runtime/snapshot.js';
+import { fillFromKept, fillFromPrepared, hasKeptCopy, keepCopy, keptVolumeName, keptVolumes, removeKeptCopies } from '../runtime/data-volumes.js';
 import { withLab } from './session.js';
 import { runSteps, type Step } from './steps.js';
 import { humanBytes } from '../ui/bytes.js';
@@ -52,11 +52,6 @@ export interface RestoreResult {
   elapsedMs: number;
 }
 
-/** A member's current data, kept while a restore is under way. */
-export function keptVolumeName(volume: string): string {
-  return `${volume}-before-restore`;
-}
-
 /** Written beside the generated files while a restore runs: which members' data was replaced, for rollback after a crash. */
 const RESTORE_STATE = '.restore-state.json';
 interface RestoreState {
@@ -78,16 +73,6 @@ async function readState(runtime: LabRuntime): Promise<RestoreState | undefined>
   } catch {
     return undefined;
   }
-}
-
-/** The running nodes of the KIND cluster the spec names: their API servers cache what etcd holds. */
-async function kindNodes(runtime: LabRuntime): Promise<string[]> {
-  const nodes = await runtime.engine.containers.list([`io.x-k8s.kind.cluster=${runtime.lab.spec.kind.name}`]);
-  return nodes.filter((n) => n.state === 'running').map((n) => n.name);
-}
-
-async function keptVolumes(runtime: LabRuntime): Promise<string[]> {
-  return (await runtime.engine.volumes.list([`${LABEL.lab}=${runtime.name}`, `${LABEL.role}=kept-data`])).map((v) => v.name).sort();
 }
 
 export async function restoreLabSnapshot(opts: RestoreOptions, reporter: Reporter): Promise<RestoreResult> {
@@ -154,11 +139,11 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       when: (ctx) => ctx.apiServer !== undefined,
       run: async ({ runtime, apiServer }) => {
         apiServer!.stopped = true;
-        await runtime.engine.containers.stop(apiServer!.id, 5);
+        await runtime.stop(apiServer!, 5);
       },
       undo: async ({ runtime, apiServer, reporter }) => {
         // Started again on the data it had (nothing was replaced), or on the restored data (a later step failed).
-        await runtime.engine.containers.start(apiServer!.id).catch((error: Error) => reporter.warn(`could not start the API server ${apiServer!.name} again: ${error.message} (\`docker start ${apiServer!.name}\`)`));
+        await runtime.start(apiServer!).catch((error: Error) => reporter.warn(`could not start the API server ${apiServer!.name} again: ${error.message} (\`docker start ${apiServer!.name}\`)`));
         return [`the API server ${apiServer!.name} running`];
       },
     },
@@ -220,7 +205,7 @@ export function restoreSteps(members: number): Step<RestoreContext>[] {
       when: (ctx) => ctx.apiServer?.stopped === true,
       run: async ({ runtime, apiServer, opts }, step) => {
         try {
-          await runtime.engine.containers.start(apiServer!.id);
+          await runtime.start(apiServer!);
           await waitApiServerReady(runtime, apiServer!.id, Date.now() + (opts.timeoutMs ?? 60_000), step);
         } catch (error) {
           if (error instanceof Interrupted) throw error;
@@ -295,7 +280,7 @@ async function restorePreflight(ctx: RestoreContext, step: StepHandle): Promise<
   }
   checkMembership(runtime, volumes);
   step.update('KIND');
-  const nodes = await kindNodes(runtime);
+  const nodes = (await runtime.kindNodes()).filter((n) => n.state === 'running').map((n) => n.name);
   if (nodes.length > 0 && !opts.ignoreKind) {
     throw new UserError(`KIND cluster "${runtime.lab.spec.kind.name}" is running on this lab (${nodes.join(', ')})`, {
       hint:
@@ -308,7 +293,7 @@ async function restorePreflight(ctx: RestoreContext, step: StepHandle): Promise<
   if (apiServer?.state === 'running') ctx.apiServer = { id: apiServer.id, name: apiServer.name };
   step.update(`checking ${file}`);
   ctx.image = await toolImage(runtime);
-  ctx.snapshot = await snapshotStatus(runtime.engine, ctx.image, runtime.name, file, opts);
+  ctx.snapshot = await snapshotStatus(runtime, ctx.image, file, opts);
 }
 
 /** Every member's data restored by etcdutl into an exited container, while the lab still runs. */
@@ -319,9 +304,8 @@ async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<vo
   for (const member of topology.members) {
     throwIfInterrupted();
     step.update(member.name);
-    const prepared = await restoreForMember(runtime.engine, {
+    const prepared = await restoreForMember(runtime, {
       image: ctx.image!,
-      lab: runtime.name,
       file,
       member,
       initialCluster: topology.initialCluster,
@@ -339,7 +323,7 @@ async function prepareMembers(ctx: RestoreContext, step: StepHandle): Promise<vo
 }
 
 async function removePrepared(ctx: RestoreContext): Promise<void> {
-  await Promise.all([...ctx.prepared.values()].map((p) => ctx.runtime.engine.containers.remove(p.containerId, 0).catch(() => {})));
+  await Promise.all([...ctx.prepared.values()].map((p) => ctx.runtime.removeContainer({ id: p.containerId }, 0).catch(() => {})));
   ctx.prepared.clear();
 }
 
@@ -349,9 +333,7 @@ async function keepCurrentData(ctx: RestoreContext, step: StepHandle): Promise<v
   for (const member of runtime.topology.members) {
     throwIfInterrupted();
     step.update(`${member.volume} → ${keptVolumeName(member.volume)}`);
-    const labels = { [LABEL.lab]: runtime.name, [LABEL.role]: 'kept-data' satisfies Role, [LABEL.member]: member.name, [LABEL.owner]: runtime.lab.owner };
-    await runtime.engine.volumes.create(keptVolumeName(member.volume), labels);
-    await runtime.engine.volumes.copy(member.volume, keptVolumeName(member.volume), ctx.image!, toolLabels(runtime.name));
+    await keepCopy(runtime, member, ctx.image!);
     state.kept.push(member.name);
     await writeState(runtime, state);
   }
@@ -365,26 +347,9 @@ async function putRestoredData(ctx: RestoreContext, step: StepHandle): Promise<v
     step.update(member.name);
     state.replaced.push(member.name);
     await writeState(runtime, state);
-    await emptyVolume(runtime, member);
-    await runtime.engine.volumes.copyInto(ctx.prepared.get(member.name)!, member.volume, ctx.image!, toolLabels(runtime.name));
+    await fillFromPrepared(runtime, member, ctx.prepared.get(member.name)!, ctx.image!);
   }
   await removePrepared(ctx);
-}
-
-/**
- * Removes a member volume's contents by making it anew with the labels compose gave it (there is no
- * other way without a shell in the image). A volume already gone (a crash between the two steps) is
- * made with the labels compose would give it.
- */
-async function emptyVolume(runtime: LabRuntime, member: MemberTopology): Promise<void> {
-  const labels = (await runtime.engine.volumes.labels(member.volume)) ?? {
-    ...labLabels(runtime.lab.spec, 'data', member.name),
-    [LABEL.owner]: runtime.lab.owner,
-    'com.docker.compose.project': runtime.topology.project,
-    'com.docker.compose.volume': `${member.name}-data`,
-  };
-  await runtime.engine.volumes.remove(member.volume);
-  await runtime.engine.volumes.create(member.volume, labels);
 }
 
 async function stopMembers(runtime: LabRuntime, reporter: Reporter, graceSeconds = 10): Promise<void> {
@@ -398,24 +363,22 @@ async function startMembers(runtime: LabRuntime, reporter: Reporter, cleanup = f
 }
 
 async function removeKept(runtime: LabRuntime): Promise<void> {
-  for (const v of await keptVolumes(runtime)) await runtime.engine.volumes.remove(v);
+  await removeKeptCopies(runtime);
   await rm(join(runtime.lab.outDir, RESTORE_STATE), { force: true });
 }
 
 /** Puts each replaced member's kept data back, starts the lab, proves it serves, then drops the copies. */
 async function putBack(runtime: LabRuntime, state: RestoreState, image: string, reporter: Reporter): Promise<void> {
-  const { engine } = runtime;
   await stopMembers(runtime, reporter, 2);
   await reporter.step('put back the kept data', async (step) => {
     for (const name of state.replaced) {
       const member = runtime.topology.members.find((m) => m.name === name)!;
       step.update(name);
       // Never empty a member for a copy that is not whole (or not there): that would lose both.
-      if (!state.kept.includes(name) || (await engine.volumes.labels(keptVolumeName(member.volume))) === undefined) {
+      if (!state.kept.includes(name) || !(await hasKeptCopy(runtime, member))) {
         throw new Error(`the kept copy of ${name}'s data (${keptVolumeName(member.volume)}) is missing or incomplete: ${name}'s volume is left as it is`);
       }
-      await emptyVolume(runtime, member);
-      await engine.volumes.copy(keptVolumeName(member.volume), member.volume, image, toolLabels(runtime.name));
+      await fillFromKept(runtime, member, image);
     }
   });
   await startMembers(runtime, reporter, true);

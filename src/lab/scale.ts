@@ -79,7 +79,7 @@ export function scaleSteps(from: number, to: number): Step<ScaleContext>[] {
     undo: async (ctx) => {
       await writeLabFiles(ctx.previous.lab);
       await ctx.current.reloadHaproxy(Date.now() + 10_000).catch(() => {});
-      for (const m of ctx.next.topology.members.slice(from)) await ctx.current.engine.volumes.remove(m.volume).catch(() => {});
+      for (const m of ctx.next.topology.members.slice(from)) await ctx.current.removeVolume(m.volume).catch(() => {});
       return [`files for ${to} members`];
     },
   };
@@ -197,7 +197,7 @@ async function removeMember(ctx: ScaleContext, k: number, step: StepHandle): Pro
   step.update('stopping');
   const { container } = (await ctx.current.member(member.name))!;
   if (container) await ctx.current.removeContainers([container], undefined, 5);
-  await ctx.current.engine.volumes.remove(member.volume);
+  await ctx.current.removeVolume(member.volume);
 }
 
 /** A whole and healthy lab whose etcd membership is the members the lab expects. */
@@ -239,7 +239,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
     // images the lab runs now (a local stand-in, say), not whatever the spec would pull.
     const images = { etcdImage: (await current.memberContainers())[0]?.image, haproxyImage: (await current.haproxyContainer())?.image };
     const onImages = { ...current.lab, local: { ...current.lab.local, ...definedOnly(images) } };
-    const sizedRuntime = (k: number) => new LabRuntime(resizedLab(onImages, k), current.engine);
+    const sizedRuntime = (k: number) => current.on(resizedLab(onImages, k));
     const next = sizedRuntime(to);
     const stepMs = opts.timeoutMs ?? 120_000;
     const ctx: ScaleContext = {

@@ -30,7 +30,7 @@ export async function withLab<T>(
   const lab = loadLab(opts);
   if (session.warn) for (const w of lab.warnings) reporter.warn(formatProblem(w));
   const runtime = new LabRuntime(lab, opts.engine ?? new DockerEngine());
-  await runtime.engine.ping();
+  await runtime.ping();
   let lock: LabLock | undefined;
   if (session.lock) {
     let told = false;

@@ -87,9 +87,8 @@ export async function saveSnapshotOf(runtime: LabRuntime, requested: string | un
   const member = runtime.topology.members.find((m) => m.name === source.member)!;
   await reporter.step(`etcdctl snapshot save from ${member.name} (${member.clientUrl})`, () =>
     guarded({ undoing: 'stopping the snapshot (no partial file is left)' }, () =>
-      saveSnapshot(runtime.engine, {
+      saveSnapshot(runtime, {
         image: source.image,
-        lab: lab.spec.name,
         network: runtime.topology.network,
         memberUrl: member.clientUrl,
         tls: lab.spec.tls.enabled ? readClientTls(runtime.pkiDir, CLIENTS.admin) : undefined,
@@ -101,7 +100,7 @@ export async function saveSnapshotOf(runtime: LabRuntime, requested: string | un
     if (String((error as NodeJS.ErrnoException).path ?? '').startsWith(file)) throw fileError(error, file, 'the snapshot file', SNAPSHOT_FILE_FIX);
     throw error;
   });
-  const info = await reporter.step('snapshot status', () => snapshotStatus(runtime.engine, source.image, lab.spec.name, file));
+  const info = await reporter.step('snapshot status', () => snapshotStatus(runtime, source.image, file));
   return { lab: lab.spec.name, member: member.name, ...info, elapsedMs: Date.now() - started };
 }
 
@@ -115,14 +114,14 @@ export interface StatusOptions extends LoadOptions {
 export async function labSnapshotStatus(opts: StatusOptions, reporter: Reporter): Promise<SnapshotInfo> {
   return withLab(opts, {}, reporter, async (runtime) => {
     const image = await toolImage(runtime);
-    return reporter.step(`snapshot status ${opts.file}`, () => snapshotStatus(runtime.engine, image, runtime.name, resolve(opts.file), opts));
+    return reporter.step(`snapshot status ${opts.file}`, () => snapshotStatus(runtime, image, resolve(opts.file), opts));
   });
 }
 
 export async function toolImage(runtime: LabRuntime): Promise<string> {
   const running = (await runtime.memberContainers())[0]?.image;
   const image = running ?? runtime.lab.local.etcdImage;
-  if (!(await runtime.engine.images.exists(image))) {
+  if (!(await runtime.imageExists(image))) {
     throw new UserError(`the etcd image ${image} is not on this machine: etcd-lab runs etcd's own snapshot tools from it`, {
       hint: '`etcd-lab up` gets it (or builds a local one), as does `etcd-lab images build`',
       exitCode: ExitCode.refused,

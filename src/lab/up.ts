@@ -9,7 +9,7 @@ import { pkiDirOf } from '../render/pki.js';
 import { configHashOf } from '../render/haproxy.js';
 import { CA } from '../runtime/pki.js';
 import { isConflict, lastWords, type ContainerInfo, type Engine } from '../engine/engine.js';
-import { ensureLabImages, LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
+import { LOCAL_IMAGES, type ImageChoice } from '../runtime/images.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { checkMembership, checkNetwork, checkPorts } from '../runtime/preflight.js';
 import { collectStatus, type LabStatus } from '../runtime/status.js';
@@ -72,7 +72,7 @@ async function isAlreadyUp(runtime: LabRuntime, running: ContainerInfo[]): Promi
     const kind = c.labels[LABEL.role] === 'haproxy' ? 'haproxy' : 'etcd';
     const wanted = kind === 'etcd' ? local.etcdImage : local.haproxyImage;
     if (c.image === wanted) continue;
-    const fallbackStands = c.image === LOCAL_IMAGES[kind] && !(await runtime.engine.images.exists(wanted));
+    const fallbackStands = c.image === LOCAL_IMAGES[kind] && !(await runtime.imageExists(wanted));
     if (!fallbackStands) return false;
   }
   return true;
@@ -98,7 +98,7 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
       const blocked: string[] = [];
       const created = await newSince();
       if (created.length > 0) step.update(`removing ${created.map((c) => c.name).join(', ')}`);
-      await Promise.all(created.map((c) => runtime.engine.containers.remove(c.id, 2)));
+      await Promise.all(created.map((c) => runtime.removeContainer(c, 2)));
       created.forEach((c) => removed.add(c.name));
       const remove = async (name: string, action: () => Promise<void>) => {
         try {
@@ -110,10 +110,10 @@ async function rollBack(runtime: LabRuntime, before: Before, reporter: Reporter)
         }
       };
       if (!before.network) {
-        for (const network of await runtime.networks()) await remove(network.name, () => runtime.engine.networks.remove(network.id));
+        for (const network of await runtime.networks()) await remove(network.name, () => runtime.removeNetwork(network));
       }
       for (const v of await runtime.volumes()) {
-        if (!before.volumes.has(v)) await remove(v, () => runtime.engine.volumes.remove(v));
+        if (!before.volumes.has(v)) await remove(v, () => runtime.removeVolume(v));
       }
       // Settled only if nothing new shows up a moment later either.
       await new Promise((r) => setTimeout(r, 300));
@@ -165,10 +165,10 @@ export const UP_STEPS: Step<UpContext>[] = [
     reportsItself: true, // present, else pulled, else built here: each with its own line
     when: changing,
     run: async (ctx) => {
-      const { lab, engine } = ctx.runtime;
-      const images = (ctx.images = await ensureLabImages(engine, { etcd: lab.local.etcdImage, haproxy: lab.local.haproxyImage }, { etcd: lab.spec.etcd.image, haproxy: lab.spec.haproxy.image }, ctx.reporter));
+      const { lab } = ctx.runtime;
+      const images = (ctx.images = await ctx.runtime.ensureImages(ctx.reporter));
       // The rest of up works on the images chosen (a local stand-in when the spec's cannot be pulled).
-      ctx.runtime = new LabRuntime({ ...lab, local: { ...lab.local, etcdImage: images.etcd, haproxyImage: images.haproxy } }, engine);
+      ctx.runtime = ctx.runtime.on({ ...lab, local: { ...lab.local, etcdImage: images.etcd, haproxyImage: images.haproxy } });
     },
   },
   {
@@ -196,7 +196,7 @@ export const UP_STEPS: Step<UpContext>[] = [
 async function preflight(ctx: UpContext, step: StepHandle): Promise<void> {
   const { runtime } = ctx;
   step.update('docker compose v2');
-  if (!(await runtime.engine.compose.version())) {
+  if (!(await runtime.composeVersion())) {
     throw new UserError('docker compose v2 is not available (`docker compose version` fails)', {
       hint: 'install the Docker Compose plugin: Docker Desktop has it; on Debian run `etcd-lab setup-host`; elsewhere see https://docs.docker.com/compose/install/',
       exitCode: ExitCode.refused,

@@ -13,7 +13,6 @@ import { memberImageVar } from '../render/etcd-flags.js';
 import { ENV_FILE } from '../render/index.js';
 import type { Engine } from '../engine/engine.js';
 import { memberHealth, memberStatus, versions } from '../protocol/etcd-http.js';
-import { toolLabels } from '../runtime/snapshot.js';
 import type { LabRuntime } from '../runtime/lab.js';
 import { waitUntilReady } from '../runtime/readiness.js';
 import { waitUntil } from '../runtime/wait.js';
@@ -77,8 +76,8 @@ export function upgradeRefusal(cluster: string, target: string, servers: Record<
 
 /** The etcd version an image holds (`etcd --version`), read in a container of its own. */
 export async function etcdVersionInImage(runtime: LabRuntime, image: string): Promise<string> {
-  if (!(await runtime.engine.images.exists(image))) {
-    const pulled = await runtime.engine.images.pull(image);
+  if (!(await runtime.imageExists(image))) {
+    const pulled = await runtime.pullImage(image);
     if (!pulled.ok) {
       throw new UserError(`image ${image} is not on this machine and cannot be pulled: ${pulled.reason}`, {
         hint: 'without a registry, `etcd-lab images build --etcd-version 3.4` builds etcd 3.4 (etcd-lab/etcd:3.4-bookworm) and 3.5 (etcd-lab/etcd:trixie) from Debian packages',
@@ -86,7 +85,7 @@ export async function etcdVersionInImage(runtime: LabRuntime, image: string): Pr
       });
     }
   }
-  const run = await runtime.engine.tools.run({ image, command: ['etcd', '--version'], labels: toolLabels(runtime.name), timeoutMs: 30_000 });
+  const run = await runtime.runTool({ image, command: ['etcd', '--version'], timeoutMs: 30_000 });
   const version = /etcd Version:\s*(\S+)/.exec(run.output)?.[1];
   if (run.exitCode !== 0 || !version) {
     throw new UserError(`\`etcd --version\` in ${image} does not say which etcd it is: ${run.output.split('\n').at(-1)?.slice(0, 160)}`, {

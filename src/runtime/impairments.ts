@@ -29,7 +29,7 @@ export async function impairments(runtime: LabRuntime): Promise<ContainerInfo[]>
   for (const helper of helpers) {
     const member = members.get(helper.labels[LABEL.member]);
     if (helper.state === 'running' && member?.state !== 'exited' && member?.id === helper.labels[TARGET_LABEL]) live.push(helper);
-    else await runtime.engine.containers.remove(helper.id, 0).catch(() => {});
+    else await runtime.removeContainer(helper, 0).catch(() => {});
   }
   return live;
 }

@@ -10,8 +10,12 @@ import { joinValuesOf, memberImageVar } from '../render/etcd-flags.js';
 import { configHashOf } from '../render/haproxy.js';
 import { fetchStats } from '../protocol/haproxy-stats.js';
 import { waitUntil } from './wait.js';
-import { LABEL } from '../config/topology.js';
-import type { ContainerInfo } from '../engine/engine.js';
+import { LABEL, type Role } from '../config/topology.js';
+import type { ContainerInfo, Engine, EngineInfo, NetworkInfo, ServiceRun, ToolResult, ToolRun } from '../engine/engine.js';
+import { Writable } from 'node:stream';
+import type { Reporter } from '../progress.js';
+import { buildLocalImages, ensureLabImages, type BuildImagesOptions, type ImageChoice, type ImagesResult } from './images.js';
+import { toolLabels } from './snapshot.js';
 import type { StepHandle } from '../progress.js';
 import { ExitCode } from '../exit-codes.js';
 import { LabAddresses } from './lab-addresses.js';
@@ -165,7 +169,167 @@ export class LabObjects extends LabAddresses {
   isPartitioned(container: ContainerInfo): boolean {
     return !container.networks.includes(this.topology.network);
   }
+
+  // What operations do to the lab's objects, in the lab's terms: lab/ asks these, never the engine.
+
+  /** Refuses, with what to do, when the Docker engine does not answer. */
+  async ping(): Promise<void> {
+    await this.engine.ping();
+  }
+
+  async engineInfo(): Promise<EngineInfo> {
+    return this.engine.info();
+  }
+
+  /** `docker compose version`; undefined when compose v2 is missing. */
+  async composeVersion(): Promise<string | undefined> {
+    return this.engine.compose.version();
+  }
+
+  /** SIGKILL: no graceful leadership transfer. */
+  async kill(c: Ref): Promise<void> {
+    await this.engine.containers.kill(c.id, 'SIGKILL');
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period (Docker's default when none is given). */
+  async stop(c: Ref, graceSeconds?: number): Promise<void> {
+    await this.engine.containers.stop(c.id, graceSeconds);
+  }
+
+  async start(c: Ref): Promise<void> {
+    await this.engine.containers.start(c.id);
+  }
+
+  /** Frozen: its connections stay open, nothing answers on them. */
+  async pause(c: Ref): Promise<void> {
+    await this.engine.containers.pause(c.id);
+  }
+
+  async unpause(c: Ref): Promise<void> {
+    await this.engine.containers.unpause(c.id);
+  }
+
+  /** Any of the lab's containers (a helper, the API server, a prepared restore) stopped with grace and removed. */
+  async removeContainer(c: Ref, graceSeconds: number): Promise<void> {
+    await this.engine.containers.remove(c.id, graceSeconds);
+  }
+
+  async logs(c: Ref, opts: { follow: boolean; tail?: number; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): Promise<void> {
+    await this.engine.containers.logs(c.id, opts);
+  }
+
+  /** What a container printed so far, both streams as one text (empty when it cannot be read). */
+  async output(c: Ref, tail?: number): Promise<string> {
+    let text = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString();
+        done();
+      },
+    });
+    await this.engine.containers.logs(c.id, { follow: false, ...(tail !== undefined ? { tail } : {}), stdout: sink, stderr: sink }).catch(() => {});
+    return text;
+  }
+
+  /** Starts a long-running container that belongs to the lab: labelled with it and its checkout, so it is found, counted and removed with it. */
+  async runContainer(role: Role, run: Omit<ServiceRun, 'labels'> & { labels?: Record<string, string> }): Promise<string> {
+    return this.engine.containers.run({ ...run, labels: { ...run.labels, [LABEL.lab]: this.name, [LABEL.role]: role, [LABEL.owner]: this.lab.owner } });
+  }
+
+  /** A one-off run of an image's tool for the lab, labelled as the lab's tool (found and removed with it) and with any labels given. */
+  async runTool(run: Omit<ToolRun, 'labels'> & { labels?: Record<string, string> }): Promise<ToolResult> {
+    return this.engine.tools.run({ ...run, labels: { ...toolLabels(this.name), ...run.labels } });
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    return this.engine.images.exists(ref);
+  }
+
+  async pullImage(ref: string, onLine?: (line: string) => void): ReturnType<Engine['images']['pull']> {
+    return this.engine.images.pull(ref, onLine);
+  }
+
+  /** The lab's images as its settings name them: present, else pulled, else (etcd-lab's own) built here; which were chosen. */
+  async ensureImages(reporter: Reporter): Promise<ImageChoice> {
+    const { local, spec } = this.lab;
+    return ensureLabImages(this.engine, { etcd: local.etcdImage, haproxy: local.haproxyImage }, { etcd: spec.etcd.image, haproxy: spec.haproxy.image }, reporter);
+  }
+
+  /** The images etcd-lab builds itself, each built when missing or when its recipe changed. */
+  async buildImages(which: Omit<BuildImagesOptions, 'engine'>, reporter: Reporter): Promise<ImagesResult> {
+    return buildLocalImages({ ...which, engine: this.engine }, reporter);
+  }
+
+  /**
+   * Cuts a member off: onto a network of its own (labelled as the lab's partition), off the lab
+   * network. It keeps its published client port (status can still ask it) but reaches no peer, and
+   * HAProxy reaches it no more than the peers do.
+   */
+  async cutOff(c: LabMemberContainer): Promise<void> {
+    const lab = await this.network();
+    if (!lab) throw new UserError(`lab "${this.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
+    const id = await this.engine.networks.create(`${this.name}-cut-${c.member}`, {
+      [LABEL.lab]: this.name,
+      [LABEL.role]: 'partition' satisfies Role,
+      [LABEL.member]: c.member,
+      [LABEL.owner]: this.lab.owner,
+    });
+    await this.engine.networks.disconnect(lab.id, c.id);
+    await this.engine.networks.connect(id, c.id);
+  }
+
+  /** Back on the lab network first, at its fixed address, then off (and rid of) its partition networks; the address. */
+  async reconnect(c: LabMemberContainer): Promise<string> {
+    const networks = await this.networks();
+    const lab = networks.find((n) => n.name === this.topology.network);
+    if (!lab) throw new UserError(`lab "${this.name}" has no network`, { hint: 'is it up? `etcd-lab up`' });
+    const address = this.topology.members.find((m) => m.name === c.member)!.address;
+    await this.engine.networks.connect(lab.id, c.id, address);
+    for (const n of networks.filter((x) => x.labels[LABEL.role] === 'partition' && x.labels[LABEL.member] === c.member)) {
+      await this.engine.networks.disconnect(n.id, c.id).catch(() => {});
+      await this.engine.networks.remove(n.id);
+    }
+    return address;
+  }
+
+  /** Any network on this engine by name (the kind network is not the lab's). */
+  async networkNamed(name: string): Promise<NetworkInfo | undefined> {
+    return (await this.engine.networks.list()).find((n) => n.name === name);
+  }
+
+  /** Every network on this engine: what a new lab's subnet must not overlap. */
+  async allNetworks(): Promise<NetworkInfo[]> {
+    return this.engine.networks.list();
+  }
+
+  async createNetwork(name: string, labels: Record<string, string>, options?: Record<string, string>): Promise<string> {
+    return this.engine.networks.create(name, labels, options);
+  }
+
+  async attach(networkId: string, c: Ref): Promise<void> {
+    await this.engine.networks.connect(networkId, c.id);
+  }
+
+  async detach(networkId: string, c: Ref): Promise<void> {
+    await this.engine.networks.disconnect(networkId, c.id);
+  }
+
+  async removeNetwork(n: Ref): Promise<void> {
+    await this.engine.networks.remove(n.id);
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.engine.volumes.remove(name);
+  }
+
+  /** The node containers of the KIND cluster the spec names (by kind's own label). */
+  async kindNodes(): Promise<ContainerInfo[]> {
+    return this.engine.containers.list([`io.x-k8s.kind.cluster=${this.lab.spec.kind.name}`]);
+  }
 }
+
+/** An object the engine knows by id. */
+type Ref = { id: string };
 
 /** For each member with a container, the join variables that reproduce its bootstrap flags (see LabRuntime.compose). */
 export function keptBootstrapEnv(members: LabMemberContainer[]): Record<string, string> {

@@ -1,6 +1,7 @@
 // A lab as it exists: its addresses (lab-addresses.ts), its objects found by label
 // (lab-objects.ts), and here the cluster's view — which member leads, each one's status, one view
 // of the members joined to their containers, and `ask`: one call to a member that can answer.
+import type { LoadedLab } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { LABEL, quorumOf, type MemberTopology } from '../config/topology.js';
 import type { ContainerInfo } from '../engine/engine.js';
@@ -23,6 +24,11 @@ export interface LabMember {
 }
 
 export class LabRuntime extends LabObjects {
+  /** The same engine on another spec of this lab (scale's lab at each size). */
+  on(lab: LoadedLab): LabRuntime {
+    return new LabRuntime(lab, this.engine);
+  }
+
   /**
    * Stops and removes containers of the lab: HAProxy first, so no client connection holds a member's
    * graceful shutdown open. Then the followers, and the leader last: a leader stopping beside stopping

@@ -6,7 +6,8 @@ import { createReadStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { LABEL, type Role } from '../config/topology.js';
-import type { Engine, ToolFile } from '../engine/engine.js';
+import type { ToolFile } from '../engine/engine.js';
+import type { LabObjects } from './lab-objects.js';
 import type { ClientTls } from '../protocol/etcd-http.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -90,16 +91,19 @@ export interface SnapshotTool {
   bumpsRevision: boolean;
 }
 
+/** What the snapshot tools need of a lab: one-off runs of an image's tools, labelled as its own, and the removal of a kept one. */
+export type ToolHost = Pick<LabObjects, 'runTool' | 'removeContainer'>;
+
 const tools = new Map<string, SnapshotTool>();
 
 /** Which tool an image has for offline snapshot work. */
-export async function snapshotTool(engine: Engine, image: string, labels: Record<string, string>): Promise<SnapshotTool> {
+export async function snapshotTool(host: ToolHost, image: string): Promise<SnapshotTool> {
   const known = tools.get(image);
   if (known) return known;
   let tool: SnapshotTool = { command: 'etcdctl', env: ['ETCDCTL_API=3'], bumpsRevision: false };
   try {
     // Its restore's help says whether it can bump the revision (3.5.10+), and that it exists at all.
-    const probe = await engine.tools.run({ image, command: ['etcdutl', 'snapshot', 'restore', '--help'], labels, timeoutMs: 30_000 });
+    const probe = await host.runTool({ image, command: ['etcdutl', 'snapshot', 'restore', '--help'], timeoutMs: 30_000 });
     if (probe.exitCode === 0) tool = { command: 'etcdutl', env: [], bumpsRevision: probe.output.includes('--bump-revision') };
   } catch (error) {
     // The engine refuses to start a missing executable: that image predates etcdutl.
@@ -126,16 +130,14 @@ function lastLine(output: string): string {
 }
 
 /** `snapshot status -w json` on a host file, in a container of `image`. */
-export async function snapshotStatus(engine: Engine, image: string, lab: string, file: string, opts: { skipHashCheck?: boolean } = {}): Promise<SnapshotInfo> {
+export async function snapshotStatus(host: ToolHost, image: string, file: string, opts: { skipHashCheck?: boolean } = {}): Promise<SnapshotInfo> {
   const { bytes, hashed } = await checkSnapshotFile(file, opts);
-  const labels = toolLabels(lab);
-  const tool = await snapshotTool(engine, image, labels);
-  const run = await engine.tools.run({
+  const tool = await snapshotTool(host, image);
+  const run = await host.runTool({
     image,
     command: [tool.command, 'snapshot', 'status', SNAPSHOT_IN_TOOL, '--write-out=json'],
     env: tool.env,
     inputs: snapshotInput(file),
-    labels,
     timeoutMs: TOOL_TIMEOUT_MS,
   });
   const json = run.output.split('\n').find((l) => l.trim().startsWith('{'));
@@ -164,20 +166,19 @@ function clientTlsFiles(tls: ClientTls | undefined): { files: ToolFile[]; flags:
  * (written beside it first, checked, then renamed: a failure leaves no partial snapshot).
  */
 export async function saveSnapshot(
-  engine: Engine,
-  opts: { image: string; lab: string; network: string; memberUrl: string; tls?: ClientTls; file: string },
+  host: ToolHost,
+  opts: { image: string; network: string; memberUrl: string; tls?: ClientTls; file: string },
 ): Promise<void> {
   const partial = `${opts.file}.part`;
   const { files, flags } = clientTlsFiles(opts.tls);
   try {
-    const run = await engine.tools.run({
+    const run = await host.runTool({
       image: opts.image,
       command: ['etcdctl', `--endpoints=${opts.memberUrl}`, ...flags, '--dial-timeout=5s', 'snapshot', 'save', SAVED_IN_TOOL],
       env: ['ETCDCTL_API=3'],
       network: opts.network,
       ...(files.length > 0 ? { inputs: { dir: '/tmp', files } } : {}),
       output: { from: SAVED_IN_TOOL, to: partial },
-      labels: toolLabels(opts.lab),
       timeoutMs: TOOL_TIMEOUT_MS,
     });
     if (run.exitCode !== 0) throw new Error(`etcdctl snapshot save failed: ${lastLine(run.output)}`);
@@ -199,17 +200,16 @@ export interface RestoreTarget {
  * that exists, and a volume's mount point always does. Returns the container to copy from.
  */
 export async function restoreForMember(
-  engine: Engine,
-  opts: { image: string; lab: string; file: string; member: RestoreTarget; initialCluster: string; token: string; skipHashCheck?: boolean; bumpRevision?: number },
+  host: ToolHost,
+  opts: { image: string; file: string; member: RestoreTarget; initialCluster: string; token: string; skipHashCheck?: boolean; bumpRevision?: number },
 ): Promise<{ containerId: string; path: string; bumped: boolean }> {
-  const labels = toolLabels(opts.lab);
-  const tool = await snapshotTool(engine, opts.image, labels);
+  const tool = await snapshotTool(host, opts.image);
   const dataDir = `${IN_TOOL}/restored`;
   // etcdutl (3.5.10+) can move the revision past every one a client saw, all of them compacted: a
   // watcher resuming from before the restore is told so (an API server's client gets 410 Gone and
   // re-lists) instead of being handed the old numbers again for other changes. etcdctl 3.4 cannot.
   const bumped = tool.bumpsRevision && (opts.bumpRevision ?? 0) > 0;
-  const run = await engine.tools.run({
+  const run = await host.runTool({
     image: opts.image,
     command: [
       tool.command,
@@ -226,12 +226,12 @@ export async function restoreForMember(
     ],
     env: tool.env,
     inputs: snapshotInput(opts.file),
-    labels: { ...labels, [LABEL.member]: opts.member.name },
+    labels: { [LABEL.member]: opts.member.name },
     timeoutMs: TOOL_TIMEOUT_MS,
     keep: true,
   });
   if (run.exitCode !== 0) {
-    await engine.containers.remove(run.containerId, 0).catch(() => {});
+    await host.removeContainer({ id: run.containerId }, 0).catch(() => {});
     throw new Error(`${tool.command} snapshot restore for ${opts.member.name} failed: ${lastLine(run.output)}`);
   }
   return { containerId: run.containerId, path: dataDir, bumped };

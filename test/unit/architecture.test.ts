@@ -41,6 +41,22 @@ describe('the layers docs/architecture.md states', () => {
   });
 });
 
+describe('the operations and commands', () => {
+  it('reach the engine only through LabRuntime: no `.engine` in src/lab or src/commands', () => {
+    const reaching: string[] = [];
+    for (const dir of ['src/lab', 'src/commands']) {
+      for (const file of sources(join(ROOT, dir))) {
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (/\.engine\b(?!\s*\?\?)|\{[^}]*\bengine\b[^}]*\}\s*=\s*(runtime|ctx)/.test(line)) reaching.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
+          });
+      }
+    }
+    expect(reaching).toEqual([]);
+  });
+});
+
 describe('every command ends through one path', () => {
   const commands = sources(join(ROOT, 'src/commands')).filter((f) => !f.endsWith('shared.ts') && !f.endsWith('index.ts'));
 

@@ -59,6 +59,7 @@ bench: images ## benchmarks (figures, not pass/fail)
 	node bench/checker.mjs
 	node bench/apiserver.mjs
 	node bench/apiserver-failover.mjs
+	node bench/dashboard.mjs
 
 typecheck: node_modules/.package-lock.json
 	npm run --silent typecheck

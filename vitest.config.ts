@@ -15,8 +15,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          // expect(run).toExitWith(code): a failed exit-code assertion shows what the command said.
-          setupFiles: ['test/exit-matcher.ts'],
+          // expect(run).toExitWith(code): a failed exit-code assertion shows what the command said;
+          // own-locks: each file's lab locks apart from the other files' (their fake labs share a name).
+          setupFiles: ['test/exit-matcher.ts', 'test/unit/own-locks.ts'],
           // Files in one worker share their imported modules (the CLI and its commands are imported
           // once, not per file): 14.5 s → 12.5 s here. Each file restores what it changes (env, cwd).
           isolate: false,

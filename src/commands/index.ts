@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import * as check from './check.js';
 import * as completion from './completion.js';
+import * as dashboardCommand from './dashboard.js';
 import * as down from './down.js';
 import * as env from './env.js';
 import * as exportCommand from './export.js';
@@ -22,4 +23,4 @@ import * as status from './status.js';
 import * as up from './up.js';
 import * as upgrade from './upgrade.js';
 
-export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, apiserver, exportCommand, images, setupHost, completion];
+export const COMMANDS: { register(program: Command): void }[] = [init, generate, up, down, status, dashboardCommand, env, logs, faults, check, snapshot, maintenance, member, scale, upgrade, kind, apiserver, exportCommand, images, setupHost, completion];

@@ -111,7 +111,7 @@ async function verifySaved(file: string, reporter: Reporter): Promise<CheckResul
 
 export async function check(opts: CheckOptions, reporter: Reporter): Promise<CheckResult> {
   if (opts.verify) return verifySaved(opts.verify, reporter);
-  return withLab(opts, { lock: 'check' }, reporter, (runtime) => checkLab(runtime, opts, reporter));
+  return withLab(opts, { lock: 'check', detail: opts.faults !== undefined ? `${opts.faults} faults` : undefined }, reporter, (runtime) => checkLab(runtime, opts, reporter));
 }
 
 /** The upgrade fault's image and version, refused before any client starts if etcd does not allow the step. */

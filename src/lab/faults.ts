@@ -16,6 +16,7 @@ import { electedLeader } from '../runtime/leader.js';
 import { Interrupted, throwIfInterrupted } from '../interrupt.js';
 import { runSteps, type Step } from './steps.js';
 import { ExitCode } from '../exit-codes.js';
+import { appendEvent, newEventId } from '../runtime/event-log.js';
 import { impairmentOf, impairments, isImpairment } from '../runtime/impairments.js';
 import { impair, unimpair } from './network-faults.js';
 import { DEFAULT_DELAY_MS, DEFAULT_LOSS_PERCENT } from '../config/defaults.js';
@@ -182,6 +183,9 @@ export const FAULT_STEPS: Step<FaultContext>[] = [
         ctx.done.push(await PERFORM[ctx.action](ctx.runtime, c, ctx.opts));
         ctx.acted.push(c);
       }
+      // The moment it happened, for the lab's event log (check's faults too, not only the commands').
+      const leader = ctx.leaderBefore && ctx.targets.some((t) => t.member === ctx.leaderBefore!.member) ? ` (the leader, term ${ctx.leaderBefore.term})` : '';
+      if (ctx.targets.length > 0) appendEvent(ctx.runtime.lab.outDir, { id: newEventId(), phase: 'point', op: ctx.action, detail: `${ctx.targets.map((t) => t.member).join(', ')}${leader}` });
     },
     undo: async (ctx) => {
       const restore = RESTORE[ctx.action];
@@ -348,10 +352,12 @@ export interface FaultCommandOptions extends LoadOptions {
   lossPercent?: number;
   delayMs?: number;
   engine?: Engine;
+  /** How long to wait for another command's lock (the dashboard's buttons: not at all). */
+  lockWaitMs?: number;
 }
 
 export async function fault(opts: FaultCommandOptions, reporter: Reporter): Promise<FaultResult> {
-  return withLab(opts, { lock: opts.action }, reporter, (runtime) =>
+  return withLab(opts, { lock: opts.action, detail: opts.members.join(', ') || undefined, lockWaitMs: opts.lockWaitMs }, reporter, (runtime) =>
     applyFault(runtime, opts.action, opts.members, reporter, { wait: opts.wait, timeoutMs: opts.timeoutMs, lossPercent: opts.lossPercent, delayMs: opts.delayMs }),
   );
 }

@@ -129,8 +129,8 @@ export async function moveLeadershipIn(runtime: LabRuntime, target: string, repo
   return { lab: runtime.name, before: before.container.member, leader: target, term, afterMs: Date.now() - started };
 }
 
-export async function moveLeadership(opts: LoadOptions & { member: string; engine?: Engine }, reporter: Reporter): Promise<LeaderResult> {
-  return withLab(opts, { lock: 'leader' }, reporter, async (runtime) => {
+export async function moveLeadership(opts: LoadOptions & { member: string; engine?: Engine; lockWaitMs?: number }, reporter: Reporter): Promise<LeaderResult> {
+  return withLab(opts, { lock: 'leader', detail: `to ${opts.member}`, lockWaitMs: opts.lockWaitMs }, reporter, async (runtime) => {
     const target = opts.member === 'leader' ? (await runtime.awaitLeader(Date.now() + runtime.electionWaitMs)).container.member : opts.member;
     return moveLeadershipIn(runtime, target, reporter);
   });
@@ -207,7 +207,7 @@ export const REPLACE_STEPS: Step<ReplaceContext>[] = [
  * it with `initial-cluster-state=existing`, promote it once it has caught up with the leader.
  */
 export async function replaceMember(opts: LoadOptions & { member: string; force?: boolean; timeoutMs?: number; engine?: Engine }, reporter: Reporter): Promise<ReplaceResult> {
-  return withLab(opts, { lock: 'member replace', warn: true }, reporter, (runtime) => replaceOn(runtime, opts.member, reporter, opts));
+  return withLab(opts, { lock: 'member replace', warn: true, detail: opts.member }, reporter, (runtime) => replaceOn(runtime, opts.member, reporter, opts));
 }
 
 /** The replacement on a lab whose lock the caller holds (`member replace`, and `check`'s nemesis). */

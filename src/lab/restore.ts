@@ -76,7 +76,7 @@ async function readState(runtime: LabRuntime): Promise<RestoreState | undefined>
 }
 
 export async function restoreLabSnapshot(opts: RestoreOptions, reporter: Reporter): Promise<RestoreResult> {
-  return withLab(opts, { lock: 'snapshot restore', warn: true }, reporter, (runtime) => restoreOwnedLab(runtime, opts, reporter));
+  return withLab(opts, { lock: 'snapshot restore', warn: true, detail: opts.file }, reporter, (runtime) => restoreOwnedLab(runtime, opts, reporter));
 }
 
 /** What restore's steps share, and how far it got: the undo and the error read it. */

@@ -228,7 +228,7 @@ export async function scale(opts: ScaleOptions, reporter: Reporter): Promise<Sca
   if (refused instanceof Invalid) {
     throw new UserError(`cannot scale to ${opts.members} members: the count ${refused.message}`, { hint: refused.fix, exitCode: ExitCode.badInput });
   }
-  return withLab(opts, { lock: 'scale', warn: true }, reporter, async (current) => {
+  return withLab(opts, { lock: 'scale', warn: true, detail: `to ${opts.members} members` }, reporter, async (current) => {
     const started = Date.now();
     const from = current.lab.spec.members;
     const to = opts.members;

@@ -1,11 +1,13 @@
 // How every command that touches a running lab begins: load the spec, check that Docker answers,
-// take the lab's lock (for commands that change it), and make sure this checkout owns the lab.
+// take the lab's lock (for commands that change it), and make sure this checkout owns the lab. A
+// command that takes the lock is recorded in the lab's event log, with its start and end.
 import { formatProblem } from '../errors.js';
 import type { Reporter } from '../progress.js';
 import { DockerEngine } from '../engine/docker.js';
 import type { Engine } from '../engine/engine.js';
 import { LabRuntime } from '../runtime/lab.js';
 import { acquireLabLock, type LabLock } from '../runtime/lock.js';
+import { recorded } from '../runtime/event-log.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 
 export interface SessionOptions {
@@ -15,6 +17,10 @@ export interface SessionOptions {
   takeOver?: boolean;
   /** Print the spec's warnings (commands that start or change the lab do). */
   warn?: boolean;
+  /** What a locked command acts on, in words, for the lab's event log ("etcd2", "3 → 5 members"). */
+  detail?: string;
+  /** How long to wait for a lock another command holds (ETCD_LAB_LOCK_WAIT, 10 s, when not given). */
+  lockWaitMs?: number;
 }
 
 /**
@@ -35,6 +41,7 @@ export async function withLab<T>(
   if (session.lock) {
     let told = false;
     lock = await acquireLabLock(lab.spec.name, session.lock, {
+      ...(session.lockWaitMs !== undefined ? { waitMs: session.lockWaitMs } : {}),
       onWait: (text) => {
         if (!told) reporter.info(`lab "${lab.spec.name}" is busy: ${text}`);
         told = true;
@@ -43,7 +50,8 @@ export async function withLab<T>(
   }
   try {
     if (!session.takeOver) await runtime.assertOwned();
-    return await work(runtime);
+    if (!session.lock) return await work(runtime);
+    return await recorded(lab.outDir, session.lock, session.detail, () => work(runtime));
   } finally {
     lock?.release();
   }

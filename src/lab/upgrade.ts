@@ -293,7 +293,7 @@ export async function clusterVersionFollows(runtime: LabRuntime, version: string
 }
 
 export async function upgrade(opts: UpgradeOptions, reporter: Reporter): Promise<UpgradeResult> {
-  return withLab(opts, { lock: 'upgrade', warn: true }, reporter, async (runtime) => {
+  return withLab(opts, { lock: 'upgrade', warn: true, detail: `to ${opts.image}` }, reporter, async (runtime) => {
     const started = Date.now();
     const ctx: UpgradeContext = { runtime, image: opts.image, reporter, perMemberMs: opts.timeoutMs ?? 90_000, done: [] };
     await runSteps(upgradeSteps(runtime.topology.members.length), ctx, reporter, {

@@ -8,6 +8,10 @@ export interface MemberStatus {
   leader: string;
   raftTerm: number;
   raftIndex: number;
+  /** How far it has applied what raft committed (etcd 3.4+; raftIndex where it does not say). */
+  raftAppliedIndex: number;
+  /** A learner: a new member not yet promoted to vote. */
+  isLearner: boolean;
   dbSize: number;
   /** Bytes the keys really use: the rest of dbSize is free pages a defragmentation gives back. */
   dbSizeInUse: number;
@@ -173,6 +177,8 @@ export async function memberStatus(endpoint: Endpoint, timeoutMs = 1000): Promis
     leader?: string;
     raftTerm?: string;
     raftIndex?: string;
+    raftAppliedIndex?: string;
+    isLearner?: boolean;
     dbSize?: string;
     dbSizeInUse?: string;
     version?: string;
@@ -183,6 +189,8 @@ export async function memberStatus(endpoint: Endpoint, timeoutMs = 1000): Promis
     leader: s.leader ?? '0',
     raftTerm: Number(s.raftTerm ?? 0),
     raftIndex: Number(s.raftIndex ?? 0),
+    raftAppliedIndex: Number(s.raftAppliedIndex ?? s.raftIndex ?? 0),
+    isLearner: s.isLearner === true,
     dbSize: Number(s.dbSize ?? 0),
     dbSizeInUse: Number(s.dbSizeInUse ?? s.dbSize ?? 0),
     version: s.version ?? '',

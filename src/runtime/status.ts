@@ -30,6 +30,9 @@ export interface MemberReport {
   leaderId?: string;
   raftTerm?: number;
   raftIndex?: number;
+  raftAppliedIndex?: number;
+  /** Not yet promoted to vote (scale and member replace add members as learners). */
+  learner?: boolean;
   dbSize?: number;
   dbSizeInUse?: number;
   version?: string;
@@ -106,6 +109,8 @@ async function memberReport(runtime: LabRuntime, member: LabMember, backends: Ba
     leaderId: status?.leader,
     raftTerm: status?.raftTerm,
     raftIndex: status?.raftIndex,
+    raftAppliedIndex: status?.raftAppliedIndex,
+    ...(status?.isLearner ? { learner: true } : {}),
     dbSize: status?.dbSize,
     dbSizeInUse: status?.dbSizeInUse,
     version: status?.version,

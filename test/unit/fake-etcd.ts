@@ -59,13 +59,14 @@ export class FakeCluster {
   }
 
   /** HAProxy: the client port sends requests to the leader; the stats page says every running member is UP, and which haproxy.cfg it runs. */
-  async haproxy(clientPort: number, statsPort: number, configFile: string): Promise<void> {
-    await this.listen((req, res) => {
+  async haproxy(configFile: string): Promise<{ clientPort: number; statsPort: number }> {
+    // Ports the kernel picks as it binds them: a port found free first and bound later may be taken meanwhile.
+    const clientPort = await this.listen((req, res) => {
       const leader = [...this.members.values()].find((m) => m.id === this.leader);
       if (!leader || !this.serving(leader.name)) return void res.writeHead(503).end('{"error":"no server available"}');
       this.member(leader.name, req, res);
-    }, clientPort);
-    await this.listen((_req, res) => {
+    });
+    const statsPort = await this.listen((_req, res) => {
       const rows = ['# pxname,svname,status,check_status'];
       for (const m of this.members.values()) {
         if (!m.name) continue;
@@ -74,7 +75,8 @@ export class FakeCluster {
       }
       // It runs the file as it is now: a reload is never waited for.
       res.writeHead(200, { 'content-type': 'text/plain', [CONFIG_HASH_HEADER]: configHashOf(readFileSync(configFile, 'utf8')) }).end(`${rows.join('\n')}\n`);
-    }, statsPort);
+    });
+    return { clientPort, statsPort };
   }
 
   async close(): Promise<void> {
@@ -94,10 +96,10 @@ export class FakeCluster {
     return m;
   }
 
-  private listen(handler: http.RequestListener, port = 0): Promise<number> {
+  private listen(handler: http.RequestListener): Promise<number> {
     const server = http.createServer(handler);
     this.servers.push(server);
-    return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
   }
 
   /** Its container runs (the fake engine says so), it is in the membership, and the scenario lets it serve. */

@@ -10,12 +10,15 @@ import { acquireLabLock, holderAlive, lockPath } from '../../src/runtime/lock.js
 
 describe('the per-lab lock', () => {
   let dir: string;
+  let fileWide: string | undefined;
   beforeEach(() => {
+    fileWide = process.env.ETCD_LAB_LOCK_DIR;
     dir = mkdtempSync(join(tmpdir(), 'etcd-lab-lock-'));
     process.env.ETCD_LAB_LOCK_DIR = dir;
   });
   afterEach(() => {
-    delete process.env.ETCD_LAB_LOCK_DIR;
+    process.env.ETCD_LAB_LOCK_DIR = fileWide;
+    if (fileWide === undefined) delete process.env.ETCD_LAB_LOCK_DIR;
     rmSync(dir, { recursive: true, force: true });
   });
 

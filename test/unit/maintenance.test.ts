@@ -54,7 +54,7 @@ describe('snapshot integrity check (before any tool or lab sees the file)', () =
 });
 
 describe('alarms in a member status', () => {
-  const status = (errors: string[]): MemberStatus => ({ memberId: '1', leader: '1', raftTerm: 2, raftIndex: 3, dbSize: 0, dbSizeInUse: 0, version: '3.5.16', errors });
+  const status = (errors: string[]): MemberStatus => ({ memberId: '1', leader: '1', raftTerm: 2, raftIndex: 3, raftAppliedIndex: 3, isLearner: false, dbSize: 0, dbSizeInUse: 0, version: '3.5.16', errors });
   it('reads every alarm of the cluster with the member that raised it', () => {
     expect(alarmsIn(status(['memberID:13113284445835351589 alarm:NOSPACE ', 'memberID:42 alarm:CORRUPT ']))).toEqual([
       { memberId: '13113284445835351589', alarm: 'NOSPACE' },

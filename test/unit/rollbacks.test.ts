@@ -8,11 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadLab } from '../../src/config/load.js';
-import { labTopology } from '../../src/config/topology.js';
 import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
-import { writeLabFiles } from '../../src/lab/generate.js';
 import { replaceMember } from '../../src/lab/membership.js';
 import { down } from '../../src/lab/down.js';
 import { fault } from '../../src/lab/faults.js';
@@ -20,10 +17,10 @@ import { scale } from '../../src/lab/scale.js';
 import { restoreLabSnapshot } from '../../src/lab/restore.js';
 import { upgrade } from '../../src/lab/upgrade.js';
 import { RecordingReporter } from '../../src/progress.js';
-import { COMPOSE_FILE, HAPROXY_FILE } from '../../src/render/index.js';
+import { COMPOSE_FILE } from '../../src/render/index.js';
 import { FakeEngine } from './fake-engine.js';
-import { FakeCluster } from './fake-etcd.js';
-import { closedPort } from './net.js';
+import type { FakeCluster } from './fake-etcd.js';
+import { startFakeLab } from './fake-lab.js';
 
 let dir: string;
 let engine: FakeEngine;
@@ -31,18 +28,7 @@ let cluster: FakeCluster;
 
 /** A running lab of `members` members: files generated, containers made by the fake compose, a fake etcd and HAProxy answering. */
 async function runningLab(members: number): Promise<void> {
-  writeFileSync(join(dir, 'etcd-lab.yaml'), `name: fakelab\nmembers: ${members}\nnetwork:\n  subnet: 10.250.0.0/24\n`);
-  const [clientPort, statsPort] = [await closedPort(), await closedPort()];
-  writeFileSync(join(dir, '.env'), `ETCD_LAB_CLIENT_PORT=${clientPort}\nETCD_LAB_STATS_PORT=${statsPort}\n`);
-  const lab = loadLab({ cwd: dir, env: {} });
-  await writeLabFiles(lab);
-  const seven = labTopology({ ...lab.spec, members: 7 }).members;
-  cluster = new FakeCluster(engine, (name) => seven.find((m) => m.name === name)!.peerUrl);
-  const names = seven.slice(0, members).map((m) => m.name);
-  await cluster.start(names, seven.slice(members).map((m) => m.name));
-  await engine.compose.run(lab.spec.name, join(lab.outDir, COMPOSE_FILE), ['up', '--detach']);
-  await cluster.haproxy(clientPort, statsPort, join(lab.outDir, HAPROXY_FILE));
-  engine.calls.splice(0);
+  cluster = await startFakeLab(dir, engine, members);
 }
 
 const membersIn = (file: string) => [...readFileSync(join(dir, 'generated', file), 'utf8').matchAll(/container_name: fakelab-(etcd\d)/g)].map((m) => m[1]);

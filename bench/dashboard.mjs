@@ -1,32 +1,41 @@
 #!/usr/bin/env node
 // Benchmark (figures, not pass/fail): what `etcd-lab dashboard` with a page open costs the lab, as
-// check's clients feel it. One 3-member lab, one dashboard server for the whole run; rounds of
-// --seconds each in turn without a page (the server then reads nothing from etcd) and with one (a
-// page's event stream subscribed: the members read every second), check's workload (8 clients, the
-// etcd traffic kind, linearizable reads, no rate limit) measuring operations acknowledged per second.
-//   node bench/dashboard.mjs [--rounds 4] [--seconds 20] [--interval 1]
-// Prints each round, the medians, and the cost (1 - with/without); also the requests the server
-// made per second of polling (counted from its own requests to the members and HAProxy).
+// check's clients feel it and as the lab's containers spend it. One 3-member lab, one dashboard
+// server, one run of check's workload (8 clients through HAProxy, the etcd traffic kind,
+// linearizable reads, no rate limit) for the whole bench; windows of --window seconds alternate
+// with and without a page subscribed (A B B A …, so a drift over the run weighs on both alike; the
+// server reads the members only while a page is open). Per window: operations acknowledged per
+// second, and the CPU the lab's containers used (Docker's own accounting). Then, with no workload,
+// the CPU the page's polling alone costs the lab, beside the CPU check's workload costs it.
+//   node bench/dashboard.mjs [--windows 16] [--window 10] [--interval 1]
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { parseDotenv } from '../dist/config/local.js';
 import { Workload } from '../dist/workload/workload.js';
-import { readFileSync } from 'node:fs';
 import { benchImages, median, option, RESULTS, scratchLab } from './lib.mjs';
 
-const rounds = Number(option('rounds', 4));
-const seconds = Number(option('seconds', 20));
+const windows = Number(option('windows', 16));
+const windowS = Number(option('window', 10));
 const interval = option('interval', '1');
 const BIN = new URL('../bin/etcd-lab.js', import.meta.url).pathname;
+const docker = new Docker();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const lab = await scratchLab({ name: `bench-dash-${process.pid}`, subnet: `10.231.${process.pid % 200}.0/24`, images: benchImages() });
+const name = `bench-dash-${process.pid}`;
+const lab = await scratchLab({ name, subnet: `10.231.${process.pid % 200}.0/24`, images: benchImages() });
 const env = parseDotenv(readFileSync(join(lab.dir, '.env'), 'utf8'));
 let server;
+let workload;
 try {
   lab.cli('up', '-q');
-  server = spawn(process.execPath, [BIN, 'dashboard', '--json', '--interval', interval], { cwd: lab.dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const containers = (await docker.listContainers({ filters: { label: [`io.etcd-lab.lab=${name}`] } })).map((c) => docker.getContainer(c.Id));
+  /** CPU nanoseconds the lab's containers (members and HAProxy) have used so far. */
+  const labCpu = async () => (await Promise.all(containers.map((c) => c.stats({ stream: false })))).reduce((sum, s) => sum + s.cpu_stats.cpu_usage.total_usage, 0);
+
+  server = spawn(process.execPath, [BIN, 'dashboard', '--json', '--interval', interval], { cwd: lab.dir, stdio: ['ignore', 'pipe', 'ignore'] });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (c) => {
@@ -36,59 +45,71 @@ try {
     });
     server.on('exit', (code) => reject(new Error(`etcd-lab dashboard exited ${code}`)));
   });
-  const haproxy = `http://127.0.0.1:${env.ETCD_LAB_CLIENT_PORT}`;
-  const client = { via: 'haproxy', endpoint: () => haproxy };
-
-  /** Acknowledged operations per second of check's workload over `seconds`. */
-  async function throughput(tag) {
-    const workload = new Workload({ prefix: `bench/dashboard/${tag}/`, keys: 10, clients: Array(8).fill(client), watchers: [[client]], rate: 1e6, callTimeoutMs: 2000, reads: 'linearizable', control: haproxy, lab: lab.dir });
-    await workload.start();
-    await new Promise((r) => setTimeout(r, 2000)); // warm up
-    const from = workload.operations.length;
-    const started = Date.now();
-    await new Promise((r) => setTimeout(r, seconds * 1000));
-    const ops = workload.operations.slice(from).filter((o) => o.outcome === 'ok').length;
-    const elapsed = (Date.now() - started) / 1000;
-    await workload.stop();
-    return ops / elapsed;
-  }
-
-  /** A page: the server's event stream, subscribed while `work` runs; the ticks it got. */
-  async function withPage(work) {
-    let ticks = 0;
-    const req = request({ host: url.hostname, port: url.port, path: `/events?token=${url.searchParams.get('token')}` }, (res) => res.on('data', (c) => (ticks += (String(c).match(/event: tick/g) ?? []).length)));
+  /** A page: the server's event stream, subscribed until `close()`; the ticks it got. */
+  const openPage = () => {
+    const page = { ticks: 0 };
+    const req = request({ host: url.hostname, port: url.port, path: `/events?token=${url.searchParams.get('token')}` }, (res) => res.on('data', (c) => (page.ticks += (String(c).match(/event: tick/g) ?? []).length)));
     req.on('error', () => {});
     req.end();
-    try {
-      return { value: await work(), ticks };
-    } finally {
-      req.destroy();
-    }
-  }
+    page.close = () => req.destroy();
+    return page;
+  };
+  /** One window with or without a page: what happened in it. */
+  const measure = async (withPage, count) => {
+    const page = withPage ? openPage() : undefined;
+    await sleep(500); // the page's first read is under way before the window opens
+    const [from, cpu0, t0] = [workload ? workload.operations.length : 0, await labCpu(), Date.now()];
+    await sleep(windowS * 1000);
+    const [to, cpu1, t1] = [workload ? workload.operations.length : 0, await labCpu(), Date.now()];
+    page?.close();
+    const seconds = (t1 - t0) / 1000;
+    if (page && page.ticks < windowS / Number(interval) - 1) throw new Error(`the page got only ${page.ticks} ticks in a window: the dashboard did not poll`);
+    const ok = count ? workload.operations.slice(from, to).filter((o) => o.outcome === 'ok').length : 0;
+    return { opsPerS: ok / seconds, cpuMsPerS: (cpu1 - cpu0) / 1e6 / seconds };
+  };
 
-  const without = [];
-  const withDashboard = [];
-  for (let round = 1; round <= rounds; round++) {
-    // Alternating which goes first, so a drift over the run weighs on both alike.
-    const order = round % 2 ? ['without', 'with'] : ['with', 'without'];
-    for (const kind of order) {
-      if (kind === 'without') without.push(await throughput(`r${round}-without`));
-      else {
-        const { value, ticks } = await withPage(() => throughput(`r${round}-with`));
-        withDashboard.push(value);
-        if (ticks < seconds / Number(interval) - 2) throw new Error(`the page got only ${ticks} ticks in ${seconds + 2} s: the dashboard did not poll`);
-      }
-      console.log(`round ${round} ${kind.padEnd(7)} a page: ${(kind === 'without' ? without : withDashboard).at(-1).toFixed(0)} ops/s`);
-    }
+  // The polling alone, no workload: what a page costs an idle lab.
+  const idle = { without: [], with: [] };
+  for (let w = 0; w < 4; w++) for (const page of w % 2 ? [true, false] : [false, true]) idle[page ? 'with' : 'without'].push((await measure(page, false)).cpuMsPerS);
+
+  const haproxy = `http://127.0.0.1:${env.ETCD_LAB_CLIENT_PORT}`;
+  const client = { via: 'haproxy', endpoint: () => haproxy };
+  workload = new Workload({ prefix: 'bench/dashboard/', keys: 10, clients: Array(8).fill(client), watchers: [[client]], rate: 1e6, callTimeoutMs: 2000, reads: 'linearizable', control: haproxy, lab: name });
+  await workload.start();
+  await sleep(3000); // warm up
+  const rows = [];
+  for (let w = 0; w < windows; w++) {
+    const page = [false, true, true, false][w % 4];
+    const r = await measure(page, true);
+    rows.push({ page, ...r });
+    console.log(`window ${String(w + 1).padStart(2)} ${page ? 'with   ' : 'without'} a page: ${r.opsPerS.toFixed(0).padStart(5)} ops/s, lab CPU ${r.cpuMsPerS.toFixed(0)} ms/s`);
   }
-  const a = median(without);
-  const b = median(withDashboard);
-  const cost = 1 - b / a;
-  console.log(`\nmedian without a page ${a.toFixed(0)} ops/s, with a page ${b.toFixed(0)} ops/s: the dashboard costs ${(cost * 100).toFixed(1)}% (goal < 2%)`);
-  console.log(`rounds: without ${without.map((x) => x.toFixed(0)).join(', ')}; with ${withDashboard.map((x) => x.toFixed(0)).join(', ')}`);
+  await workload.stop();
+  workload = undefined;
+
+  const ops = (page) => median(rows.filter((r) => r.page === page).map((r) => r.opsPerS));
+  const cpu = (page) => median(rows.filter((r) => r.page === page).map((r) => r.cpuMsPerS));
+  const pollingCpu = median(idle.with) - median(idle.without);
+  const checkCpu = cpu(false) - median(idle.without);
+  const result = {
+    windows,
+    windowS,
+    intervalS: Number(interval),
+    opsPerSWithout: ops(false),
+    opsPerSWith: ops(true),
+    throughputCost: 1 - ops(true) / ops(false),
+    idleLabCpuMsPerS: { without: median(idle.without), with: median(idle.with) },
+    pollingCpuMsPerS: pollingCpu,
+    checkCpuMsPerS: checkCpu,
+    cpuCost: pollingCpu / checkCpu,
+    rows,
+  };
+  console.log(`\nthroughput: median ${result.opsPerSWithout.toFixed(0)} ops/s without a page, ${result.opsPerSWith.toFixed(0)} with: ${(result.throughputCost * 100).toFixed(1)}% less (goal < 2%; the windows' own spread is ±${((Math.max(...rows.map((r) => r.opsPerS)) / Math.min(...rows.map((r) => r.opsPerS)) - 1) * 50).toFixed(0)}%)`);
+  console.log(`lab CPU: the page's polling ${pollingCpu.toFixed(1)} ms/s (idle lab: ${median(idle.without).toFixed(1)} → ${median(idle.with).toFixed(1)}); check's workload ${checkCpu.toFixed(0)} ms/s: the polling is ${(result.cpuCost * 100).toFixed(2)}% of it`);
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'dashboard.json'), `${JSON.stringify({ rounds, seconds, intervalS: Number(interval), without, with: withDashboard, medianWithout: a, medianWith: b, cost }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'dashboard.json'), `${JSON.stringify(result, null, 1)}\n`);
 } finally {
+  await workload?.stop().catch(() => {});
   server?.kill('SIGINT');
   try {
     lab.cli('down', '--volumes', '--yes', '-q');

@@ -156,7 +156,8 @@ function renderTimeline() {
   const lane = 22;
   const left = 70;
   const probeHeight = state.meta?.probe ? 70 : 0;
-  const eventsTop = 20 + names.length * lane + 8;
+  const routesTop = 20 + names.length * lane + 4;
+  const eventsTop = routesTop + lane + 4;
   const probeTop = eventsTop + 34;
   const height = probeTop + probeHeight + 22;
   const x = (at) => left + ((at - from) / span) * (width - left - 10);
@@ -190,6 +191,21 @@ function renderTimeline() {
     chart.append(rect);
     chart.append(svg('text', { x: Math.min(x(Math.max(g.from, from)) + 3, width - 50), y: 12 }, `≤ ${seconds(g.to - g.from)}`));
   }
+  // Where HAProxy sent clients: the leader's route, or every member while none leads; named where it changes.
+  chart.append(svg('text', { x: 8, y: routesTop + 14, class: 'lane-label' }, 'HAProxy →'));
+  const recent = state.samples.filter((s) => s.at >= from - 5000);
+  let lastRoute;
+  recent.forEach((s, k) => {
+    const route = s.haproxy.error ? '?' : s.haproxy.routesTo?.length ? s.haproxy.routesTo.join(',') : 'all';
+    const end = recent[k + 1]?.at ?? now;
+    if (end < from) return;
+    const start = Math.max(s.at, from);
+    const rect = svg('rect', { x: x(start), y: routesTop, width: Math.max(1, x(end) - x(start)), height: lane - 4, class: route === 'all' || route === '?' ? 'role-no-leader' : 'role-leader', opacity: 0.55, 'data-routes': route });
+    rect.append(svg('title', {}, `HAProxy routes clients to ${route === 'all' ? 'every member (no leader)' : route} at ${time(s.at)}`));
+    chart.append(rect);
+    if (route !== lastRoute) chart.append(svg('text', { x: x(start) + 3, y: routesTop + 13, class: 'lane-label' }, route));
+    lastRoute = route;
+  });
   // The event log: spans as bars, the moments faults happened as lines across the lanes.
   chart.append(svg('text', { x: 8, y: eventsTop + 14, class: 'lane-label' }, 'events'));
   for (const span of spans(state.events)) {

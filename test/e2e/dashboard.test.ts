@@ -77,6 +77,10 @@ describe.skipIf(skipE2E)('the dashboard in a browser', () => {
     expect(gapMs).toBeGreaterThan(0);
     expect(gapMs).toBeLessThan(15_000);
     expect(await page.locator('#leaders li').first().getAttribute('data-leader')).toBe(after);
+    // HAProxy's switch on the timeline: its lane routes to the old leader, then to the new one.
+    const routes = await page.locator('#timeline rect[data-routes]').evaluateAll((rects) => rects.map((r) => (r as unknown as { getAttribute(n: string): string }).getAttribute('data-routes')));
+    expect(routes.indexOf(before)).toBeGreaterThanOrEqual(0);
+    expect(routes.lastIndexOf(after)).toBeGreaterThan(routes.indexOf(before));
     // The killed member's lane turns to "down" on the timeline.
     await page.waitForSelector('#timeline rect[data-role="down"]', { timeout: 10_000 });
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -11,9 +11,11 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { interruptSignal } from '../interrupt.js';
+import { guarded, interruptSignal } from '../interrupt.js';
 import { silentReporter, type Reporter } from '../progress.js';
-import type { LoadOptions } from '../config/load.js';
+import { loadLab, type LoadOptions } from '../config/load.js';
+import { parseIpv4 } from '../config/network.js';
+import { lockHolder } from '../runtime/lock.js';
 import type { Engine } from '../engine/engine.js';
 import { getKey } from '../protocol/etcd-http.js';
 import { TEMPLATES_DIR } from '../render/templates.js';
@@ -92,8 +94,12 @@ export interface Probe {
 /** How long the page's picture reaches back. */
 const KEEP_MS = 15 * 60_000;
 const PROBE_EVERY_MS = 250;
-/** Ticks without a member container before the server says the lab went down and stops. */
-const DOWN_TICKS = 3;
+/**
+ * How long the lab must have no member container, with no command holding its lock, before the
+ * server says the lab went down and stops: a snapshot restore or `up` has none for a while, under
+ * the lock; `down` ends by releasing it.
+ */
+const DOWN_AFTER_MS = 3000;
 
 export function roleOf(m: MemberReport, leader: string | undefined): string {
   if (m.state === 'missing' || m.state === 'exited' || m.state === 'dead' || m.state === 'created') return 'down';
@@ -153,11 +159,17 @@ class DashboardServer {
   private readonly log: EventLogReader;
   private server?: Server;
   private port = 0;
-  private downTicks = 0;
+  private downSince?: number;
+  /** Operations started and not yet ended, by id: a process that died without saying is ended here. */
+  private readonly open = new Map<string, LabEvent>();
   private stopping?: (why: string) => void;
+  private readonly stopped = new AbortController();
+  private get stoppedSignal(): AbortSignal {
+    return this.stopped.signal;
+  }
 
   constructor(
-    private readonly runtime: LabRuntime,
+    private runtime: LabRuntime,
     private readonly opts: DashboardOptions,
     private readonly reporter: Reporter,
   ) {
@@ -168,20 +180,34 @@ class DashboardServer {
     return this.opts.bind ?? '127.0.0.1';
   }
 
+  private get loopback(): boolean {
+    return this.bind.startsWith('127.');
+  }
+
   async run(): Promise<DashboardResult> {
-    if (!this.bind.startsWith('127.') && this.bind !== 'localhost') {
+    if (parseIpv4(this.bind) === undefined) {
+      throw new UserError(`--bind takes an IPv4 address such as 127.0.0.1 (got ${JSON.stringify(this.bind)})`, { exitCode: ExitCode.badInput });
+    }
+    if (!this.loopback) {
       this.reporter.warn(`--bind ${this.bind}: the dashboard is reachable from other machines; anyone with its URL (token included) can kill the lab's members`);
     }
     // Whatever stops it, from the start on: a stop asked while it was still starting is not missed.
     let why: string | undefined;
-    const stopped = new Promise<string>((resolve) => (this.stopping = (w) => resolve((why ??= w))));
+    const stopped = new Promise<string>((resolve) =>
+      (this.stopping = (w) => {
+        why ??= w;
+        this.stopped.abort();
+        resolve(why);
+      }),
+    );
     const onInterrupt = () => this.stopping!('interrupted');
     const onAbort = () => this.stopping!('stopped');
     interruptSignal().addEventListener('abort', onInterrupt);
     this.opts.signal?.addEventListener('abort', onAbort);
     if (this.opts.signal?.aborted) onAbort();
     try {
-      return await this.serve(stopped);
+      // Ctrl-C stops the server (pages told, --json's last line written) rather than the process outright.
+      return await guarded({ undoing: 'stopping the dashboard' }, () => this.serve(stopped));
     } finally {
       interruptSignal().removeEventListener('abort', onInterrupt);
       this.opts.signal?.removeEventListener('abort', onAbort);
@@ -233,18 +259,21 @@ class DashboardServer {
       } catch (error) {
         this.reporter.warn(`dashboard: ${(error as Error).message}`);
       }
-      await new Promise((r) => setTimeout(r, Math.max(50, every - (Date.now() - started))));
+      await this.pause(Math.max(50, every - (Date.now() - started)));
     }
   }
 
   private async tick(): Promise<void> {
     const members = await this.runtime.memberContainers();
-    this.downTicks = members.length === 0 ? this.downTicks + 1 : 0;
-    if (this.downTicks >= DOWN_TICKS) {
+    const gone = members.length === 0 && lockHolder(this.runtime.name) === undefined;
+    this.downSince = gone ? (this.downSince ?? Date.now()) : undefined;
+    if (this.downSince !== undefined && Date.now() - this.downSince >= DOWN_AFTER_MS) {
       this.stopping?.('the lab went down');
       return;
     }
-    const events = await this.log.read();
+    const events = [...(await this.log.read()), ...this.endedUnsaid()];
+    // A scale changes which members there are: the lab's spec is read again.
+    if (events.some((e) => e.op === 'scale' && e.phase === 'end' && e.ok)) this.runtime = this.runtime.on(loadLab(this.opts));
     const probes = this.pendingProbes.splice(0);
     // The members are read only for a page that shows them: a dashboard nobody looks at costs the lab nothing.
     const sample = this.clients.size > 0 ? sampleOf(await collectStatus(this.runtime, 800)) : undefined;
@@ -255,6 +284,10 @@ class DashboardServer {
   /** Keeps what the page would show if it were opened now: the last KEEP_MS of everything. */
   private keep(sample: Sample | undefined, events: LabEvent[], probes: Probe[]): void {
     const since = Date.now() - KEEP_MS;
+    for (const e of events) {
+      if (e.phase === 'start') this.open.set(e.id, e);
+      else if (e.phase === 'end') this.open.delete(e.id);
+    }
     if (sample) this.samples.push(sample);
     this.events.push(...events);
     this.probes.push(...probes);
@@ -264,18 +297,41 @@ class DashboardServer {
     }
   }
 
-  /** A linearizable read through HAProxy, as a client of the lab would make it. */
+  /** Waits, or less when the server stops meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.stoppedSignal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  }
+
+  /** Ends, for the page, the operations whose process died without writing their end (killed outright). */
+  private endedUnsaid(): LabEvent[] {
+    const ended: LabEvent[] = [];
+    for (const [id, start] of this.open) {
+      if (Date.now() - start.at < 2000 || processAlive(start.pid)) continue;
+      this.open.delete(id);
+      ended.push({ at: Date.now(), id, phase: 'end', op: start.op, ok: false, error: `its process (pid ${start.pid}) ended without saying how it went`, pid: start.pid });
+    }
+    return ended;
+  }
+
+  /** A linearizable read through HAProxy, as a client of the lab would make it, while a page is open to draw it. */
   private async probeLoop(): Promise<void> {
     const endpoint = this.runtime.endpoint(this.runtime.clientEndpoint);
     while (!this.done) {
       const at = Date.now();
+      if (this.clients.size === 0) {
+        await this.pause(PROBE_EVERY_MS);
+        continue;
+      }
       try {
         await getKey(endpoint, 'etcd-lab/dashboard-probe', { timeoutMs: 2000 });
         this.pendingProbes.push({ at, ms: Date.now() - at, ok: true });
       } catch (error) {
         this.pendingProbes.push({ at, ms: Date.now() - at, ok: false, error: String((error as Error).message).split('\n')[0]!.slice(0, 120) });
       }
-      await new Promise((r) => setTimeout(r, Math.max(0, PROBE_EVERY_MS - (Date.now() - at))));
+      await this.pause(Math.max(0, PROBE_EVERY_MS - (Date.now() - at)));
     }
   }
 
@@ -291,8 +347,13 @@ class DashboardServer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  /** Only this server's own names: a page of another site that resolves its name to 127.0.0.1 is refused. */
+  /**
+   * On loopback, only this server's own names: a page of another site whose name its DNS points at
+   * 127.0.0.1 is refused. Bound elsewhere (--bind, warned about), other machines dial it by names
+   * it cannot know, and the token is what keeps them out.
+   */
   private hostAllowed(host: string | undefined): boolean {
+    if (!this.loopback) return true;
     return [`127.0.0.1:${this.port}`, `localhost:${this.port}`, `${this.bind}:${this.port}`].includes(host ?? '');
   }
 
@@ -320,7 +381,8 @@ class DashboardServer {
       }
       return reply(res, 405, { ok: false, error: `${req.method} is not allowed here` });
     } catch (error) {
-      return reply(res, 500, { ok: false, error: (error as Error).message });
+      if (!res.headersSent) reply(res, 500, { ok: false, error: (error as Error).message });
+      else res.end();
     }
   }
 
@@ -389,9 +451,18 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function asset(res: ServerResponse, name: string): void {
-  const type = name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8';
-  res.writeHead(200, { 'Content-Type': type });
-  res.end(readFileSync(join(TEMPLATES_DIR, 'dashboard', name)));
+  const body = readFileSync(join(TEMPLATES_DIR, 'dashboard', name));
+  res.writeHead(200, { 'Content-Type': name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8' });
+  res.end(body);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

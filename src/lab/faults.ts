@@ -182,10 +182,10 @@ export const FAULT_STEPS: Step<FaultContext>[] = [
         throwIfInterrupted();
         ctx.done.push(await PERFORM[ctx.action](ctx.runtime, c, ctx.opts));
         ctx.acted.push(c);
+        // The moment it happened, for the lab's event log (check's faults too, not only the commands').
+        const leader = ctx.leaderBefore?.member === c.member ? ` (the leader, term ${ctx.leaderBefore.term})` : '';
+        appendEvent(ctx.runtime.lab.outDir, { id: newEventId(), phase: 'point', op: ctx.action, detail: `${c.member}${leader}` });
       }
-      // The moment it happened, for the lab's event log (check's faults too, not only the commands').
-      const leader = ctx.leaderBefore && ctx.targets.some((t) => t.member === ctx.leaderBefore!.member) ? ` (the leader, term ${ctx.leaderBefore.term})` : '';
-      if (ctx.targets.length > 0) appendEvent(ctx.runtime.lab.outDir, { id: newEventId(), phase: 'point', op: ctx.action, detail: `${ctx.targets.map((t) => t.member).join(', ')}${leader}` });
     },
     undo: async (ctx) => {
       const restore = RESTORE[ctx.action];

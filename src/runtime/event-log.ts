@@ -102,10 +102,10 @@ export class EventLogReader {
       if (size === this.offset) return [];
       const buffer = Buffer.alloc(size - this.offset);
       await file.read(buffer, 0, buffer.length, this.offset);
-      const text = buffer.toString('utf8');
-      const whole = text.lastIndexOf('\n') + 1;
-      this.offset += Buffer.byteLength(text.slice(0, whole));
-      return parseEvents(text.slice(0, whole)).events;
+      // Up to the last newline, counted in bytes (a line of bad UTF-8 must not shift the offset).
+      const whole = buffer.lastIndexOf(0x0a) + 1;
+      this.offset += whole;
+      return parseEvents(buffer.subarray(0, whole).toString('utf8')).events;
     } finally {
       await file.close();
     }
@@ -119,6 +119,8 @@ export class EventLogReader {
 export async function recorded<T>(outDir: string, op: string, detail: string | undefined, work: (mark: (detail: string) => void) => Promise<T>): Promise<T> {
   const id = newEventId();
   appendEvent(outDir, { id, phase: 'start', op, ...(detail ? { detail } : {}) });
+  running.set(id, { outDir, op });
+  endOnExit();
   try {
     const result = await work((d) => appendEvent(outDir, { id, phase: 'point', op, detail: d }));
     appendEvent(outDir, { id, phase: 'end', op, ok: true });
@@ -126,5 +128,19 @@ export async function recorded<T>(outDir: string, op: string, detail: string | u
   } catch (error) {
     appendEvent(outDir, { id, phase: 'end', op, ok: false, error: String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 200) });
     throw error;
+  } finally {
+    running.delete(id);
   }
+}
+
+/** Operations of this process under way: a process that exits mid-way (Ctrl-C twice) still writes their end. */
+const running = new Map<string, { outDir: string; op: string }>();
+let exitHooked = false;
+
+function endOnExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', (code) => {
+    for (const [id, { outDir, op }] of running) appendEvent(outDir, { id, phase: 'end', op, ok: false, error: `the process exited (code ${code}) before it finished` });
+  });
 }

@@ -111,6 +111,12 @@ function processStart(pid: number): string | undefined {
 }
 
 /** Alive, and (where /proc tells) the same process, not a later one that got its pid. */
+/** The live command holding the lab's lock now, if one does. */
+export function lockHolder(lab: string): LockHolder | undefined {
+  const holder = readHolder(lockPath(lab));
+  return holder && holderAlive(holder) ? holder : undefined;
+}
+
 export function holderAlive(holder: LockHolder): boolean {
   try {
     process.kill(holder.pid, 0);

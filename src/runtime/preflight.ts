@@ -33,7 +33,7 @@ export function overlappingNetworks(ours: Ipv4Subnet, networks: NetworkInfo[], l
 
 export async function checkNetwork(runtime: LabRuntime): Promise<void> {
   const { spec } = runtime.lab;
-  const all = await runtime.engine.networks.list();
+  const all = await runtime.allNetworks();
   const clash = overlappingNetworks(runtime.topology.subnet, all, spec.name);
   if (clash.length > 0) {
     const list = clash.map((c) => `"${c.name}" (${c.subnet})`).join(', ');

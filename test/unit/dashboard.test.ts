@@ -91,7 +91,8 @@ describe('etcd-lab dashboard', () => {
     const preflight = await send('/api/action', { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
     expect(preflight.status).toBe(405);
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
-    expect(engine.calls.filter((c) => c.startsWith('containers.kill'))).toEqual([]);
+    expect(engine.calls.filter((c) => c.startsWith('kill container'))).toEqual([]);
+    expect([...engine.containersById.values()].every((c) => c.state === 'running')).toBe(true);
   });
 
   it('refuses an unknown action or member with what it takes', async () => {
@@ -114,8 +115,11 @@ describe('etcd-lab dashboard', () => {
   it('refuses a button at once, with the holder named, while another command holds the lab\'s lock', async () => {
     const lock = await acquireLabLock('fakelab', 'scale');
     try {
+      const asked = Date.now();
       const res = await act('kill', 'etcd2');
       expect(res.status).toBe(409);
+      // At once, not after the 10 s a command waits for the lock.
+      expect(Date.now() - asked).toBeLessThan(2000);
       expect(JSON.parse(res.body).error).toMatch(/busy: .*scale/);
     } finally {
       lock.release();
@@ -148,6 +152,34 @@ describe('etcd-lab dashboard', () => {
   it('stops by itself when the lab goes down', async () => {
     for (const c of [...engine.containersById.values()]) await engine.containers.remove(c.id);
     expect((await served).stopped).toBe('the lab went down');
+  });
+
+  it('goes on while a command that holds the lock has the members down (a snapshot restore), and stops once it is done', async () => {
+    const lock = await acquireLabLock('fakelab', 'snapshot restore');
+    let settled = false;
+    void served.then(() => (settled = true));
+    try {
+      for (const c of [...engine.containersById.values()]) await engine.containers.remove(c.id);
+      await new Promise((r) => setTimeout(r, 4000)); // past the 3 s a lab without members is given
+      expect(settled).toBe(false);
+    } finally {
+      lock.release();
+    }
+    expect((await served).stopped).toBe('the lab went down');
+  });
+});
+
+describe('etcd-lab dashboard refuses', () => {
+  it('a --bind that is not an IPv4 address, before it listens', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'etcd-lab-dashboard-'));
+    const engine2 = new FakeEngine();
+    const cluster2 = await startFakeLab(dir2, engine2, 1);
+    try {
+      await expect(dashboard({ cwd: dir2, env: {}, engine: engine2, bind: '::1' }, silentReporter)).rejects.toThrow('--bind takes an IPv4 address');
+    } finally {
+      await cluster2.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
   });
 });
 

@@ -67,6 +67,16 @@ describe('the event log', () => {
     expect(new Set(events.slice(0, 3).map((e) => e.id)).size).toBe(1);
   });
 
+  it('a process that exits mid-operation (Ctrl-C twice) still writes the operation\'s end', async () => {
+    const module = new URL('../../dist/runtime/event-log.js', import.meta.url).href;
+    const script = `import { recorded } from ${JSON.stringify(module)};
+      void recorded(process.argv[1], 'scale', 'to 5 members', () => new Promise(() => setTimeout(() => process.exit(130), 50)));`;
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, dir]).catch(() => {});
+    const { events } = read();
+    expect(events.map((e) => `${e.phase} ${e.op} ${e.ok ?? ''}`.trim())).toEqual(['start scale', 'end scale false']);
+    expect(events[1]!.error).toContain('exited (code 130)');
+  });
+
   it('a log that cannot be written (no generated/ yet) costs the command nothing', () => {
     expect(() => appendEvent(join(dir, 'missing'), { id: 'x', phase: 'point', op: 'kill' })).not.toThrow();
   });

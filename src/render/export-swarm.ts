@@ -189,7 +189,25 @@ it from a container attached to it (\`docker run --rm --network ${spec.name}_etc
 \`--cluster\` to ask through HAProxy only. The certificates name ${input.clientAddresses.length ? input.clientAddresses.join(', ') : 'no client address'} for clients
 outside (\`--client-address\` adds more).
 
-## 4. Tear down
+## 4. A node down, drained, or back
+
+Each member is pinned to the node that holds its data: Swarm never starts it anywhere else.
+
+- **A node down** (crashed, powered off, its engine stopped): its member is gone; the others keep
+  quorum while a majority of the ${members.length} members runs (${members.length} tolerate ${Math.floor((members.length - 1) / 2)} down), and HAProxy sends clients
+  to the leader among them (HAProxy's own node down: clients have no way in until it is back). When the node is back, Swarm starts the member's task again on its
+  volume: it rejoins with its data and catches up. Check: \`docker stack services ${spec.name}\` (every
+  service 1/1 again), then \`endpoint status --cluster\` (every member, the same raft index).
+- **A node drained** (\`docker node update --availability drain NODE\`, for maintenance on it): its
+  member stops and its task stays pending, as no other node carries its label. Drain one node at
+  a time, and only while every other member is up. When the work is done:
+  \`docker node update --availability active NODE\` starts the member on that node again, on its
+  volume, as above.
+- **A node that will not come back**: its member's data went with it. This runbook does not cover
+  replacing it (remove the member, add one on another node with an empty volume, as docs/membership.md
+  describes for the lab); the cluster serves meanwhile, one failure closer to losing quorum.
+
+## 5. Tear down
 
 \`\`\`sh
 docker stack rm ${spec.name}

@@ -1,0 +1,249 @@
+// `etcd-lab export swarm` on a three-node Swarm: three Docker engines, each in a container of its
+// own (Debian's docker.io on the lab's base image, test/fixtures/swarm-node/), each a swarm manager
+// at its own address on the test's network, the lab's images loaded into each (no registry). The
+// exported stack is deployed as its README says (members pinned by node label, HAProxy on node1),
+// then: quorum through the exported HAProxy; the node holding the leader killed outright (a host
+// lost) while check's workload runs — the others serve, nothing acknowledged is lost — and back,
+// its member rejoining with its data; a node drained and brought back as the README's recovery says.
+import { spawn } from 'node:child_process';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkHistory } from '../../src/checker/check.js';
+import { longestUnavailable } from '../../src/lab/check.js';
+import type { ExportSwarmResult } from '../../src/lab/export.js';
+import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
+import { readClientTls } from '../../src/runtime/pki.js';
+import { Workload } from '../../src/workload/workload.js';
+import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+
+const NODE_IMAGE = 'etcd-lab-test/swarm-node:trixie';
+const NODE_RECIPE = fileURLToPath(new URL('../fixtures/swarm-node/', import.meta.url));
+const NODES = ['node1', 'node2', 'node3'] as const;
+
+interface Run {
+  code: number;
+  output: string;
+}
+
+function sh(command: string, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: opts.cwd, stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (c) => (output += c));
+    child.stderr!.on('data', (c) => (output += c));
+    if (opts.input) opts.input.pipe(child.stdin!);
+    child.on('close', (code) => resolve({ code: code ?? 1, output: output.trim() }));
+  });
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** `endpoint status -w json`, its uint64 IDs kept as decimal strings (past what a JavaScript number holds exactly). */
+interface MemberStatusJson {
+  Endpoint: string;
+  Status: { header: { member_id: string; revision: number }; leader: string; raftIndex: number; raftAppliedIndex: number };
+}
+
+describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
+  const { name, subnet } = uniqueLab('swn');
+  const prefix = subnet.replace(/\.0\/24$/, '');
+  const address = (node: string) => `${prefix}.${11 + NODES.indexOf(node as (typeof NODES)[number])}`;
+  const container = (node: string) => `${name}-${node}`;
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  let result: ExportSwarmResult;
+  let client: Endpoint;
+  /** The Docker CLI on one node's engine (the swarm's managers answer alike). */
+  const on = (node: string, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream } = {}) => sh('docker', ['-H', `tcp://${address(node)}:2375`, ...args], opts);
+  const must = async (run: Promise<Run>) => {
+    const r = await run;
+    expect(r.code, r.output).toBe(0);
+    return r.output;
+  };
+
+  /** etcdctl from a container on the stack's overlay network (through node1's engine), with the exported admin pair. */
+  const etcdctl = async (args: string[]): Promise<Run> => {
+    const tar = spawn('tar', ['-C', result.dir, '-c', 'admin'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const script = 'mkdir /a && tar -x -C /a && exec etcdctl --cacert=/a/admin/ca.crt --cert=/a/admin/admin.crt --key=/a/admin/admin.key --command-timeout=5s "$@"';
+    return on('node1', ['run', '-i', '--rm', '--network', `${name}_etcd`, '--entrypoint', 'sh', TEST_IMAGES.etcd, '-c', script, 'etcdctl', ...args], { input: tar.stdout });
+  };
+  const ALL = `--endpoints=${['etcd1', 'etcd2', 'etcd3'].map((m) => `https://${m}:2379`).join(',')}`;
+  const statuses = async (): Promise<MemberStatusJson[] | undefined> => {
+    const r = await etcdctl([ALL, 'endpoint', 'status', '-w', 'json']);
+    if (r.code !== 0) return undefined;
+    const json = r.output.slice(r.output.indexOf('[')).replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"');
+    return JSON.parse(json) as MemberStatusJson[];
+  };
+  const memberOf = (s: MemberStatusJson) => /https:\/\/(etcd\d):/.exec(s.Endpoint)![1]!;
+  /** The node a service's task runs on now, if one runs. */
+  const runningOn = async (service: string): Promise<string | undefined> => {
+    const r = await on('node1', ['service', 'ps', `${name}_${service}`, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
+    const line = r.output.split('\n').find((l) => / Running /.test(`${l} `));
+    return line?.split(' ')[0];
+  };
+
+  beforeAll(async () => {
+    // The node image: Debian's docker.io on the base image `make images` built (a cached build after the first).
+    await must(sh('docker', ['build', '-q', '-t', NODE_IMAGE, '--label', 'io.etcd-lab.test=swarm-node', NODE_RECIPE]));
+    await must(sh('docker', ['network', 'create', '--subnet', subnet, '--label', `io.etcd-lab.lab=${name}`, name]));
+    for (const node of NODES) {
+      // Docker-in-Docker as this machine allows it (no --privileged): the capabilities, the host's
+      // cgroups writable under a parent of the node's own, /run fresh at each start (a rebooted host's
+      // is), /var/lib/docker a volume of its own (images, the swarm's state, the member's data).
+      await must(
+        sh('docker', [
+          'run', '-d', '--name', container(node), '--hostname', node, '--label', `io.etcd-lab.lab=${name}`,
+          '--network', name, '--ip', address(node),
+          '--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
+          '--tmpfs', '/run', '-v', '/var/lib/docker', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
+          NODE_IMAGE,
+          'dockerd', '--host=unix:///var/run/docker.sock', '--host=tcp://0.0.0.0:2375', '--tls=false', `--cgroup-parent=/${container(node)}`,
+        ]),
+      );
+    }
+    await Promise.all(NODES.map((node) => until(`${node}'s engine`, 60_000, async () => ((await on(node, ['version', '--format', '{{.Server.Version}}'])).code === 0 ? true : undefined))));
+    // No registry: the images go to every node as `docker save | docker load`, as the README says.
+    const images = join(dir, 'images.tar');
+    await must(sh('docker', ['save', '-o', images, TEST_IMAGES.etcd, TEST_IMAGES.haproxy]));
+    await Promise.all(NODES.map((node) => must(on(node, ['load', '-q'], { input: createReadStream(images) }))));
+    rmSync(images);
+    // Three managers: the swarm itself survives one node lost.
+    await must(on('node1', ['swarm', 'init', '--advertise-addr', address('node1')]));
+    const token = await must(on('node1', ['swarm', 'join-token', '-q', 'manager']));
+    for (const node of NODES.slice(1)) await must(on(node, ['swarm', 'join', '--token', token, '--advertise-addr', address(node), `${address('node1')}:2377`]));
+
+    const [clientPort, statsPort] = await freePorts(2);
+    writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: 3\n`);
+    writeFileSync(join(dir, '.env'), `ETCD_LAB_CLIENT_PORT=${clientPort}\nETCD_LAB_STATS_PORT=${statsPort}\nETCD_LAB_ETCD_IMAGE=${TEST_IMAGES.etcd}\nETCD_LAB_HAPROXY_IMAGE=${TEST_IMAGES.haproxy}\n`);
+    const exported = await cliIn(dir)(['export', 'swarm', '--client-address', address('node1'), '--json']);
+    expect(exported).toExitWith(0);
+    result = JSON.parse(exported.stdout) as ExportSwarmResult;
+    client = { url: `https://${address('node1')}:${clientPort}`, tls: readClientTls(result.dir, 'admin/admin') };
+    // The README's step 1: a node per member, HAProxy with etcd1 on node1.
+    for (const [i, node] of NODES.entries()) {
+      await must(on('node1', ['node', 'update', '--label-add', `etcd-lab.etcd${i + 1}=true`, ...(i === 0 ? ['--label-add', 'etcd-lab.haproxy=true'] : []), node]));
+    }
+    await must(on('node1', ['stack', 'deploy', '-c', 'stack.yml', name], { cwd: result.dir }));
+    await until('a write through the exported HAProxy', 180_000, async () => ((await putKey(client, 'swarm/deployed', 'yes', 2000)).revision > 0 ? true : undefined));
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const node of NODES) await sh('docker', ['rm', '-f', '-v', container(node)]);
+    await sh('docker', ['network', 'rm', name]);
+    // The nodes' containers ran in cgroups under a parent named for each node: empty now, removed.
+    for (const node of NODES) {
+      for (const controller of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) removeCgroupTree(join('/sys/fs/cgroup', controller, container(node)));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('spreads the members one to a node as labelled, HAProxy beside etcd1; one leader, every member in `endpoint status`', async () => {
+    expect(await runningOn('etcd1')).toBe('node1');
+    expect(await runningOn('etcd2')).toBe('node2');
+    expect(await runningOn('etcd3')).toBe('node3');
+    expect(await runningOn('haproxy')).toBe('node1');
+    const all = await until('every member answering on the overlay network', 60_000, statuses);
+    expect(all.map(memberOf).sort()).toEqual(['etcd1', 'etcd2', 'etcd3']);
+    expect(new Set(all.map((s) => s.Status.leader)).size).toBe(1);
+    expect(await getKey(client, 'swarm/deployed')).toBe('yes');
+  }, 120_000);
+
+  it('a host lost: node3, holding the leader, killed outright under check\'s workload — the others serve, nothing acknowledged is lost; back, etcd3 rejoins with its data', async () => {
+    const before = await until('every member answering', 60_000, statuses);
+    const idOf = (member: string) => before.find((s) => memberOf(s) === member)!.Status.header.member_id;
+    // The harder case: the leader's host. Leadership goes to etcd3 first (node1 keeps HAProxy, the way in).
+    const leader = before[0]!.Status.leader;
+    if (leader !== idOf('etcd3')) {
+      const leaderMember = memberOf(before.find((s) => s.Status.header.member_id === leader)!);
+      await must(etcdctl([`--endpoints=https://${leaderMember}:2379`, 'move-leader', BigInt(idOf('etcd3')).toString(16)]));
+    }
+    const haproxy = { via: 'haproxy', endpoint: () => client };
+    const workload = new Workload({ prefix: `${name}/check/`, keys: 10, clients: Array(6).fill(haproxy), watchers: [[haproxy], [haproxy]], rate: 150, callTimeoutMs: 2000, reads: 'linearizable', control: client, lab: name });
+    await workload.start();
+    let history;
+    let restartedAt = 0;
+    let rejoinedAt = 0;
+    try {
+      await until('the workload under way', 30_000, async () => (workload.operations.length >= 50 ? true : undefined));
+      await must(sh('docker', ['kill', container('node3')]));
+      const lostAt = workload.now();
+      // The two left elect a leader and serve: acknowledged operations again, called well after the loss.
+      await until('the cluster serving without node3', 60_000, async () => (workload.operations.filter((o) => o.outcome === 'ok' && o.callMs > lostAt + 3000).length >= 50 ? true : undefined));
+      await putKey(client, 'swarm/while-node3-was-down', 'written', 5000);
+      restartedAt = Date.now();
+      await must(sh('docker', ['start', container('node3')]));
+      const back = await until('etcd3 running on node3 again', 180_000, async () => ((await runningOn('etcd3')) === 'node3' ? true : undefined));
+      expect(back).toBe(true);
+      await until('etcd3 answering again', 120_000, async () => ((await statuses())?.length === 3 ? true : undefined));
+      rejoinedAt = Date.now();
+      const resumed = workload.operations.length;
+      await until('the workload going on', 30_000, async () => (workload.operations.length >= resumed + 50 ? true : undefined));
+    } finally {
+      history = await workload.stop();
+    }
+    const checked = checkHistory(history);
+    expect(checked.violations, JSON.stringify(checked.violations.slice(0, 3))).toEqual([]);
+    expect(checked.ok).toBe(true);
+    expect(checked.counts.ok).toBeGreaterThan(150);
+    const c = checked.counts;
+    console.log(
+      `swarm, node3 (the leader's host) killed and back: ${c.operations} operations (ok ${c.ok}, failed ${c.failed}, unknown ${c.unknown}), ` +
+        `longest unavailability through HAProxy ${longestUnavailable(history)} ms, etcd3 back in ${((rejoinedAt - restartedAt) / 1000).toFixed(1)} s after its node's start`,
+    );
+    // The same member (its ID: its data, not a new member), caught up to the others, holding what was written while it was gone.
+    const after = await until('the three at the same applied index', 60_000, async () => {
+      const all = await statuses();
+      return all?.length === 3 && new Set(all.map((s) => s.Status.raftAppliedIndex)).size === 1 ? all : undefined;
+    });
+    expect(after.find((s) => memberOf(s) === 'etcd3')!.Status.header.member_id).toBe(idOf('etcd3'));
+    const own = await etcdctl(['--endpoints=https://etcd3:2379', 'get', 'swarm/while-node3-was-down', '--print-value-only', '--consistency=s']);
+    expect(own.output.split('\n').at(-1)).toBe('written');
+  }, 600_000);
+
+  it('a node drained: its member stops and waits, the others serve; active again (the README\'s recovery), it returns with its data', async () => {
+    const before = await until('every member answering', 60_000, statuses);
+    const etcd2 = before.find((s) => memberOf(s) === 'etcd2')!.Status.header.member_id;
+    await must(on('node1', ['node', 'update', '--availability', 'drain', 'node2']));
+    await until('etcd2 stopped by the drain', 120_000, async () => ((await runningOn('etcd2')) === undefined ? true : undefined));
+    // Pending, not moved: no other node carries its label.
+    const tasks = await must(on('node1', ['service', 'ps', `${name}_etcd2`, '--format', '{{.Node}}|{{.DesiredState}}|{{.CurrentState}}']));
+    expect(tasks.split('\n').filter((t) => t.includes('|Running|') && !t.startsWith('node2|'))).toEqual([]);
+    await until('a write through HAProxy with etcd2 drained', 60_000, async () => ((await putKey(client, 'swarm/while-node2-drained', 'written', 2000)).revision > 0 ? true : undefined));
+    await must(on('node1', ['node', 'update', '--availability', 'active', 'node2']));
+    await until('etcd2 running on node2 again', 180_000, async () => ((await runningOn('etcd2')) === 'node2' ? true : undefined));
+    const after = await until('the three at the same applied index', 120_000, async () => {
+      const all = await statuses();
+      return all?.length === 3 && new Set(all.map((s) => s.Status.raftAppliedIndex)).size === 1 ? all : undefined;
+    });
+    expect(after.find((s) => memberOf(s) === 'etcd2')!.Status.header.member_id).toBe(etcd2);
+    const own = await etcdctl(['--endpoints=https://etcd2:2379', 'get', 'swarm/while-node2-drained', '--print-value-only', '--consistency=s']);
+    expect(own.output.split('\n').at(-1)).toBe('written');
+  }, 600_000);
+});
+
+/** A cgroup directory and those under it, deepest first (a cgroup goes only when empty). */
+function removeCgroupTree(path: string): void {
+  if (!existsSync(path)) return;
+  for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
+  try {
+    rmdirSync(path);
+  } catch {
+    // still in use by a process that has not gone yet: left to the next clean-up
+  }
+}
+

@@ -73,3 +73,4 @@ soak: build ## long runs (hours): the statistics behind what `make test` checks 
 	ETCD_LAB_QUORUM_ALL=1 npx vitest run --project e2e test/e2e/quorum.test.ts
 	ETCD_LAB_CHECK_FAULTS=100 npx vitest run --project e2e test/e2e/check-soak.test.ts
 	ETCD_LAB_APISERVER_ROUNDS=5 ETCD_LAB_APISERVER_BOTH_MODES=1 npx vitest run --project e2e test/e2e/apiserver-procedures.test.ts
+	for i in 1 2 3; do npx vitest run --project e2e test/e2e/swarm-nodes.test.ts test/e2e/systemd-hosts.test.ts || exit 1; done

@@ -13,10 +13,11 @@ export function register(program: Command): void {
     .option('--load-balancer <address>', 'the address of the host that runs HAProxy for the clients')
     .option('--to <dir>', 'where the bundle goes (default: generated/export/hosts/)')
     .option('--etcd-binary <path>', 'where etcd is on the hosts', '/usr/local/bin/etcd')
-    .action(ends(async (flags: SpecFlags & OutputFlags & { host: string[]; loadBalancer?: string; to?: string; etcdBinary: string }) => {
+    .option('--joining <member>', "a member that joins the running cluster on a new host (the runbook's member replace): its unit starts it with --initial-cluster-state=existing (repeatable)", collect)
+    .action(ends(async (flags: SpecFlags & OutputFlags & { host: string[]; loadBalancer?: string; to?: string; etcdBinary: string; joining?: string[] }) => {
       const { exportHosts } = await import('../lab/export.js');
       const result = await exportHosts(
-        { ...loadOptionsFrom(flags), hosts: flags.host, loadBalancer: flags.loadBalancer, to: flags.to, etcdBinary: flags.etcdBinary },
+        { ...loadOptionsFrom(flags), hosts: flags.host, loadBalancer: flags.loadBalancer, to: flags.to, etcdBinary: flags.etcdBinary, joining: flags.joining },
         await reporter(flags),
       );
       return finish(flags, result, () => [

@@ -20,6 +20,8 @@ export interface ExportHostsOptions extends LoadOptions {
   /** Where the bundle goes (default generated/export/hosts/). */
   to?: string;
   etcdBinary?: string;
+  /** Members that join the running cluster on a new host (the runbook's member replace). */
+  joining?: string[];
 }
 
 export interface ExportHostsResult {
@@ -40,6 +42,7 @@ export async function exportHosts(opts: ExportHostsOptions, reporter: Reporter):
     else hosts[name] = address;
   }
   problems.push(...checkHosts(lab.spec, hosts, opts.loadBalancer));
+  for (const name of opts.joining ?? []) if (!(name in hosts)) problems.push(`--joining ${name}: not a member given with --host`);
   if (problems.length > 0) {
     throw new UserError(`cannot export lab "${lab.spec.name}" to hosts: ${problems.length === 1 ? problems[0] : `${problems.length} problems`}`, {
       ...(problems.length > 1 ? { problems: problems.map((message) => ({ path: '--host', message })) } : {}),
@@ -58,6 +61,7 @@ export async function exportHosts(opts: ExportHostsOptions, reporter: Reporter):
     etcdBinary: opts.etcdBinary ?? '/usr/local/bin/etcd',
     statsUser: previous.ETCD_LAB_STATS_USER || lab.local.statsUser,
     statsPassword: previous.ETCD_LAB_STATS_PASSWORD || newStatsPassword(),
+    ...(opts.joining?.length ? { joining: opts.joining } : {}),
   };
   const files = renderHostsExport(input);
   await reporter.step(`write ${files.size} files to ${dir}`, () => writeAll(dir, files));

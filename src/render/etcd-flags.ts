@@ -66,7 +66,12 @@ export function memberImageVar(member: string): string {
  * The member's etcd flags. In the compose file the bootstrap values can be replaced for one start
  * (`joinable`); a unit file for a host (export hosts) has them plain.
  */
-export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluster: string, opts: { joinable?: boolean; /** Where the certificates are (Swarm: /run/secrets). */ pkiDir?: string } = {}): string[] {
+export function etcdCommand(
+  spec: LabSpec,
+  member: MemberTopology,
+  initialCluster: string,
+  opts: { joinable?: boolean; /** Where the certificates are (Swarm: /run/secrets). */ pkiDir?: string; /** Plain flags (not joinable): a member that joins a running cluster. */ existing?: boolean } = {},
+): string[] {
   const { etcd } = spec;
   const joinable = opts.joinable ?? true;
   const scheme = spec.tls.enabled ? 'https' : 'http';
@@ -81,7 +86,7 @@ export function etcdCommand(spec: LabSpec, member: MemberTopology, initialCluste
     // A member joining a running cluster (member replace, scale) is started once with its own
     // values in the environment of that one `docker compose up` (joinVars names them).
     `--initial-cluster=${joinable ? interpolate(joinVars(member.name).initialCluster, initialCluster) : initialCluster}`,
-    `--initial-cluster-state=${joinable ? interpolate(joinVars(member.name).state, 'new') : 'new'}`,
+    `--initial-cluster-state=${joinable ? interpolate(joinVars(member.name).state, 'new') : opts.existing ? 'existing' : 'new'}`,
     `--initial-cluster-token=${spec.name}`,
     `--heartbeat-interval=${etcd.heartbeatIntervalMs}`,
     `--election-timeout=${etcd.electionTimeoutMs}`,

@@ -330,6 +330,14 @@ describe('export hosts', () => {
     expect(certs.find((c) => c.name === 'etcd2/pki/server')!.ips).toEqual(['192.168.50.12', '127.0.0.1', '192.168.50.10']);
   });
 
+  it('a joining member (the runbook\'s member replace) starts into the running cluster; the others bootstrap as before', () => {
+    const files = renderHostsExport({ ...input, hosts: { ...hosts, etcd3: '192.168.50.14' }, joining: ['etcd3'] });
+    expect(files.get('etcd3/etcd.service')!.content).toContain('--initial-cluster-state=existing');
+    expect(files.get('etcd3/etcd.service')!.content).toContain('etcd3=https://192.168.50.14:2380');
+    for (const m of ['etcd1', 'etcd2']) expect(files.get(`${m}/etcd.service`)!.content).toContain('--initial-cluster-state=new');
+    expect(files.get('haproxy/haproxy.cfg')!.content).toContain('192.168.50.14');
+  });
+
   it('names every problem with the host list', () => {
     expect(checkHosts(spec, { etcd1: '10.0.0.1', etcd2: '10.0.0.1', etcd9: 'x' })).toEqual([
       'etcd3 has no host: add --host etcd3=ADDRESS',

@@ -42,7 +42,7 @@ export async function exportHosts(opts: ExportHostsOptions, reporter: Reporter):
     else hosts[name] = address;
   }
   problems.push(...checkHosts(lab.spec, hosts, opts.loadBalancer));
-  for (const name of opts.joining ?? []) if (!(name in hosts)) problems.push(`--joining ${name}: not a member given with --host`);
+  for (const name of opts.joining ?? []) if (!Object.hasOwn(hosts, name)) problems.push(`--joining ${name}: not a member given with --host`);
   if (problems.length > 0) {
     throw new UserError(`cannot export lab "${lab.spec.name}" to hosts: ${problems.length === 1 ? problems[0] : `${problems.length} problems`}`, {
       ...(problems.length > 1 ? { problems: problems.map((message) => ({ path: '--host', message })) } : {}),

@@ -207,6 +207,8 @@ etcdN to NEW_ADDRESS), one member at a time, while the others keep quorum:
    caught up and serves.
 ${lb ? `4. On the load balancer: step 5 again with the new \`haproxy/\` (it names etcdN's new address).
 5. Check` : '4. Check'} as in step 4: every member, one leader, etcdN at its new address.
+${lb ? '6' : '5'}. The old host, if it still runs: \`systemctl disable --now etcd && rm -rf /var/lib/etcd\` (its member
+   was removed; started again, the others would only refuse it).
 `;
 }
 

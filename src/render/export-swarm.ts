@@ -195,7 +195,7 @@ Each member is pinned to the node that holds its data: Swarm never starts it any
 
 - **A node down** (crashed, powered off, its engine stopped): its member is gone; the others keep
   quorum while a majority of the ${members.length} members runs (${members.length} tolerate ${Math.floor((members.length - 1) / 2)} down), and HAProxy sends clients
-  to the leader among them (HAProxy's own node down: clients have no way in until it is back). When the node is back, Swarm starts the member's task again on its
+  to the members that serve (HAProxy's own node down: clients have no way in until it is back). When the node is back, Swarm starts the member's task again on its
   volume: it rejoins with its data and catches up. Check: \`docker stack services ${spec.name}\` (every
   service 1/1 again), then \`endpoint status --cluster\` (every member, the same raft index).
 - **A node drained** (\`docker node update --availability drain NODE\`, for maintenance on it): its
@@ -203,9 +203,11 @@ Each member is pinned to the node that holds its data: Swarm never starts it any
   a time, and only while every other member is up. When the work is done:
   \`docker node update --availability active NODE\` starts the member on that node again, on its
   volume, as above.
-- **A node that will not come back**: its member's data went with it. This runbook does not cover
-  replacing it (remove the member, add one on another node with an empty volume, as docs/membership.md
-  describes for the lab); the cluster serves meanwhile, one failure closer to losing quorum.
+- **A node that will not come back**: its member's data went with it, and this runbook does not
+  cover replacing it: the stack starts every member with \`--initial-cluster-state=new\`, and a member
+  moved to another node must join the running cluster instead (\`etcdctl member remove\`, then
+  \`member add\`, then its service started with \`existing\` on an empty volume). The cluster serves
+  meanwhile, one failure closer to losing quorum.
 
 ## 5. Tear down
 

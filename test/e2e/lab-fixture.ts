@@ -1,7 +1,7 @@
 // Helpers shared by the end-to-end tests: unique names, subnets and ports per test lab,
 // the local images, and cleanup by label.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,35 @@ export async function removeTestLabs(only?: string): Promise<string[]> {
     if (!mine(v.Labels as Record<string, string>)) continue;
     await docker.getVolume(v.Name).remove();
     removed.push(`volume ${v.Name}`);
+  }
+  removed.push(...(await removeTestCgroups(only)));
+  return removed;
+}
+
+/**
+ * The cgroups a test's Docker-in-Docker nodes made under a parent named for the node (swarm-nodes):
+ * empty once the nodes are gone, removed deepest first, on cgroup v1 (a tree per controller) and v2
+ * (one tree). A cgroup whose last process is still exiting is tried again for a few seconds.
+ */
+export async function removeTestCgroups(only?: string): Promise<string[]> {
+  const root = '/sys/fs/cgroup';
+  if (!existsSync(root)) return [];
+  const mine = (name: string) => (only ? name.startsWith(`${only}-`) : name.startsWith(TEST_LAB_PREFIX));
+  const trees = [root, ...readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(root, e.name))]
+    .flatMap((dir) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && mine(e.name)).map((e) => join(dir, e.name)) : []));
+  const removeTree = (path: string): boolean => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) removeTree(join(path, entry.name));
+    try {
+      rmdirSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const removed: string[] = [];
+  for (const tree of trees) {
+    for (let attempt = 0; attempt < 20 && existsSync(tree) && !removeTree(tree); attempt++) await new Promise((r) => setTimeout(r, 250));
+    if (!existsSync(tree)) removed.push(`cgroup ${tree}`);
   }
   return removed;
 }

@@ -6,7 +6,7 @@
 // lost) while check's workload runs — the others serve, nothing acknowledged is lost — and back,
 // its member rejoining with its data; a node drained and brought back as the README's recovery says.
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { Workload } from '../../src/workload/workload.js';
-import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { cliIn, freePorts, removeTestCgroups, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
 
 const NODE_IMAGE = 'etcd-lab-test/swarm-node:trixie';
 const NODE_RECIPE = fileURLToPath(new URL('../fixtures/swarm-node/', import.meta.url));
@@ -82,6 +82,11 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     const script = 'mkdir /a && tar -x -C /a && exec etcdctl --cacert=/a/admin/ca.crt --cert=/a/admin/admin.crt --key=/a/admin/admin.key --command-timeout=5s "$@"';
     return on('node1', ['run', '-i', '--rm', '--network', `${name}_etcd`, '--entrypoint', 'sh', TEST_IMAGES.etcd, '-c', script, 'etcdctl', ...args], { input: tar.stdout });
   };
+  /** The output of a member's current task container on its node (etcd logs to stderr). */
+  const etcdLogOn = async (node: string, member: string) => {
+    const id = (await must(on(node, ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}_${member}`]))).split('\n')[0]!;
+    return (await on(node, ['logs', id])).output;
+  };
   const ALL = `--endpoints=${['etcd1', 'etcd2', 'etcd3'].map((m) => `https://${m}:2379`).join(',')}`;
   const statuses = async (): Promise<MemberStatusJson[] | undefined> => {
     const r = await etcdctl([ALL, 'endpoint', 'status', '-w', 'json']);
@@ -90,12 +95,17 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     return JSON.parse(json) as MemberStatusJson[];
   };
   const memberOf = (s: MemberStatusJson) => /https:\/\/(etcd\d):/.exec(s.Endpoint)![1]!;
-  /** The node a service's task runs on now, if one runs. */
-  const runningOn = async (service: string): Promise<string | undefined> => {
-    const r = await on('node1', ['service', 'ps', `${name}_${service}`, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
-    const line = r.output.split('\n').find((l) => / Running /.test(`${l} `));
-    return line?.split(' ')[0];
+  /** A service's tasks as Swarm has them: the node (empty while none is chosen), and the state each is in now. */
+  const tasks = async (service: string): Promise<{ node: string; current: string }[]> => {
+    const r = await on('node1', ['service', 'ps', `${name}_${service}`, '--format', '{{.Node}}|{{.CurrentState}}']);
+    if (r.code !== 0) return [];
+    return r.output.split('\n').filter(Boolean).map((l) => {
+      const [node = '', current = ''] = l.split('|');
+      return { node, current: current.split(' ')[0]! };
+    });
   };
+  /** The node a service's task runs on now, if one runs. */
+  const runningOn = async (service: string): Promise<string | undefined> => (await tasks(service)).find((t) => t.current === 'Running')?.node;
 
   beforeAll(async () => {
     // The node image: Debian's docker.io on the base image `make images` built (a cached build after the first).
@@ -146,17 +156,14 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     for (const node of NODES) await sh('docker', ['rm', '-f', '-v', container(node)]);
     await sh('docker', ['network', 'rm', name]);
     // The nodes' containers ran in cgroups under a parent named for each node: empty now, removed.
-    for (const node of NODES) {
-      for (const controller of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) removeCgroupTree(join('/sys/fs/cgroup', controller, container(node)));
-    }
+    await removeTestCgroups(name);
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
   it('spreads the members one to a node as labelled, HAProxy beside etcd1; one leader, every member in `endpoint status`', async () => {
-    expect(await runningOn('etcd1')).toBe('node1');
-    expect(await runningOn('etcd2')).toBe('node2');
-    expect(await runningOn('etcd3')).toBe('node3');
-    expect(await runningOn('haproxy')).toBe('node1');
+    const placed = async () => Promise.all(['etcd1', 'etcd2', 'etcd3', 'haproxy'].map(runningOn));
+    await until('every service running', 120_000, async () => ((await placed()).every(Boolean) ? true : undefined));
+    expect(await placed()).toEqual(['node1', 'node2', 'node3', 'node1']);
     const all = await until('every member answering on the overlay network', 60_000, statuses);
     expect(all.map(memberOf).sort()).toEqual(['etcd1', 'etcd2', 'etcd3']);
     expect(new Set(all.map((s) => s.Status.leader)).size).toBe(1);
@@ -172,6 +179,7 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
       const leaderMember = memberOf(before.find((s) => s.Status.header.member_id === leader)!);
       await must(etcdctl([`--endpoints=https://${leaderMember}:2379`, 'move-leader', BigInt(idOf('etcd3')).toString(16)]));
     }
+    await until('etcd3 leading', 30_000, async () => ((await statuses())?.every((s) => s.Status.leader === idOf('etcd3')) ? true : undefined));
     const haproxy = { via: 'haproxy', endpoint: () => client };
     const workload = new Workload({ prefix: `${name}/check/`, keys: 10, clients: Array(6).fill(haproxy), watchers: [[haproxy], [haproxy]], rate: 150, callTimeoutMs: 2000, reads: 'linearizable', control: client, lab: name });
     await workload.start();
@@ -211,6 +219,8 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
       return all?.length === 3 && new Set(all.map((s) => s.Status.raftAppliedIndex)).size === 1 ? all : undefined;
     });
     expect(after.find((s) => memberOf(s) === 'etcd3')!.Status.header.member_id).toBe(idOf('etcd3'));
+    // An ID alone would also fit a member bootstrapped anew on an empty volume: etcd says it restarted from its data.
+    expect(await etcdLogOn('node3', 'etcd3')).toContain('restarting local member');
     const own = await etcdctl(['--endpoints=https://etcd3:2379', 'get', 'swarm/while-node3-was-down', '--print-value-only', '--consistency=s']);
     expect(own.output.split('\n').at(-1)).toBe('written');
   }, 600_000);
@@ -219,10 +229,13 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     const before = await until('every member answering', 60_000, statuses);
     const etcd2 = before.find((s) => memberOf(s) === 'etcd2')!.Status.header.member_id;
     await must(on('node1', ['node', 'update', '--availability', 'drain', 'node2']));
-    await until('etcd2 stopped by the drain', 120_000, async () => ((await runningOn('etcd2')) === undefined ? true : undefined));
-    // Pending, not moved: no other node carries its label.
-    const tasks = await must(on('node1', ['service', 'ps', `${name}_etcd2`, '--format', '{{.Node}}|{{.DesiredState}}|{{.CurrentState}}']));
-    expect(tasks.split('\n').filter((t) => t.includes('|Running|') && !t.startsWith('node2|'))).toEqual([]);
+    // Stopped, and its replacement pending on no node, not moved: no other node carries its label.
+    const drained = await until('etcd2 stopped by the drain, its new task pending', 120_000, async () => {
+      const list = await tasks('etcd2');
+      return !list.some((t) => t.current === 'Running' || t.current === 'Starting') && list.some((t) => t.current === 'Pending' && t.node === '') ? list : undefined;
+    });
+    expect(drained.filter((t) => t.current === 'Running')).toEqual([]);
+    expect((await etcdctl(['--endpoints=https://etcd2:2379', '--dial-timeout=2s', 'endpoint', 'health'])).code).not.toBe(0);
     await until('a write through HAProxy with etcd2 drained', 60_000, async () => ((await putKey(client, 'swarm/while-node2-drained', 'written', 2000)).revision > 0 ? true : undefined));
     await must(on('node1', ['node', 'update', '--availability', 'active', 'node2']));
     await until('etcd2 running on node2 again', 180_000, async () => ((await runningOn('etcd2')) === 'node2' ? true : undefined));
@@ -231,19 +244,10 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
       return all?.length === 3 && new Set(all.map((s) => s.Status.raftAppliedIndex)).size === 1 ? all : undefined;
     });
     expect(after.find((s) => memberOf(s) === 'etcd2')!.Status.header.member_id).toBe(etcd2);
+    expect(await etcdLogOn('node2', 'etcd2')).toContain('restarting local member');
     const own = await etcdctl(['--endpoints=https://etcd2:2379', 'get', 'swarm/while-node2-drained', '--print-value-only', '--consistency=s']);
     expect(own.output.split('\n').at(-1)).toBe('written');
   }, 600_000);
 });
 
-/** A cgroup directory and those under it, deepest first (a cgroup goes only when empty). */
-function removeCgroupTree(path: string): void {
-  if (!existsSync(path)) return;
-  for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
-  try {
-    rmdirSync(path);
-  } catch {
-    // still in use by a process that has not gone yet: left to the next clean-up
-  }
-}
 

@@ -201,7 +201,9 @@ etcdN to NEW_ADDRESS), one member at a time, while the others keep quorum:
    \`\`\`sh
    set -a; . /etc/etcd/${HOSTS_ETCDCTL_ENV}; set +a
    etcdctl member remove "$(etcdctl member list | awk -F', ' '$3 == "etcdN" { print $1 }')"
-   etcdctl member add etcdN --peer-urls=https://NEW_ADDRESS:${ETCD_PEER_PORT}
+   # etcd refuses a change for a few seconds after another one or after a member restarted
+   # ("unhealthy cluster"); asked again every 2 s, for a minute at most
+   for try in $(seq 30); do etcdctl member add etcdN --peer-urls=https://NEW_ADDRESS:${ETCD_PEER_PORT} && break; [ "$try" -lt 30 ] && sleep 2; done
    \`\`\`
 3. On the new host: steps 1 to 3 with the new \`etcdN/\` folder; \`enable --now\` returns once it has
    caught up and serves.

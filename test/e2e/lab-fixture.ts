@@ -125,10 +125,16 @@ export async function removeTestCgroups(only?: string): Promise<string[]> {
   const root = '/sys/fs/cgroup';
   if (!existsSync(root)) return [];
   const mine = (name: string) => (only ? name.startsWith(`${only}-`) : name.startsWith(TEST_LAB_PREFIX));
-  const trees = [root, ...readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(root, e.name))]
-    .flatMap((dir) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && mine(e.name)).map((e) => join(dir, e.name)) : []));
+  const under = (dir: string) => {
+    try {
+      return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory());
+    } catch {
+      return []; // not readable here: nothing of ours to find
+    }
+  };
+  const trees = [root, ...under(root).map((e) => join(root, e.name))].flatMap((dir) => under(dir).filter((e) => mine(e.name)).map((e) => join(dir, e.name)));
   const removeTree = (path: string): boolean => {
-    for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) removeTree(join(path, entry.name));
+    for (const entry of under(path)) removeTree(join(path, entry.name));
     try {
       rmdirSync(path);
       return true;

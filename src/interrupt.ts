@@ -45,9 +45,8 @@ export async function guarded<T>(guard: Guard, work: () => Promise<T>): Promise<
   }
 }
 
-/** Sleeps; resolves false (early) when interrupted. */
-function sleepUnlessInterrupted(ms: number): Promise<boolean> {
-  const signal = controller.signal;
+/** Sleeps; resolves false (early) when `signal` aborts (Ctrl-C unless told otherwise). Leaves no listener behind. */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal = controller.signal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (value: boolean) => {
@@ -63,7 +62,7 @@ function sleepUnlessInterrupted(ms: number): Promise<boolean> {
 
 /** Sleeps, or throws Interrupted at Ctrl-C. */
 export async function sleep(ms: number): Promise<void> {
-  if (!(await sleepUnlessInterrupted(ms))) throw new Interrupted();
+  if (!(await sleepUnlessAborted(ms))) throw new Interrupted();
 }
 
 /** Races a promise against the interrupt; `onInterrupt` may stop the work behind it. */

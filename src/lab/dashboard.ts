@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { guarded, interruptSignal } from '../interrupt.js';
+import { guarded, interruptSignal, sleepUnlessAborted } from '../interrupt.js';
 import { silentReporter, type Reporter } from '../progress.js';
 import { loadLab, type LoadOptions } from '../config/load.js';
 import { parseIpv4 } from '../config/network.js';
@@ -164,9 +164,6 @@ class DashboardServer {
   private readonly open = new Map<string, LabEvent>();
   private stopping?: (why: string) => void;
   private readonly stopped = new AbortController();
-  private get stoppedSignal(): AbortSignal {
-    return this.stopped.signal;
-  }
 
   constructor(
     private runtime: LabRuntime,
@@ -298,11 +295,8 @@ class DashboardServer {
   }
 
   /** Waits, or less when the server stops meanwhile. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.stoppedSignal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+  private async pause(ms: number): Promise<void> {
+    await sleepUnlessAborted(ms, this.stopped.signal);
   }
 
   /** Ends, for the page, the operations whose process died without writing their end (killed outright). */

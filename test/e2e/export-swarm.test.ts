@@ -12,7 +12,7 @@ import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { demuxedText } from '../../src/engine/docker/containers.js';
-import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { cliIn, freePorts, skipE2E, TEST_IMAGES, uniqueLab, until } from './lab-fixture.js';
 
 function docker(args: string[], cwd?: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) =>
@@ -22,20 +22,8 @@ function docker(args: string[], cwd?: string): Promise<{ code: number; output: s
   );
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** How often this file's waits look again. */
+const POLL_MS = 500;
 
 describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
   const engine = new Docker();
@@ -91,7 +79,7 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
   afterAll(async () => {
     await docker(['stack', 'rm', name]);
     // Stack removal is asynchronous: the tasks' containers go first, then the network.
-    await until('the stack to be gone', 60_000, async () => ((await engine.listContainers({ all: true, filters: { label: [`com.docker.stack.namespace=${name}`] } })).length === 0 ? true : undefined)).catch(() => {});
+    await until('the stack to be gone', 60_000, async () => ((await engine.listContainers({ all: true, filters: { label: [`com.docker.stack.namespace=${name}`] } })).length === 0 ? true : undefined), POLL_MS).catch(() => {});
     for (const c of await engine.listContainers({ all: true, filters: { label: ['io.etcd-lab.lab=' + name] } })) await engine.getContainer(c.Id).remove({ force: true });
     for (const v of (await engine.listVolumes({ filters: { label: [`io.etcd-lab.lab=${name}`] } })).Volumes ?? []) await engine.getVolume(v.Name).remove().catch(() => {});
     if (nodeId && !joinedHere) await docker(['node', 'update', ...result.nodeLabels.flatMap((l) => ['--label-rm', l.split('=')[0]!]), nodeId]);
@@ -118,12 +106,12 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
   it('deploys: quorum through the exported HAProxy, every member in `endpoint status --cluster`', async () => {
     const deploy = await docker(['stack', 'deploy', '-c', 'stack.yml', name], result.dir);
     expect(deploy).toExitWith(0);
-    await until('a write through HAProxy', 90_000, async () => (await putKey(client, 'swarm/before', 'kept', 2000)).revision || undefined);
+    await until('a write through HAProxy', 90_000, async () => (await putKey(client, 'swarm/before', 'kept', 2000)).revision || undefined, POLL_MS);
     expect(await getKey(client, 'swarm/before')).toBe('kept');
     const status = await until('every member in endpoint status --cluster', 60_000, async () => {
       const r = await etcdctl(['--endpoints=https://etcd1:2379', 'endpoint', 'status', '--cluster', '-w', 'json']);
       return r.code === 0 ? r.output : undefined;
-    });
+    }, POLL_MS);
     const endpoints = JSON.parse(status.slice(status.indexOf('['))) as { Endpoint: string; Status: { leader: number } }[];
     expect(endpoints.map((e) => e.Endpoint).sort()).toEqual(['https://etcd1:2379', 'https://etcd2:2379', 'https://etcd3:2379']);
     expect(new Set(endpoints.map((e) => e.Status.leader)).size).toBe(1);
@@ -136,14 +124,14 @@ describe.skipIf(skipE2E)('export swarm on a one-node swarm', () => {
     const replacement = await until('Swarm to start a new etcd2 task', 90_000, async () => {
       const list = await engine.listContainers({ filters: { label: [`com.docker.swarm.service.name=${name}_etcd2`] } });
       return list.find((c) => c.Id !== task!.Id && c.State === 'running');
-    });
+    }, POLL_MS);
     expect(replacement.Id).not.toBe(task!.Id);
     // etcd2's own copy (a serializable read from it alone) still has what was written before.
     const own = await until('etcd2 to serve its own data', 60_000, async () => {
       const r = await etcdctl(['--endpoints=https://etcd2:2379', 'get', 'swarm/before', '--print-value-only', '--consistency=s']);
       return r.code === 0 && r.output.trim() === 'kept' ? r.output.trim() : undefined;
-    });
+    }, POLL_MS);
     expect(own).toBe('kept');
-    await until('a write through HAProxy after the replacement', 30_000, async () => (await putKey(client, 'swarm/after', 'yes', 2000)).revision || undefined);
+    await until('a write through HAProxy after the replacement', 30_000, async () => (await putKey(client, 'swarm/after', 'yes', 2000)).revision || undefined, POLL_MS);
   }, 180_000);
 });

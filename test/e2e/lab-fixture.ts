@@ -387,3 +387,52 @@ export function once<T>(make: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => (made ??= make());
 }
+
+/**
+ * Asks `probe` every `intervalMs` until it returns something (not undefined), and returns that;
+ * a probe that throws is asked again. After `timeoutMs`: an error naming what was awaited and the
+ * last error the probe threw.
+ */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface CommandRun {
+  code: number;
+  output: string;
+}
+
+/** A command's exit code and its output (both streams, as they came), with stdin fed from `input` when given. */
+export function runCommand(command: string, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream } = {}): Promise<CommandRun> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: opts.cwd, stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (c) => (output += c));
+    child.stderr!.on('data', (c) => (output += c));
+    if (opts.input) opts.input.pipe(child.stdin!);
+    child.on('close', (code) => resolve({ code: code ?? 1, output: output.trim() }));
+  });
+}
+
+/** A command that must succeed: its output, or the test fails showing it. */
+export async function must(run: Promise<CommandRun>): Promise<string> {
+  const r = await run;
+  expect(r.code, r.output).toBe(0);
+  return r.output;
+}
+
+/** `etcdctl endpoint status -w json` (after any log lines), its uint64 IDs kept as decimal strings: past what a JavaScript number holds exactly. */
+export function parseEndpointStatus(output: string): { Endpoint: string; Status: { header: { member_id: string; revision: number }; leader: string; raftIndex: number; raftAppliedIndex: number } }[] {
+  return JSON.parse(output.slice(output.indexOf('[')).replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"'));
+}

@@ -17,48 +17,11 @@ import type { ExportSwarmResult } from '../../src/lab/export.js';
 import { getKey, putKey, type Endpoint } from '../../src/protocol/etcd-http.js';
 import { readClientTls } from '../../src/runtime/pki.js';
 import { Workload } from '../../src/workload/workload.js';
-import { cliIn, freePorts, removeTestCgroups, skipE2E, TEST_IMAGES, uniqueLab } from './lab-fixture.js';
+import { cliIn, freePorts, parseEndpointStatus, removeTestCgroups, must, runCommand, skipE2E, type CommandRun, TEST_IMAGES, uniqueLab, until } from './lab-fixture.js';
 
 const NODE_IMAGE = 'etcd-lab-test/swarm-node:trixie';
 const NODE_RECIPE = fileURLToPath(new URL('../fixtures/swarm-node/', import.meta.url));
 const NODES = ['node1', 'node2', 'node3'] as const;
-
-interface Run {
-  code: number;
-  output: string;
-}
-
-function sh(command: string, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: opts.cwd, stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (c) => (output += c));
-    child.stderr!.on('data', (c) => (output += c));
-    if (opts.input) opts.input.pipe(child.stdin!);
-    child.on('close', (code) => resolve({ code: code ?? 1, output: output.trim() }));
-  });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-/** `endpoint status -w json`, its uint64 IDs kept as decimal strings (past what a JavaScript number holds exactly). */
-interface MemberStatusJson {
-  Endpoint: string;
-  Status: { header: { member_id: string; revision: number }; leader: string; raftIndex: number; raftAppliedIndex: number };
-}
 
 describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
   const { name, subnet } = uniqueLab('swn');
@@ -69,15 +32,10 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
   let result: ExportSwarmResult;
   let client: Endpoint;
   /** The Docker CLI on one node's engine (the swarm's managers answer alike). */
-  const on = (node: string, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream } = {}) => sh('docker', ['-H', `tcp://${address(node)}:2375`, ...args], opts);
-  const must = async (run: Promise<Run>) => {
-    const r = await run;
-    expect(r.code, r.output).toBe(0);
-    return r.output;
-  };
+  const on = (node: string, args: string[], opts: { cwd?: string; input?: NodeJS.ReadableStream } = {}) => runCommand('docker', ['-H', `tcp://${address(node)}:2375`, ...args], opts);
 
   /** etcdctl from a container on the stack's overlay network (through node1's engine), with the exported admin pair. */
-  const etcdctl = async (args: string[]): Promise<Run> => {
+  const etcdctl = async (args: string[]): Promise<CommandRun> => {
     const tar = spawn('tar', ['-C', result.dir, '-c', 'admin'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const script = 'mkdir /a && tar -x -C /a && exec etcdctl --cacert=/a/admin/ca.crt --cert=/a/admin/admin.crt --key=/a/admin/admin.key --command-timeout=5s "$@"';
     return on('node1', ['run', '-i', '--rm', '--network', `${name}_etcd`, '--entrypoint', 'sh', TEST_IMAGES.etcd, '-c', script, 'etcdctl', ...args], { input: tar.stdout });
@@ -88,13 +46,11 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     return (await on(node, ['logs', id])).output;
   };
   const ALL = `--endpoints=${['etcd1', 'etcd2', 'etcd3'].map((m) => `https://${m}:2379`).join(',')}`;
-  const statuses = async (): Promise<MemberStatusJson[] | undefined> => {
+  const statuses = async () => {
     const r = await etcdctl([ALL, 'endpoint', 'status', '-w', 'json']);
-    if (r.code !== 0) return undefined;
-    const json = r.output.slice(r.output.indexOf('[')).replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"');
-    return JSON.parse(json) as MemberStatusJson[];
+    return r.code === 0 ? parseEndpointStatus(r.output) : undefined;
   };
-  const memberOf = (s: MemberStatusJson) => /https:\/\/(etcd\d):/.exec(s.Endpoint)![1]!;
+  const memberOf = (s: { Endpoint: string }) => /https:\/\/(etcd\d):/.exec(s.Endpoint)![1]!;
   /** A service's tasks as Swarm has them: the node (empty while none is chosen), and the state each is in now. */
   const tasks = async (service: string): Promise<{ node: string; current: string }[]> => {
     const r = await on('node1', ['service', 'ps', `${name}_${service}`, '--format', '{{.Node}}|{{.CurrentState}}']);
@@ -109,14 +65,14 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
 
   beforeAll(async () => {
     // The node image: Debian's docker.io on the base image `make images` built (a cached build after the first).
-    await must(sh('docker', ['build', '-q', '-t', NODE_IMAGE, '--label', 'io.etcd-lab.test=swarm-node', NODE_RECIPE]));
-    await must(sh('docker', ['network', 'create', '--subnet', subnet, '--label', `io.etcd-lab.lab=${name}`, name]));
+    await must(runCommand('docker', ['build', '-q', '-t', NODE_IMAGE, '--label', 'io.etcd-lab.test=swarm-node', NODE_RECIPE]));
+    await must(runCommand('docker', ['network', 'create', '--subnet', subnet, '--label', `io.etcd-lab.lab=${name}`, name]));
     for (const node of NODES) {
       // Docker-in-Docker as this machine allows it (no --privileged): the capabilities, the host's
       // cgroups writable under a parent of the node's own, /run fresh at each start (a rebooted host's
       // is), /var/lib/docker a volume of its own (images, the swarm's state, the member's data).
       await must(
-        sh('docker', [
+        runCommand('docker', [
           'run', '-d', '--name', container(node), '--hostname', node, '--label', `io.etcd-lab.lab=${name}`,
           '--network', name, '--ip', address(node),
           '--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
@@ -129,7 +85,7 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     await Promise.all(NODES.map((node) => until(`${node}'s engine`, 60_000, async () => ((await on(node, ['version', '--format', '{{.Server.Version}}'])).code === 0 ? true : undefined))));
     // No registry: the images go to every node as `docker save | docker load`, as the README says.
     const images = join(dir, 'images.tar');
-    await must(sh('docker', ['save', '-o', images, TEST_IMAGES.etcd, TEST_IMAGES.haproxy]));
+    await must(runCommand('docker', ['save', '-o', images, TEST_IMAGES.etcd, TEST_IMAGES.haproxy]));
     await Promise.all(NODES.map((node) => must(on(node, ['load', '-q'], { input: createReadStream(images) }))));
     rmSync(images);
     // Three managers: the swarm itself survives one node lost.
@@ -153,8 +109,8 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
   }, 600_000);
 
   afterAll(async () => {
-    for (const node of NODES) await sh('docker', ['rm', '-f', '-v', container(node)]);
-    await sh('docker', ['network', 'rm', name]);
+    for (const node of NODES) await runCommand('docker', ['rm', '-f', '-v', container(node)]);
+    await runCommand('docker', ['network', 'rm', name]);
     // The nodes' containers ran in cgroups under a parent named for each node: empty now, removed.
     await removeTestCgroups(name);
     rmSync(dir, { recursive: true, force: true });
@@ -188,13 +144,13 @@ describe.skipIf(skipE2E)('export swarm on a three-node Swarm', () => {
     let rejoinedAt = 0;
     try {
       await until('the workload under way', 30_000, async () => (workload.operations.length >= 50 ? true : undefined));
-      await must(sh('docker', ['kill', container('node3')]));
+      await must(runCommand('docker', ['kill', container('node3')]));
       const lostAt = workload.now();
       // The two left elect a leader and serve: acknowledged operations again, called well after the loss.
       await until('the cluster serving without node3', 60_000, async () => (workload.operations.filter((o) => o.outcome === 'ok' && o.callMs > lostAt + 3000).length >= 50 ? true : undefined));
       await putKey(client, 'swarm/while-node3-was-down', 'written', 5000);
       restartedAt = Date.now();
-      await must(sh('docker', ['start', container('node3')]));
+      await must(runCommand('docker', ['start', container('node3')]));
       const back = await until('etcd3 running on node3 again', 180_000, async () => ((await runningOn('etcd3')) === 'node3' ? true : undefined));
       expect(back).toBe(true);
       await until('etcd3 answering again', 120_000, async () => ((await statuses())?.length === 3 ? true : undefined));

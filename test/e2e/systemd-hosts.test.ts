@@ -5,7 +5,6 @@
 // enable --now etcd`, check, the load balancer. Then, under check's workload through the exported
 // HAProxy: a member's etcd killed (systemd starts it again), a host powered off (quorum holds) and
 // on again (its member rejoins with its data); and the runbook's member replace onto a fresh host.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,40 +19,10 @@ import { aptMirror } from '../../src/runtime/images.js';
 import { parseDotenv } from '../../src/config/local.js';
 import { fetchStats } from '../../src/protocol/haproxy-stats.js';
 import { Workload } from '../../src/workload/workload.js';
-import { cliIn, skipE2E, uniqueLab } from './lab-fixture.js';
+import { cliIn, parseEndpointStatus, must, runCommand, skipE2E, uniqueLab, until } from './lab-fixture.js';
 
 const RECIPE = fileURLToPath(new URL('../fixtures/systemd-host/', import.meta.url));
 const IMAGES = { member: 'etcd-lab-test/systemd-host:member', lb: 'etcd-lab-test/systemd-host:lb' };
-
-interface Run {
-  code: number;
-  output: string;
-}
-
-function sh(command: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (c) => (output += c));
-    child.stderr!.on('data', (c) => (output += c));
-    child.on('close', (code) => resolve({ code: code ?? 1, output: output.trim() }));
-  });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
 
 /** The lines of the runbook's code block that follows `heading`, with etcdN (and NEW_ADDRESS) filled in. */
 function runbookBlock(readme: string, heading: string, fill: Record<string, string> = {}): string {
@@ -73,12 +42,7 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
   let bundle: ExportHostsResult;
   let client: Endpoint;
   let readme: string;
-  const exec = (h: string, script: string) => sh('docker', ['exec', host(h), 'sh', '-ec', script]);
-  const must = async (run: Promise<Run>) => {
-    const r = await run;
-    expect(r.code, r.output).toBe(0);
-    return r.output;
-  };
+  const exec = (h: string, script: string) => runCommand('docker', ['exec', host(h), 'sh', '-ec', script]);
   const exportHosts = async (hosts: Record<string, string>, extra: string[] = []) => {
     const r = await cliIn(dir)(['export', 'hosts', ...Object.entries(hosts).flatMap(([m, a]) => ['--host', `${m}=${a}`]), '--load-balancer', lb, ...extra, '--json']);
     expect(r).toExitWith(0);
@@ -88,7 +52,7 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
   /** A host as a VM: systemd as init, at its address; its disk (the container's) survives a power cycle. */
   const boot = async (h: string, address: string, image: string) => {
     await must(
-      sh('docker', [
+      runCommand('docker', [
         'run', '-d', '--name', host(h), '--hostname', h, '--label', `io.etcd-lab.lab=${name}`, '--network', name, '--ip', address,
         '--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
         '--tmpfs', '/run', '--tmpfs', '/run/lock', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:ro',
@@ -99,7 +63,7 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
   };
   /** The runbook's steps 1–3 on a member host, its commands as written. */
   const installMember = async (h: string, member: string) => {
-    await must(sh('docker', ['cp', join(bundle.dir, member), `${host(h)}:/root/${member}`]));
+    await must(runCommand('docker', ['cp', join(bundle.dir, member), `${host(h)}:/root/${member}`]));
     // Step 1, the Debian way (etcd-server and etcd-client are in the host's image, as apt-get would leave them).
     const install = readme.slice(readme.indexOf('## 1.'), readme.indexOf('## 2.'));
     expect(install).toContain('`systemctl disable --now etcd`');
@@ -108,18 +72,14 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
   };
   const statusOn = async (h: string) => {
     const r = await exec(h, `set -a; . /etc/etcd/etcdctl.env; set +a\netcdctl endpoint status --cluster -w json`);
-    if (r.code !== 0) return undefined;
-    return JSON.parse(r.output.slice(r.output.indexOf('[')).replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as {
-      Endpoint: string;
-      Status: { header: { member_id: string }; leader: string; raftAppliedIndex: number };
-    }[];
+    return r.code === 0 ? parseEndpointStatus(r.output) : undefined;
   };
 
   beforeAll(async () => {
     // The mirror the lab's own images are built from (ETCD_LAB_APT_MIRROR, else Debian's).
     const mirror = ['--build-arg', `MIRROR=${aptMirror() ?? 'http://deb.debian.org/debian'}`];
-    for (const target of ['member', 'lb'] as const) await must(sh('docker', ['build', '-q', ...mirror, '--target', target, '-t', IMAGES[target], '--label', 'io.etcd-lab.test=systemd-host', RECIPE]));
-    await must(sh('docker', ['network', 'create', '--subnet', subnet, '--label', `io.etcd-lab.lab=${name}`, name]));
+    for (const target of ['member', 'lb'] as const) await must(runCommand('docker', ['build', '-q', ...mirror, '--target', target, '-t', IMAGES[target], '--label', 'io.etcd-lab.test=systemd-host', RECIPE]));
+    await must(runCommand('docker', ['network', 'create', '--subnet', subnet, '--label', `io.etcd-lab.lab=${name}`, name]));
     writeFileSync(join(dir, 'etcd-lab.yaml'), `apiVersion: etcd-lab/v1alpha1\nname: ${name}\nmembers: 3\n`);
     await exportHosts(addresses);
     client = { url: `https://${lb}:2379`, tls: readClientTls(bundle.dir, 'admin/admin') };
@@ -129,13 +89,13 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
     const start = runbookBlock(readme, '## 3.');
     await Promise.all(Object.keys(addresses).map((m) => must(exec(m, start))));
     // Step 5, the load balancer.
-    await must(sh('docker', ['cp', join(bundle.dir, 'haproxy'), `${host('lb')}:/root/haproxy`]));
+    await must(runCommand('docker', ['cp', join(bundle.dir, 'haproxy'), `${host('lb')}:/root/haproxy`]));
     await must(exec('lb', `cd /root\n${runbookBlock(readme, '## 5.')}`));
   }, 600_000);
 
   afterAll(async () => {
-    for (const h of [...Object.keys(addresses), 'fresh', 'lb']) await sh('docker', ['rm', '-f', '-v', host(h)]);
-    await sh('docker', ['network', 'rm', name]);
+    for (const h of [...Object.keys(addresses), 'fresh', 'lb']) await runCommand('docker', ['rm', '-f', '-v', host(h)]);
+    await runCommand('docker', ['network', 'rm', name]);
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
@@ -183,11 +143,11 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
       const now = await until('every member answering after the restart', 60_000, async () => ((await statusOn('etcd1'))?.length === 3 ? statusOn('etcd1') : undefined));
       const leaderAddress = now!.find((s) => s.Status.header.member_id === s.Status.leader)!.Endpoint.replace(/^https:\/\/|:2379$/g, '');
       off = Object.entries(addresses).find(([, a]) => a === leaderAddress)![0];
-      await must(sh('docker', ['kill', host(off)]));
+      await must(runCommand('docker', ['kill', host(off)]));
       await served(50);
       await putKey(client, 'hosts/while-a-host-was-off', 'written', 5000);
       // On again: systemd starts the enabled unit at boot, on the data it had.
-      await must(sh('docker', ['start', host(off)]));
+      await must(runCommand('docker', ['start', host(off)]));
       await until(`${off} active again after the power cycle`, 120_000, async () => ((await exec(off, 'systemctl is-active etcd')).output === 'active' ? true : undefined));
       await served(50);
     } finally {
@@ -215,7 +175,7 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
   }, 600_000);
 
   it("member replace by the runbook's own steps: etcd3's host gone for good, the member moved to a fresh host", async () => {
-    await must(sh('docker', ['kill', host('etcd3')]));
+    await must(runCommand('docker', ['kill', host('etcd3')]));
     await boot('fresh', fresh, IMAGES.member);
     // 1. On your machine: export again, etcd3 at its new address, joining.
     const step1 = readme.slice(readme.indexOf("Replace a member's host"));
@@ -229,7 +189,7 @@ describe.skipIf(skipE2E)('export hosts on hosts that run systemd', () => {
     await must(exec('fresh', runbookBlock(readme, '## 3.')));
     // 4. The load balancer: step 5 again.
     await must(exec('lb', 'rm -rf /root/haproxy'));
-    await must(sh('docker', ['cp', join(bundle.dir, 'haproxy'), `${host('lb')}:/root/haproxy`]));
+    await must(runCommand('docker', ['cp', join(bundle.dir, 'haproxy'), `${host('lb')}:/root/haproxy`]));
     await must(exec('lb', `cd /root\n${runbookBlock(readme, '## 5.')}`));
     // 5. Check: every member, one leader, etcd3 at its new address, and the data all there.
     const all = await until('every member, etcd3 at its new address', 120_000, async () => {
